@@ -1,0 +1,103 @@
+//! Command-line parsing and dispatch. One file per subcommand; logic lives in the library crates.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use deskhand_browser::{Backend, LaunchOptions};
+
+use crate::config::Config;
+
+pub mod bench;
+pub mod browse;
+pub mod demo;
+
+/// Deskhand: a local-first desktop agent.
+#[derive(Debug, Parser)]
+#[command(name = "deskhand", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Workspace folder: results, TASKS.md, dashboard.html and the agent's state (.deskhand/).
+    #[arg(long, global = true, env = "DESKHAND_WORKSPACE")]
+    pub workspace: Option<PathBuf>,
+    /// More logging (-v debug, -vv trace). RUST_LOG wins if set.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Drive a browser: fill forms, extract data, scroll, click, screenshot.
+    Browse(browse::BrowseArgs),
+    /// Run the bundled demo: fill the sample sign-up form and extract the sample shop into reports/.
+    Demo(demo::DemoArgs),
+    /// Benchmarks (see bench/run.sh for the side-by-side comparison).
+    #[command(hide = true)]
+    Bench(bench::BenchArgs),
+}
+
+/// Browser options shared by every command that starts one.
+#[derive(Debug, Clone, Args)]
+pub struct BrowserArgs {
+    /// cdp (default) or webdriver.
+    #[arg(long, env = "DESKHAND_BACKEND")]
+    pub backend: Option<Backend>,
+    /// Chromium binary (default: $DESKHAND_CHROME, config, /usr/bin/chromium).
+    #[arg(long)]
+    pub chrome: Option<PathBuf>,
+    /// Persistent profile folder, to reuse a logged-in session (default: a fresh temp profile).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Seconds an action waits for its element.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Show the browser window (needs a display).
+    #[arg(long)]
+    pub headed: bool,
+}
+
+impl BrowserArgs {
+    /// Merge command line over config over defaults.
+    pub fn launch_options(&self, workspace: &std::path::Path, config: &Config) -> anyhow::Result<LaunchOptions> {
+        let b = &config.browser;
+        let mut o = LaunchOptions::default();
+        o.backend = match (&self.backend, &b.backend) {
+            (Some(x), _) => *x,
+            (None, Some(s)) => s.parse()?,
+            (None, None) => Backend::Cdp,
+        };
+        o.chrome = b.chrome.clone();
+        o.chrome_override = self.chrome.clone();
+        o.chromedriver = b.chromedriver.clone();
+        o.profile = self.profile.clone().or_else(|| b.profile.as_ref().map(|p| workspace.join(p)));
+        o.headless = !self.headed;
+        if let Some(t) = self.timeout.or(b.action_timeout_secs) {
+            o.action_timeout = Duration::from_secs(t);
+        }
+        if let Some(t) = b.navigation_timeout_secs {
+            o.navigation_timeout = Duration::from_secs(t);
+        }
+        Ok(o)
+    }
+}
+
+/// The workspace folder: --workspace, $DESKHAND_WORKSPACE, or ~/Deskhand.
+pub fn workspace(cli: &Cli) -> PathBuf {
+    cli.workspace.clone().unwrap_or_else(|| {
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join("Deskhand")
+    })
+}
+
+/// Run the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ws = workspace(&cli);
+    let config = Config::load(&ws)?;
+    match cli.command {
+        Command::Browse(a) => browse::run(a, &ws, &config).await,
+        Command::Demo(a) => demo::run(a, &ws, &config).await,
+        Command::Bench(a) => bench::run(a, &ws, &config).await,
+    }
+}

@@ -1,0 +1,105 @@
+//! Configuration in layers: defaults in code, then `.deskhand/config.toml` in the workspace, then
+//! `DESKHAND_*` environment variables (applied by the CLI and the browser crate).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Browser settings.
+    #[serde(default)]
+    pub browser: BrowserConfig,
+}
+
+/// `[browser]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserConfig {
+    /// Chromium binary (`$DESKHAND_CHROME` wins).
+    pub chrome: Option<PathBuf>,
+    /// chromedriver binary (`$DESKHAND_CHROMEDRIVER` wins).
+    pub chromedriver: Option<PathBuf>,
+    /// `cdp` or `webdriver`.
+    pub backend: Option<String>,
+    /// Persistent profile folder (relative paths are relative to the workspace).
+    pub profile: Option<PathBuf>,
+    /// Seconds an action waits for its element.
+    pub action_timeout_secs: Option<u64>,
+    /// Seconds a page may take to load.
+    pub navigation_timeout_secs: Option<u64>,
+}
+
+/// Problems loading config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (with line and column from the TOML parser).
+        message: String,
+    },
+}
+
+impl Config {
+    /// The config file's place in a workspace.
+    pub fn path(workspace: &Path) -> PathBuf {
+        workspace.join(".deskhand").join("config.toml")
+    }
+
+    /// Load the workspace's config; a missing file means defaults.
+    pub fn load(workspace: &Path) -> Result<Config, ConfigError> {
+        let path = Self::path(workspace);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::parse(&text).map_err(|message| ConfigError::Invalid { path, message })
+    }
+
+    /// Parse and validate config text.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(b) = &c.browser.backend {
+            b.parse::<deskhand_browser::Backend>().map_err(|e| e.to_string())?;
+        }
+        if c.browser.action_timeout_secs == Some(0) || c.browser.navigation_timeout_secs == Some(0) {
+            return Err("timeouts must be at least 1 second".into());
+        }
+        c.browser.chrome = c.browser.chrome.filter(|p| !p.as_os_str().is_empty());
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../docs/config.example.toml");
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.browser.backend.as_deref(), Some("cdp"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(Config::parse("[browser]\nchrom = \"/x\"\n").unwrap_err().contains("chrom"));
+        assert!(Config::parse("[browser]\nbackend = \"selenium\"\n").unwrap_err().contains("selenium"));
+        assert!(Config::parse("[browser]\naction_timeout_secs = 0\n").is_err());
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+}

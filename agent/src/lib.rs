@@ -1,0 +1,13 @@
+//! The Deskhand desktop agent. This release holds the command line surface of the browser engine
+//! (`deskhand browse …`), the bundled demo, the benchmarks, configuration and atomic outputs; jobs,
+//! queues and the guard arrive with the dispatch and guardrails work.
+//!
+//! ```
+//! let c = deskhand_agent::config::Config::parse("[browser]\nbackend = \"webdriver\"\n").unwrap();
+//! assert_eq!(c.browser.backend.as_deref(), Some("webdriver"));
+//! ```
+
+pub mod cli;
+pub mod config;
+pub mod output;
+pub mod site;

@@ -1,0 +1,1011 @@
+// Deskhand's in-page script: the ONE place where pages are read and changed.
+//
+// Every backend (CDP, WebDriver) evaluates this file as an expression that yields the API object, and
+// the Chrome extension loads the same file as a content script. It must stay self-contained: plain
+// browser JavaScript, no imports, no globals other than `__deskhand` (checked by a unit test in
+// browser/src/script.rs).
+//
+// Design: in-page calls never throw for page conditions. They return tagged outcomes
+// (`{status: "ok" | "not_found" | "ambiguous" | "hidden" | "disabled" | "readonly" | "unstable" |
+// "covered" | "bad_value" | "invalid", ...}`) and Rust owns the retry ladder and the final error text.
+// A whole form is located, filled, read back and (optionally) submitted in one call, so a backend
+// needs one round trip per form rather than one per field.
+(() => {
+  'use strict';
+  const VERSION = 1;
+  if (globalThis.__deskhand && globalThis.__deskhand.version === VERSION) return globalThis.__deskhand;
+
+  // ---------------------------------------------------------------- text helpers
+
+  /** Lowercase, drop punctuation and required-markers, collapse whitespace. */
+  function norm(s) {
+    return String(s == null ? '' : s)
+      .normalize('NFKC')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}]+/gu, ' ')
+      .trim();
+  }
+
+  /** How well a page text `t` answers a person's query `q` (both normalized); 0 = no match. */
+  function matchScore(q, t) {
+    if (!q || !t) return 0;
+    if (t === q) return 4; // exact
+    if (t.startsWith(q + ' ')) return 3; // "director" for "director name"
+    if (q.startsWith(t + ' ')) return 2; // "email address" for "email"
+    if ((' ' + t + ' ').includes(' ' + q + ' ')) return 1; // whole words inside
+    return 0;
+  }
+  const SCORE_NAME = ['none', 'contains', 'prefix', 'prefix', 'exact'];
+
+  /** Rough similarity for "closest candidates" in error messages (shared words, then shared prefix). */
+  function similarity(q, t) {
+    if (!q || !t) return 0;
+    const qw = new Set(q.split(' '));
+    const tw = t.split(' ');
+    let shared = 0;
+    for (const w of tw) if (qw.has(w)) shared++;
+    let p = 0;
+    while (p < q.length && p < t.length && q[p] === t[p]) p++;
+    return shared * 10 + Math.min(p, 9) - Math.abs(q.length - t.length) / 50;
+  }
+
+  const SKIP_TEXT = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'INPUT', 'SELECT', 'TEXTAREA', 'OPTION']);
+
+  /** Visible-ish text of a node, leaving out form controls (a wrapping label's select options, say). */
+  function textOf(node, limit = 300) {
+    let out = '';
+    const walk = (n) => {
+      if (out.length > limit) return;
+      if (n.nodeType === 3) {
+        out += n.nodeValue;
+        return;
+      }
+      if (n.nodeType !== 1 && n.nodeType !== 11) return;
+      if (n.nodeType === 1) {
+        if (SKIP_TEXT.has(n.tagName)) return;
+        if (n.hidden || n.getAttribute('aria-hidden') === 'true') return;
+        if (n.tagName === 'BR') out += ' ';
+      }
+      for (const c of n.childNodes) walk(c);
+      if (n.nodeType === 1 && isBlock(n)) out += ' ';
+    };
+    walk(node);
+    return out.replace(/\s+/g, ' ').trim();
+  }
+
+  function isBlock(el) {
+    return /^(DIV|P|LI|TD|TH|TR|H[1-6]|SECTION|ARTICLE|HEADER|FOOTER|DT|DD|LABEL|LEGEND)$/.test(el.tagName);
+  }
+
+  // ---------------------------------------------------------------- the DOM, across frames and shadow roots
+
+  /** Every document and open shadow root reachable from the top document (same-origin iframes only). */
+  function allRoots() {
+    const roots = [];
+    const visit = (root) => {
+      roots.push(root);
+      const all = root.querySelectorAll('*');
+      for (const el of all) {
+        if (el.shadowRoot) visit(el.shadowRoot);
+        if (el.tagName === 'IFRAME' || el.tagName === 'FRAME') {
+          let doc = null;
+          try {
+            doc = el.contentDocument;
+          } catch (_) {
+            doc = null; // cross-origin: not ours to read
+          }
+          if (doc && doc.documentElement) visit(doc);
+        }
+      }
+    };
+    visit(document);
+    return roots;
+  }
+
+  function deepQueryAll(roots, selector) {
+    const out = [];
+    for (const r of roots) {
+      try {
+        for (const el of r.querySelectorAll(selector)) out.push(el);
+      } catch (e) {
+        return { error: 'invalid CSS selector ' + JSON.stringify(selector) + ': ' + e.message };
+      }
+    }
+    return out;
+  }
+
+  function byId(el, id) {
+    const root = el.getRootNode();
+    return (root.getElementById ? root.getElementById(id) : null) || el.ownerDocument.getElementById(id);
+  }
+
+  // ---------------------------------------------------------------- element state
+
+  function winOf(el) {
+    return el.ownerDocument.defaultView || window;
+  }
+
+  function isVisible(el) {
+    if (!el.isConnected) return false;
+    if (typeof el.checkVisibility === 'function') {
+      if (!el.checkVisibility({ visibilityProperty: true, opacityProperty: false })) return false;
+    } else {
+      const st = winOf(el).getComputedStyle(el);
+      if (st.display === 'none' || st.visibility === 'hidden') return false;
+    }
+    const r = el.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0) return false;
+    // An element inside a hidden iframe is not visible either.
+    const frame = winOf(el).frameElement;
+    return frame ? isVisible(frame) : true;
+  }
+
+  function isDisabled(el) {
+    if (el.disabled) return true;
+    if (el.closest && el.closest('[aria-disabled="true"]')) return true;
+    const fs = el.closest && el.closest('fieldset[disabled]');
+    if (fs) {
+      const legend = fs.querySelector('legend');
+      if (!legend || !legend.contains(el)) return true;
+    }
+    return false;
+  }
+
+  function isEditable(el) {
+    if (el.isContentEditable) return true;
+    return !(el.readOnly || el.getAttribute('aria-readonly') === 'true');
+  }
+
+  function describe(el) {
+    if (!el || !el.tagName) return String(el);
+    let d = el.tagName.toLowerCase();
+    if (el.id) d += '#' + el.id;
+    const type = el.getAttribute('type');
+    if (type) d += '[type=' + type + ']';
+    const name = el.getAttribute('name');
+    if (name) d += '[name=' + name + ']';
+    if (!el.id && el.classList && el.classList.length) d += '.' + Array.from(el.classList).slice(0, 2).join('.');
+    if (winOf(el) !== window) d += ' (in iframe)';
+    else if (el.getRootNode() !== document) d += ' (in shadow root)';
+    return d;
+  }
+
+  /** Rect in top-level viewport coordinates (adds the offsets of enclosing iframes). */
+  function topRect(el) {
+    const r = el.getBoundingClientRect();
+    let x = r.left;
+    let y = r.top;
+    let w = winOf(el);
+    while (w !== window && w.frameElement) {
+      const fr = w.frameElement.getBoundingClientRect();
+      const st = w.parent.getComputedStyle(w.frameElement);
+      x += fr.left + parseFloat(st.borderLeftWidth || '0') + parseFloat(st.paddingLeft || '0');
+      y += fr.top + parseFloat(st.borderTopWidth || '0') + parseFloat(st.paddingTop || '0');
+      w = w.parent;
+    }
+    return { x, y, width: r.width, height: r.height };
+  }
+
+  function nextFrame() {
+    return new Promise((res) => requestAnimationFrame(() => res()));
+  }
+
+  // ---------------------------------------------------------------- controls and their labels
+
+  const TEXTLIKE = new Set([
+    'text', 'email', 'password', 'number', 'tel', 'url', 'search', 'date', 'time', 'datetime-local',
+    'month', 'week', 'color', 'range', '',
+  ]);
+  const NOT_CONTROLS = new Set(['hidden', 'submit', 'button', 'reset', 'image', 'file']);
+
+  function controlKind(el) {
+    const tag = el.tagName;
+    if (tag === 'INPUT') {
+      const t = (el.getAttribute('type') || 'text').toLowerCase();
+      if (NOT_CONTROLS.has(t)) return null;
+      if (t === 'checkbox') return 'checkbox';
+      if (t === 'radio') return 'radio';
+      return TEXTLIKE.has(t) ? 'text' : 'text';
+    }
+    if (tag === 'TEXTAREA') return 'text';
+    if (tag === 'SELECT') return 'select';
+    const role = el.getAttribute('role');
+    if (role === 'checkbox' || role === 'switch') return 'checkbox';
+    if (role === 'radio') return 'radio';
+    if (el.isContentEditable && !(el.parentElement && el.parentElement.isContentEditable)) return 'editable';
+    if (role === 'textbox' || role === 'combobox' || role === 'searchbox') return 'editable';
+    return null;
+  }
+
+  function allControls(roots) {
+    const out = [];
+    const sel = 'input, textarea, select, [contenteditable], [role=textbox], [role=combobox], [role=searchbox], ' +
+      '[role=checkbox], [role=switch], [role=radio]';
+    for (const r of roots) for (const el of r.querySelectorAll(sel)) if (controlKind(el)) out.push(el);
+    return out;
+  }
+
+  // Label sources, best first. `tier` breaks ties between equally good text matches: a label the page
+  // author tied to the field beats one we infer from layout.
+  // Spec: accessible name computation (https://www.w3.org/TR/accname-1.2/#computation-steps), steps 2B
+  // (aria-labelledby), 2C (aria-label), 2D (native label) — then the layouts people build without them.
+  function labelsOf(el, kind) {
+    const out = [];
+    const add = (text, how, tier) => {
+      const t = text == null ? '' : String(text).replace(/\s+/g, ' ').trim();
+      if (t) out.push({ text: t, norm: norm(t), how, tier });
+    };
+    const lb = el.getAttribute('aria-labelledby');
+    if (lb) {
+      add(lb.split(/\s+/).map((id) => { const n = byId(el, id); return n ? textOf(n) : ''; }).join(' '),
+        'aria-labelledby', 0);
+    }
+    add(el.getAttribute('aria-label'), 'aria-label', 0);
+    if (el.labels) {
+      for (const l of el.labels) add(textOf(l), l.contains(el) ? 'wrapping label' : 'label[for]', 0);
+    }
+    add(el.getAttribute('placeholder'), 'placeholder', 1);
+    add(el.getAttribute('title'), 'title', 1);
+    const cell = el.closest('td, th');
+    if (cell) {
+      const row = cell.parentElement;
+      if (row && row.tagName === 'TR') {
+        for (const c of row.children) {
+          if (c === cell) break;
+          if (!c.querySelector('input, select, textarea')) add(textOf(c), c.tagName === 'TH' ? 'table row header' : 'table row cell', 2);
+        }
+      }
+    }
+    const before = nearText(el, 'previous');
+    if (before) add(before, 'text before', 2);
+    const after = nearText(el, 'next');
+    if (after) add(after, 'text after', kind === 'checkbox' || kind === 'radio' ? 2 : 3);
+    const nm = el.getAttribute('name');
+    if (nm) add(nm.replace(/[_\-.\[\]]+/g, ' ').replace(/([a-z])([A-Z])/g, '$1 $2'), 'name', 4);
+    if (el.id) add(el.id.replace(/[_\-.]+/g, ' ').replace(/([a-z])([A-Z])/g, '$1 $2'), 'id', 4);
+    return out;
+  }
+
+  /** Short text in the sibling just before/after the control, climbing wrappers that hold only it. */
+  function nearText(el, dir) {
+    let cur = el;
+    for (let depth = 0; depth < 3 && cur; depth++) {
+      let sib = dir === 'previous' ? cur.previousSibling : cur.nextSibling;
+      while (sib) {
+        if (sib.nodeType === 3) {
+          const t = sib.nodeValue.replace(/\s+/g, ' ').trim();
+          if (t) return t.length <= 80 ? t : null;
+        } else if (sib.nodeType === 1) {
+          if (SKIP_TEXT.has(sib.tagName) || sib.tagName === 'BUTTON') return null;
+          if (sib.tagName === 'LABEL' && sib.control && sib.control !== el) return null; // another field's label
+          if (sib.querySelector && sib.querySelector('input, select, textarea, button')) return null;
+          const t = textOf(sib);
+          if (t) return t.length <= 80 ? t : null;
+        }
+        sib = dir === 'previous' ? sib.previousSibling : sib.nextSibling;
+      }
+      // Climb only through wrappers whose one job is to hold this control.
+      const parent = cur.parentElement;
+      if (!parent || parent === document.body || parent.tagName === 'FORM' || parent.tagName === 'TD' || parent.tagName === 'TH') return null;
+      const controls = parent.querySelectorAll('input, select, textarea, [contenteditable]');
+      if (controls.length > 1) return null;
+      if (parent.tagName === 'LABEL') return null;
+      cur = parent;
+    }
+    return null;
+  }
+
+  /** The caption of a radio group: legend, role=radiogroup name, or the text before the first radio. */
+  function groupLabelsOf(radio) {
+    const out = [];
+    const add = (text, how, tier) => {
+      const t = text == null ? '' : String(text).replace(/\s+/g, ' ').trim();
+      if (t) out.push({ text: t, norm: norm(t), how, tier });
+    };
+    const fs = radio.closest('fieldset');
+    if (fs) {
+      const lg = fs.querySelector('legend');
+      if (lg) add(textOf(lg), 'fieldset legend', 0);
+    }
+    const rg = radio.closest('[role=radiogroup]');
+    if (rg) {
+      add(rg.getAttribute('aria-label'), 'radiogroup aria-label', 0);
+      const lb = rg.getAttribute('aria-labelledby');
+      if (lb) add(lb.split(/\s+/).map((id) => { const n = byId(rg, id); return n ? textOf(n) : ''; }).join(' '), 'radiogroup aria-labelledby', 0);
+    }
+    const name = radio.getAttribute('name');
+    if (name) {
+      const group = groupOf(radio);
+      const first = group[0] || radio;
+      const before = nearText(first, 'previous');
+      if (before) add(before, 'text before group', 2);
+      add(name.replace(/[_\-.\[\]]+/g, ' '), 'name', 4);
+    }
+    return out;
+  }
+
+  function groupOf(radio) {
+    const name = radio.getAttribute('name');
+    if (!name) return [radio];
+    const scope = radio.form || radio.getRootNode();
+    return Array.from(scope.querySelectorAll('input[type=radio]')).filter((r) => r.getAttribute('name') === name);
+  }
+
+  // ---------------------------------------------------------------- locating
+
+  /**
+   * Rank elements by how well one of their names answers `query`.
+   * Returns {best: [{el, label, score, tier}], near: [{text, el}]}.
+   */
+  function rank(query, items) {
+    const q = norm(query);
+    let best = [];
+    let bestKey = null;
+    const near = [];
+    for (const { el, names } of items) {
+      let top = null;
+      for (const n of names) {
+        const s = matchScore(q, n.norm);
+        if (s > 0 && (!top || s > top.score || (s === top.score && n.tier < top.tier))) top = { el, label: n, score: s, tier: n.tier };
+        near.push({ text: n.text, el, sim: similarity(q, n.norm) });
+      }
+      if (!top) continue;
+      const key = top.score * 10 - top.tier;
+      if (bestKey === null || key > bestKey) {
+        bestKey = key;
+        best = [top];
+      } else if (key === bestKey) {
+        best.push(top);
+      }
+    }
+    return { best, near };
+  }
+
+  function closest(near, n = 5) {
+    near.sort((a, b) => b.sim - a.sim);
+    const seen = new Set();
+    const out = [];
+    for (const c of near) {
+      const k = c.text + '|' + describe(c.el);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.push('"' + c.text + '" (' + describe(c.el) + ')');
+      if (out.length >= n) break;
+    }
+    return out;
+  }
+
+  /** Buttons as a person sees them: real buttons, submit inputs, links, and clickable things with button text. */
+  function clickables(roots) {
+    const out = [];
+    const seen = new Set();
+    const sel = 'button, input[type=submit], input[type=button], input[type=reset], input[type=image], a[href], ' +
+      '[role=button], [role=link], [role=menuitem], [role=tab], summary, [onclick], [tabindex]:not([tabindex="-1"])';
+    for (const r of roots) {
+      for (const el of r.querySelectorAll(sel)) {
+        if (seen.has(el)) continue;
+        seen.add(el);
+        out.push(el);
+      }
+      // Clickable divs/spans without any marker other than a pointer cursor and short text.
+      for (const el of r.querySelectorAll('div, span, li')) {
+        if (seen.has(el) || el.children.length > 2) continue;
+        const st = winOf(el).getComputedStyle(el);
+        if (st.cursor !== 'pointer') continue;
+        seen.add(el);
+        out.push(el);
+      }
+    }
+    return out;
+  }
+
+  function buttonNames(el) {
+    const out = [];
+    const add = (text, how, tier) => {
+      const t = text == null ? '' : String(text).replace(/\s+/g, ' ').trim();
+      if (t) out.push({ text: t, norm: norm(t), how, tier });
+    };
+    add(el.getAttribute('aria-label'), 'aria-label', 0);
+    if (el.tagName === 'INPUT') add(el.value || el.getAttribute('alt'), 'value', 0);
+    add(textOf(el), 'text', 0);
+    add(el.getAttribute('title'), 'title', 1);
+    const img = el.querySelector && el.querySelector('img[alt]');
+    if (img) add(img.getAttribute('alt'), 'image alt', 1);
+    return out;
+  }
+
+  const IMPLICIT_ROLE = {
+    BUTTON: 'button', A: 'link', SELECT: 'combobox', TEXTAREA: 'textbox', H1: 'heading', H2: 'heading',
+    H3: 'heading', H4: 'heading', H5: 'heading', H6: 'heading', IMG: 'img', LI: 'listitem', UL: 'list', OL: 'list',
+    TABLE: 'table', TR: 'row', TD: 'cell', TH: 'columnheader', NAV: 'navigation', MAIN: 'main', FORM: 'form',
+    DIALOG: 'dialog', OPTION: 'option', SUMMARY: 'button', P: 'paragraph',
+  };
+
+  // Implicit ARIA roles per HTML-AAM (https://www.w3.org/TR/html-aam-1.0/#html-element-role-mappings).
+  function roleOf(el) {
+    const explicit = el.getAttribute('role');
+    if (explicit) return explicit.split(/\s+/)[0];
+    if (el.tagName === 'INPUT') {
+      const t = (el.getAttribute('type') || 'text').toLowerCase();
+      if (t === 'checkbox') return 'checkbox';
+      if (t === 'radio') return 'radio';
+      if (t === 'submit' || t === 'button' || t === 'reset' || t === 'image') return 'button';
+      if (t === 'search') return 'searchbox';
+      if (t === 'range') return 'slider';
+      if (t === 'number') return 'spinbutton';
+      return 'textbox';
+    }
+    if (el.tagName === 'A' && !el.hasAttribute('href')) return null;
+    if (el.isContentEditable && !(el.parentElement && el.parentElement.isContentEditable)) return 'textbox';
+    return IMPLICIT_ROLE[el.tagName] || null;
+  }
+
+  function namesForRole(el) {
+    const k = controlKind(el);
+    if (k) return labelsOf(el, k).filter((n) => n.tier <= 1);
+    return buttonNames(el);
+  }
+
+  /** Smallest visible elements whose own text answers the query. */
+  function textCandidates(roots) {
+    const out = [];
+    for (const r of roots) {
+      for (const el of r.querySelectorAll('body *')) {
+        if (SKIP_TEXT.has(el.tagName)) continue;
+        // Only elements with a direct text node: keeps the smallest container.
+        let direct = false;
+        for (const c of el.childNodes) if (c.nodeType === 3 && c.nodeValue.trim()) { direct = true; break; }
+        if (!direct) continue;
+        out.push({ el, names: [{ text: textOf(el), norm: norm(textOf(el)), how: 'text', tier: 0 }] });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Resolve a locator to exactly one element, or say why not.
+   * Locator: {kind: "field"|"label"|"placeholder"|"name"|"role"|"text"|"css"|"button"|"click", value, role?}
+   */
+  function resolve(loc, roots, opts = {}) {
+    roots = roots || allRoots();
+    const kind = loc.kind;
+    const what = describeLocator(loc);
+    if (kind === 'css') {
+      const found = deepQueryAll(roots, loc.value);
+      if (found.error) return { status: 'invalid', message: found.error };
+      if (found.length === 0) return { status: 'not_found', what, candidates: [] };
+      if (found.length > 1 && !opts.first) {
+        return { status: 'ambiguous', what, candidates: found.slice(0, 8).map((e) => describe(e)) };
+      }
+      return { status: 'ok', el: found[0], how: 'css', score: 'exact' };
+    }
+    let items;
+    if (kind === 'field' || kind === 'label') {
+      items = allControls(roots).map((el) => ({ el, names: labelsOf(el, controlKind(el)) }));
+    } else if (kind === 'placeholder') {
+      items = allControls(roots).map((el) => ({ el, names: labelsOf(el, controlKind(el)).filter((n) => n.how === 'placeholder') }));
+    } else if (kind === 'name') {
+      items = allControls(roots).map((el) => ({
+        el,
+        names: [el.getAttribute('name'), el.id].filter(Boolean).map((t) => ({ text: t, norm: norm(t), how: 'name/id', tier: 0 })),
+      }));
+    } else if (kind === 'role') {
+      const want = String(loc.role || '').toLowerCase();
+      const els = [];
+      for (const r of roots) for (const el of r.querySelectorAll('*')) if (roleOf(el) === want) els.push(el);
+      if (!loc.value) {
+        if (els.length === 1) return { status: 'ok', el: els[0], how: 'role', score: 'exact' };
+        return els.length === 0 ? { status: 'not_found', what, candidates: [] }
+          : { status: 'ambiguous', what, candidates: els.slice(0, 8).map(describe) };
+      }
+      items = els.map((el) => ({ el, names: namesForRole(el) }));
+    } else if (kind === 'button' || kind === 'click') {
+      items = clickables(roots).map((el) => ({ el, names: buttonNames(el) }));
+    } else if (kind === 'text') {
+      items = textCandidates(roots);
+    } else {
+      return { status: 'invalid', message: 'unknown locator kind ' + JSON.stringify(kind) };
+    }
+    let { best, near } = rank(loc.value, items);
+    if (best.length === 0 && kind === 'click') {
+      ({ best, near } = rank(loc.value, textCandidates(roots)));
+    }
+    // Prefer what a person can see: drop invisible matches when visible ones exist.
+    if (best.length > 1) {
+      const vis = best.filter((b) => isVisible(b.el));
+      if (vis.length > 0) best = vis;
+    }
+    // Nested matches (a button and the span inside it): keep the outermost clickable one.
+    if (best.length > 1) best = best.filter((b) => !best.some((o) => o !== b && o.el.contains(b.el)));
+    if (best.length === 0) {
+      return { status: 'not_found', what, candidates: closest(near) };
+    }
+    if (best.length > 1) {
+      return {
+        status: 'ambiguous',
+        what,
+        candidates: best.slice(0, 8).map((b) => '"' + b.label.text + '" (' + describe(b.el) + ', ' + b.label.how + ')'),
+      };
+    }
+    const b = best[0];
+    return { status: 'ok', el: b.el, how: b.label.how, score: SCORE_NAME[b.score], label: b.label.text };
+  }
+
+  function describeLocator(loc) {
+    switch (loc.kind) {
+      case 'css': return 'element matching CSS ' + JSON.stringify(loc.value);
+      case 'field': case 'label': return 'field labelled ' + JSON.stringify(loc.value);
+      case 'placeholder': return 'field with placeholder ' + JSON.stringify(loc.value);
+      case 'name': return 'field named ' + JSON.stringify(loc.value);
+      case 'role': return 'role=' + loc.role + (loc.value ? ' named ' + JSON.stringify(loc.value) : '');
+      case 'text': return 'text ' + JSON.stringify(loc.value);
+      case 'button': case 'click': return 'button or link ' + JSON.stringify(loc.value);
+      default: return JSON.stringify(loc);
+    }
+  }
+
+  // ---------------------------------------------------------------- reading and setting values
+
+  function nativeSetter(el) {
+    const w = winOf(el);
+    const proto = el.tagName === 'TEXTAREA' ? w.HTMLTextAreaElement.prototype
+      : el.tagName === 'SELECT' ? w.HTMLSelectElement.prototype : w.HTMLInputElement.prototype;
+    return Object.getOwnPropertyDescriptor(proto, 'value').set;
+  }
+
+  function fire(el, type, init) {
+    const w = winOf(el);
+    const ev = type === 'input' || type === 'beforeinput'
+      ? new w.InputEvent(type, Object.assign({ bubbles: true, cancelable: type === 'beforeinput', composed: true }, init || {}))
+      : new w.Event(type, { bubbles: true, composed: true });
+    el.dispatchEvent(ev);
+  }
+
+  function optionLabel(o) {
+    return (o.label || o.textContent || '').replace(/\s+/g, ' ').trim();
+  }
+
+  function readValue(el, kind) {
+    switch (kind || controlKind(el)) {
+      case 'checkbox':
+        return el.tagName === 'INPUT' ? el.checked : el.getAttribute('aria-checked') === 'true';
+      case 'radio': {
+        if (el.tagName !== 'INPUT') return el.getAttribute('aria-checked') === 'true';
+        const on = groupOf(el).find((r) => r.checked);
+        return on ? radioLabel(on) : null;
+      }
+      case 'select':
+        if (el.multiple) return Array.from(el.selectedOptions).map(optionLabel);
+        return el.selectedIndex >= 0 ? optionLabel(el.options[el.selectedIndex]) : null;
+      case 'editable':
+        return el.innerText.replace(/\n$/, '');
+      default:
+        return el.value;
+    }
+  }
+
+  function radioLabel(r) {
+    const names = labelsOf(r, 'radio').filter((n) => n.tier <= 2);
+    return names.length ? names[0].text : r.value;
+  }
+
+  function truthy(v) {
+    if (typeof v === 'boolean') return v;
+    const s = norm(v);
+    if (['true', 'yes', 'on', 'checked', 'check', '1', 'y', 'x'].includes(s)) return true;
+    if (['false', 'no', 'off', 'unchecked', 'uncheck', '0', 'n', ''].includes(s)) return false;
+    return null;
+  }
+
+  function setText(el, value) {
+    const v = String(value);
+    el.focus({ preventScroll: true });
+    fire(el, 'beforeinput', { inputType: 'insertReplacementText', data: v });
+    nativeSetter(el).call(el, v);
+    fire(el, 'input', { inputType: 'insertReplacementText', data: v });
+    fire(el, 'change');
+    el.blur();
+    const now = el.value;
+    if (now !== v) {
+      const type = (el.getAttribute('type') || 'text').toLowerCase();
+      const hint = {
+        number: 'a number such as 42 or 3.5', date: 'a date as YYYY-MM-DD', time: 'a time as HH:MM',
+        'datetime-local': 'a date and time as YYYY-MM-DDTHH:MM', month: 'YYYY-MM', week: 'YYYY-Www',
+        email: 'an e-mail address', color: '#rrggbb',
+      }[type];
+      // Length limits trim silently in browsers; report it rather than pretend.
+      if (type === 'password') return { status: 'bad_value', message: 'the password field did not keep the value' + (el.maxLength > 0 ? ' (at most ' + el.maxLength + ' characters)' : '') };
+      return {
+        status: 'bad_value',
+        message: 'the ' + type + ' field kept ' + JSON.stringify(now) + ' instead of ' + JSON.stringify(v) +
+          (hint ? ' (it expects ' + hint + ')' : el.maxLength > 0 ? ' (it allows at most ' + el.maxLength + ' characters)' : ''),
+      };
+    }
+    return null;
+  }
+
+  function setEditable(el, value) {
+    const v = String(value);
+    el.focus({ preventScroll: true });
+    const doc = el.ownerDocument;
+    const sel = winOf(el).getSelection();
+    const range = doc.createRange();
+    range.selectNodeContents(el);
+    sel.removeAllRanges();
+    sel.addRange(range);
+    // execCommand fires beforeinput/input like typing does, so editors (ProseMirror, Slate…) see it.
+    let ok = false;
+    try {
+      ok = doc.execCommand('insertText', false, v);
+    } catch (_) {
+      ok = false;
+    }
+    if (!ok || el.innerText.replace(/\n$/, '') !== v) {
+      el.textContent = v;
+      fire(el, 'input', { inputType: 'insertReplacementText', data: v });
+    }
+    el.blur();
+    return null;
+  }
+
+  function setSelect(el, value) {
+    const wanted = Array.isArray(value) ? value : [value];
+    if (!el.multiple && wanted.length > 1) return { status: 'bad_value', message: 'this select takes one value' };
+    const opts = Array.from(el.options);
+    const picks = [];
+    for (const w of wanted) {
+      const q = norm(w);
+      const o = opts.find((o) => norm(optionLabel(o)) === q) || opts.find((o) => o.value === String(w)) ||
+        opts.find((o) => norm(o.value) === q) || uniq(opts.filter((o) => matchScore(q, norm(optionLabel(o))) >= 2));
+      if (!o) {
+        return {
+          status: 'bad_value',
+          message: 'no option ' + JSON.stringify(w) + '; options are: ' + opts.map((o) => JSON.stringify(optionLabel(o))).slice(0, 20).join(', '),
+        };
+      }
+      if (o.disabled) return { status: 'bad_value', message: 'option ' + JSON.stringify(optionLabel(o)) + ' is disabled' };
+      picks.push(o);
+    }
+    el.focus({ preventScroll: true });
+    for (const o of opts) o.selected = picks.includes(o);
+    fire(el, 'input');
+    fire(el, 'change');
+    el.blur();
+    return null;
+  }
+
+  function uniq(arr) {
+    return arr.length === 1 ? arr[0] : undefined;
+  }
+
+  function setCheckbox(el, value) {
+    const want = truthy(value);
+    if (want === null) return { status: 'bad_value', message: 'a checkbox takes true/false (or yes/no), not ' + JSON.stringify(value) };
+    if (readValue(el, 'checkbox') !== want) activate(el);
+    if (readValue(el, 'checkbox') !== want) return { status: 'bad_value', message: 'the checkbox did not change when clicked' };
+    return null;
+  }
+
+  /** Click as a user would reach it: custom-styled checkboxes hide the input and show its label. */
+  function activate(el) {
+    if (!isVisible(el) && el.labels && el.labels.length && isVisible(el.labels[0])) el.labels[0].click();
+    else el.click();
+  }
+
+  function setRadioInGroup(radios, value) {
+    const q = norm(value);
+    const ranked = rank(value, radios.map((r) => ({ el: r, names: labelsOf(r, 'radio').concat([{ text: r.value, norm: norm(r.value), how: 'value', tier: 3 }]) })));
+    const best = ranked.best.filter((b) => b.score >= 2 || norm(b.label.text) === q);
+    if (best.length !== 1) {
+      return {
+        status: 'bad_value',
+        message: (best.length ? 'option ' + JSON.stringify(value) + ' is ambiguous' : 'no option ' + JSON.stringify(value)) +
+          '; options are: ' + radios.map((r) => JSON.stringify(radioLabel(r))).join(', '),
+      };
+    }
+    activate(best[0].el);
+    if (!best[0].el.checked && best[0].el.tagName === 'INPUT') return { status: 'bad_value', message: 'the radio did not change when clicked' };
+    return null;
+  }
+
+  // ---------------------------------------------------------------- form filling
+
+  /** Find the control for one form key; radio groups may be named by their legend/caption. */
+  function resolveField(key, roots, controls) {
+    const items = controls.map((el) => ({ el, names: labelsOf(el, controlKind(el)) }));
+    const { best, near } = rank(key, items);
+    // Radio groups: the key names the group, the value names the option.
+    const radios = controls.filter((el) => controlKind(el) === 'radio' && el.tagName === 'INPUT');
+    const groups = new Map();
+    for (const r of radios) {
+      const g = groupOf(r);
+      const k = g[0];
+      if (!groups.has(k)) groups.set(k, g);
+    }
+    const gItems = Array.from(groups.keys()).map((first) => ({ el: first, names: groupLabelsOf(first) }));
+    const gRank = rank(key, gItems);
+    const keyOf = (b) => b.score * 10 - b.tier;
+    const bestKey = best.length ? keyOf(best[0]) : -1;
+    const gKey = gRank.best.length ? keyOf(gRank.best[0]) : -1;
+    if (gKey > bestKey || (gKey === bestKey && gKey >= 0 && best.every((b) => controlKind(b.el) === 'radio'))) {
+      if (gRank.best.length > 1) {
+        return { status: 'ambiguous', candidates: gRank.best.map((b) => '"' + b.label.text + '" (radio group ' + describe(b.el) + ')') };
+      }
+      const g = gRank.best[0];
+      return { status: 'ok', el: g.el, group: groups.get(g.el), how: g.label.how, score: SCORE_NAME[g.score], label: g.label.text };
+    }
+    let cands = best;
+    if (cands.length > 1) {
+      const vis = cands.filter((b) => isVisible(b.el) || (b.el.labels && b.el.labels.length && isVisible(b.el.labels[0])));
+      if (vis.length > 0) cands = vis;
+    }
+    if (cands.length === 0) return { status: 'not_found', candidates: closest(near.concat(gRank.near)) };
+    if (cands.length > 1) {
+      return { status: 'ambiguous', candidates: cands.slice(0, 8).map((b) => '"' + b.label.text + '" (' + describe(b.el) + ', ' + b.label.how + ')') };
+    }
+    const b = cands[0];
+    return { status: 'ok', el: b.el, how: b.label.how, score: SCORE_NAME[b.score], label: b.label.text };
+  }
+
+  function checkActionable(el, needEditable) {
+    const reach = isVisible(el) || (el.labels && el.labels.length > 0 && isVisible(el.labels[0]));
+    if (!el.isConnected) return { status: 'detached' };
+    if (!reach) return { status: 'hidden' };
+    if (isDisabled(el)) return { status: 'disabled' };
+    if (needEditable && !isEditable(el)) return { status: 'readonly' };
+    return null;
+  }
+
+  function fillOne(key, value, roots, controls) {
+    const r = resolveField(key, roots, controls);
+    if (r.status !== 'ok') return { key, status: r.status, candidates: r.candidates || [] };
+    const el = r.el;
+    const kind = r.group ? 'radio-group' : controlKind(el);
+    const matched = { element: describe(el), how: r.how, score: r.score, label: r.label };
+    const bad = r.group ? null : checkActionable(el, kind === 'text' || kind === 'editable');
+    if (bad) return Object.assign({ key, matched }, bad);
+    let err = null;
+    if (r.group) {
+      const enabled = r.group.filter((g) => !isDisabled(g));
+      err = setRadioInGroup(enabled, value);
+    } else if (kind === 'text') {
+      if (typeof value === 'boolean' || value === null || typeof value === 'object') {
+        err = { status: 'bad_value', message: 'a text field takes text, not ' + JSON.stringify(value) };
+      } else err = setText(el, value);
+    } else if (kind === 'select') err = setSelect(el, value);
+    else if (kind === 'checkbox') err = setCheckbox(el, value);
+    else if (kind === 'radio') {
+      const want = truthy(value);
+      if (want === true) {
+        activate(el);
+      } else if (want === false) {
+        if (readValue(el, 'checkbox')) err = { status: 'bad_value', message: 'a radio cannot be unchecked; choose another option' };
+      } else {
+        // "Color": "Blue" where "Color" matched one radio of the group: pick within its group.
+        err = setRadioInGroup(groupOf(el), value);
+      }
+    } else if (kind === 'editable') err = setEditable(el, value);
+    if (err) return Object.assign({ key, matched }, err);
+    const now = r.group ? readValue(r.group[0], 'radio') : kind === 'radio' && el.tagName === 'INPUT' ? el.checked : readValue(el, kind);
+    const secret = el.tagName === 'INPUT' && (el.getAttribute('type') || '').toLowerCase() === 'password';
+    return { key, status: 'ok', matched, value: secret ? '(hidden, ' + String(now).length + ' characters)' : now, _el: el };
+  }
+
+  /**
+   * Fill a whole form in one call.
+   * req: {fields: [{key, value}], submit: null | {button: "Text"} | {form: true}}
+   * Returns {fields: [...per key outcome], submit: outcome|null, navigating}.
+   */
+  async function fillForm(req) {
+    const roots = allRoots();
+    const controls = allControls(roots);
+    const marker = markNavigation();
+    const fields = [];
+    let form = null;
+    for (const f of req.fields) {
+      const out = fillOne(f.key, f.value, roots, controls);
+      if (out._el) {
+        form = form || out._el.form || null;
+        delete out._el;
+      }
+      fields.push(out);
+    }
+    let submit = null;
+    if (req.submit && fields.every((f) => f.status === 'ok')) submit = await submitForm(req.submit, form, roots);
+    return { fields, submit, nav_marker: marker };
+  }
+
+  async function submitForm(spec, form, roots) {
+    let target = null;
+    if (spec.button) {
+      // Prefer the button in the form we filled; fall back to the whole page.
+      const scoped = form ? [form] : roots;
+      let r = resolve({ kind: 'button', value: spec.button }, scoped);
+      if (r.status !== 'ok' && form) r = resolve({ kind: 'button', value: spec.button }, roots);
+      if (r.status !== 'ok') return { status: r.status, what: 'submit button ' + JSON.stringify(spec.button), candidates: r.candidates || [] };
+      target = r.el;
+      const bad = checkActionable(target, false);
+      if (bad) return Object.assign({ what: 'submit button ' + describe(target) }, bad);
+      form = target.form || form;
+    }
+    if (form && !form.noValidate && !(target && target.formNoValidate) && !form.checkValidity()) {
+      const invalid = Array.from(form.elements).filter((e) => e.willValidate && !e.checkValidity())
+        .map((e) => describe(e) + ': ' + e.validationMessage);
+      return { status: 'invalid', message: 'the form refuses to submit: ' + invalid.join('; ') };
+    }
+    if (!target && !form) return { status: 'not_found', what: 'a form to submit', candidates: [] };
+    if (target) target.click();
+    else form.requestSubmit();
+    return { status: 'ok', element: describe(target || form), how: target ? 'button' : 'form.requestSubmit()' };
+  }
+
+  /**
+   * Put a marker on this document so Rust can tell when a new one has replaced it, and note whether
+   * an action starts a cross-document navigation (Navigation API; a submit nobody prevented).
+   */
+  function markNavigation() {
+    const m = Math.random().toString(36).slice(2);
+    const set = (k, v) => Object.defineProperty(window, k, { value: v, configurable: true, enumerable: false, writable: true });
+    set('__deskhandNav', m);
+    set('__deskhandNavStarted', false);
+    if (window.navigation) {
+      window.navigation.addEventListener('navigate', (e) => {
+        if (!(e.destination && e.destination.sameDocument) && !e.downloadRequest) window.__deskhandNavStarted = true;
+      }, { once: true });
+    }
+    // Window is last on the submit event's path, so defaultPrevented is final here.
+    window.addEventListener('submit', (e) => { if (!e.defaultPrevented) window.__deskhandNavStarted = true; }, { once: true });
+    return m;
+  }
+
+  // ---------------------------------------------------------------- actions: click, scroll, rects
+
+  /**
+   * Make an element ready for a real (native) click: visible, enabled, stable, not covered.
+   * Returns {status:"ok", x, y, element} in top-level viewport CSS pixels.
+   */
+  async function prepareClick(loc) {
+    const r = resolve(loc);
+    if (r.status !== 'ok') return r;
+    const el = r.el;
+    const bad = checkActionable(el, false);
+    if (bad) return Object.assign({ what: describeLocator(loc), element: describe(el) }, bad);
+    el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+    const a = el.getBoundingClientRect();
+    await nextFrame();
+    const b = el.getBoundingClientRect();
+    if (a.x !== b.x || a.y !== b.y || a.width !== b.width || a.height !== b.height) {
+      return { status: 'unstable', what: describeLocator(loc), element: describe(el) };
+    }
+    const tr = topRect(el);
+    const x = tr.x + tr.width / 2;
+    const y = tr.y + tr.height / 2;
+    const hit = deepHit(x, y);
+    if (hit && hit !== el && !el.contains(hit) && !hostChainContains(el, hit)) {
+      // A label that points at our control is fine to hit.
+      if (!(hit.tagName === 'LABEL' && hit.control === el)) {
+        return { status: 'covered', what: describeLocator(loc), element: describe(el), by: describe(hit) };
+      }
+    }
+    return { status: 'ok', x, y, element: describe(el), how: r.how, score: r.score, nav_marker: markNavigation() };
+  }
+
+  function deepHit(x, y) {
+    let doc = document;
+    let hit = doc.elementFromPoint(x, y);
+    let ox = 0;
+    let oy = 0;
+    for (let i = 0; i < 10 && hit; i++) {
+      if (hit.shadowRoot) {
+        const inner = hit.shadowRoot.elementFromPoint(x - ox, y - oy);
+        if (inner && inner !== hit) { hit = inner; continue; }
+      }
+      if (hit.tagName === 'IFRAME') {
+        let d = null;
+        try { d = hit.contentDocument; } catch (_) { d = null; }
+        if (!d) return hit;
+        const fr = hit.getBoundingClientRect();
+        ox += fr.left + hit.clientLeft;
+        oy += fr.top + hit.clientTop;
+        doc = d;
+        hit = doc.elementFromPoint(x - ox, y - oy);
+        continue;
+      }
+      break;
+    }
+    return hit;
+  }
+
+  function hostChainContains(el, hit) {
+    // `hit` may be a shadow host or iframe that holds `el`.
+    let cur = el;
+    while (cur) {
+      const root = cur.getRootNode();
+      if (root.host) { if (root.host === hit) return true; cur = root.host; continue; }
+      const fe = winOf(cur).frameElement;
+      if (fe) { if (fe === hit) return true; cur = fe; continue; }
+      return false;
+    }
+    return false;
+  }
+
+  /** Element rect in document coordinates of the top page, for element screenshots. */
+  function rectOf(loc) {
+    const r = resolve(loc);
+    if (r.status !== 'ok') return r;
+    const el = r.el;
+    if (!isVisible(el)) return { status: 'hidden', what: describeLocator(loc), element: describe(el) };
+    el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
+    const tr = topRect(el);
+    const pick = Math.random().toString(36).slice(2);
+    if (!globalThis.__deskhandPick) Object.defineProperty(globalThis, '__deskhandPick', { value: {}, configurable: true });
+    globalThis.__deskhandPick[pick] = el;
+    return {
+      status: 'ok', element: describe(el), pick, x: tr.x + window.scrollX, y: tr.y + window.scrollY,
+      vx: tr.x, vy: tr.y, width: tr.width, height: tr.height, dpr: window.devicePixelRatio || 1,
+    };
+  }
+
+  function scrollToElement(loc) {
+    const r = resolve(loc);
+    if (r.status !== 'ok') return r;
+    r.el.scrollIntoView({ block: 'center', inline: 'nearest', behavior: 'instant' });
+    return { status: 'ok', element: describe(r.el), x: window.scrollX, y: window.scrollY };
+  }
+
+  function scrollBy(dx, dy) {
+    window.scrollBy({ left: dx, top: dy, behavior: 'instant' });
+    return { status: 'ok', x: window.scrollX, y: window.scrollY };
+  }
+
+  function scrollableAncestor(el) {
+    let cur = el.parentElement;
+    while (cur && cur !== document.body && cur !== document.documentElement) {
+      const st = getComputedStyle(cur);
+      if (/(auto|scroll)/.test(st.overflowY) && cur.scrollHeight > cur.clientHeight + 1) return cur;
+      cur = cur.parentElement;
+    }
+    return null;
+  }
+
+  /** One step of "scroll until": count matches, then scroll the list's container to its end. */
+  function scrollStep(selector) {
+    const roots = allRoots();
+    const found = deepQueryAll(roots, selector);
+    if (found.error) return { status: 'invalid', message: found.error };
+    const last = found[found.length - 1];
+    const box = last ? scrollableAncestor(last) : null;
+    const se = document.scrollingElement || document.documentElement;
+    let height;
+    if (box) {
+      box.scrollTop = box.scrollHeight;
+      height = box.scrollHeight;
+    } else {
+      if (last) last.scrollIntoView({ block: 'end', behavior: 'instant' });
+      window.scrollTo({ top: se.scrollHeight, behavior: 'instant' });
+      height = se.scrollHeight;
+    }
+    // Nudge: some feeds only listen for wheel/scroll events, which scrollTo already fires.
+    window.dispatchEvent(new Event('scroll'));
+    return { status: 'ok', count: found.length, height, y: box ? box.scrollTop : window.scrollY };
+  }
+
+  function count(selector) {
+    const found = deepQueryAll(allRoots(), selector);
+    if (found.error) return { status: 'invalid', message: found.error };
+    return { status: 'ok', count: found.length };
+  }
+
+
+  const api = {
+    version: VERSION,
+    norm, matchScore, fillForm, prepareClick, rectOf, scrollToElement, scrollBy, scrollStep, count,
+    locate(loc) {
+      const r = resolve(loc);
+      if (r.status === 'ok') return { status: 'ok', element: describe(r.el), how: r.how, score: r.score, label: r.label, visible: isVisible(r.el) };
+      return r;
+    },
+  };
+  Object.defineProperty(globalThis, '__deskhand', { value: api, configurable: true, enumerable: false });
+  return api;
+})()

@@ -1,0 +1,192 @@
+//! The CDP backend: chromiumoxide over the DevTools WebSocket of a Chromium we started.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chromiumoxide::cdp::browser_protocol::input::{DispatchMouseEventParams, DispatchMouseEventType, MouseButton};
+use chromiumoxide::cdp::browser_protocol::page::{
+    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams, NavigateParams, Viewport,
+};
+use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
+use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+use chromiumoxide::error::CdpError;
+use chromiumoxide::handler::HandlerConfig;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::script::{full_call, short_call, MISSING, SCRIPT};
+use crate::{Error, Result};
+
+fn cdp_err(e: CdpError) -> Error {
+    match e {
+        CdpError::ChannelSendError(_) | CdpError::NoResponse | CdpError::Ws(_) => Error::BrowserGone(e.to_string()),
+        CdpError::JavascriptException(d) => Error::Script(d.text.clone()),
+        other => Error::Protocol { backend: "cdp", message: other.to_string() },
+    }
+}
+
+/// A CDP connection to one Chromium.
+pub(crate) struct CdpBrowser {
+    browser: chromiumoxide::Browser,
+    handler: tokio::task::JoinHandle<()>,
+}
+
+impl CdpBrowser {
+    pub(crate) async fn connect(ws_url: &str) -> Result<Self> {
+        let config = HandlerConfig { request_timeout: Duration::from_secs(60), ..HandlerConfig::default() };
+        let (browser, mut handler) =
+            chromiumoxide::Browser::connect_with_config(ws_url, config).await.map_err(cdp_err)?;
+        // The handler drives the WebSocket; it ends when the connection closes.
+        let handler = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if let Err(e) = event {
+                    tracing::debug!(error = %e, "cdp handler event error");
+                }
+            }
+        });
+        Ok(CdpBrowser { browser, handler })
+    }
+
+    pub(crate) async fn new_page(&self, isolated: bool) -> Result<CdpPage> {
+        let mut params = CreateTargetParams::new("about:blank");
+        let mut context = None;
+        if isolated {
+            let id = self
+                .browser
+                .create_browser_context(CreateBrowserContextParams::default())
+                .await
+                .map_err(cdp_err)?;
+            params.browser_context_id = Some(id.clone());
+            context = Some(id);
+        }
+        let page = self.browser.new_page(params).await.map_err(cdp_err)?;
+        // Install the script in every document this page loads, before the page's own scripts.
+        page.execute(AddScriptToEvaluateOnNewDocumentParams::new(SCRIPT))
+            .await
+            .map_err(cdp_err)?;
+        Ok(CdpPage { page, context })
+    }
+
+    pub(crate) async fn close(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.browser.close()).await;
+        self.handler.abort();
+    }
+}
+
+impl Drop for CdpBrowser {
+    fn drop(&mut self) {
+        self.handler.abort();
+    }
+}
+
+/// One tab over CDP.
+pub(crate) struct CdpPage {
+    page: chromiumoxide::Page,
+    context: Option<chromiumoxide::cdp::browser_protocol::browser::BrowserContextId>,
+}
+
+impl CdpPage {
+    pub(crate) async fn goto(&self, url: &str, timeout: Duration) -> Result<()> {
+        let nav = self.page.execute(NavigateParams::new(url));
+        match tokio::time::timeout(timeout, nav).await {
+            Err(_) => Err(Error::Navigation { url: url.into(), reason: format!("the page did not load within {timeout:?}") }),
+            Ok(Err(e)) => Err(match cdp_err(e) {
+                Error::Protocol { message, .. } => Error::Navigation { url: url.into(), reason: message },
+                other => other,
+            }),
+            Ok(Ok(resp)) => match resp.result.error_text {
+                Some(err) => Err(Error::Navigation { url: url.into(), reason: err }),
+                None => Ok(()),
+            },
+        }
+    }
+
+    pub(crate) async fn eval(&self, expression: String) -> Result<Value> {
+        let params = EvaluateParams {
+            expression,
+            return_by_value: Some(true),
+            await_promise: Some(true),
+            user_gesture: Some(true),
+            ..EvaluateParams::new("")
+        };
+        let resp = self.page.execute(params).await.map_err(cdp_err)?;
+        if let Some(ex) = resp.result.exception_details {
+            let detail = ex
+                .exception
+                .as_ref()
+                .and_then(|o| o.description.clone())
+                .unwrap_or_else(|| ex.text.clone());
+            return Err(Error::Script(detail));
+        }
+        Ok(resp.result.result.value.unwrap_or(Value::Null))
+    }
+
+    /// Call the in-page API; installs the script first if this document lacks it (e.g. about:blank).
+    pub(crate) async fn call(&self, method: &str, args: &str) -> Result<Value> {
+        let v = self.eval(short_call(method, args)).await?;
+        if v.as_str() == Some(MISSING) {
+            return self.eval(full_call(method, args)).await;
+        }
+        Ok(v)
+    }
+
+    pub(crate) async fn click_at(&self, x: f64, y: f64) -> Result<()> {
+        for kind in [DispatchMouseEventType::MouseMoved, DispatchMouseEventType::MousePressed, DispatchMouseEventType::MouseReleased] {
+            let mut p = DispatchMouseEventParams::new(kind.clone(), x, y);
+            if kind != DispatchMouseEventType::MouseMoved {
+                p.button = Some(MouseButton::Left);
+                p.click_count = Some(1);
+                p.buttons = Some(1);
+            }
+            self.page.execute(p).await.map_err(cdp_err)?;
+        }
+        Ok(())
+    }
+
+    /// PNG of the viewport, the full page, or a clip in document CSS pixels.
+    pub(crate) async fn screenshot(&self, clip: Option<(f64, f64, f64, f64)>, full_page: bool) -> Result<Vec<u8>> {
+        let mut p = CaptureScreenshotParams { format: Some(CaptureScreenshotFormat::Png), ..Default::default() };
+        if let Some((x, y, w, h)) = clip {
+            p.clip = Some(Viewport { x, y, width: w, height: h, scale: 1.0 });
+            p.capture_beyond_viewport = Some(true);
+        } else if full_page {
+            let size = self
+                .eval("({w: document.documentElement.scrollWidth, h: document.documentElement.scrollHeight})".into())
+                .await?;
+            let w = size["w"].as_f64().unwrap_or(1280.0);
+            let h = size["h"].as_f64().unwrap_or(900.0);
+            p.clip = Some(Viewport { x: 0.0, y: 0.0, width: w, height: h, scale: 1.0 });
+            p.capture_beyond_viewport = Some(true);
+        }
+        let resp = self.page.execute(p).await.map_err(cdp_err)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(AsRef::<str>::as_ref(&resp.result.data))
+            .map_err(|e| Error::Output { format: "png", message: e.to_string() })
+    }
+
+    pub(crate) async fn html(&self) -> Result<String> {
+        let v = self.eval("document.documentElement ? document.documentElement.outerHTML : ''".into()).await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    pub(crate) async fn url(&self) -> Result<String> {
+        let v = self.eval("location.href".into()).await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    pub(crate) async fn close(self) -> Result<()> {
+        let context = self.context.clone();
+        let target = self.page.target_id().clone();
+        let page = self.page;
+        let _ = page
+            .execute(chromiumoxide::cdp::browser_protocol::target::CloseTargetParams::new(target))
+            .await;
+        if let Some(id) = context {
+            // Best effort: the context also ends with the browser.
+            let _ = page
+                .execute(chromiumoxide::cdp::browser_protocol::target::DisposeBrowserContextParams::new(id))
+                .await;
+        }
+        Ok(())
+    }
+}

@@ -345,7 +345,9 @@
     for (const { el, names } of items) {
       let top = null;
       for (const n of names) {
-        const s = matchScore(q, n.norm);
+        // Attributes (name, id) are what a developer wrote, not what a person reads: they count one
+        // step less than visible text with the same kind of match.
+        const s = matchScore(q, n.norm) - (n.tier >= 4 ? 1 : 0);
         if (s > 0 && (!top || s > top.score || (s === top.score && n.tier < top.tier))) top = { el, label: n, score: s, tier: n.tier };
         near.push({ text: n.text, el, sim: similarity(q, n.norm) });
       }
@@ -528,7 +530,11 @@
       };
     }
     const b = best[0];
-    return { status: 'ok', el: b.el, how: b.label.how, score: SCORE_NAME[b.score], label: b.label.text };
+    return { status: 'ok', el: b.el, how: b.label.how, score: scoreName(b), label: b.label.text };
+  }
+
+  function scoreName(b) {
+    return SCORE_NAME[b.tier >= 4 ? b.score + 1 : b.score];
   }
 
   function describeLocator(loc) {
@@ -732,7 +738,7 @@
         return { status: 'ambiguous', candidates: gRank.best.map((b) => '"' + b.label.text + '" (radio group ' + describe(b.el) + ')') };
       }
       const g = gRank.best[0];
-      return { status: 'ok', el: g.el, group: groups.get(g.el), how: g.label.how, score: SCORE_NAME[g.score], label: g.label.text };
+      return { status: 'ok', el: g.el, group: groups.get(g.el), how: g.label.how, score: scoreName(g), label: g.label.text };
     }
     let cands = best;
     if (cands.length > 1) {
@@ -744,7 +750,7 @@
       return { status: 'ambiguous', candidates: cands.slice(0, 8).map((b) => '"' + b.label.text + '" (' + describe(b.el) + ', ' + b.label.how + ')') };
     }
     const b = cands[0];
-    return { status: 'ok', el: b.el, how: b.label.how, score: SCORE_NAME[b.score], label: b.label.text };
+    return { status: 'ok', el: b.el, how: b.label.how, score: scoreName(b), label: b.label.text };
   }
 
   function checkActionable(el, needEditable) {
@@ -887,7 +893,36 @@
         return { status: 'covered', what: describeLocator(loc), element: describe(el), by: describe(hit) };
       }
     }
-    return { status: 'ok', x, y, element: describe(el), how: r.how, score: r.score, nav_marker: markNavigation() };
+    // Verify the coming native click lands on our element: the page may still move (a late banner,
+    // a field appearing above) between now and the click. A press that lands elsewhere is swallowed
+    // (never delivered to the wrong element) and Rust retries.
+    const marker = markNavigation();
+    guardNextClick(el, marker);
+    return { status: 'ok', x, y, element: describe(el), how: r.how, score: r.score, nav_marker: marker };
+  }
+
+  function guardNextClick(el, marker) {
+    const top = window;
+    top.__deskhandMiss = null;
+    let verdict = null;
+    const wins = winOf(el) === top ? [top] : [top, winOf(el)];
+    const types = ['pointerdown', 'mousedown', 'pointerup', 'mouseup', 'click'];
+    const guard = (e) => {
+      if (verdict === null) {
+        const path = e.composedPath();
+        verdict = path.includes(el) ? 'hit' : 'miss';
+        if (verdict === 'hit') top.__deskhandHit = marker;
+        else top.__deskhandMiss = describe(path[0]);
+      }
+      if (verdict === 'miss') {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+      }
+      if (e.type === 'click') remove();
+    };
+    const remove = () => { for (const w of wins) for (const t of types) w.removeEventListener(t, guard, true); };
+    for (const w of wins) for (const t of types) w.addEventListener(t, guard, true);
+    setTimeout(remove, 5000);
   }
 
   function deepHit(x, y) {

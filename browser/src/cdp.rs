@@ -5,7 +5,7 @@ use std::time::Duration;
 use base64::Engine;
 use chromiumoxide::cdp::browser_protocol::input::{DispatchMouseEventParams, DispatchMouseEventType, MouseButton};
 use chromiumoxide::cdp::browser_protocol::page::{
-    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams, NavigateParams, Viewport,
+    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams, Viewport,
 };
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
@@ -86,19 +86,48 @@ pub(crate) struct CdpPage {
 }
 
 impl CdpPage {
+    /// Navigate by script and wait for the new document's load, polling a marker on the old one.
+    ///
+    /// Not `Page.navigate`: chromiumoxide queues navigations per frame and holds each until its own
+    /// deadline, so one page that never loads would block every later `goto` on that tab.
     pub(crate) async fn goto(&self, url: &str, timeout: Duration) -> Result<()> {
-        let nav = self.page.execute(NavigateParams::new(url));
-        match tokio::time::timeout(timeout, nav).await {
-            Err(_) => Err(Error::Navigation { url: url.into(), reason: format!("the page did not load within {timeout:?}") }),
-            Ok(Err(e)) => Err(match cdp_err(e) {
-                Error::Protocol { message, .. } => Error::Navigation { url: url.into(), reason: message },
-                other => other,
-            }),
-            Ok(Ok(resp)) => match resp.result.error_text {
-                Some(err) => Err(Error::Navigation { url: url.into(), reason: err }),
-                None => Ok(()),
-            },
+        let started = std::time::Instant::now();
+        let marker = crate::script::nonce();
+        let start = format!(
+            "(() => {{ Object.defineProperty(window, '__deskhandNav', {{ value: {marker:?}, configurable: true, writable: true }}); \
+             const to = new URL({url:?}, location.href); \
+             const hashOnly = to.hash !== '' && to.href.split('#')[0] === location.href.split('#')[0]; \
+             location.href = to.href; return hashOnly; }})()"
+        );
+        if self.eval(start).await?.as_bool() == Some(true) {
+            return Ok(());
         }
+        let probe = format!("({{same: window.__deskhandNav === {marker:?}, ready: document.readyState, href: location.href}})");
+        while started.elapsed() < timeout {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let state = match tokio::time::timeout(Duration::from_secs(2), self.eval(probe.clone())).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(Error::BrowserGone(e))) => return Err(Error::BrowserGone(e)),
+                // The old context is torn down mid-navigation: progress, keep polling.
+                _ => continue,
+            };
+            if state["same"] == Value::Bool(true) || state["ready"] != "complete" {
+                continue;
+            }
+            let href = state["href"].as_str().unwrap_or_default();
+            if href.starts_with("chrome-error://") {
+                let reason = self
+                    .eval("(document.body && (document.body.innerText.match(/(net::)?ERR_[A-Z_]+/) || [document.body.innerText.slice(0, 200)])[0]) || 'error page'".into())
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_else(|| "Chromium showed its error page".into());
+                return Err(Error::Navigation { url: url.into(), reason });
+            }
+            return Ok(());
+        }
+        let _ = self.page.execute(chromiumoxide::cdp::browser_protocol::page::StopLoadingParams::default()).await;
+        Err(Error::Navigation { url: url.into(), reason: format!("the page did not load within {timeout:?}") })
     }
 
     pub(crate) async fn eval(&self, expression: String) -> Result<Value> {

@@ -196,6 +196,11 @@ impl Page {
 
     /// Navigate and wait for the load event.
     pub async fn goto(&self, url: &str) -> Result<()> {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https" | "file" | "about" | "data") => {}
+            Ok(u) => return Err(Error::Invalid(format!("cannot open {url:?}: scheme {:?} is not http, https, file, about or data", u.scheme()))),
+            Err(e) => return Err(Error::Invalid(format!("cannot open {url:?}: {e}; give a full URL such as https://example.com/form"))),
+        }
         let _span = tracing::debug_span!("goto", %url).entered();
         self.driver.goto(url, self.nav_timeout).await.map_err(|e| self.crashed(e))
     }
@@ -405,22 +410,27 @@ impl Page {
     /// covered, then press the mouse at its centre; wait for a navigation it starts.
     pub async fn click(&self, loc: &Locator) -> Result<ClickReport> {
         let what = loc.to_string();
-        let (x, y, element, how, marker) = self
+        let (element, how, marker) = self
             .retry(&what, async || {
                 let v = self.call("prepareClick", json!(loc)).await?;
-                Ok(match outcome(&v, &what)? {
-                    None => Step::Done((
-                        v["x"].as_f64().unwrap_or(0.0),
-                        v["y"].as_f64().unwrap_or(0.0),
-                        str_of(&v, "element"),
-                        v["how"].as_str().map(String::from),
-                        str_of(&v, "nav_marker"),
-                    )),
-                    Some((reason, candidates)) => Step::Retry { reason, candidates },
-                })
+                if let Some((reason, candidates)) = outcome(&v, &what)? {
+                    return Ok(Step::Retry { reason, candidates });
+                }
+                let marker = str_of(&v, "nav_marker");
+                self.driver.click_at(f(&v, "x"), f(&v, "y")).await.map_err(|e| self.crashed(e))?;
+                // Did the press reach the element? (Only checkable while the document is the same.)
+                let probe = format!(
+                    "({{same: window.__deskhandNav === {marker:?}, miss: window.__deskhandHit === {marker:?} ? null : (window.__deskhandMiss || null)}})"
+                );
+                let check = self.driver.eval(probe).await.unwrap_or(Value::Null);
+                if check["same"] == true {
+                    if let Some(other) = check["miss"].as_str() {
+                        return Ok(Step::Retry { reason: format!("the click landed on {other} instead (the page moved)"), candidates: vec![] });
+                    }
+                }
+                Ok(Step::Done((str_of(&v, "element"), v["how"].as_str().map(String::from), marker)))
             })
             .await?;
-        self.driver.click_at(x, y).await.map_err(|e| self.crashed(e))?;
         let navigated = self.settle(&marker).await?;
         Ok(ClickReport { element, how, navigated, url: self.url().await.unwrap_or_default() })
     }

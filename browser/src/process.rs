@@ -176,7 +176,8 @@ fn set_die_with_parent(cmd: &mut Command) {
 }
 
 #[allow(unsafe_code)]
-fn kill_group(pgid: u32) {
+/// SIGKILL a whole process group (ESRCH ignored).
+pub fn kill_group(pgid: u32) {
     // SAFETY: killpg has no memory-safety preconditions; a stale pgid yields ESRCH, which we ignore.
     unsafe {
         libc::killpg(pgid as libc::pid_t, libc::SIGKILL);

@@ -6,6 +6,14 @@ pub const SCRIPT: &str = include_str!("../js/deskhand.js");
 /// Marker the short call form returns when the script is not installed in this document yet.
 pub(crate) const MISSING: &str = "__deskhand_missing__";
 
+/// A fresh, unguessable-enough marker for one navigation or pick (not a secret).
+pub(crate) fn nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("dh{:x}{:x}", t, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 /// A call that assumes the script is already installed (cheap; CDP installs it on every new document).
 pub(crate) fn short_call(method: &str, args: &str) -> String {
     format!("(globalThis.__deskhand && globalThis.__deskhand.version === 1) ? globalThis.__deskhand.{method}({args}) : {MISSING:?}")

@@ -1,1 +1,11 @@
+//! End-to-end tests: real headless Chromium (CDP and WebDriver), real HTTP over loopback, the real
+//! `deskhand` binary. One binary, a module per topic; every browser test runs on both backends.
 
+#[macro_use]
+mod util;
+
+mod cli;
+mod extract;
+mod fill;
+mod interact;
+mod processes;

@@ -1,0 +1,100 @@
+//! Test harness: a fixture site on a free port, a browser with a fresh profile, and the macro that
+//! runs one test body on every backend.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use deskhand_agent::site::{fixture_dir, StaticSite};
+pub use deskhand_browser::{Backend, Browser, LaunchOptions, Page};
+
+/// Everything a browser test needs; dropping it ends the browser and the site.
+pub struct Harness {
+    pub site: StaticSite,
+    pub page: Page,
+    pub browser: Browser,
+}
+
+impl Harness {
+    pub async fn start(backend: Backend) -> Harness {
+        Self::with(backend, |_| {}).await
+    }
+
+    pub async fn with(backend: Backend, tweak: impl FnOnce(&mut LaunchOptions)) -> Harness {
+        let site = StaticSite::serve(&fixture_dir()).await.expect("serve fixtures");
+        let mut opts = LaunchOptions { backend, action_timeout: Duration::from_secs(5), ..Default::default() };
+        tweak(&mut opts);
+        let browser = Browser::launch(opts).await.expect("launch chromium");
+        let page = browser.new_page().await.expect("new page");
+        Harness { site, page, browser }
+    }
+
+    pub async fn open(&self, path: &str) {
+        self.page.goto(&self.site.url(path)).await.expect("goto");
+    }
+
+    /// Evaluate JS and return it as a string (or JSON text for non-strings).
+    pub async fn js(&self, expr: &str) -> String {
+        let v = self.page.eval(expr).await.expect("eval");
+        v.as_str().map(String::from).unwrap_or_else(|| v.to_string())
+    }
+}
+
+/// Run each test body once per backend: `mod NAME { fn cdp(); fn webdriver(); }`.
+macro_rules! both_backends {
+    ($(async fn $name:ident($h:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[tokio::test]
+                async fn cdp() {
+                    let $h = $crate::util::Harness::start($crate::util::Backend::Cdp).await;
+                    $body
+                }
+                #[tokio::test]
+                async fn webdriver() {
+                    let $h = $crate::util::Harness::start($crate::util::Backend::WebDriver).await;
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// Live (non-zombie) processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmd).contains(needle) && deskhand_browser::process::pid_alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Wait (polling /proc, bounded) until no live process mentions `needle`; returns survivors.
+pub fn wait_gone(needle: &str, within: Duration) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = processes_mentioning(needle);
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn deskhand() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
+}
+
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+#[allow(dead_code)]
+pub fn fixture(path: &str) -> PathBuf {
+    fixture_dir().join(path)
+}

@@ -74,9 +74,11 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let mut c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         if let Some(b) = &c.browser.backend {
-            b.parse::<deskhand_browser::Backend>().map_err(|e| e.to_string())?;
+            b.parse::<deskhand_browser::Backend>()
+                .map_err(|e| e.to_string())?;
         }
-        if c.browser.action_timeout_secs == Some(0) || c.browser.navigation_timeout_secs == Some(0) {
+        if c.browser.action_timeout_secs == Some(0) || c.browser.navigation_timeout_secs == Some(0)
+        {
             return Err("timeouts must be at least 1 second".into());
         }
         c.browser.chrome = c.browser.chrome.filter(|p| !p.as_os_str().is_empty());
@@ -97,8 +99,12 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
-        assert!(Config::parse("[browser]\nchrom = \"/x\"\n").unwrap_err().contains("chrom"));
-        assert!(Config::parse("[browser]\nbackend = \"selenium\"\n").unwrap_err().contains("selenium"));
+        assert!(Config::parse("[browser]\nchrom = \"/x\"\n")
+            .unwrap_err()
+            .contains("chrom"));
+        assert!(Config::parse("[browser]\nbackend = \"selenium\"\n")
+            .unwrap_err()
+            .contains("selenium"));
         assert!(Config::parse("[browser]\naction_timeout_secs = 0\n").is_err());
         assert_eq!(Config::parse("").unwrap(), Config::default());
     }

@@ -5,7 +5,10 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = deskhand_agent::cli::Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -17,7 +20,8 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // A closed pipe (`deskhand … | head`) is not a failure.
             let broken_pipe = e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
                     || c.to_string().contains("Broken pipe")
             });
             if broken_pipe {
@@ -41,7 +45,14 @@ fn init_logging(verbose: u8) {
     };
     // chromiumoxide logs one harmless "WS Invalid message" per navigation with Chromium 156 (a
     // renamed CDP field); keep its connection module quiet unless asked.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},chromiumoxide::conn=off,chromiumoxide::handler=error")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{default},chromiumoxide::conn=off,chromiumoxide::handler=error"
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

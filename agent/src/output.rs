@@ -31,6 +31,10 @@ mod tests {
         super::atomic_write(&p, b"one").unwrap();
         super::atomic_write(&p, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temp files left");
+        assert_eq!(
+            std::fs::read_dir(p.parent().unwrap()).unwrap().count(),
+            1,
+            "no temp files left"
+        );
     }
 }

@@ -47,7 +47,9 @@ impl Drop for StaticSite {
 /// A page that answers after `ms` milliseconds (for load-timeout behaviour).
 async fn slow(axum::extract::Path(ms): axum::extract::Path<u64>) -> axum::response::Html<String> {
     tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
-    axum::response::Html(format!("<title>slow</title><p id=slow>answered after {ms} ms</p>"))
+    axum::response::Html(format!(
+        "<title>slow</title><p id=slow>answered after {ms} ms</p>"
+    ))
 }
 
 /// A page that never answers (for "a page that never loads").

@@ -12,7 +12,7 @@ use crate::webdriver::{WdBrowser, WdPage};
 use crate::{Error, Result};
 
 enum Inner {
-    Cdp(CdpBrowser),
+    Cdp(Box<CdpBrowser>),
     WebDriver(Option<WdBrowser>),
 }
 
@@ -28,7 +28,10 @@ pub struct Browser {
 
 impl std::fmt::Debug for Browser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Browser").field("backend", &self.opts.backend).field("pid", &self.pid()).finish()
+        f.debug_struct("Browser")
+            .field("backend", &self.opts.backend)
+            .field("pid", &self.pid())
+            .finish()
     }
 }
 
@@ -38,13 +41,22 @@ impl Browser {
         let o = opts.clone();
         let process = tokio::task::spawn_blocking(move || start_chromium(&o))
             .await
-            .map_err(|e| Error::LaunchFailed { program: "chromium".into(), reason: e.to_string(), stderr: String::new() })??;
+            .map_err(|e| Error::LaunchFailed {
+                program: "chromium".into(),
+                reason: e.to_string(),
+                stderr: String::new(),
+            })??;
         let inner = match opts.backend {
-            Backend::Cdp => Inner::Cdp(CdpBrowser::connect(&process.ws_url).await?),
+            Backend::Cdp => Inner::Cdp(Box::new(CdpBrowser::connect(&process.ws_url).await?)),
             Backend::WebDriver => {
                 let driver = find_chromedriver(opts.chromedriver.as_deref())?;
-                let wd = WdBrowser::connect(&driver, &process.debugger_address(), opts.launch_timeout, opts.navigation_timeout)
-                    .await?;
+                let wd = WdBrowser::connect(
+                    &driver,
+                    &process.debugger_address(),
+                    opts.launch_timeout,
+                    opts.navigation_timeout,
+                )
+                .await?;
                 Inner::WebDriver(Some(wd))
             }
         };
@@ -68,7 +80,10 @@ impl Browser {
 
     /// The profile folder in use.
     pub fn profile_dir(&self) -> std::path::PathBuf {
-        self.process.lock().map(|p| p.profile.path().to_path_buf()).unwrap_or_default()
+        self.process
+            .lock()
+            .map(|p| p.profile.path().to_path_buf())
+            .unwrap_or_default()
     }
 
     /// A new tab in the default browser context (shares cookies with the profile).
@@ -87,16 +102,26 @@ impl Browser {
         let driver = match &*inner {
             Inner::Cdp(b) => Driver::Cdp(b.new_page(isolated).await?),
             Inner::WebDriver(Some(wd)) => {
-                if self.page_taken.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                if self
+                    .page_taken
+                    .swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
                     return Err(Error::Unsupported(
                         "the WebDriver backend drives one tab per browser; launch another browser or use the CDP backend".into(),
                     ));
                 }
-                Driver::WebDriver(WdPage { client: wd.client.clone() })
+                Driver::WebDriver(WdPage {
+                    client: wd.client.clone(),
+                })
             }
             Inner::WebDriver(None) => return Err(Error::BrowserGone("closed".into())),
         };
-        Ok(Page::new(driver, self.opts.action_timeout, self.opts.navigation_timeout, Arc::clone(&self.process)))
+        Ok(Page::new(
+            driver,
+            self.opts.action_timeout,
+            self.opts.navigation_timeout,
+            Arc::clone(&self.process),
+        ))
     }
 
     /// Close gracefully (lets Chromium flush a persistent profile), then make sure every process is gone.

@@ -3,11 +3,16 @@
 use std::time::Duration;
 
 use base64::Engine;
-use chromiumoxide::cdp::browser_protocol::input::{DispatchMouseEventParams, DispatchMouseEventType, MouseButton};
-use chromiumoxide::cdp::browser_protocol::page::{
-    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams, Viewport,
+use chromiumoxide::cdp::browser_protocol::input::{
+    DispatchMouseEventParams, DispatchMouseEventType, MouseButton,
 };
-use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
+use chromiumoxide::cdp::browser_protocol::page::{
+    AddScriptToEvaluateOnNewDocumentParams, CaptureScreenshotFormat, CaptureScreenshotParams,
+    Viewport,
+};
+use chromiumoxide::cdp::browser_protocol::target::{
+    CreateBrowserContextParams, CreateTargetParams,
+};
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::HandlerConfig;
@@ -19,9 +24,14 @@ use crate::{Error, Result};
 
 fn cdp_err(e: CdpError) -> Error {
     match e {
-        CdpError::ChannelSendError(_) | CdpError::NoResponse | CdpError::Ws(_) => Error::BrowserGone(e.to_string()),
+        CdpError::ChannelSendError(_) | CdpError::NoResponse | CdpError::Ws(_) => {
+            Error::BrowserGone(e.to_string())
+        }
         CdpError::JavascriptException(d) => Error::Script(d.text.clone()),
-        other => Error::Protocol { backend: "cdp", message: other.to_string() },
+        other => Error::Protocol {
+            backend: "cdp",
+            message: other.to_string(),
+        },
     }
 }
 
@@ -33,9 +43,13 @@ pub(crate) struct CdpBrowser {
 
 impl CdpBrowser {
     pub(crate) async fn connect(ws_url: &str) -> Result<Self> {
-        let config = HandlerConfig { request_timeout: Duration::from_secs(60), ..HandlerConfig::default() };
-        let (browser, mut handler) =
-            chromiumoxide::Browser::connect_with_config(ws_url, config).await.map_err(cdp_err)?;
+        let config = HandlerConfig {
+            request_timeout: Duration::from_secs(60),
+            ..HandlerConfig::default()
+        };
+        let (browser, mut handler) = chromiumoxide::Browser::connect_with_config(ws_url, config)
+            .await
+            .map_err(cdp_err)?;
         // The handler drives the WebSocket; it ends when the connection closes.
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
@@ -105,7 +119,9 @@ impl CdpPage {
         let probe = format!("({{same: window.__deskhandNav === {marker:?}, ready: document.readyState, href: location.href}})");
         while started.elapsed() < timeout {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let state = match tokio::time::timeout(Duration::from_secs(2), self.eval(probe.clone())).await {
+            let state = match tokio::time::timeout(Duration::from_secs(2), self.eval(probe.clone()))
+                .await
+            {
                 Ok(Ok(v)) => v,
                 Ok(Err(Error::BrowserGone(e))) => return Err(Error::BrowserGone(e)),
                 // The old context is torn down mid-navigation: progress, keep polling.
@@ -122,12 +138,21 @@ impl CdpPage {
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_else(|| "Chromium showed its error page".into());
-                return Err(Error::Navigation { url: url.into(), reason });
+                return Err(Error::Navigation {
+                    url: url.into(),
+                    reason,
+                });
             }
             return Ok(());
         }
-        let _ = self.page.execute(chromiumoxide::cdp::browser_protocol::page::StopLoadingParams::default()).await;
-        Err(Error::Navigation { url: url.into(), reason: format!("the page did not load within {timeout:?}") })
+        let _ = self
+            .page
+            .execute(chromiumoxide::cdp::browser_protocol::page::StopLoadingParams::default())
+            .await;
+        Err(Error::Navigation {
+            url: url.into(),
+            reason: format!("the page did not load within {timeout:?}"),
+        })
     }
 
     pub(crate) async fn eval(&self, expression: String) -> Result<Value> {
@@ -160,7 +185,11 @@ impl CdpPage {
     }
 
     pub(crate) async fn click_at(&self, x: f64, y: f64) -> Result<()> {
-        for kind in [DispatchMouseEventType::MouseMoved, DispatchMouseEventType::MousePressed, DispatchMouseEventType::MouseReleased] {
+        for kind in [
+            DispatchMouseEventType::MouseMoved,
+            DispatchMouseEventType::MousePressed,
+            DispatchMouseEventType::MouseReleased,
+        ] {
             let mut p = DispatchMouseEventParams::new(kind.clone(), x, y);
             if kind != DispatchMouseEventType::MouseMoved {
                 p.button = Some(MouseButton::Left);
@@ -173,10 +202,23 @@ impl CdpPage {
     }
 
     /// PNG of the viewport, the full page, or a clip in document CSS pixels.
-    pub(crate) async fn screenshot(&self, clip: Option<(f64, f64, f64, f64)>, full_page: bool) -> Result<Vec<u8>> {
-        let mut p = CaptureScreenshotParams { format: Some(CaptureScreenshotFormat::Png), ..Default::default() };
+    pub(crate) async fn screenshot(
+        &self,
+        clip: Option<(f64, f64, f64, f64)>,
+        full_page: bool,
+    ) -> Result<Vec<u8>> {
+        let mut p = CaptureScreenshotParams {
+            format: Some(CaptureScreenshotFormat::Png),
+            ..Default::default()
+        };
         if let Some((x, y, w, h)) = clip {
-            p.clip = Some(Viewport { x, y, width: w, height: h, scale: 1.0 });
+            p.clip = Some(Viewport {
+                x,
+                y,
+                width: w,
+                height: h,
+                scale: 1.0,
+            });
             p.capture_beyond_viewport = Some(true);
         } else if full_page {
             let size = self
@@ -184,17 +226,28 @@ impl CdpPage {
                 .await?;
             let w = size["w"].as_f64().unwrap_or(1280.0);
             let h = size["h"].as_f64().unwrap_or(900.0);
-            p.clip = Some(Viewport { x: 0.0, y: 0.0, width: w, height: h, scale: 1.0 });
+            p.clip = Some(Viewport {
+                x: 0.0,
+                y: 0.0,
+                width: w,
+                height: h,
+                scale: 1.0,
+            });
             p.capture_beyond_viewport = Some(true);
         }
         let resp = self.page.execute(p).await.map_err(cdp_err)?;
         base64::engine::general_purpose::STANDARD
             .decode(AsRef::<str>::as_ref(&resp.result.data))
-            .map_err(|e| Error::Output { format: "png", message: e.to_string() })
+            .map_err(|e| Error::Output {
+                format: "png",
+                message: e.to_string(),
+            })
     }
 
     pub(crate) async fn html(&self) -> Result<String> {
-        let v = self.eval("document.documentElement ? document.documentElement.outerHTML : ''".into()).await?;
+        let v = self
+            .eval("document.documentElement ? document.documentElement.outerHTML : ''".into())
+            .await?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
@@ -213,7 +266,11 @@ impl CdpPage {
         if let Some(id) = context {
             // Best effort: the context also ends with the browser.
             let _ = page
-                .execute(chromiumoxide::cdp::browser_protocol::target::DisposeBrowserContextParams::new(id))
+                .execute(
+                    chromiumoxide::cdp::browser_protocol::target::DisposeBrowserContextParams::new(
+                        id,
+                    ),
+                )
                 .await;
         }
         Ok(())

@@ -47,7 +47,11 @@ pub enum Error {
         reason: String,
     },
     /// An element could not be found, or not used, before the timeout.
-    #[error("{what}: {reason} after {waited_ms} ms{}{}", list("closest candidates", candidates), list("attempts", attempts))]
+    #[error(
+        "{what}: {reason} after {waited_ms} ms{}{}",
+        list("closest candidates", candidates),
+        list("attempts", attempts)
+    )]
     Element {
         /// What we looked for, in words.
         what: String,
@@ -134,7 +138,11 @@ fn list(title: &str, items: &[String]) -> String {
     if items.is_empty() {
         return String::new();
     }
-    let mut s = if title.is_empty() { String::new() } else { format!("\n  {title}:") };
+    let mut s = if title.is_empty() {
+        String::new()
+    } else {
+        format!("\n  {title}:")
+    };
     for i in items {
         s.push_str("\n    - ");
         s.push_str(i);
@@ -144,7 +152,10 @@ fn list(title: &str, items: &[String]) -> String {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

@@ -62,7 +62,10 @@ pub struct Schema {
 }
 
 fn selector(css: &str, what: &str) -> Result<Selector> {
-    Selector::parse(css).map_err(|e| Error::Schema { path: None, message: format!("{what}: invalid CSS selector {css:?}: {e}") })
+    Selector::parse(css).map_err(|e| Error::Schema {
+        path: None,
+        message: format!("{what}: invalid CSS selector {css:?}: {e}"),
+    })
 }
 
 /// Split `css@attr` (an `@` inside brackets, e.g. `a[href*="@"]`, is not a split point).
@@ -78,7 +81,10 @@ fn split_attr(s: &str) -> (String, Option<String>) {
         }
     }
     match at {
-        Some(i) => (s[..i].trim().to_string(), Some(s[i + 1..].trim().to_string())),
+        Some(i) => (
+            s[..i].trim().to_string(),
+            Some(s[i + 1..].trim().to_string()),
+        ),
         None => (s.trim().to_string(), None),
     }
 }
@@ -86,10 +92,15 @@ fn split_attr(s: &str) -> (String, Option<String>) {
 impl Schema {
     /// Parse a schema from YAML or JSON text (JSON is YAML).
     pub fn parse(text: &str) -> Result<Schema> {
-        let raw: RawSchema =
-            serde_norway::from_str(text).map_err(|e| Error::Schema { path: None, message: e.to_string() })?;
+        let raw: RawSchema = serde_norway::from_str(text).map_err(|e| Error::Schema {
+            path: None,
+            message: e.to_string(),
+        })?;
         if raw.fields.is_empty() {
-            return Err(Error::Schema { path: None, message: "`fields` is empty; name at least one field".into() });
+            return Err(Error::Schema {
+                path: None,
+                message: "`fields` is empty; name at least one field".into(),
+            });
         }
         let mut fields = Vec::new();
         for (name, f) in raw.fields {
@@ -98,29 +109,52 @@ impl Schema {
                     let (css, attr) = split_attr(&s);
                     (css, attr, false, false)
                 }
-                RawField::Long { css, attr, optional, list } => {
+                RawField::Long {
+                    css,
+                    attr,
+                    optional,
+                    list,
+                } => {
                     let (css, at) = split_attr(&css);
                     (css, attr.or(at), optional, list)
                 }
             };
             let selector = selector(&css, &format!("field {name:?}"))?;
-            fields.push(Field { name, css, selector, attr, optional, list });
+            fields.push(Field {
+                name,
+                css,
+                selector,
+                attr,
+                optional,
+                list,
+            });
         }
         let next = match raw.next {
             Some(n) => {
                 let (css, attr) = split_attr(&n);
-                Some((selector(&css, "next")?, attr.unwrap_or_else(|| "href".into())))
+                Some((
+                    selector(&css, "next")?,
+                    attr.unwrap_or_else(|| "href".into()),
+                ))
             }
             None => None,
         };
-        Ok(Schema { items: selector(&raw.items, "items")?, items_css: raw.items, fields, next })
+        Ok(Schema {
+            items: selector(&raw.items, "items")?,
+            items_css: raw.items,
+            fields,
+            next,
+        })
     }
 
     /// Read and parse a schema file (`.yaml`, `.yml` or `.json`).
     pub fn from_file(path: &Path) -> Result<Schema> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Schema::parse(&text).map_err(|e| match e {
-            Error::Schema { message, .. } => Error::Schema { path: Some(path.to_path_buf()), message },
+            Error::Schema { message, .. } => Error::Schema {
+                path: Some(path.to_path_buf()),
+                message,
+            },
             other => other,
         })
     }
@@ -143,7 +177,12 @@ impl Schema {
             let mut rec = Record::with_capacity(self.fields.len());
             for f in &self.fields {
                 let value = if f.list {
-                    Value::Array(item.select(&f.selector).filter_map(|e| value_of(e, f.attr.as_deref(), base)).map(Value::String).collect())
+                    Value::Array(
+                        item.select(&f.selector)
+                            .filter_map(|e| value_of(e, f.attr.as_deref(), base))
+                            .map(Value::String)
+                            .collect(),
+                    )
                 } else {
                     match item.select(&f.selector).find_map(|e| value_of(e, f.attr.as_deref(), base)) {
                         Some(v) => Value::String(v),
@@ -168,7 +207,9 @@ impl Schema {
             records.push(rec);
         }
         let next = self.next.as_ref().and_then(|(sel, attr)| {
-            doc.select(sel).find_map(|e| e.value().attr(attr)).map(|h| resolve(h, base))
+            doc.select(sel)
+                .find_map(|e| e.value().attr(attr))
+                .map(|h| resolve(h, base))
         });
         Ok(Page { records, next })
     }
@@ -185,7 +226,13 @@ pub struct Page {
 
 fn value_of(e: ElementRef<'_>, attr: Option<&str>, base: Option<&url::Url>) -> Option<String> {
     match attr {
-        Some(a) => e.value().attr(a).map(|v| if matches!(a, "href" | "src") { resolve(v, base) } else { v.trim().to_string() }),
+        Some(a) => e.value().attr(a).map(|v| {
+            if matches!(a, "href" | "src") {
+                resolve(v, base)
+            } else {
+                v.trim().to_string()
+            }
+        }),
         None => Some(text(e)),
     }
 }
@@ -223,15 +270,31 @@ pub fn extract_table(html: &str, css: Option<&str>) -> Result<Vec<Record>> {
     let table = if css.is_some() {
         tables.first().copied()
     } else {
-        tables.iter().copied().find(|t| t.select(&th_sel).next().is_some()).or(tables.first().copied())
+        tables
+            .iter()
+            .copied()
+            .find(|t| t.select(&th_sel).next().is_some())
+            .or(tables.first().copied())
     }
-    .ok_or_else(|| Error::Invalid(format!("no table matches {:?} on this page", css.unwrap_or("table"))))?;
+    .ok_or_else(|| {
+        Error::Invalid(format!(
+            "no table matches {:?} on this page",
+            css.unwrap_or("table")
+        ))
+    })?;
     // Rows of this table only, not of tables nested inside it.
     let rows: Vec<ElementRef> = table
         .select(&row_sel)
-        .filter(|r| r.ancestors().filter_map(ElementRef::wrap).find(|a| a.value().name() == "table") == Some(table))
+        .filter(|r| {
+            r.ancestors()
+                .filter_map(ElementRef::wrap)
+                .find(|a| a.value().name() == "table")
+                == Some(table)
+        })
         .collect();
-    let Some(header_row) = rows.first() else { return Ok(Vec::new()) };
+    let Some(header_row) = rows.first() else {
+        return Ok(Vec::new());
+    };
     let mut headers: Vec<String> = Vec::new();
     for (i, c) in header_row.select(&cell_sel).enumerate() {
         let mut h = text(c);
@@ -255,7 +318,14 @@ pub fn extract_table(html: &str, css: Option<&str>) -> Result<Vec<Record>> {
         }
         let mut rec = Record::new();
         for (i, h) in headers.iter().enumerate() {
-            rec.insert(h.clone(), cells.get(i).cloned().map(Value::String).unwrap_or(Value::Null));
+            rec.insert(
+                h.clone(),
+                cells
+                    .get(i)
+                    .cloned()
+                    .map(Value::String)
+                    .unwrap_or(Value::Null),
+            );
         }
         out.push(rec);
     }
@@ -281,12 +351,18 @@ pub fn extract_files(paths: &[PathBuf], schema: &Schema) -> (Vec<Result<Vec<Reco
             Err(e) => (0, Err(Error::io(p, e))),
             Ok(bytes) => {
                 let html = String::from_utf8_lossy(&bytes);
-                let r = schema.extract(&html, None).map(|pg| pg.records).map_err(|e| with_path(e, p));
+                let r = schema
+                    .extract(&html, None)
+                    .map(|pg| pg.records)
+                    .map_err(|e| with_path(e, p));
                 (bytes.len() as u64, r)
             }
         })
         .collect();
-    let mut stats = BatchStats { pages: paths.len(), ..Default::default() };
+    let mut stats = BatchStats {
+        pages: paths.len(),
+        ..Default::default()
+    };
     let mut out = Vec::with_capacity(results.len());
     for (b, r) in results {
         stats.bytes += b;
@@ -300,7 +376,10 @@ pub fn extract_files(paths: &[PathBuf], schema: &Schema) -> (Vec<Result<Vec<Reco
 
 fn with_path(e: Error, p: &Path) -> Error {
     match e {
-        Error::Schema { message, .. } => Error::Schema { path: Some(p.to_path_buf()), message },
+        Error::Schema { message, .. } => Error::Schema {
+            path: Some(p.to_path_buf()),
+            message,
+        },
         other => other,
     }
 }
@@ -324,46 +403,75 @@ impl std::str::FromStr for Format {
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
-            other => Err(Error::Invalid(format!("unknown format {other:?}; expected jsonl, csv or json"))),
+            other => Err(Error::Invalid(format!(
+                "unknown format {other:?}; expected jsonl, csv or json"
+            ))),
         }
     }
 }
 
 /// Write records in a format. CSV columns follow `columns` (or the first record's keys).
-pub fn write_records<W: std::io::Write>(out: W, records: &[Record], format: Format, columns: Option<&[String]>) -> Result<()> {
-    let werr = |f: &'static str| move |e: std::fmt::Arguments| Error::Output { format: f, message: e.to_string() };
+pub fn write_records<W: std::io::Write>(
+    out: W,
+    records: &[Record],
+    format: Format,
+    columns: Option<&[String]>,
+) -> Result<()> {
+    let werr = |f: &'static str| {
+        move |e: std::fmt::Arguments| Error::Output {
+            format: f,
+            message: e.to_string(),
+        }
+    };
     match format {
         Format::Jsonl => {
             let mut out = std::io::BufWriter::new(out);
             for r in records {
-                serde_json::to_writer(&mut out, r).map_err(|e| werr("jsonl")(format_args!("{e}")))?;
-                std::io::Write::write_all(&mut out, b"\n").map_err(|e| werr("jsonl")(format_args!("{e}")))?;
+                serde_json::to_writer(&mut out, r)
+                    .map_err(|e| werr("jsonl")(format_args!("{e}")))?;
+                std::io::Write::write_all(&mut out, b"\n")
+                    .map_err(|e| werr("jsonl")(format_args!("{e}")))?;
             }
             std::io::Write::flush(&mut out).map_err(|e| werr("jsonl")(format_args!("{e}")))?;
         }
         Format::Json => {
             let mut out = std::io::BufWriter::new(out);
-            serde_json::to_writer_pretty(&mut out, records).map_err(|e| werr("json")(format_args!("{e}")))?;
-            std::io::Write::write_all(&mut out, b"\n").map_err(|e| werr("json")(format_args!("{e}")))?;
+            serde_json::to_writer_pretty(&mut out, records)
+                .map_err(|e| werr("json")(format_args!("{e}")))?;
+            std::io::Write::write_all(&mut out, b"\n")
+                .map_err(|e| werr("json")(format_args!("{e}")))?;
         }
         Format::Csv => {
             let cols: Vec<String> = match columns {
                 Some(c) => c.to_vec(),
-                None => records.first().map(|r| r.keys().cloned().collect()).unwrap_or_default(),
+                None => records
+                    .first()
+                    .map(|r| r.keys().cloned().collect())
+                    .unwrap_or_default(),
             };
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(&cols).map_err(|e| werr("csv")(format_args!("{e}")))?;
+            w.write_record(&cols)
+                .map_err(|e| werr("csv")(format_args!("{e}")))?;
             for r in records {
                 let row: Vec<String> = cols
                     .iter()
                     .map(|c| match r.get(c) {
                         None | Some(Value::Null) => String::new(),
                         Some(Value::String(s)) => s.clone(),
-                        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join("; "),
+                        Some(Value::Array(a)) => a
+                            .iter()
+                            .map(|v| {
+                                v.as_str()
+                                    .map(String::from)
+                                    .unwrap_or_else(|| v.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
                         Some(other) => other.to_string(),
                     })
                     .collect();
-                w.write_record(&row).map_err(|e| werr("csv")(format_args!("{e}")))?;
+                w.write_record(&row)
+                    .map_err(|e| werr("csv")(format_args!("{e}")))?;
             }
             w.flush().map_err(|e| werr("csv")(format_args!("{e}")))?;
         }
@@ -403,7 +511,10 @@ next: "a.next@href"
         let page = schema().extract(PAGE, Some(&base)).unwrap();
         assert_eq!(page.records.len(), 2);
         let r = &page.records[0];
-        assert_eq!(r.keys().cloned().collect::<Vec<_>>(), ["name", "url", "price", "image", "tags"]);
+        assert_eq!(
+            r.keys().cloned().collect::<Vec<_>>(),
+            ["name", "url", "price", "image", "tags"]
+        );
         assert_eq!(r["name"], "One thing");
         assert_eq!(r["url"], "http://h/x/1");
         assert_eq!(r["image"], Value::Null);
@@ -416,16 +527,30 @@ next: "a.next@href"
     fn a_missing_required_field_names_the_item_and_field() {
         let s = Schema::parse("items: li.p\nfields:\n  image: img@src\n").unwrap();
         let e = s.extract(PAGE, None).unwrap_err().to_string();
-        assert!(e.contains("item 1") && e.contains("\"image\"") && e.contains("optional"), "{e}");
+        assert!(
+            e.contains("item 1") && e.contains("\"image\"") && e.contains("optional"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_schemas_are_explained() {
-        let e = Schema::parse("items: li\nfields:\n  a: \"p[\"\n").unwrap_err().to_string();
-        assert!(e.contains("field \"a\"") && e.contains("invalid CSS"), "{e}");
-        assert!(Schema::parse("items: li\nfields: {}\n").unwrap_err().to_string().contains("empty"));
+        let e = Schema::parse("items: li\nfields:\n  a: \"p[\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("field \"a\"") && e.contains("invalid CSS"),
+            "{e}"
+        );
+        assert!(Schema::parse("items: li\nfields: {}\n")
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
         assert!(Schema::parse("items: li\nfield: {}\n").is_err());
-        assert_eq!(split_attr(r#"a[href*="@"]@href"#), (r#"a[href*="@"]"#.to_string(), Some("href".to_string())));
+        assert_eq!(
+            split_attr(r#"a[href*="@"]@href"#),
+            (r#"a[href*="@"]"#.to_string(), Some("href".to_string()))
+        );
     }
 
     #[test]
@@ -434,7 +559,10 @@ next: "a.next@href"
                     <tbody><tr><td>Ada</td><td>1</td><td>L</td></tr><tr><td></td><td></td><td></td></tr><tr><td>Bo</td></tr></tbody></table>";
         let rows = extract_table(html, None).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].keys().cloned().collect::<Vec<_>>(), ["Name", "column_2", "Name_2"]);
+        assert_eq!(
+            rows[0].keys().cloned().collect::<Vec<_>>(),
+            ["Name", "column_2", "Name_2"]
+        );
         assert_eq!(rows[1]["column_2"], Value::Null);
         assert!(extract_table("<p>no</p>", None).is_err());
     }
@@ -443,7 +571,13 @@ next: "a.next@href"
     fn csv_joins_lists_and_blanks_nulls() {
         let page = schema().extract(PAGE, None).unwrap();
         let mut out = Vec::new();
-        write_records(&mut out, &page.records, Format::Csv, Some(&schema().field_names())).unwrap();
+        write_records(
+            &mut out,
+            &page.records,
+            Format::Csv,
+            Some(&schema().field_names()),
+        )
+        .unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("name,url,price,image,tags\n"), "{s}");
         assert!(s.contains("One thing,/x/1,$1,,a; b"), "{s}");

@@ -28,7 +28,10 @@ pub struct FillRequest {
 impl FillRequest {
     /// Build from a JSON object, keeping its key order.
     pub fn from_map(map: &serde_json::Map<String, Value>) -> Self {
-        FillRequest { fields: map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), ..Default::default() }
+        FillRequest {
+            fields: map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ..Default::default()
+        }
     }
 
     /// Parse `Label=value` pairs from the command line. `true`/`false` become booleans.
@@ -36,9 +39,11 @@ impl FillRequest {
         let mut fields = Vec::new();
         for p in pairs {
             let p = p.as_ref();
-            let (k, v) = p
-                .split_once('=')
-                .ok_or_else(|| crate::Error::Invalid(format!("--field {p:?} has no '='; write --field 'Label=value'")))?;
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "--field {p:?} has no '='; write --field 'Label=value'"
+                ))
+            })?;
             let v = match v {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
@@ -46,7 +51,10 @@ impl FillRequest {
             };
             fields.push((k.trim().to_string(), v));
         }
-        Ok(FillRequest { fields, ..Default::default() })
+        Ok(FillRequest {
+            fields,
+            ..Default::default()
+        })
     }
 }
 
@@ -78,7 +86,14 @@ pub enum FieldStatus {
 impl FieldStatus {
     /// Worth trying again after a short wait (the page may still be rendering).
     pub fn is_transient(&self) -> bool {
-        matches!(self, FieldStatus::NotFound | FieldStatus::Hidden | FieldStatus::Disabled | FieldStatus::Readonly | FieldStatus::Detached)
+        matches!(
+            self,
+            FieldStatus::NotFound
+                | FieldStatus::Hidden
+                | FieldStatus::Disabled
+                | FieldStatus::Readonly
+                | FieldStatus::Detached
+        )
     }
 }
 

@@ -25,7 +25,9 @@ impl std::str::FromStr for Backend {
         match s.to_ascii_lowercase().as_str() {
             "cdp" => Ok(Backend::Cdp),
             "webdriver" | "wd" => Ok(Backend::WebDriver),
-            other => Err(Error::Invalid(format!("unknown backend {other:?}; expected cdp or webdriver"))),
+            other => Err(Error::Invalid(format!(
+                "unknown backend {other:?}; expected cdp or webdriver"
+            ))),
         }
     }
 }
@@ -109,14 +111,23 @@ const OWNER_FILE: &str = "deskhand-owner.pid";
 
 /// Where Chromium is, by the documented order: `$DESKHAND_CHROME`, config, `/usr/bin/chromium`.
 pub fn find_chrome(configured: Option<&Path>) -> Result<PathBuf> {
-    let env = std::env::var_os("DESKHAND_CHROME").filter(|v| !v.is_empty()).map(PathBuf::from);
-    find_binary(env, configured, "/usr/bin/chromium", &["chromium", "chromium-browser", "google-chrome"])
-        .map_err(|path| Error::ChromiumMissing { path })
+    let env = std::env::var_os("DESKHAND_CHROME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    find_binary(
+        env,
+        configured,
+        "/usr/bin/chromium",
+        &["chromium", "chromium-browser", "google-chrome"],
+    )
+    .map_err(|path| Error::ChromiumMissing { path })
 }
 
 /// Where chromedriver is: `$DESKHAND_CHROMEDRIVER`, config, `/usr/bin/chromedriver`.
 pub fn find_chromedriver(configured: Option<&Path>) -> Result<PathBuf> {
-    let env = std::env::var_os("DESKHAND_CHROMEDRIVER").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = std::env::var_os("DESKHAND_CHROMEDRIVER")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     find_binary(env, configured, "/usr/bin/chromedriver", &["chromedriver"])
         .map_err(|path| Error::DriverMissing { path })
 }
@@ -196,7 +207,8 @@ impl ChromiumProcess {
 pub(crate) fn start_chromium(opts: &LaunchOptions) -> Result<ChromiumProcess> {
     reap_stale_profiles();
     let chrome = match &opts.chrome_override {
-        Some(p) => find_binary(Some(p.clone()), None, "", &[]).map_err(|path| Error::ChromiumMissing { path })?,
+        Some(p) => find_binary(Some(p.clone()), None, "", &[])
+            .map_err(|path| Error::ChromiumMissing { path })?,
         None => find_chrome(opts.chrome.as_deref())?,
     };
     let profile = match &opts.profile {
@@ -210,7 +222,8 @@ pub(crate) fn start_chromium(opts: &LaunchOptions) -> Result<ChromiumProcess> {
                 .tempdir()
                 .map_err(|e| Error::io(std::env::temp_dir(), e))?;
             let owner = dir.path().join(OWNER_FILE);
-            std::fs::write(&owner, std::process::id().to_string()).map_err(|e| Error::io(&owner, e))?;
+            std::fs::write(&owner, std::process::id().to_string())
+                .map_err(|e| Error::io(&owner, e))?;
             Profile::Temp(dir)
         }
     };
@@ -226,14 +239,17 @@ pub(crate) fn start_chromium(opts: &LaunchOptions) -> Result<ChromiumProcess> {
         .args(&opts.extra_args)
         .arg("about:blank");
     let started = Instant::now();
-    let (mut child, lines) = ChildGuard::spawn("chromium", cmd).map_err(|e| Error::LaunchFailed {
-        program: format!("chromium ({})", chrome.display()),
-        reason: e.to_string(),
-        stderr: String::new(),
-    })?;
+    let (mut child, lines) =
+        ChildGuard::spawn("chromium", cmd).map_err(|e| Error::LaunchFailed {
+            program: format!("chromium ({})", chrome.display()),
+            reason: e.to_string(),
+            stderr: String::new(),
+        })?;
     let fail = |child: &ChildGuard, reason: String| {
         let stderr = child.output_tail();
-        let reason = if stderr.contains("SingletonLock") || stderr.contains("profile appears to be in use") {
+        let reason = if stderr.contains("SingletonLock")
+            || stderr.contains("profile appears to be in use")
+        {
             format!(
                 "the profile {} is in use by another Chromium; close that browser or choose another --profile",
                 profile.path().display()
@@ -241,23 +257,41 @@ pub(crate) fn start_chromium(opts: &LaunchOptions) -> Result<ChromiumProcess> {
         } else {
             reason
         };
-        Error::LaunchFailed { program: format!("chromium ({})", chrome.display()), reason, stderr }
+        Error::LaunchFailed {
+            program: format!("chromium ({})", chrome.display()),
+            reason,
+            stderr,
+        }
     };
     loop {
         let left = opts.launch_timeout.saturating_sub(started.elapsed());
         match lines.recv_timeout(left.min(Duration::from_millis(200))) {
             Ok(line) => {
                 if let Some(url) = line.split("DevTools listening on ").nth(1) {
-                    tracing::debug!(pid = child.pid(), ms = started.elapsed().as_millis() as u64, "chromium ready");
-                    return Ok(ChromiumProcess { child, ws_url: url.trim().to_string(), profile });
+                    tracing::debug!(
+                        pid = child.pid(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "chromium ready"
+                    );
+                    return Ok(ChromiumProcess {
+                        child,
+                        ws_url: url.trim().to_string(),
+                        profile,
+                    });
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 if let Some(status) = child.exited() {
-                    return Err(fail(&child, format!("it exited with {status} before opening DevTools")));
+                    return Err(fail(
+                        &child,
+                        format!("it exited with {status} before opening DevTools"),
+                    ));
                 }
                 if started.elapsed() >= opts.launch_timeout {
-                    return Err(fail(&child, format!("no DevTools endpoint within {:?}", opts.launch_timeout)));
+                    return Err(fail(
+                        &child,
+                        format!("no DevTools endpoint within {:?}", opts.launch_timeout),
+                    ));
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -272,7 +306,9 @@ pub(crate) fn start_chromium(opts: &LaunchOptions) -> Result<ChromiumProcess> {
 pub fn reap_stale_profiles() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             if !name.to_string_lossy().starts_with(PROFILE_PREFIX) {
@@ -304,7 +340,13 @@ mod tests {
 
     #[test]
     fn explicit_binary_that_is_missing_is_an_error_with_install_advice() {
-        let err = find_binary(Some("/nope/chromium".into()), None, "/usr/bin/chromium", &[]).unwrap_err();
+        let err = find_binary(
+            Some("/nope/chromium".into()),
+            None,
+            "/usr/bin/chromium",
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(err, PathBuf::from("/nope/chromium"));
         let msg = Error::ChromiumMissing { path: err }.to_string();
         assert!(msg.contains("apt-get install -y chromium"), "{msg}");

@@ -36,7 +36,9 @@ mod webdriver;
 pub use browser::Browser;
 pub use error::{Error, Result};
 pub use fill::{FieldReport, FieldStatus, FillReport, FillRequest, Matched, Submit, SubmitReport};
-pub use launch::{find_chrome, find_chromedriver, reap_stale_profiles, Backend, LaunchOptions, BASE_FLAGS};
+pub use launch::{
+    find_chrome, find_chromedriver, reap_stale_profiles, Backend, LaunchOptions, BASE_FLAGS,
+};
 pub use locator::Locator;
 pub use page::{ClickReport, Located, Page, ScrollReport, ScrollStop, ScrollUntil, Shot};
 pub use script::SCRIPT;

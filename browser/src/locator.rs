@@ -56,7 +56,9 @@ impl Locator {
     pub fn parse_with(s: &str, default: fn(String) -> Locator) -> Result<Locator> {
         let s = s.trim();
         if s.is_empty() {
-            return Err(Error::Invalid("an empty locator matches nothing; give a label, text or css=…".into()));
+            return Err(Error::Invalid(
+                "an empty locator matches nothing; give a label, text or css=…".into(),
+            ));
         }
         let Some((prefix, rest)) = s.split_once('=') else {
             return Ok(default(s.to_string()));
@@ -97,14 +99,26 @@ fn parse_role(v: &str) -> Result<Locator> {
                 .and_then(|r| r.strip_suffix(']'))
                 .and_then(|r| r.trim().strip_prefix("name"))
                 .and_then(|r| r.trim().strip_prefix('='))
-                .ok_or_else(|| Error::Invalid(format!("bad role locator {v:?}; write role=button[name=\"Save\"]")))?;
-            Some(inner.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "bad role locator {v:?}; write role=button[name=\"Save\"]"
+                    ))
+                })?;
+            Some(
+                inner
+                    .trim()
+                    .trim_matches(|c| c == '"' || c == '\'')
+                    .to_string(),
+            )
         }
     };
     if role.trim().is_empty() {
         return Err(Error::Invalid(format!("role locator {v:?} names no role")));
     }
-    Ok(Locator::Role { role: role.trim().to_ascii_lowercase(), value })
+    Ok(Locator::Role {
+        role: role.trim().to_ascii_lowercase(),
+        value,
+    })
 }
 
 impl std::fmt::Display for Locator {
@@ -113,7 +127,10 @@ impl std::fmt::Display for Locator {
             Locator::Label { value } => write!(f, "field labelled {value:?}"),
             Locator::Placeholder { value } => write!(f, "field with placeholder {value:?}"),
             Locator::Name { value } => write!(f, "field named {value:?}"),
-            Locator::Role { role, value: Some(v) } => write!(f, "{role} named {v:?}"),
+            Locator::Role {
+                role,
+                value: Some(v),
+            } => write!(f, "{role} named {v:?}"),
             Locator::Role { role, value: None } => write!(f, "the {role}"),
             Locator::Text { value } => write!(f, "text {value:?}"),
             Locator::Css { value } => write!(f, "CSS {value:?}"),
@@ -128,16 +145,45 @@ mod tests {
 
     #[test]
     fn parses_prefixes_and_defaults() {
-        assert_eq!(Locator::field("Email").unwrap(), Locator::Label { value: "Email".into() });
-        assert_eq!(Locator::clickable("Save").unwrap(), Locator::Click { value: "Save".into() });
-        assert_eq!(Locator::field("css=#a > b").unwrap(), Locator::Css { value: "#a > b".into() });
+        assert_eq!(
+            Locator::field("Email").unwrap(),
+            Locator::Label {
+                value: "Email".into()
+            }
+        );
+        assert_eq!(
+            Locator::clickable("Save").unwrap(),
+            Locator::Click {
+                value: "Save".into()
+            }
+        );
+        assert_eq!(
+            Locator::field("css=#a > b").unwrap(),
+            Locator::Css {
+                value: "#a > b".into()
+            }
+        );
         assert_eq!(
             Locator::clickable("role=button[name=\"Create account\"]").unwrap(),
-            Locator::Role { role: "button".into(), value: Some("Create account".into()) }
+            Locator::Role {
+                role: "button".into(),
+                value: Some("Create account".into())
+            }
         );
-        assert_eq!(Locator::clickable("role=Link").unwrap(), Locator::Role { role: "link".into(), value: None });
+        assert_eq!(
+            Locator::clickable("role=Link").unwrap(),
+            Locator::Role {
+                role: "link".into(),
+                value: None
+            }
+        );
         // An '=' inside an ordinary label is not a prefix.
-        assert_eq!(Locator::field("a=b").unwrap(), Locator::Label { value: "a=b".into() });
+        assert_eq!(
+            Locator::field("a=b").unwrap(),
+            Locator::Label {
+                value: "a=b".into()
+            }
+        );
         assert!(Locator::field("  ").is_err());
         assert!(Locator::clickable("role=button[nam=x]").is_err());
     }

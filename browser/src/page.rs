@@ -163,7 +163,10 @@ pub struct Page {
 /// What one in-page attempt said.
 enum Step<T> {
     Done(T),
-    Retry { reason: String, candidates: Vec<String> },
+    Retry {
+        reason: String,
+        candidates: Vec<String>,
+    },
 }
 
 impl Page {
@@ -173,7 +176,12 @@ impl Page {
         nav_timeout: Duration,
         process: Arc<std::sync::Mutex<ChromiumProcess>>,
     ) -> Self {
-        Page { driver, action_timeout, nav_timeout, process }
+        Page {
+            driver,
+            action_timeout,
+            nav_timeout,
+            process,
+        }
     }
 
     /// Change how long actions wait for their element.
@@ -191,18 +199,33 @@ impl Page {
     }
 
     async fn call(&self, method: &str, args: Value) -> Result<Value> {
-        self.driver.call(method, &args.to_string()).await.map_err(|e| self.crashed(e))
+        self.driver
+            .call(method, &args.to_string())
+            .await
+            .map_err(|e| self.crashed(e))
     }
 
     /// Navigate and wait for the load event.
     pub async fn goto(&self, url: &str) -> Result<()> {
         match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https" | "file" | "about" | "data") => {}
-            Ok(u) => return Err(Error::Invalid(format!("cannot open {url:?}: scheme {:?} is not http, https, file, about or data", u.scheme()))),
-            Err(e) => return Err(Error::Invalid(format!("cannot open {url:?}: {e}; give a full URL such as https://example.com/form"))),
+            Ok(u) => {
+                return Err(Error::Invalid(format!(
+                    "cannot open {url:?}: scheme {:?} is not http, https, file, about or data",
+                    u.scheme()
+                )))
+            }
+            Err(e) => {
+                return Err(Error::Invalid(format!(
+                    "cannot open {url:?}: {e}; give a full URL such as https://example.com/form"
+                )))
+            }
         }
         let _span = tracing::debug_span!("goto", %url).entered();
-        self.driver.goto(url, self.nav_timeout).await.map_err(|e| self.crashed(e))
+        self.driver
+            .goto(url, self.nav_timeout)
+            .await
+            .map_err(|e| self.crashed(e))
     }
 
     /// The current URL.
@@ -217,23 +240,36 @@ impl Page {
 
     /// Evaluate a JavaScript expression and return its JSON value (promises are awaited).
     pub async fn eval(&self, expression: &str) -> Result<Value> {
-        self.driver.eval(expression.to_string()).await.map_err(|e| self.crashed(e))
+        self.driver
+            .eval(expression.to_string())
+            .await
+            .map_err(|e| self.crashed(e))
     }
 
     /// Run the retry ladder around one in-page attempt until it says done, fails, or time runs out.
-    async fn retry<T>(&self, what: &str, mut attempt: impl AsyncFnMut() -> Result<Step<T>>) -> Result<T> {
+    async fn retry<T>(
+        &self,
+        what: &str,
+        mut attempt: impl AsyncFnMut() -> Result<Step<T>>,
+    ) -> Result<T> {
         let started = Instant::now();
         let mut log = Vec::new();
         let mut last = (String::from("not tried"), Vec::new());
         for n in 0.. {
-            let Some(delay) = next_delay(n, started.elapsed(), self.action_timeout) else { break };
+            let Some(delay) = next_delay(n, started.elapsed(), self.action_timeout) else {
+                break;
+            };
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             match attempt().await? {
                 Step::Done(v) => return Ok(v),
                 Step::Retry { reason, candidates } => {
-                    log.push(format!("#{} at {} ms: {reason}", n + 1, started.elapsed().as_millis()));
+                    log.push(format!(
+                        "#{} at {} ms: {reason}",
+                        n + 1,
+                        started.elapsed().as_millis()
+                    ));
                     last = (reason, candidates);
                 }
             }
@@ -282,18 +318,25 @@ impl Page {
         let mut attempts = 0usize;
         let mut marker = String::new();
         for n in 0.. {
-            let Some(delay) = next_delay(n, started.elapsed(), self.action_timeout) else { break };
+            let Some(delay) = next_delay(n, started.elapsed(), self.action_timeout) else {
+                break;
+            };
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             attempts += 1;
-            let fields: Vec<Value> = pending.iter().map(|&i| json!({"key": req.fields[i].0, "value": req.fields[i].1})).collect();
+            let fields: Vec<Value> = pending
+                .iter()
+                .map(|&i| json!({"key": req.fields[i].0, "value": req.fields[i].1}))
+                .collect();
             // Submit in the same round trip only when every remaining field can be filled in it.
             let submit = submit_pending.as_ref().map(|s| match s {
                 Submit::Button(b) => json!({"button": b}),
                 Submit::Form => json!({"form": true}),
             });
-            let v = self.call("fillForm", json!({"fields": fields, "submit": submit})).await?;
+            let v = self
+                .call("fillForm", json!({"fields": fields, "submit": submit}))
+                .await?;
             marker = str_of(&v, "nav_marker");
             let outcomes: Vec<FieldReport> = serde_json::from_value(v["fields"].clone())
                 .map_err(|e| Error::Script(format!("unexpected fill result: {e}")))?;
@@ -306,7 +349,10 @@ impl Page {
                 }
             }
             pending = still;
-            let final_failure = reports.iter().flatten().any(|r| r.status != FieldStatus::Ok && !r.status.is_transient());
+            let final_failure = reports
+                .iter()
+                .flatten()
+                .any(|r| r.status != FieldStatus::Ok && !r.status.is_transient());
             if let Some(s) = v.get("submit").filter(|s| !s.is_null()) {
                 match s["status"].as_str() {
                     Some("ok") => {
@@ -319,7 +365,10 @@ impl Page {
                     }
                     Some("invalid") | Some("ambiguous") => {
                         return Err(match s["status"].as_str() {
-                            Some("ambiguous") => Error::Ambiguous { what: str_of(s, "what"), candidates: strings(&s["candidates"]) },
+                            Some("ambiguous") => Error::Ambiguous {
+                                what: str_of(s, "what"),
+                                candidates: strings(&s["candidates"]),
+                            },
                             _ => Error::Invalid(str_of(s, "message")),
                         });
                     }
@@ -331,18 +380,35 @@ impl Page {
             }
         }
         let fields: Vec<FieldReport> = reports.into_iter().flatten().collect();
-        let mut report = FillReport { fields, submit: None, url: String::new(), attempts, elapsed_ms: 0 };
-        let failed: Vec<String> = report.fields.iter().filter(|f| f.status != FieldStatus::Ok).map(FieldReport::describe).collect();
+        let mut report = FillReport {
+            fields,
+            submit: None,
+            url: String::new(),
+            attempts,
+            elapsed_ms: 0,
+        };
+        let failed: Vec<String> = report
+            .fields
+            .iter()
+            .filter(|f| f.status != FieldStatus::Ok)
+            .map(FieldReport::describe)
+            .collect();
         if !failed.is_empty() && req.allow_partial && submit_pending.is_some() {
             // Partial fills were allowed: submit what we have.
             let s = submit_pending.take().map(|s| match s {
                 Submit::Button(b) => json!({"button": b}),
                 Submit::Form => json!({"form": true}),
             });
-            let v = self.call("fillForm", json!({"fields": [], "submit": s})).await?;
+            let v = self
+                .call("fillForm", json!({"fields": [], "submit": s}))
+                .await?;
             marker = str_of(&v, "nav_marker");
             if v["submit"]["status"] == "ok" {
-                submit_report = Some(SubmitReport { element: str_of(&v["submit"], "element"), how: str_of(&v["submit"], "how"), navigated: false });
+                submit_report = Some(SubmitReport {
+                    element: str_of(&v["submit"], "element"),
+                    how: str_of(&v["submit"], "how"),
+                    navigated: false,
+                });
             }
         }
         if let Some(mut s) = submit_report {
@@ -366,7 +432,11 @@ impl Page {
         report.url = self.url().await.unwrap_or_default();
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         if !failed.is_empty() && !req.allow_partial {
-            return Err(Error::Fill { total: req.fields.len(), failed, report: Box::new(report) });
+            return Err(Error::Fill {
+                total: req.fields.len(),
+                failed,
+                report: Box::new(report),
+            });
         }
         Ok(report)
     }
@@ -379,11 +449,14 @@ impl Page {
         let started = Instant::now();
         let mut seen_started = false;
         for n in 0.. {
-            let Some(delay) = next_delay(n.min(2), started.elapsed(), self.nav_timeout) else { break };
+            let Some(delay) = next_delay(n.min(2), started.elapsed(), self.nav_timeout) else {
+                break;
+            };
             if !delay.is_zero() {
                 tokio::time::sleep(delay.min(Duration::from_millis(20))).await;
             }
-            let state = tokio::time::timeout(Duration::from_secs(2), self.driver.eval(probe.clone())).await;
+            let state =
+                tokio::time::timeout(Duration::from_secs(2), self.driver.eval(probe.clone())).await;
             let state = match state {
                 Ok(Ok(v)) => v,
                 // Mid-navigation the old context may vanish under us: that is progress, not failure.
@@ -402,7 +475,10 @@ impl Page {
                 return Ok(false);
             }
         }
-        tracing::warn!("a navigation started but no new page loaded within {:?}", self.nav_timeout);
+        tracing::warn!(
+            "a navigation started but no new page loaded within {:?}",
+            self.nav_timeout
+        );
         Ok(false)
     }
 
@@ -432,7 +508,12 @@ impl Page {
             })
             .await?;
         let navigated = self.settle(&marker).await?;
-        Ok(ClickReport { element, how, navigated, url: self.url().await.unwrap_or_default() })
+        Ok(ClickReport {
+            element,
+            how,
+            navigated,
+            url: self.url().await.unwrap_or_default(),
+        })
     }
 
     /// Scroll an element into the middle of the viewport.
@@ -441,7 +522,12 @@ impl Page {
         self.retry(&what, async || {
             let v = self.call("scrollToElement", json!(loc)).await?;
             Ok(match outcome(&v, &what)? {
-                None => Step::Done(Located { element: str_of(&v, "element"), how: None, score: None, visible: true }),
+                None => Step::Done(Located {
+                    element: str_of(&v, "element"),
+                    how: None,
+                    score: None,
+                    visible: true,
+                }),
                 Some((reason, candidates)) => Step::Retry { reason, candidates },
             })
         })
@@ -450,8 +536,15 @@ impl Page {
 
     /// Scroll the window by a number of CSS pixels.
     pub async fn scroll_by(&self, dx: f64, dy: f64) -> Result<(f64, f64)> {
-        let v = self.driver.call("scrollBy", &format!("{dx}, {dy}")).await.map_err(|e| self.crashed(e))?;
-        Ok((v["x"].as_f64().unwrap_or(0.0), v["y"].as_f64().unwrap_or(0.0)))
+        let v = self
+            .driver
+            .call("scrollBy", &format!("{dx}, {dy}"))
+            .await
+            .map_err(|e| self.crashed(e))?;
+        Ok((
+            v["x"].as_f64().unwrap_or(0.0),
+            v["y"].as_f64().unwrap_or(0.0),
+        ))
     }
 
     /// Scroll until enough items match, or nothing new appears for a while (infinite scroll).
@@ -487,7 +580,12 @@ impl Page {
             // Give the page a moment to fetch and render the next batch.
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        Ok(ScrollReport { items: last_count, steps, stopped, elapsed_ms: started.elapsed().as_millis() as u64 })
+        Ok(ScrollReport {
+            items: last_count,
+            steps,
+            stopped,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
     }
 
     /// How many elements match a CSS selector right now (frames and shadow roots included).
@@ -518,7 +616,12 @@ impl Page {
                     .await?;
                 match driver {
                     Driver::Cdp(p) => {
-                        let clip = (f(&v, "x"), f(&v, "y"), f(&v, "width").max(1.0), f(&v, "height").max(1.0));
+                        let clip = (
+                            f(&v, "x"),
+                            f(&v, "y"),
+                            f(&v, "width").max(1.0),
+                            f(&v, "height").max(1.0),
+                        );
                         p.screenshot(Some(clip), false).await
                     }
                     Driver::WebDriver(p) => p.screenshot(Some(&str_of(&v, "pick"))).await,
@@ -546,7 +649,13 @@ fn str_of(v: &Value, k: &str) -> String {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Sort an in-page outcome: `None` = ok; `Some((reason, candidates))` = worth retrying; `Err` = final.
@@ -555,13 +664,22 @@ fn outcome(v: &Value, what: &str) -> Result<Option<(String, Vec<String>)>> {
     let candidates = strings(&v["candidates"]);
     match status {
         "ok" => Ok(None),
-        "ambiguous" => Err(Error::Ambiguous { what: what.to_string(), candidates }),
+        "ambiguous" => Err(Error::Ambiguous {
+            what: what.to_string(),
+            candidates,
+        }),
         "invalid" => Err(Error::Invalid(str_of(v, "message"))),
         "not_found" => Ok(Some(("not found".into(), candidates))),
-        "covered" => Ok(Some((format!("{} is covered by {}", str_of(v, "element"), str_of(v, "by")), candidates))),
-        "hidden" | "disabled" | "readonly" | "detached" | "unstable" => {
-            Ok(Some((format!("{} is {status}", str_of(v, "element")), candidates)))
-        }
-        other => Err(Error::Script(format!("unexpected in-page outcome {other:?} for {what}"))),
+        "covered" => Ok(Some((
+            format!("{} is covered by {}", str_of(v, "element"), str_of(v, "by")),
+            candidates,
+        ))),
+        "hidden" | "disabled" | "readonly" | "detached" | "unstable" => Ok(Some((
+            format!("{} is {status}", str_of(v, "element")),
+            candidates,
+        ))),
+        other => Err(Error::Script(format!(
+            "unexpected in-page outcome {other:?} for {what}"
+        ))),
     }
 }

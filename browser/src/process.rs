@@ -50,7 +50,9 @@ const TAIL_LINES: usize = 40;
 impl ChildGuard {
     /// Start `cmd` (stdout and stderr captured) so that it dies with us.
     pub fn spawn(name: &str, mut cmd: Command) -> std::io::Result<(Self, mpsc::Receiver<String>)> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         set_die_with_parent(&mut cmd);
         let (tx, rx) = mpsc::channel();
         launcher()
@@ -116,7 +118,9 @@ impl ChildGuard {
 
     /// Has the child exited? Returns its status if so.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Wait up to `grace` for the child to exit by itself, then kill its group.
@@ -189,7 +193,10 @@ pub fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // Field 3 (after the parenthesised name) is the state; Z means zombie.
-            let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X"))
         }
         Err(_) => false,
@@ -227,7 +234,8 @@ mod tests {
     #[test]
     fn output_tail_keeps_last_lines_without_noise() {
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg("echo one; echo 'Failed to connect to the bus: dbus'; echo two >&2");
+        cmd.arg("-c")
+            .arg("echo one; echo 'Failed to connect to the bus: dbus'; echo two >&2");
         let (mut guard, lines) = ChildGuard::spawn("sh", cmd).unwrap();
         // The channel closes once both pipes are drained, i.e. after the child exits.
         while lines.recv_timeout(Duration::from_secs(5)).is_ok() {}

@@ -10,7 +10,10 @@ pub(crate) const MISSING: &str = "__deskhand_missing__";
 pub(crate) fn nonce() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     format!("dh{:x}{:x}", t, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -21,7 +24,10 @@ pub(crate) fn short_call(method: &str, args: &str) -> String {
 
 /// A call that installs the script first if needed (one round trip, larger message).
 pub(crate) fn full_call(method: &str, args: &str) -> String {
-    format!("({}).{method}({args})", SCRIPT.trim_end().trim_end_matches(';'))
+    format!(
+        "({}).{method}({args})",
+        SCRIPT.trim_end().trim_end_matches(';')
+    )
 }
 
 #[cfg(test)]
@@ -31,7 +37,14 @@ mod tests {
     /// The script must stay self-contained so the extension can load the very same file.
     #[test]
     fn script_is_self_contained() {
-        for banned in ["import ", "require(", "export ", "fetch(", "XMLHttpRequest", "chrome."] {
+        for banned in [
+            "import ",
+            "require(",
+            "export ",
+            "fetch(",
+            "XMLHttpRequest",
+            "chrome.",
+        ] {
             let hits: Vec<_> = SCRIPT
                 .lines()
                 .filter(|l| !l.trim_start().starts_with("//"))
@@ -40,6 +53,9 @@ mod tests {
             assert!(hits.is_empty(), "in-page script uses {banned:?}: {hits:?}");
         }
         assert!(SCRIPT.trim_start().starts_with("//"));
-        assert!(SCRIPT.trim_end().ends_with("})()"), "the script must be a single expression");
+        assert!(
+            SCRIPT.trim_end().ends_with("})()"),
+            "the script must be a single expression"
+        );
     }
 }

@@ -18,17 +18,26 @@ use crate::{Error, Result};
 
 fn wd_err(e: fantoccini::error::CmdError) -> Error {
     let msg = e.to_string();
-    if msg.contains("disconnected") || msg.contains("target window already closed") || msg.contains("no such window") ||
-        msg.contains("invalid session id") || msg.contains("chrome not reachable")
+    if msg.contains("disconnected")
+        || msg.contains("target window already closed")
+        || msg.contains("no such window")
+        || msg.contains("invalid session id")
+        || msg.contains("chrome not reachable")
     {
         Error::BrowserGone(msg)
     } else if let fantoccini::error::CmdError::Standard(w) = &e {
         if w.error() == "javascript error" {
             return Error::Script(w.message.to_string());
         }
-        Error::Protocol { backend: "webdriver", message: msg }
+        Error::Protocol {
+            backend: "webdriver",
+            message: msg,
+        }
     } else {
-        Error::Protocol { backend: "webdriver", message: msg }
+        Error::Protocol {
+            backend: "webdriver",
+            message: msg,
+        }
     }
 }
 
@@ -47,21 +56,30 @@ impl WdBrowser {
     ) -> Result<Self> {
         let port = free_port()?;
         let mut cmd = Command::new(chromedriver);
-        cmd.arg(format!("--port={port}")).arg("--allowed-ips=127.0.0.1").arg("--log-level=WARNING");
-        let (driver, _lines) = ChildGuard::spawn("chromedriver", cmd).map_err(|e| Error::LaunchFailed {
-            program: format!("chromedriver ({})", chromedriver.display()),
-            reason: e.to_string(),
-            stderr: String::new(),
-        })?;
+        cmd.arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .arg("--log-level=WARNING");
+        let (driver, _lines) =
+            ChildGuard::spawn("chromedriver", cmd).map_err(|e| Error::LaunchFailed {
+                program: format!("chromedriver ({})", chromedriver.display()),
+                reason: e.to_string(),
+                stderr: String::new(),
+            })?;
         let base = format!("http://127.0.0.1:{port}");
         let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), json!({ "debuggerAddress": debugger_address }));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "debuggerAddress": debugger_address }),
+        );
         caps.insert("pageLoadStrategy".into(), json!("normal"));
         let started = Instant::now();
         // chromedriver is usually ready in < 50 ms; retry the session until it answers.
         let client = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            let attempt = fantoccini::ClientBuilder::new(connector).capabilities(caps.clone()).connect(&base).await;
+            let attempt = fantoccini::ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&base)
+                .await;
             match attempt {
                 Ok(c) => break c,
                 Err(e) => {
@@ -77,7 +95,11 @@ impl WdBrowser {
             }
         };
         client
-            .update_timeouts(TimeoutConfiguration::new(Some(Duration::from_secs(60)), Some(page_load), Some(Duration::ZERO)))
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(Duration::from_secs(60)),
+                Some(page_load),
+                Some(Duration::ZERO),
+            ))
             .await
             .map_err(wd_err)?;
         Ok(WdBrowser { client, driver })
@@ -92,7 +114,10 @@ impl WdBrowser {
 
 fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("127.0.0.1:0", e))?;
-    let port = l.local_addr().map_err(|e| Error::io("127.0.0.1:0", e))?.port();
+    let port = l
+        .local_addr()
+        .map_err(|e| Error::io("127.0.0.1:0", e))?
+        .port();
     Ok(port)
 }
 
@@ -104,9 +129,15 @@ pub(crate) struct WdPage {
 impl WdPage {
     pub(crate) async fn goto(&self, url: &str, timeout: Duration) -> Result<()> {
         match tokio::time::timeout(timeout + Duration::from_secs(1), self.client.goto(url)).await {
-            Err(_) => Err(Error::Navigation { url: url.into(), reason: format!("the page did not load within {timeout:?}") }),
+            Err(_) => Err(Error::Navigation {
+                url: url.into(),
+                reason: format!("the page did not load within {timeout:?}"),
+            }),
             Ok(Err(e)) => Err(match wd_err(e) {
-                Error::Protocol { message, .. } => Error::Navigation { url: url.into(), reason: message },
+                Error::Protocol { message, .. } => Error::Navigation {
+                    url: url.into(),
+                    reason: message,
+                },
                 other => other,
             }),
             Ok(Ok(())) => Ok(()),
@@ -130,9 +161,17 @@ impl WdPage {
 
     pub(crate) async fn click_at(&self, x: f64, y: f64) -> Result<()> {
         let mouse = MouseActions::new("mouse".into())
-            .then(PointerAction::MoveTo { duration: None, x: x.round(), y: y.round() })
-            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
-            .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: x.round(),
+                y: y.round(),
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
         self.client.perform_actions(mouse).await.map_err(wd_err)?;
         Ok(())
     }
@@ -152,7 +191,8 @@ impl WdPage {
                     .and_then(|o| o.values().next())
                     .and_then(|v| v.as_str())
                     .ok_or_else(|| Error::Script("the element to screenshot disappeared".into()))?;
-                let el = Element::from_element_id(self.client.clone(), ElementRef::from(id.to_string()));
+                let el =
+                    Element::from_element_id(self.client.clone(), ElementRef::from(id.to_string()));
                 el.screenshot().await.map_err(wd_err)
             }
         }
@@ -166,6 +206,3 @@ impl WdPage {
         Ok(self.client.current_url().await.map_err(wd_err)?.to_string())
     }
 }
-
-#[allow(dead_code)]
-fn _assert_input_source_in_scope<T: InputSource>() {}

@@ -5,7 +5,12 @@ use std::process::Output;
 use crate::util::{deskhand, fixture, temp, StaticSite};
 
 fn run(args: &[&str], ws: &std::path::Path) -> Output {
-    deskhand().args(args).env("DESKHAND_WORKSPACE", ws).env_remove("DESKHAND_BACKEND").output().unwrap()
+    deskhand()
+        .args(args)
+        .env("DESKHAND_WORKSPACE", ws)
+        .env_remove("DESKHAND_BACKEND")
+        .output()
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -14,14 +19,29 @@ fn text(b: &[u8]) -> String {
 
 #[tokio::test]
 async fn browse_fill_prints_a_json_report_and_fails_with_a_non_zero_exit() {
-    let site = StaticSite::serve(&crate::util::fixture_dir()).await.unwrap();
+    let site = StaticSite::serve(&crate::util::fixture_dir())
+        .await
+        .unwrap();
     let ws = temp();
     let url = site.url("signup.html");
     let out = tokio::task::spawn_blocking({
         let (url, ws) = (url.clone(), ws.path().to_path_buf());
         move || {
             run(
-                &["browse", "fill", &url, "--field", "First name=Ada", "--field", "Subscribe to newsletter=true", "--field", "Country=Germany", "--submit", "Create account", "--json"],
+                &[
+                    "browse",
+                    "fill",
+                    &url,
+                    "--field",
+                    "First name=Ada",
+                    "--field",
+                    "Subscribe to newsletter=true",
+                    "--field",
+                    "Country=Germany",
+                    "--submit",
+                    "Create account",
+                    "--json",
+                ],
                 &ws,
             )
         }
@@ -36,7 +56,21 @@ async fn browse_fill_prints_a_json_report_and_fails_with_a_non_zero_exit() {
 
     let out = tokio::task::spawn_blocking({
         let ws = ws.path().to_path_buf();
-        move || run(&["browse", "--timeout", "1", "fill", &url, "--field", "Favourite colour=red", "--json"], &ws)
+        move || {
+            run(
+                &[
+                    "browse",
+                    "--timeout",
+                    "1",
+                    "fill",
+                    &url,
+                    "--field",
+                    "Favourite colour=red",
+                    "--json",
+                ],
+                &ws,
+            )
+        }
     })
     .await
     .unwrap();
@@ -44,7 +78,11 @@ async fn browse_fill_prints_a_json_report_and_fails_with_a_non_zero_exit() {
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["report"]["fields"][0]["status"], "not_found");
-    assert!(text(&out.stderr).contains("form fill failed"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("form fill failed"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -54,20 +92,54 @@ fn browse_extract_from_saved_files_follows_next_and_writes_csv() {
     let page1 = fixture("products/page-1.html");
     let schema = fixture("products/schema.yaml");
     let out = run(
-        &["browse", "extract", page1.to_str().unwrap(), "--schema", schema.to_str().unwrap(), "--format", "csv", "--out", out_file.to_str().unwrap()],
+        &[
+            "browse",
+            "extract",
+            page1.to_str().unwrap(),
+            "--schema",
+            schema.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
         ws.path(),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let csv = std::fs::read_to_string(&out_file).unwrap();
-    assert_eq!(csv.lines().count(), 31, "header + 30 products across 3 saved pages");
+    assert_eq!(
+        csv.lines().count(),
+        31,
+        "header + 30 products across 3 saved pages"
+    );
     assert!(csv.starts_with("name,url,price,sku,image,tags"));
 
-    let out = run(&["browse", "extract", fixture("table.html").to_str().unwrap(), "--table", "#people", "--format", "json"], ws.path());
+    let out = run(
+        &[
+            "browse",
+            "extract",
+            fixture("table.html").to_str().unwrap(),
+            "--table",
+            "#people",
+            "--format",
+            "json",
+        ],
+        ws.path(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), 8);
 
-    let out = run(&["browse", "extract", page1.to_str().unwrap(), "--schema", "/nonexistent.yaml"], ws.path());
+    let out = run(
+        &[
+            "browse",
+            "extract",
+            page1.to_str().unwrap(),
+            "--schema",
+            "/nonexistent.yaml",
+        ],
+        ws.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent.yaml"));
 }
@@ -76,8 +148,17 @@ fn browse_extract_from_saved_files_follows_next_and_writes_csv() {
 fn the_demo_runs_on_the_embedded_default_and_leaves_reports() {
     let ws = temp();
     let out = run(&["demo"], ws.path());
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("20 fields filled"), "{}", text(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("20 fields filled"),
+        "{}",
+        text(&out.stdout)
+    );
     let reports = ws.path().join("reports");
     let csv = std::fs::read_to_string(reports.join("demo-products.csv")).unwrap();
     assert_eq!(csv.lines().count(), 31);
@@ -89,9 +170,16 @@ fn the_demo_runs_on_the_embedded_default_and_leaves_reports() {
 fn a_bad_config_file_is_named_in_the_error() {
     let ws = temp();
     std::fs::create_dir_all(ws.path().join(".deskhand")).unwrap();
-    std::fs::write(ws.path().join(".deskhand/config.toml"), "[browser]\nbakend = \"cdp\"\n").unwrap();
+    std::fs::write(
+        ws.path().join(".deskhand/config.toml"),
+        "[browser]\nbakend = \"cdp\"\n",
+    )
+    .unwrap();
     let out = run(&["demo"], ws.path());
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("config.toml") && err.contains("bakend"), "{err}");
+    assert!(
+        err.contains("config.toml") && err.contains("bakend"),
+        "{err}"
+    );
 }

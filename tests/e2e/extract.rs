@@ -4,8 +4,14 @@ use deskhand_browser::extract::{extract_files, extract_table, Schema};
 use serde_json::Value;
 
 fn expected() -> Vec<Value> {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(crate::util::fixture("products/expected.json")).unwrap()).unwrap();
-    ["page-1.html", "page-2.html", "page-3.html"].iter().flat_map(|p| v[p]["items"].as_array().unwrap().clone()).collect()
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixture("products/expected.json")).unwrap(),
+    )
+    .unwrap();
+    ["page-1.html", "page-2.html", "page-3.html"]
+        .iter()
+        .flat_map(|p| v[p]["items"].as_array().unwrap().clone())
+        .collect()
 }
 
 both_backends! {
@@ -39,11 +45,17 @@ both_backends! {
 #[test]
 fn saved_files_in_parallel_match_the_expected_records() {
     let schema = Schema::from_file(&crate::util::fixture("products/schema.yaml")).unwrap();
-    let files: Vec<_> = (1..=3).map(|i| crate::util::fixture(&format!("products/page-{i}.html"))).collect();
+    let files: Vec<_> = (1..=3)
+        .map(|i| crate::util::fixture(&format!("products/page-{i}.html")))
+        .collect();
     let (results, stats) = extract_files(&files, &schema);
     assert_eq!(stats.pages, 3);
     assert_eq!(stats.records, 30);
-    let got: Vec<Value> = results.into_iter().flat_map(|r| r.unwrap()).map(|r| serde_json::to_value(r).unwrap()).collect();
+    let got: Vec<Value> = results
+        .into_iter()
+        .flat_map(|r| r.unwrap())
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
     assert_eq!(got, expected());
 }
 

@@ -4,14 +4,23 @@ use deskhand_browser::{Error, FieldStatus, FillRequest, Submit};
 use serde_json::{json, Value};
 
 fn req(pairs: &[(&str, Value)]) -> FillRequest {
-    FillRequest { fields: pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(), ..Default::default() }
+    FillRequest {
+        fields: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        ..Default::default()
+    }
 }
 
 fn signup_values() -> FillRequest {
     let text = std::fs::read_to_string(crate::util::fixture("signup.values.json")).unwrap();
     let items: Vec<Value> = serde_json::from_str(&text).unwrap();
     FillRequest {
-        fields: items.iter().map(|i| (i["label"].as_str().unwrap().to_string(), i["value"].clone())).collect(),
+        fields: items
+            .iter()
+            .map(|i| (i["label"].as_str().unwrap().to_string(), i["value"].clone()))
+            .collect(),
         ..Default::default()
     }
 }

@@ -87,12 +87,18 @@ both_backends! {
 
 #[tokio::test]
 async fn a_page_that_never_loads_times_out_with_the_url() {
-    let h = crate::util::Harness::with(deskhand_browser::Backend::Cdp, |o| o.navigation_timeout = std::time::Duration::from_secs(2)).await;
+    let h = crate::util::Harness::with(deskhand_browser::Backend::Cdp, |o| {
+        o.navigation_timeout = std::time::Duration::from_secs(2)
+    })
+    .await;
     let url = h.site.url("never");
     let started = std::time::Instant::now();
     let err = h.page.goto(&url).await.unwrap_err();
     assert!(matches!(err, Error::Navigation { .. }), "{err}");
-    assert!(err.to_string().contains(&url) && err.to_string().contains("did not load"), "{err}");
+    assert!(
+        err.to_string().contains(&url) && err.to_string().contains("did not load"),
+        "{err}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     // The browser is still usable afterwards.
     h.open("table.html").await;
@@ -109,11 +115,18 @@ async fn isolated_pages_share_one_browser_without_sharing_storage() {
     ra.unwrap();
     rb.unwrap();
     a.eval("localStorage.setItem('who', 'a')").await.unwrap();
-    assert_eq!(b.eval("localStorage.getItem('who')").await.unwrap(), serde_json::Value::Null);
+    assert_eq!(
+        b.eval("localStorage.getItem('who')").await.unwrap(),
+        serde_json::Value::Null
+    );
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -20,12 +20,22 @@ impl Harness {
     }
 
     pub async fn with(backend: Backend, tweak: impl FnOnce(&mut LaunchOptions)) -> Harness {
-        let site = StaticSite::serve(&fixture_dir()).await.expect("serve fixtures");
-        let mut opts = LaunchOptions { backend, action_timeout: Duration::from_secs(5), ..Default::default() };
+        let site = StaticSite::serve(&fixture_dir())
+            .await
+            .expect("serve fixtures");
+        let mut opts = LaunchOptions {
+            backend,
+            action_timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
         tweak(&mut opts);
         let browser = Browser::launch(opts).await.expect("launch chromium");
         let page = browser.new_page().await.expect("new page");
-        Harness { site, page, browser }
+        Harness {
+            site,
+            page,
+            browser,
+        }
     }
 
     pub async fn open(&self, path: &str) {
@@ -35,7 +45,9 @@ impl Harness {
     /// Evaluate JS and return it as a string (or JSON text for non-strings).
     pub async fn js(&self, expr: &str) -> String {
         let v = self.page.eval(expr).await.expect("eval");
-        v.as_str().map(String::from).unwrap_or_else(|| v.to_string())
+        v.as_str()
+            .map(String::from)
+            .unwrap_or_else(|| v.to_string())
     }
 }
 
@@ -65,9 +77,15 @@ macro_rules! both_backends {
 pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        if String::from_utf8_lossy(&cmd).contains(needle) && deskhand_browser::process::pid_alive(pid) {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmd).contains(needle)
+            && deskhand_browser::process::pid_alive(pid)
+        {
             out.push(pid);
         }
     }

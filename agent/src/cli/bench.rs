@@ -52,7 +52,13 @@ enum BenchCommand {
 /// Run a benchmark.
 pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     match args.command {
-        BenchCommand::Fill { url, values, submit, n, browser } => {
+        BenchCommand::Fill {
+            url,
+            values,
+            submit,
+            n,
+            browser,
+        } => {
             let opts = browser.launch_options(workspace, config)?;
             let backend = opts.backend;
             let b = Browser::launch(opts).await?;
@@ -64,12 +70,18 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
                 let t = Instant::now();
                 page.goto(&url).await?;
                 let report = page.fill(&req).await?;
-                ensure!(report.submit.as_ref().is_some_and(|s| s.navigated), "form {i} did not submit");
+                ensure!(
+                    report.submit.as_ref().is_some_and(|s| s.navigated),
+                    "form {i} did not submit"
+                );
                 if i >= 5 {
                     times.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
             }
-            ensure!(page.count("#result").await? == 1, "the last submission did not reach the result page");
+            ensure!(
+                page.count("#result").await? == 1,
+                "the last submission did not reach the result page"
+            );
             page.close().await?;
             b.close().await?;
             let total: f64 = times.iter().sum();

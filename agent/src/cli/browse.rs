@@ -122,9 +122,25 @@ enum BrowseCommand {
 pub async fn run(args: BrowseArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let opts = args.browser.launch_options(workspace, config)?;
     // Saved files need no browser.
-    if let BrowseCommand::Extract { source, schema, table, format, out, max_pages, scroll: false } = &args.command {
+    if let BrowseCommand::Extract {
+        source,
+        schema,
+        table,
+        format,
+        out,
+        max_pages,
+        scroll: false,
+    } = &args.command
+    {
         if !source.contains("://") {
-            return extract_file(Path::new(source), schema.as_deref(), table.as_deref(), *format, out.as_deref(), *max_pages);
+            return extract_file(
+                Path::new(source),
+                schema.as_deref(),
+                table.as_deref(),
+                *format,
+                out.as_deref(),
+                *max_pages,
+            );
         }
     }
     let browser = Browser::launch(opts).await?;
@@ -137,7 +153,16 @@ pub async fn run(args: BrowseArgs, workspace: &Path, config: &Config) -> anyhow:
 
 async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> {
     match command {
-        BrowseCommand::Fill { url, fields, values, submit, submit_form, partial, screenshot, json } => {
+        BrowseCommand::Fill {
+            url,
+            fields,
+            values,
+            submit,
+            submit_form,
+            partial,
+            screenshot,
+            json,
+        } => {
             let mut req = FillRequest::from_pairs(&fields)?;
             if let Some(file) = values {
                 let mut from_file = load_values(&file)?;
@@ -156,8 +181,15 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
             page.goto(&url).await?;
             let report = match page.fill(&req).await {
                 Ok(r) => r,
-                Err(deskhand_browser::Error::Fill { report, failed, total }) if json => {
-                    println!("{}", serde_json::to_string(&serde_json::json!({"ok": false, "report": report}))?);
+                Err(deskhand_browser::Error::Fill {
+                    report,
+                    failed,
+                    total,
+                }) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&serde_json::json!({"ok": false, "report": report}))?
+                    );
                     bail!("form fill failed for {} of {total} fields", failed.len());
                 }
                 Err(e) => return Err(e.into()),
@@ -167,22 +199,47 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
                 atomic_write(&png, &bytes).with_context(|| format!("writing {}", png.display()))?;
             }
             if json {
-                println!("{}", serde_json::to_string(&serde_json::json!({"ok": report.all_ok(), "report": report}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string(
+                        &serde_json::json!({"ok": report.all_ok(), "report": report})
+                    )?
+                );
             } else {
                 for f in &report.fields {
                     match (&f.matched, &f.value) {
-                        (Some(m), Some(v)) => println!("✓ {:<24} → {} ({} {}) = {}", f.key, m.element, m.score, m.how, v),
+                        (Some(m), Some(v)) => println!(
+                            "✓ {:<24} → {} ({} {}) = {}",
+                            f.key, m.element, m.score, m.how, v
+                        ),
                         _ => println!("✗ {}", f.describe()),
                     }
                 }
                 if let Some(s) = &report.submit {
-                    println!("submitted with {} ({}); navigated: {}", s.element, s.how, s.navigated);
+                    println!(
+                        "submitted with {} ({}); navigated: {}",
+                        s.element, s.how, s.navigated
+                    );
                 }
-                println!("{} fields in {} ms, {} round trip(s); now at {}", report.fields.len(), report.elapsed_ms, report.attempts, report.url);
+                println!(
+                    "{} fields in {} ms, {} round trip(s); now at {}",
+                    report.fields.len(),
+                    report.elapsed_ms,
+                    report.attempts,
+                    report.url
+                );
             }
             Ok(())
         }
-        BrowseCommand::Extract { source, schema, table, format, out, max_pages, scroll } => {
+        BrowseCommand::Extract {
+            source,
+            schema,
+            table,
+            format,
+            out,
+            max_pages,
+            scroll,
+        } => {
             page.goto(&source).await?;
             if scroll {
                 // Load the whole feed first: count the schema's items (or table rows) until no more come.
@@ -199,7 +256,9 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
                     for n in 0..max_pages.max(1) {
                         let html = page.html().await?;
                         let base = url::Url::parse(&page.url().await?).ok();
-                        let pg = sc.extract(&html, base.as_ref()).with_context(|| format!("page {}", n + 1))?;
+                        let pg = sc
+                            .extract(&html, base.as_ref())
+                            .with_context(|| format!("page {}", n + 1))?;
                         all.extend(pg.records);
                         match pg.next {
                             Some(next) if n + 1 < max_pages => page.goto(&next).await?,
@@ -210,13 +269,26 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
                 }
                 (None, Some(css)) => {
                     let html = page.html().await?;
-                    (extract::extract_table(&html, Some(css.as_str()).filter(|c| !c.is_empty()))?, None)
+                    (
+                        extract::extract_table(
+                            &html,
+                            Some(css.as_str()).filter(|c| !c.is_empty()),
+                        )?,
+                        None,
+                    )
                 }
                 (None, None) => bail!("give --schema FILE or --table"),
             };
             emit(&records, format, columns.as_deref(), out.as_deref())
         }
-        BrowseCommand::Scroll { url, until, count, idle_ms, max_steps, json } => {
+        BrowseCommand::Scroll {
+            url,
+            until,
+            count,
+            idle_ms,
+            max_steps,
+            json,
+        } => {
             page.goto(&url).await?;
             let mut s = ScrollUntil::new(until, count);
             s.idle = std::time::Duration::from_millis(idle_ms);
@@ -225,7 +297,10 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("{} items after {} steps ({:?}, {} ms)", report.items, report.steps, report.stopped, report.elapsed_ms);
+                println!(
+                    "{} items after {} steps ({:?}, {} ms)",
+                    report.items, report.steps, report.stopped, report.elapsed_ms
+                );
             }
             Ok(())
         }
@@ -235,14 +310,24 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("clicked {}; navigated: {}; now at {}", report.element, report.navigated, report.url);
+                println!(
+                    "clicked {}; navigated: {}; now at {}",
+                    report.element, report.navigated, report.url
+                );
             }
             Ok(())
         }
-        BrowseCommand::Screenshot { url, out, element, full_page } => {
+        BrowseCommand::Screenshot {
+            url,
+            out,
+            element,
+            full_page,
+        } => {
             page.goto(&url).await?;
             let shot = match (element, full_page) {
-                (Some(e), _) => Shot::Element(Locator::parse_with(&e, |value| Locator::Text { value })?),
+                (Some(e), _) => {
+                    Shot::Element(Locator::parse_with(&e, |value| Locator::Text { value })?)
+                }
                 (None, true) => Shot::FullPage,
                 (None, false) => Shot::Viewport,
             };
@@ -256,20 +341,29 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
 
 /// Values from a JSON file: `{"Label": value, …}` or `[{"label": …, "value": …}, …]`.
 pub fn load_values(path: &Path) -> anyhow::Result<FillRequest> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
     match v {
         serde_json::Value::Object(map) => Ok(FillRequest::from_map(&map)),
         serde_json::Value::Array(items) => {
             let mut req = FillRequest::default();
             for (i, item) in items.iter().enumerate() {
-                let label = item["label"].as_str().with_context(|| format!("{}: item {} has no \"label\"", path.display(), i + 1))?;
-                let value = item.get("value").cloned().with_context(|| format!("{}: item {} has no \"value\"", path.display(), i + 1))?;
+                let label = item["label"].as_str().with_context(|| {
+                    format!("{}: item {} has no \"label\"", path.display(), i + 1)
+                })?;
+                let value = item.get("value").cloned().with_context(|| {
+                    format!("{}: item {} has no \"value\"", path.display(), i + 1)
+                })?;
                 req.fields.push((label.to_string(), value));
             }
             Ok(req)
         }
-        _ => bail!("{}: expected an object {{\"Label\": value}} or an array of {{\"label\", \"value\"}}", path.display()),
+        _ => bail!(
+            "{}: expected an object {{\"Label\": value}} or an array of {{\"label\", \"value\"}}",
+            path.display()
+        ),
     }
 }
 
@@ -287,11 +381,19 @@ fn extract_file(
             let mut all = Vec::new();
             let mut current = path.to_path_buf();
             for _ in 0..max_pages.max(1) {
-                let html = std::fs::read_to_string(&current).with_context(|| format!("reading {}", current.display()))?;
-                let pg = sc.extract(&html, None).with_context(|| format!("extracting {}", current.display()))?;
+                let html = std::fs::read_to_string(&current)
+                    .with_context(|| format!("reading {}", current.display()))?;
+                let pg = sc
+                    .extract(&html, None)
+                    .with_context(|| format!("extracting {}", current.display()))?;
                 all.extend(pg.records);
                 // Follow `next` to a sibling saved file when it exists.
-                match pg.next.map(|n| current.parent().unwrap_or(Path::new(".")).join(n.split(['?', '#']).next().unwrap_or(""))) {
+                match pg.next.map(|n| {
+                    current
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .join(n.split(['?', '#']).next().unwrap_or(""))
+                }) {
                     Some(next) if next.is_file() && next != current => current = next,
                     _ => break,
                 }
@@ -299,15 +401,24 @@ fn extract_file(
             (all, Some(sc.field_names()))
         }
         (None, Some(css)) => {
-            let html = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            (extract::extract_table(&html, Some(css).filter(|c| !c.is_empty()))?, None)
+            let html = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            (
+                extract::extract_table(&html, Some(css).filter(|c| !c.is_empty()))?,
+                None,
+            )
         }
         (None, None) => bail!("give --schema FILE or --table"),
     };
     emit(&records, format, columns.as_deref(), out)
 }
 
-fn emit(records: &[extract::Record], format: Format, columns: Option<&[String]>, out: Option<&Path>) -> anyhow::Result<()> {
+fn emit(
+    records: &[extract::Record],
+    format: Format,
+    columns: Option<&[String]>,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
     match out {
         Some(p) => {
             let mut buf = Vec::new();

@@ -26,7 +26,9 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let opts = args.browser.launch_options(workspace, config)?;
     let fixtures = fixture_dir();
-    let site = StaticSite::serve(&fixtures).await.with_context(|| format!("serving the demo site from {}", fixtures.display()))?;
+    let site = StaticSite::serve(&fixtures)
+        .await
+        .with_context(|| format!("serving the demo site from {}", fixtures.display()))?;
     let reports = workspace.join("reports");
     let bar = progress(5);
 
@@ -38,7 +40,11 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
     bar.set_message("filling the sign-up form");
     page.goto(&site.url("signup.html")).await?;
     let mut req = super::browse::load_values(&fixtures.join("signup.values.json"))?;
-    let expected_email = req.fields.iter().find(|(k, _)| k == "Email").and_then(|(_, v)| v.as_str().map(String::from));
+    let expected_email = req
+        .fields
+        .iter()
+        .find(|(k, _)| k == "Email")
+        .and_then(|(_, v)| v.as_str().map(String::from));
     req.submit = Some(Submit::Button("Create account".into()));
     let report = page.fill(&req).await?;
     bar.inc(1);
@@ -47,13 +53,17 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
     let received = extract::extract_table(&page.html().await?, None).unwrap_or_default();
     let echoed = page.eval("Object.fromEntries([...document.querySelectorAll('#result dd')].map(d => [d.dataset.name, d.textContent]))").await?;
     ensure!(
-        report.submit.as_ref().is_some_and(|s| s.navigated) && echoed["email"].as_str() == expected_email.as_deref(),
+        report.submit.as_ref().is_some_and(|s| s.navigated)
+            && echoed["email"].as_str() == expected_email.as_deref(),
         "the site did not receive the form: got {echoed}"
     );
     let _ = received;
     let png = page.screenshot(&Shot::FullPage).await?;
     atomic_write(&reports.join("demo-signup.png"), &png)?;
-    atomic_write(&reports.join("demo-signup.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    atomic_write(
+        &reports.join("demo-signup.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     bar.inc(1);
 
     bar.set_message("extracting the product listing");
@@ -90,7 +100,10 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
         report.url.split('?').next().unwrap_or_default()
     );
     println!("  products: {} records from {} pages", records.len(), pages);
-    println!("  wrote {}/demo-signup.json, demo-signup.png, demo-products.csv", reports.display());
+    println!(
+        "  wrote {}/demo-signup.json, demo-signup.png, demo-products.csv",
+        reports.display()
+    );
     Ok(())
 }
 
@@ -99,7 +112,10 @@ fn progress(steps: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(steps);
-    bar.set_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar.enable_steady_tick(std::time::Duration::from_millis(100));
     bar
 }

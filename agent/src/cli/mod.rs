@@ -61,18 +61,25 @@ pub struct BrowserArgs {
 
 impl BrowserArgs {
     /// Merge command line over config over defaults.
-    pub fn launch_options(&self, workspace: &std::path::Path, config: &Config) -> anyhow::Result<LaunchOptions> {
+    pub fn launch_options(
+        &self,
+        workspace: &std::path::Path,
+        config: &Config,
+    ) -> anyhow::Result<LaunchOptions> {
         let b = &config.browser;
-        let mut o = LaunchOptions::default();
-        o.backend = match (&self.backend, &b.backend) {
+        let backend = match (&self.backend, &b.backend) {
             (Some(x), _) => *x,
             (None, Some(s)) => s.parse()?,
             (None, None) => Backend::Cdp,
         };
+        let mut o = LaunchOptions { backend, ..LaunchOptions::default() };
         o.chrome = b.chrome.clone();
         o.chrome_override = self.chrome.clone();
         o.chromedriver = b.chromedriver.clone();
-        o.profile = self.profile.clone().or_else(|| b.profile.as_ref().map(|p| workspace.join(p)));
+        o.profile = self
+            .profile
+            .clone()
+            .or_else(|| b.profile.as_ref().map(|p| workspace.join(p)));
         o.headless = !self.headed;
         if let Some(t) = self.timeout.or(b.action_timeout_secs) {
             o.action_timeout = Duration::from_secs(t);
@@ -87,7 +94,10 @@ impl BrowserArgs {
 /// The workspace folder: --workspace, $DESKHAND_WORKSPACE, or ~/Deskhand.
 pub fn workspace(cli: &Cli) -> PathBuf {
     cli.workspace.clone().unwrap_or_else(|| {
-        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join("Deskhand")
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("Deskhand")
     })
 }
 

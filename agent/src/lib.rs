@@ -7,7 +7,15 @@
 //! assert_eq!(c.browser.backend.as_deref(), Some("webdriver"));
 //! ```
 
+pub mod agent;
+pub mod api;
+pub mod browsers;
 pub mod cli;
+pub mod job;
+pub mod queue;
+pub mod runner;
+pub mod skills;
+pub mod store;
 pub mod config;
 pub mod output;
 pub mod site;

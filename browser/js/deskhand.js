@@ -341,7 +341,6 @@
     const q = norm(query);
     let best = [];
     let bestKey = null;
-    const near = [];
     for (const { el, names } of items) {
       let top = null;
       for (const n of names) {
@@ -349,7 +348,6 @@
         // step less than visible text with the same kind of match.
         const s = matchScore(q, n.norm) - (n.tier >= 4 ? 1 : 0);
         if (s > 0 && (!top || s > top.score || (s === top.score && n.tier < top.tier))) top = { el, label: n, score: s, tier: n.tier };
-        near.push({ text: n.text, el, sim: similarity(q, n.norm) });
       }
       if (!top) continue;
       const key = top.score * 10 - top.tier;
@@ -360,7 +358,14 @@
         best.push(top);
       }
     }
-    return { best, near };
+    // Similarities are only needed to explain a miss; computing them lazily keeps hits cheap.
+    return { best, get near() { return nearOf(q, items); } };
+  }
+
+  function nearOf(q, items) {
+    const near = [];
+    for (const { el, names } of items) for (const n of names) near.push({ text: n.text, el, sim: similarity(q, n.norm) });
+    return near;
   }
 
   function closest(near, n = 5) {
@@ -508,10 +513,9 @@
     } else {
       return { status: 'invalid', message: 'unknown locator kind ' + JSON.stringify(kind) };
     }
-    let { best, near } = rank(loc.value, items);
-    if (best.length === 0 && kind === 'click') {
-      ({ best, near } = rank(loc.value, textCandidates(roots)));
-    }
+    let ranked = rank(loc.value, items);
+    if (ranked.best.length === 0 && kind === 'click') ranked = rank(loc.value, textCandidates(roots));
+    let best = ranked.best;
     // Prefer what a person can see: drop invisible matches when visible ones exist.
     if (best.length > 1) {
       const vis = best.filter((b) => isVisible(b.el));
@@ -520,7 +524,7 @@
     // Nested matches (a button and the span inside it): keep the outermost clickable one.
     if (best.length > 1) best = best.filter((b) => !best.some((o) => o !== b && o.el.contains(b.el)));
     if (best.length === 0) {
-      return { status: 'not_found', what, candidates: closest(near) };
+      return { status: 'not_found', what, candidates: closest(ranked.near) };
     }
     if (best.length > 1) {
       return {
@@ -716,19 +720,25 @@
 
   // ---------------------------------------------------------------- form filling
 
-  /** Find the control for one form key; radio groups may be named by their legend/caption. */
-  function resolveField(key, roots, controls) {
+  /** Labels of every control and radio group on the page, computed once per form. */
+  function fieldIndex(controls) {
     const items = controls.map((el) => ({ el, names: labelsOf(el, controlKind(el)) }));
-    const { best, near } = rank(key, items);
-    // Radio groups: the key names the group, the value names the option.
-    const radios = controls.filter((el) => controlKind(el) === 'radio' && el.tagName === 'INPUT');
     const groups = new Map();
-    for (const r of radios) {
-      const g = groupOf(r);
-      const k = g[0];
-      if (!groups.has(k)) groups.set(k, g);
+    for (const el of controls) {
+      if (controlKind(el) !== 'radio' || el.tagName !== 'INPUT') continue;
+      const g = groupOf(el);
+      if (!groups.has(g[0])) groups.set(g[0], g);
     }
     const gItems = Array.from(groups.keys()).map((first) => ({ el: first, names: groupLabelsOf(first) }));
+    return { items, groups, gItems };
+  }
+
+  /** Find the control for one form key; radio groups may be named by their legend/caption. */
+  function resolveField(key, index) {
+    const { items, groups, gItems } = index;
+    const ranked = rank(key, items);
+    const best = ranked.best;
+    // Radio groups: the key names the group, the value names the option.
     const gRank = rank(key, gItems);
     const keyOf = (b) => b.score * 10 - b.tier;
     const bestKey = best.length ? keyOf(best[0]) : -1;
@@ -745,7 +755,7 @@
       const vis = cands.filter((b) => isVisible(b.el) || (b.el.labels && b.el.labels.length && isVisible(b.el.labels[0])));
       if (vis.length > 0) cands = vis;
     }
-    if (cands.length === 0) return { status: 'not_found', candidates: closest(near.concat(gRank.near)) };
+    if (cands.length === 0) return { status: 'not_found', candidates: closest(ranked.near.concat(gRank.near)) };
     if (cands.length > 1) {
       return { status: 'ambiguous', candidates: cands.slice(0, 8).map((b) => '"' + b.label.text + '" (' + describe(b.el) + ', ' + b.label.how + ')') };
     }
@@ -762,60 +772,78 @@
     return null;
   }
 
-  function fillOne(key, value, roots, controls) {
-    const r = resolveField(key, roots, controls);
-    if (r.status !== 'ok') return { key, status: r.status, candidates: r.candidates || [] };
+  /** Phase 1 for one key: find the element and check it can take a value (reads layout only). */
+  function planOne(key, value, index) {
+    const r = resolveField(key, index);
+    if (r.status !== 'ok') return { out: { key, status: r.status, candidates: r.candidates || [] } };
     const el = r.el;
     const kind = r.group ? 'radio-group' : controlKind(el);
     const matched = { element: describe(el), how: r.how, score: r.score, label: r.label };
     const bad = r.group ? null : checkActionable(el, kind === 'text' || kind === 'editable');
-    if (bad) return Object.assign({ key, matched }, bad);
-    let err = null;
-    if (r.group) {
-      const enabled = r.group.filter((g) => !isDisabled(g));
-      err = setRadioInGroup(enabled, value);
-    } else if (kind === 'text') {
+    if (bad) return { out: Object.assign({ key, matched }, bad) };
+    return { key, value, el, kind, group: r.group, matched };
+  }
+
+  /** Phase 2 for one key: set the value as a user would. */
+  function setOne(p) {
+    const { el, kind, value } = p;
+    if (p.group) return setRadioInGroup(p.group.filter((g) => !isDisabled(g)), value);
+    if (kind === 'text') {
       if (typeof value === 'boolean' || value === null || typeof value === 'object') {
-        err = { status: 'bad_value', message: 'a text field takes text, not ' + JSON.stringify(value) };
-      } else err = setText(el, value);
-    } else if (kind === 'select') err = setSelect(el, value);
-    else if (kind === 'checkbox') err = setCheckbox(el, value);
-    else if (kind === 'radio') {
+        return { status: 'bad_value', message: 'a text field takes text, not ' + JSON.stringify(value) };
+      }
+      return setText(el, value);
+    }
+    if (kind === 'select') return setSelect(el, value);
+    if (kind === 'checkbox') return setCheckbox(el, value);
+    if (kind === 'radio') {
       const want = truthy(value);
       if (want === true) {
         activate(el);
-      } else if (want === false) {
-        if (readValue(el, 'checkbox')) err = { status: 'bad_value', message: 'a radio cannot be unchecked; choose another option' };
-      } else {
-        // "Color": "Blue" where "Color" matched one radio of the group: pick within its group.
-        err = setRadioInGroup(groupOf(el), value);
+        return null;
       }
-    } else if (kind === 'editable') err = setEditable(el, value);
-    if (err) return Object.assign({ key, matched }, err);
-    const now = r.group ? readValue(r.group[0], 'radio') : kind === 'radio' && el.tagName === 'INPUT' ? el.checked : readValue(el, kind);
+      if (want === false) return readValue(el, 'checkbox') ? { status: 'bad_value', message: 'a radio cannot be unchecked; choose another option' } : null;
+      // "Color": "Blue" where "Color" matched one radio of the group: pick within its group.
+      return setRadioInGroup(groupOf(el), value);
+    }
+    if (kind === 'editable') return setEditable(el, value);
+    return { status: 'bad_value', message: 'unsupported field' };
+  }
+
+  /** Phase 3 for one key: what the field holds now (passwords masked). */
+  function readOne(p) {
+    const { el, kind } = p;
+    const now = p.group ? readValue(p.group[0], 'radio') : kind === 'radio' && el.tagName === 'INPUT' ? el.checked : readValue(el, kind);
     const secret = el.tagName === 'INPUT' && (el.getAttribute('type') || '').toLowerCase() === 'password';
-    return { key, status: 'ok', matched, value: secret ? '(hidden, ' + String(now).length + ' characters)' : now, _el: el };
+    return { key: p.key, status: 'ok', matched: p.matched, value: secret ? '(hidden, ' + String(now).length + ' characters)' : now };
   }
 
   /**
    * Fill a whole form in one call.
    * req: {fields: [{key, value}], submit: null | {button: "Text"} | {form: true}}
-   * Returns {fields: [...per key outcome], submit: outcome|null, navigating}.
+   * Returns {fields: [...per key outcome], submit: outcome|null, nav_marker}.
+   *
+   * Three phases — locate and check everything, then set everything, then read everything back —
+   * so the page lays out once for the checks instead of once per field.
    */
   async function fillForm(req) {
     const roots = allRoots();
-    const controls = allControls(roots);
+    const index = fieldIndex(allControls(roots));
     const marker = markNavigation();
-    const fields = [];
-    let form = null;
-    for (const f of req.fields) {
-      const out = fillOne(f.key, f.value, roots, controls);
-      if (out._el) {
-        form = form || out._el.form || null;
-        delete out._el;
-      }
-      fields.push(out);
+    const plans = req.fields.map((f) => planOne(f.key, f.value, index));
+    const errors = new Map();
+    for (const p of plans) {
+      if (p.out) continue;
+      const err = setOne(p);
+      if (err) errors.set(p, Object.assign({ key: p.key, matched: p.matched }, err));
     }
+    let form = null;
+    const fields = plans.map((p) => {
+      if (p.out) return p.out;
+      if (errors.has(p)) return errors.get(p);
+      form = form || p.el.form || null;
+      return readOne(p);
+    });
     let submit = null;
     if (req.submit && fields.every((f) => f.status === 'ok')) submit = await submitForm(req.submit, form, roots);
     return { fields, submit, nav_marker: marker };

@@ -118,7 +118,7 @@ impl CdpPage {
         }
         let probe = format!("({{same: window.__deskhandNav === {marker:?}, ready: document.readyState, href: location.href}})");
         while started.elapsed() < timeout {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(3)).await;
             let state = match tokio::time::timeout(Duration::from_secs(2), self.eval(probe.clone()))
                 .await
             {

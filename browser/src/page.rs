@@ -221,7 +221,7 @@ impl Page {
                 )))
             }
         }
-        let _span = tracing::debug_span!("goto", %url).entered();
+        tracing::debug!(%url, "goto");
         self.driver
             .goto(url, self.nav_timeout)
             .await
@@ -247,11 +247,11 @@ impl Page {
     }
 
     /// Run the retry ladder around one in-page attempt until it says done, fails, or time runs out.
-    async fn retry<T>(
-        &self,
-        what: &str,
-        mut attempt: impl AsyncFnMut() -> Result<Step<T>>,
-    ) -> Result<T> {
+    async fn retry<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Step<T>>>,
+    {
         let started = Instant::now();
         let mut log = Vec::new();
         let mut last = (String::from("not tried"), Vec::new());
@@ -293,9 +293,10 @@ impl Page {
     /// Find an element (waiting for it to appear) without acting on it.
     pub async fn locate(&self, loc: &Locator) -> Result<Located> {
         let what = loc.to_string();
-        self.retry(&what, async || {
+        let w: &str = &what;
+        self.retry(&what, move || async move {
             let v = self.call("locate", json!(loc)).await?;
-            Ok(match outcome(&v, &what)? {
+            Ok(match outcome(&v, w)? {
                 None => Step::Done(Located {
                     element: str_of(&v, "element"),
                     how: v["how"].as_str().map(String::from),
@@ -448,13 +449,14 @@ impl Page {
         );
         let started = Instant::now();
         let mut seen_started = false;
-        for n in 0.. {
-            let Some(delay) = next_delay(n.min(2), started.elapsed(), self.nav_timeout) else {
-                break;
-            };
-            if !delay.is_zero() {
-                tokio::time::sleep(delay.min(Duration::from_millis(20))).await;
+        let mut first = true;
+        while started.elapsed() < self.nav_timeout {
+            // Polling is cheap (one evaluate, well under a millisecond) and the same on both
+            // backends; 3 ms between probes keeps the added latency negligible.
+            if !first {
+                tokio::time::sleep(Duration::from_millis(3)).await;
             }
+            first = false;
             let state =
                 tokio::time::timeout(Duration::from_secs(2), self.driver.eval(probe.clone())).await;
             let state = match state {
@@ -486,10 +488,11 @@ impl Page {
     /// covered, then press the mouse at its centre; wait for a navigation it starts.
     pub async fn click(&self, loc: &Locator) -> Result<ClickReport> {
         let what = loc.to_string();
+        let w: &str = &what;
         let (element, how, marker) = self
-            .retry(&what, async || {
+            .retry(&what, move || async move {
                 let v = self.call("prepareClick", json!(loc)).await?;
-                if let Some((reason, candidates)) = outcome(&v, &what)? {
+                if let Some((reason, candidates)) = outcome(&v, w)? {
                     return Ok(Step::Retry { reason, candidates });
                 }
                 let marker = str_of(&v, "nav_marker");
@@ -519,9 +522,10 @@ impl Page {
     /// Scroll an element into the middle of the viewport.
     pub async fn scroll_to(&self, loc: &Locator) -> Result<Located> {
         let what = loc.to_string();
-        self.retry(&what, async || {
+        let w: &str = &what;
+        self.retry(&what, move || async move {
             let v = self.call("scrollToElement", json!(loc)).await?;
-            Ok(match outcome(&v, &what)? {
+            Ok(match outcome(&v, w)? {
                 None => Step::Done(Located {
                     element: str_of(&v, "element"),
                     how: None,
@@ -605,10 +609,11 @@ impl Page {
             (Driver::WebDriver(p), Shot::Viewport | Shot::FullPage) => p.screenshot(None).await,
             (driver, Shot::Element(loc)) => {
                 let what = loc.to_string();
+                let w: &str = &what;
                 let v = self
-                    .retry(&what, async || {
+                    .retry(&what, move || async move {
                         let v = self.call("rectOf", json!(loc)).await?;
-                        Ok(match outcome(&v, &what)? {
+                        Ok(match outcome(&v, w)? {
                             None => Step::Done(v),
                             Some((reason, candidates)) => Step::Retry { reason, candidates },
                         })

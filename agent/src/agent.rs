@@ -1,0 +1,335 @@
+//! The agent daemon: components around a cloneable handle. It consumes deliveries from the queue,
+//! runs each job's plan with a concurrency limit, records every transition (store, then queue
+//! events, then in-process subscribers), and shuts down gracefully: running jobs get a grace period,
+//! then are handed back to the queue.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, Mutex, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::browsers::BrowserPool;
+use crate::job::{Job, JobError, JobEvent, JobState, Transition};
+use crate::queue::{Delivery, Queue, QueueConfig, QueueError};
+use crate::runner::{run_plan, RunError};
+use crate::skills::{self, SkillDef, SkillEnv};
+use crate::store::{Store, StoreError};
+
+/// Everything the daemon needs to start.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Workspace folder.
+    pub workspace: PathBuf,
+    /// `embedded` or `nats://host:port`.
+    pub queue: String,
+    /// Queue behaviour (agent name, lease, dead-letter limit).
+    pub queue_config: QueueConfig,
+    /// Jobs at once.
+    pub concurrency: usize,
+    /// Steps at once within a job.
+    pub parallel_steps: usize,
+    /// How long running jobs may finish on shutdown before they are handed back.
+    pub grace: Duration,
+    /// Browser settings for browser steps.
+    pub browser: deskhand_browser::LaunchOptions,
+}
+
+impl AgentConfig {
+    /// Defaults for a workspace.
+    pub fn new(workspace: PathBuf) -> Self {
+        AgentConfig {
+            workspace,
+            queue: "embedded".into(),
+            queue_config: QueueConfig::default(),
+            concurrency: 4,
+            parallel_steps: 4,
+            grace: Duration::from_secs(20),
+            browser: deskhand_browser::LaunchOptions::default(),
+        }
+    }
+}
+
+/// Agent failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The job was refused.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// State database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Queue.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// Cancelling a job that has already ended.
+    #[error("job {0} has already ended ({1}); nothing to cancel")]
+    AlreadyEnded(String, &'static str),
+}
+
+struct Inner {
+    cfg: AgentConfig,
+    store: Store,
+    queue: Queue,
+    skills: Vec<SkillDef>,
+    env: Arc<SkillEnv>,
+    running: Mutex<HashMap<String, CancellationToken>>,
+    events: broadcast::Sender<JobEvent>,
+    /// Stop taking work.
+    stop: CancellationToken,
+    /// Interrupt running jobs (after the grace period).
+    interrupt: CancellationToken,
+}
+
+/// Cloneable handle to a running agent.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+impl Agent {
+    /// Open the store and queue, and get ready to serve.
+    pub async fn start(cfg: AgentConfig) -> Result<Agent, AgentError> {
+        let store = Store::open(&cfg.workspace)?;
+        let mut queue = Queue::open(&cfg.queue, &store, cfg.queue_config.clone()).await?;
+        match &mut queue {
+            Queue::Embedded(q) => {
+                q.reclaim_dead_leases().await?;
+            }
+            Queue::Nats(q) => q.set_batch(cfg.concurrency * 2),
+        }
+        let env = Arc::new(SkillEnv { workspace: cfg.workspace.clone(), browsers: BrowserPool::new(cfg.browser.clone()), store: store.clone() });
+        let (events, _) = broadcast::channel(4096);
+        Ok(Agent {
+            inner: Arc::new(Inner {
+                cfg,
+                store,
+                queue,
+                skills: skills::builtin(),
+                env,
+                running: Mutex::new(HashMap::new()),
+                events,
+                stop: CancellationToken::new(),
+                interrupt: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The state database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Queue {
+        &self.inner.queue
+    }
+
+    /// The skills this agent runs.
+    pub fn skills(&self) -> &[SkillDef] {
+        &self.inner.skills
+    }
+
+    /// Transitions as they happen (for SSE).
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Ask the daemon to stop: no new jobs; running ones get the grace period.
+    pub fn shutdown(&self) {
+        self.inner.stop.cancel();
+    }
+
+    /// Validate and enqueue a job (what the HTTP API and `dispatch` do).
+    pub async fn submit(&self, job: Job) -> Result<String, AgentError> {
+        submit(&self.inner.store, &self.inner.queue, &self.inner.skills, job).await
+    }
+
+    /// Cancel a job: a queued one is skipped when delivered, a running one is stopped.
+    pub async fn cancel(&self, id: &str) -> Result<JobState, AgentError> {
+        let state = self.inner.store.request_cancel(id).await?;
+        if state.is_terminal() {
+            return Err(AgentError::AlreadyEnded(id.to_string(), state.as_str()));
+        }
+        if let Some(t) = self.inner.running.lock().await.get(id) {
+            t.cancel();
+        } else if state == JobState::Queued {
+            self.transition(id, Transition::Cancel).await;
+        }
+        Ok(self.inner.store.get(id).await?.state)
+    }
+
+    async fn transition(&self, id: &str, t: Transition) -> Option<JobEvent> {
+        match self.inner.store.transition(id, t).await {
+            Ok(Some(ev)) => {
+                self.inner.queue.emit(&ev).await;
+                let _ = self.inner.events.send(ev.clone());
+                Some(ev)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(job = id, error = %e, "could not record a transition");
+                None
+            }
+        }
+    }
+
+    /// Consume and run jobs until [`Agent::shutdown`]; then drain gracefully.
+    pub async fn run(&self) -> Result<(), AgentError> {
+        let slots = Arc::new(Semaphore::new(self.inner.cfg.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        tracing::info!(queue = self.inner.queue.kind(), concurrency = self.inner.cfg.concurrency, "agent serving");
+        loop {
+            let permit = tokio::select! {
+                _ = self.inner.stop.cancelled() => break,
+                p = Arc::clone(&slots).acquire_owned() => p.expect("semaphore open"),
+            };
+            let delivery = tokio::select! {
+                _ = self.inner.stop.cancelled() => break,
+                d = self.inner.queue.next(Duration::from_millis(250)) => d,
+            };
+            match delivery {
+                Ok(Some(d)) => {
+                    let me = self.clone();
+                    tasks.spawn(async move {
+                        me.handle(d).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    // A broker restart, say: keep serving, back off a little.
+                    tracing::warn!(error = %e, "queue error; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+        }
+        // Graceful: let running jobs finish within the grace period, then interrupt them.
+        tracing::info!(running = tasks.len(), "shutting down; waiting up to {:?} for running jobs", self.inner.cfg.grace);
+        if tokio::time::timeout(self.inner.cfg.grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+            self.inner.interrupt.cancel();
+            while tasks.join_next().await.is_some() {}
+        }
+        self.inner.env.browsers.shutdown().await;
+        Ok(())
+    }
+
+    async fn handle(&self, d: Delivery) {
+        let store = &self.inner.store;
+        let queue = &self.inner.queue;
+        let job = match Job::from_bytes(&d.body) {
+            Ok(j) => j,
+            Err(e) => {
+                let id = serde_json::from_slice::<serde_json::Value>(&d.body).ok().and_then(|v| v["id"].as_str().map(String::from));
+                let _ = queue.dead_letter(store, d, id, &e.to_string()).await;
+                return;
+            }
+        };
+        let id = job.id.to_string();
+        // The ledger: a job the store has seen end is never run again (redelivery, duplicate, late ack).
+        if let Err(e) = store.insert(&job).await {
+            tracing::error!(job = %id, error = %e, "cannot record job; handing it back");
+            let _ = queue.release(d).await;
+            return;
+        }
+        let rec = match store.get(&id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(job = %id, error = %e, "cannot read job; handing it back");
+                let _ = queue.release(d).await;
+                return;
+            }
+        };
+        if rec.state.is_terminal() {
+            tracing::info!(job = %id, state = rec.state.as_str(), "already finished; acknowledging the duplicate delivery");
+            let _ = queue.ack(d).await;
+            return;
+        }
+        if rec.cancel_requested {
+            self.transition(&id, Transition::Cancel).await;
+            let _ = queue.ack(d).await;
+            return;
+        }
+        let limit = self.inner.cfg.queue_config.max_deliveries;
+        if d.deliveries > limit {
+            let reason = format!("gave up after {} deliveries (the agent kept stopping while running it)", d.deliveries - 1);
+            self.transition(&id, Transition::Fail(reason.clone())).await;
+            let _ = queue.dead_letter(store, d, Some(id), &reason).await;
+            return;
+        }
+        let (name, params) = job.resolved();
+        let params = match skills::check(&self.inner.skills, &name, &params) {
+            Ok((_, p)) => p,
+            Err(e) => {
+                self.transition(&id, Transition::Fail(e.to_string())).await;
+                let _ = queue.dead_letter(store, d, Some(id), &e.to_string()).await;
+                return;
+            }
+        };
+        let plan = skills::plan(&name, params, Arc::clone(&self.inner.env), &id);
+        self.transition(&id, Transition::Start { steps: plan.len() as u32 }).await;
+        let cancel = self.inner.interrupt.child_token();
+        self.inner.running.lock().await.insert(id.clone(), cancel.clone());
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let run = run_plan(plan, &id, self.inner.cfg.parallel_steps, cancel.clone(), move |n, step| {
+            let _ = tx.send((n, step.to_string()));
+        });
+        tokio::pin!(run);
+        // Renew the lease while the job runs, so long jobs are not redelivered under us.
+        let mut tick = tokio::time::interval(self.inner.cfg.queue_config.lease / 3);
+        tick.tick().await;
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                Some((n, step)) = rx.recv() => { self.transition(&id, Transition::Step { n, name: step }).await; }
+                _ = tick.tick() => { let _ = queue.progress(&d).await; }
+            }
+        };
+        while let Ok((n, step)) = rx.try_recv() {
+            self.transition(&id, Transition::Step { n, name: step }).await;
+        }
+        self.inner.running.lock().await.remove(&id);
+        match result {
+            Ok(_) => {
+                self.transition(&id, Transition::Succeed).await;
+            }
+            Err(RunError::Cancelled) => {
+                let asked = store.get(&id).await.map(|r| r.cancel_requested).unwrap_or(false);
+                if asked {
+                    self.transition(&id, Transition::Cancel).await;
+                } else {
+                    // Interrupted by shutdown: hand it back so it runs again after restart.
+                    self.transition(&id, Transition::Requeue("agent shutting down; handed back to the queue".into())).await;
+                    let _ = queue.release(d).await;
+                    return;
+                }
+            }
+            Err(e) => {
+                self.transition(&id, Transition::Fail(e.to_string())).await;
+            }
+        }
+        if let Err(e) = queue.ack(d).await {
+            // The ledger makes a redelivery harmless.
+            tracing::warn!(job = %id, error = %e, "ack failed; a redelivery will be skipped");
+        }
+    }
+}
+
+/// Validate a job against the skills and enqueue it (used by the daemon and by `dispatch`).
+pub async fn submit(store: &Store, queue: &Queue, skills: &[SkillDef], job: Job) -> Result<String, AgentError> {
+    job.validate()?;
+    let (name, params) = job.resolved();
+    skills::check(skills, &name, &params)?;
+    let bytes = job.to_bytes();
+    if bytes.len() > crate::job::MAX_JOB_BYTES {
+        return Err(JobError::TooLarge(bytes.len()).into());
+    }
+    store.insert(&job).await?;
+    queue.publish(&job).await?;
+    Ok(job.id.to_string())
+}

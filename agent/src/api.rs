@@ -1,0 +1,226 @@
+//! The local HTTP API (127.0.0.1 only, bearer token) and the phone page. One error type becomes
+//! the response: 4xx carry a safe message, 5xx are logged here and answered generically.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::agent::{Agent, AgentError};
+use crate::job::{Job, JobError, JobEvent, MAX_JOB_BYTES};
+use crate::store::{JobRecord, StoreError};
+
+const PHONE_PAGE: &str = include_str!("../assets/phone.html");
+const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
+
+/// Errors as the API answers them.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 with a code and a message the sender can act on.
+    BadRequest(&'static str, String),
+    /// 401.
+    Unauthorized,
+    /// 404.
+    NotFound(String),
+    /// 409.
+    Conflict(String),
+    /// 500: logged, answered generically.
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            ApiError::BadRequest(code, m) => (if code == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST }, code, m),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong bearer token; use the token printed by `deskhand serve` (also in .deskhand/api-token)".into()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "internal error in the API");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the agent's log".into())
+            }
+        };
+        (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::Job(j) => ApiError::BadRequest(j.code(), j.to_string()),
+            AgentError::Store(StoreError::NotFound(id)) => ApiError::NotFound(format!("no job {id}")),
+            AgentError::AlreadyEnded(..) => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        AgentError::Store(e).into()
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    agent: Agent,
+    token: std::sync::Arc<String>,
+}
+
+/// Read the API token from the workspace, creating it (mode 0600) on first run.
+pub fn load_or_create_token(workspace: &Path) -> std::io::Result<String> {
+    let path = workspace.join(".deskhand").join("api-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            return Ok(t);
+        }
+    }
+    let token = crate::job::random_hex(24);
+    std::fs::create_dir_all(path.parent().expect("has parent"))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::io::Write::write_all(&mut opts.open(&path)?, token.as_bytes())?;
+    Ok(token)
+}
+
+/// The router: `/` phone page, `/openapi.yaml`, and `/api/*` behind the bearer token.
+pub fn router(agent: Agent, token: String) -> Router {
+    let state = AppState { agent, token: std::sync::Arc::new(token) };
+    let api = Router::new()
+        .route("/skills", get(list_skills))
+        .route("/jobs", get(list_jobs).post(create_job))
+        .route("/jobs/{id}", get(get_job))
+        .route("/jobs/{id}/events", get(job_events))
+        .route("/jobs/{id}/cancel", post(cancel_job))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JOB_BYTES));
+    Router::new()
+        .route("/", get(|| async { Html(PHONE_PAGE) }))
+        .route("/openapi.yaml", get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }))
+        .nest("/api", api)
+        .with_state(state)
+}
+
+async fn require_token(State(s): State<AppState>, headers: HeaderMap, req: Request, next: Next) -> Result<Response, ApiError> {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // EventSource cannot send headers, so the events stream also accepts ?token=.
+    let query = req.uri().query().and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()));
+    let given = bearer.map(String::from).or(query);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), s.token.as_bytes()) => Ok(next.run(req).await),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn list_skills(State(s): State<AppState>) -> Json<Value> {
+    Json(serde_json::to_value(s.agent.skills()).unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+}
+
+fn summary(r: &JobRecord) -> Value {
+    json!({"id": r.id, "skill": r.skill, "state": r.state, "step": r.step, "steps": r.steps,
+           "created_at": r.created_at, "updated_at": r.updated_at, "error": r.error})
+}
+
+async fn list_jobs(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let jobs = s.agent.store().list(q.limit.unwrap_or(20).clamp(1, 100)).await?;
+    Ok(Json(Value::Array(jobs.iter().map(summary).collect())))
+}
+
+/// `{skill, params}` or `{text}` from a client; the agent fills in id, origin, nonce, time.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobRequest {
+    skill: Option<String>,
+    text: Option<String>,
+    #[serde(default)]
+    params: Map<String, Value>,
+}
+
+async fn create_job(State(s): State<AppState>, body: axum::body::Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: JobRequest = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest("invalid_job", format!("malformed job: {e}")))?;
+    let mut job = Job::new(req.skill.clone().unwrap_or_default(), req.params, "http-api");
+    job.skill = req.skill;
+    job.text = req.text;
+    let id = s.agent.submit(job).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "state": "queued"}))))
+}
+
+async fn get_job(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+    let r = s.agent.store().get(&id).await?;
+    let events = s.agent.store().events(&id, 0).await?;
+    let params = Job::from_bytes(&r.envelope).map(|j| Value::Object(j.resolved().1)).unwrap_or(Value::Null);
+    let mut v = summary(&r);
+    v["params"] = params;
+    v["outputs"] = json!(r.outputs);
+    v["events"] = serde_json::to_value(events).unwrap_or_default();
+    Ok(Json(v))
+}
+
+async fn cancel_job(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let state = s.agent.cancel(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "state": state}))))
+}
+
+async fn job_events(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Subscribe before reading history so nothing falls between the two; drop live duplicates by seq.
+    let live = s.agent.subscribe();
+    let history = s.agent.store().events(&id, 0).await?;
+    if history.is_empty() {
+        s.agent.store().get(&id).await?;
+    }
+    let last_seq = history.last().map(|e| e.seq).unwrap_or(0);
+    let ended = history.iter().any(JobEvent::is_terminal);
+    let job = id.clone();
+    let live = futures::stream::unfold(live, move |mut rx| {
+        let job = job.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.job_id == job && e.seq > last_seq => return Some((e, rx)),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    })
+    .boxed();
+    let live = if ended { futures::stream::empty().boxed() } else { live };
+    let mut done = false;
+    let all = futures::stream::iter(history).chain(live).take_while(move |e| {
+        let go = !done;
+        done = e.is_terminal();
+        async move { go }
+    });
+    let events = all.map(|e| Ok(Event::default().event("job").json_data(&e).unwrap_or_default()));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        ApiError::BadRequest(e.code(), e.to_string())
+    }
+}

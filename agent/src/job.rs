@@ -1,0 +1,330 @@
+//! The job envelope and the job's life as an explicit state machine.
+//!
+//! ```text
+//! state \ event   Start     Step(n,m)  Succeed    Fail      Cancel     Requeue
+//! queued          running   -          -          failed    cancelled  queued
+//! running         running   running    succeeded  failed    cancelled  queued
+//! succeeded       (terminal: every later event is absorbed)
+//! failed          (terminal)
+//! cancelled       (terminal)
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Largest job envelope we accept, in bytes.
+pub const MAX_JOB_BYTES: usize = 64 * 1024;
+
+/// One unit of requested work, as it travels through a queue. Documented in `docs/jobs.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// ULID: unique, sortable by creation time.
+    pub id: ulid::Ulid,
+    /// The skill to run (e.g. `browser.fill`); exactly one of `skill` and `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
+    /// A trigger line such as `/browser.extract url=https://…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Skill parameters.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// The sending device's id.
+    pub origin: String,
+    /// When the sender created it.
+    pub created_at: DateTime<Utc>,
+    /// Random, per job: lets the signature check refuse replays.
+    pub nonce: String,
+    /// Filled in by signed dispatch (guardrails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The job this one retries, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<ulid::Ulid>,
+}
+
+/// Why a job envelope was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// Over [`MAX_JOB_BYTES`].
+    #[error("job is {0} bytes; the limit is {MAX_JOB_BYTES} bytes — send large inputs as files or URLs")]
+    TooLarge(usize),
+    /// Not JSON, wrong types, unknown fields.
+    #[error("malformed job: {0}")]
+    Malformed(String),
+    /// Structurally fine but not meaningful.
+    #[error("invalid job: {0}")]
+    Invalid(String),
+    /// Names a skill this agent does not have.
+    #[error("unknown skill {name:?}; available: {available}")]
+    UnknownSkill {
+        /// What was asked for.
+        name: String,
+        /// What exists.
+        available: String,
+    },
+}
+
+impl JobError {
+    /// Short machine code for APIs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobError::TooLarge(_) => "too_large",
+            JobError::Malformed(_) => "invalid_job",
+            JobError::Invalid(_) => "invalid_job",
+            JobError::UnknownSkill { .. } => "unknown_skill",
+        }
+    }
+}
+
+impl Job {
+    /// A new job for `skill` from device `origin`.
+    pub fn new(skill: impl Into<String>, params: Map<String, Value>, origin: impl Into<String>) -> Job {
+        Job {
+            id: ulid::Ulid::new(),
+            skill: Some(skill.into()),
+            text: None,
+            params,
+            origin: origin.into(),
+            created_at: Utc::now(),
+            nonce: random_hex(16),
+            signature: None,
+            retry_of: None,
+        }
+    }
+
+    /// Parse and validate an envelope from the wire.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Job, JobError> {
+        if bytes.len() > MAX_JOB_BYTES {
+            return Err(JobError::TooLarge(bytes.len()));
+        }
+        let job: Job = serde_json::from_slice(bytes).map_err(|e| JobError::Malformed(e.to_string()))?;
+        job.validate()?;
+        Ok(job)
+    }
+
+    /// Serialize for the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a job always serializes")
+    }
+
+    /// Structural checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), JobError> {
+        match (&self.skill, &self.text) {
+            (Some(_), Some(_)) => return Err(JobError::Invalid("give either `skill` or `text`, not both".into())),
+            (None, None) => return Err(JobError::Invalid("a job needs a `skill` (or a `text` trigger such as \"/browser.fill\")".into())),
+            (Some(s), None) if s.trim().is_empty() => return Err(JobError::Invalid("`skill` is empty".into())),
+            (None, Some(t)) if !t.trim_start().starts_with('/') => {
+                return Err(JobError::Invalid(format!("`text` {t:?} is not a trigger; it must start with '/', e.g. \"/browser.fill\"")))
+            }
+            _ => {}
+        }
+        if self.origin.trim().is_empty() || self.origin.len() > 128 {
+            return Err(JobError::Invalid("`origin` must name the sending device (1–128 characters)".into()));
+        }
+        if self.nonce.len() < 8 || self.nonce.len() > 128 {
+            return Err(JobError::Invalid("`nonce` must be 8–128 characters".into()));
+        }
+        Ok(())
+    }
+
+    /// The skill name and parameters, resolving a `text` trigger (`/skill k=v k2=v2`).
+    pub fn resolved(&self) -> (String, Map<String, Value>) {
+        if let Some(s) = &self.skill {
+            return (s.clone(), self.params.clone());
+        }
+        let text = self.text.as_deref().unwrap_or_default().trim();
+        let mut parts = text.split_whitespace();
+        let name = parts.next().unwrap_or_default().trim_start_matches('/').to_string();
+        let mut params = self.params.clone();
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                params.insert(k.to_string(), Value::String(v.to_string()));
+            }
+        }
+        (name, params)
+    }
+}
+
+/// Hex string of `n` random bytes (nonces, tokens).
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting in the queue.
+    Queued,
+    /// An agent is running it.
+    Running,
+    /// Finished well.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+impl JobState {
+    /// No further transitions.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parse a stored state.
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// Something that happens to a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// An agent took it.
+    Start {
+        /// Steps the plan has.
+        steps: u32,
+    },
+    /// Step `n` of the plan began.
+    Step {
+        /// 1-based.
+        n: u32,
+        /// Its name.
+        name: String,
+    },
+    /// Done.
+    Succeed,
+    /// Done, badly.
+    Fail(String),
+    /// Stopped on request.
+    Cancel,
+    /// Handed back to the queue (graceful shutdown, redelivery).
+    Requeue(String),
+}
+
+/// The new state for `event` in `state`, or `None` when the event is absorbed (terminal states
+/// absorb everything; a step cannot happen before the start).
+pub fn next_state(state: JobState, event: &Transition) -> Option<JobState> {
+    use JobState::*;
+    use Transition as T;
+    match (state, event) {
+        (s, _) if s.is_terminal() => None,
+        (Queued | Running, T::Start { .. }) => Some(Running),
+        (Running, T::Step { .. }) => Some(Running),
+        (Running, T::Succeed) => Some(Succeeded),
+        (Queued | Running, T::Fail(_)) => Some(Failed),
+        (Queued | Running, T::Cancel) => Some(Cancelled),
+        (Queued | Running, T::Requeue(_)) => Some(Queued),
+        _ => None,
+    }
+}
+
+/// What subscribers (CLI, phone page, NATS) see of a transition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEvent {
+    /// Order within the store (0 when not stored yet).
+    pub seq: i64,
+    /// The job.
+    pub job_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// queued, running, step, succeeded, failed, cancelled.
+    pub kind: String,
+    /// The state after the event.
+    pub state: JobState,
+    /// Current step (1-based; 0 before the first).
+    pub step: u32,
+    /// Steps in the plan.
+    pub steps: u32,
+    /// Human text: the step's name, the error, …
+    pub message: String,
+}
+
+impl JobEvent {
+    /// Does the job end here?
+    pub fn is_terminal(&self) -> bool {
+        self.state.is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job::new("browser.fill", Map::new(), "phone-1")
+    }
+
+    #[test]
+    fn round_trips_and_refuses_unknown_fields() {
+        let j = job();
+        assert_eq!(Job::from_bytes(&j.to_bytes()).unwrap(), j);
+        let mut v: Value = serde_json::to_value(&j).unwrap();
+        v["extra"] = Value::Bool(true);
+        let e = Job::from_bytes(v.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("unknown field `extra`"), "{e}");
+    }
+
+    #[test]
+    fn refuses_bad_envelopes_with_reasons() {
+        assert!(matches!(Job::from_bytes(b"not json"), Err(JobError::Malformed(_))));
+        assert!(matches!(Job::from_bytes(&vec![b' '; MAX_JOB_BYTES + 1]), Err(JobError::TooLarge(_))));
+        let mut j = job();
+        j.text = Some("/x".into());
+        assert!(j.validate().unwrap_err().to_string().contains("not both"));
+        j.skill = None;
+        j.text = Some("hello".into());
+        assert!(j.validate().unwrap_err().to_string().contains("must start with '/'"));
+        let mut v: Value = serde_json::to_value(job()).unwrap();
+        v["params"] = Value::String("x".into());
+        assert!(Job::from_bytes(v.to_string().as_bytes()).unwrap_err().to_string().contains("invalid type"));
+    }
+
+    #[test]
+    fn text_triggers_resolve() {
+        let mut j = job();
+        j.skill = None;
+        j.text = Some("/browser.extract url=http://x format=csv".into());
+        let (s, p) = j.resolved();
+        assert_eq!(s, "browser.extract");
+        assert_eq!(p["format"], "csv");
+    }
+
+    #[test]
+    fn transition_table() {
+        use JobState::*;
+        assert_eq!(next_state(Queued, &Transition::Start { steps: 2 }), Some(Running));
+        assert_eq!(next_state(Queued, &Transition::Step { n: 1, name: "x".into() }), None);
+        assert_eq!(next_state(Running, &Transition::Succeed), Some(Succeeded));
+        assert_eq!(next_state(Running, &Transition::Requeue("shutdown".into())), Some(Queued));
+        for t in [Succeeded, Failed, Cancelled] {
+            assert_eq!(next_state(t, &Transition::Start { steps: 1 }), None, "terminal states absorb");
+            assert_eq!(next_state(t, &Transition::Fail("late".into())), None);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The embedded queue: a table in the workspace's SQLite file. No server.
+
+use std::time::{Duration, Instant};
+
+use futures::stream::BoxStream;
+use rusqlite::{params, OptionalExtension};
+use tokio::sync::broadcast;
+
+use super::{Delivery, DeliveryInner, QueueConfig, QueueError};
+use crate::job::JobEvent;
+use crate::store::Store;
+
+/// How often a consumer looks for work published by another process (in-process publishes wake it
+/// at once).
+const POLL: Duration = Duration::from_millis(2);
+
+/// Queue over the state database.
+pub struct EmbeddedQueue {
+    store: Store,
+    cfg: QueueConfig,
+    owner: String,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    events: broadcast::Sender<JobEvent>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl EmbeddedQueue {
+    pub(crate) fn new(store: Store, cfg: QueueConfig) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        EmbeddedQueue {
+            store,
+            cfg,
+            owner: format!("pid:{}", std::process::id()),
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+            events,
+        }
+    }
+
+    /// Hand back leases held by agents that died (their pid is gone), so a restart resumes at once
+    /// instead of waiting for the lease to run out.
+    pub async fn reclaim_dead_leases(&self) -> Result<usize, QueueError> {
+        let owners: Vec<String> = self
+            .store
+            .with(|c| {
+                let mut st = c.prepare("SELECT DISTINCT lease_owner FROM queue WHERE lease_owner IS NOT NULL")?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .await?;
+        let dead: Vec<String> = owners
+            .into_iter()
+            .filter(|o| o != &self.owner)
+            .filter(|o| o.strip_prefix("pid:").and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !deskhand_browser::process::pid_alive(p)))
+            .collect();
+        let n = self
+            .store
+            .with(move |c| {
+                let mut n = 0;
+                for o in dead {
+                    n += c.execute("UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1", params![o])?;
+                }
+                Ok(n)
+            })
+            .await?;
+        if n > 0 {
+            tracing::info!(jobs = n, "reclaimed jobs leased by an agent that died");
+        }
+        Ok(n)
+    }
+
+    pub(crate) async fn publish(&self, key: &str, body: Vec<u8>) -> Result<(), QueueError> {
+        let key = key.to_string();
+        self.store
+            .with(move |c| c.execute("INSERT OR IGNORE INTO queue (id, body, enqueued_at) VALUES (?1, ?2, ?3)", params![key, body, now_ms()]))
+            .await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    pub(crate) async fn next(&self, wait: Duration) -> Result<Option<Delivery>, QueueError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let owner = self.owner.clone();
+            let lease = self.cfg.lease.as_millis() as i64;
+            let got = self
+                .store
+                .with(move |c| {
+                    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let now = now_ms();
+                    let row: Option<(String, Vec<u8>, u32)> = tx
+                        .query_row(
+                            "SELECT id, body, deliveries FROM queue WHERE lease_until IS NULL OR lease_until < ?1 ORDER BY enqueued_at, id LIMIT 1",
+                            params![now],
+                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        )
+                        .optional()?;
+                    if let Some((id, _, _)) = &row {
+                        tx.execute(
+                            "UPDATE queue SET lease_owner = ?2, lease_until = ?3, deliveries = deliveries + 1 WHERE id = ?1",
+                            params![id, owner, now + lease],
+                        )?;
+                    }
+                    tx.commit()?;
+                    Ok(row)
+                })
+                .await?;
+            if let Some((key, body, deliveries)) = got {
+                return Ok(Some(Delivery { body, deliveries: deliveries + 1, inner: DeliveryInner::Embedded { key } }));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Woken by an in-process publish, or poll for other processes' publishes.
+            let _ = tokio::time::timeout(left.min(POLL), self.wake.notified()).await;
+        }
+    }
+
+    pub(crate) async fn ack(&self, key: &str) -> Result<(), QueueError> {
+        let (key, owner) = (key.to_string(), self.owner.clone());
+        self.store
+            .with(move |c| c.execute("DELETE FROM queue WHERE id = ?1 AND (lease_owner = ?2 OR lease_owner IS NULL)", params![key, owner]))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn progress(&self, key: &str) -> Result<(), QueueError> {
+        let (key, owner, lease) = (key.to_string(), self.owner.clone(), self.cfg.lease.as_millis() as i64);
+        self.store
+            .with(move |c| c.execute("UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2", params![key, owner, now_ms() + lease]))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn release(&self, key: &str) -> Result<(), QueueError> {
+        let (key, owner) = (key.to_string(), self.owner.clone());
+        // A hand-back is not a failed attempt: it does not count towards the dead-letter limit.
+        self.store
+            .with(move |c| {
+                c.execute(
+                    "UPDATE queue SET lease_owner = NULL, lease_until = NULL, deliveries = MAX(deliveries - 1, 0) WHERE id = ?1 AND lease_owner = ?2",
+                    params![key, owner],
+                )
+            })
+            .await?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    pub(crate) fn emit(&self, ev: &JobEvent) {
+        let _ = self.events.send(ev.clone());
+    }
+}
+
+/// Follow a job through the store (works across processes: the CLI watching the daemon).
+pub(crate) fn watch_store(store: Store, job_id: String) -> BoxStream<'static, JobEvent> {
+    let stream = futures::stream::unfold((store, job_id, 0i64, Vec::<JobEvent>::new(), false), |(store, id, mut seq, mut buf, done)| async move {
+        loop {
+            if let Some(ev) = (!buf.is_empty()).then(|| buf.remove(0)) {
+                let end = ev.is_terminal();
+                return Some((ev, (store, id, seq, buf, end)));
+            }
+            if done {
+                return None;
+            }
+            match store.events(&id, seq).await {
+                Ok(evs) if !evs.is_empty() => {
+                    seq = evs.last().map(|e| e.seq).unwrap_or(seq);
+                    buf = evs;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    });
+    Box::pin(stream)
+}

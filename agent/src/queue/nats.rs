@@ -1,0 +1,253 @@
+//! The NATS JetStream backend.
+//!
+//! Per agent `A`: stream `DESKHAND_A` on `deskhand.A.jobs` (work-queue retention, 2-minute
+//! duplicate window keyed by job id), durable pull consumer `agent` (explicit acks, `ack_wait` =
+//! lease, unlimited server-side redelivery — we count deliveries and dead-letter ourselves, so a
+//! poison message always carries its reason), stream `DESKHAND_A_DEAD` on `deskhand.A.dead`,
+//! events on `deskhand.A.events.<job>`, and job state in KV bucket `deskhand_A_jobs`.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, kv, stream, AckKind};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use tokio::sync::Mutex;
+
+use super::{Delivery, DeliveryInner, QueueConfig, QueueError};
+use crate::job::JobEvent;
+
+/// Subject and resource names for one agent.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// Jobs subject.
+    pub jobs: String,
+    /// Dead-letter subject.
+    pub dead: String,
+    /// Events subject prefix (`…events.<job>`).
+    pub events: String,
+    /// Jobs stream.
+    pub stream: String,
+    /// Dead-letter stream.
+    pub dead_stream: String,
+    /// KV bucket for job state.
+    pub bucket: String,
+}
+
+impl Names {
+    /// Names for agent `agent` (sanitised to what NATS allows).
+    pub fn for_agent(agent: &str) -> Names {
+        let a: String = agent.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        Names {
+            jobs: format!("deskhand.{a}.jobs"),
+            dead: format!("deskhand.{a}.dead"),
+            events: format!("deskhand.{a}.events"),
+            stream: format!("DESKHAND_{}", a.to_uppercase()),
+            dead_stream: format!("DESKHAND_{}_DEAD", a.to_uppercase()),
+            bucket: format!("deskhand_{a}_jobs"),
+        }
+    }
+}
+
+/// A connection to JetStream for one agent.
+pub struct NatsQueue {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    names: Names,
+    consumer: jetstream::consumer::PullConsumer,
+    messages: Mutex<Option<pull::Stream>>,
+    kv: kv::Store,
+    batch: usize,
+}
+
+fn js_err(e: impl std::fmt::Display) -> QueueError {
+    QueueError::JetStream(e.to_string())
+}
+
+impl NatsQueue {
+    pub(crate) async fn connect(url: &str, cfg: QueueConfig) -> Result<NatsQueue, QueueError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .name(format!("deskhand-{}", cfg.agent))
+            .connect(url)
+            .await
+            .map_err(|e| QueueError::Connect { url: url.to_string(), message: e.to_string() })?;
+        let js = jetstream::new(client.clone());
+        let names = Names::for_agent(&cfg.agent);
+        let jobs = js
+            .get_or_create_stream(stream::Config {
+                name: names.stream.clone(),
+                subjects: vec![names.jobs.clone()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(js_err)?;
+        js.get_or_create_stream(stream::Config {
+            name: names.dead_stream.clone(),
+            subjects: vec![names.dead.clone()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(js_err)?;
+        let consumer: jetstream::consumer::PullConsumer = jobs
+            .get_or_create_consumer(
+                "agent",
+                pull::Config {
+                    durable_name: Some("agent".into()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: cfg.lease,
+                    max_deliver: -1,
+                    filter_subject: names.jobs.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(js_err)?;
+        let kv = match js.get_key_value(&names.bucket).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config { bucket: names.bucket.clone(), history: 1, ..Default::default() })
+                .await
+                .map_err(js_err)?,
+        };
+        Ok(NatsQueue { client, js, names, consumer, messages: Mutex::new(None), kv, batch: 16 })
+    }
+
+    /// How many messages one pull may bring (keep it near the agent's concurrency: pulled messages'
+    /// ack timers run while they wait in our buffer).
+    pub fn set_batch(&mut self, batch: usize) {
+        self.batch = batch.max(1);
+    }
+
+    /// The names in use.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The underlying client (benchmarks use it for the bare request/reply floor).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub(crate) async fn publish(&self, key: &str, body: Vec<u8>) -> Result<(), QueueError> {
+        let ack = self
+            .js
+            .send_publish(self.names.jobs.clone(), jetstream::message::PublishMessage::build().payload(Bytes::from(body)).message_id(key))
+            .await
+            .map_err(js_err)?;
+        ack.await.map_err(js_err)?;
+        Ok(())
+    }
+
+    pub(crate) async fn next(&self, wait: Duration) -> Result<Option<Delivery>, QueueError> {
+        let mut guard = self.messages.lock().await;
+        if guard.is_none() {
+            let s = self
+                .consumer
+                .stream()
+                .max_messages_per_batch(self.batch)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await
+                .map_err(js_err)?;
+            *guard = Some(s);
+        }
+        let stream = guard.as_mut().expect("just set");
+        match tokio::time::timeout(wait, stream.next()).await {
+            Err(_) => Ok(None),
+            Ok(None) => {
+                *guard = None;
+                Ok(None)
+            }
+            Ok(Some(Err(e))) => {
+                // Missed heartbeats after a server restart, and the like: start a fresh pull next time.
+                tracing::warn!(error = %e, "NATS pull stream error; re-subscribing");
+                *guard = None;
+                Ok(None)
+            }
+            Ok(Some(Ok(msg))) => {
+                let deliveries = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+                Ok(Some(Delivery { body: msg.payload.to_vec(), deliveries, inner: DeliveryInner::Nats(Box::new(msg)) }))
+            }
+        }
+    }
+
+    pub(crate) async fn dead_letter(&self, m: &jetstream::Message, job_id: Option<&str>, reason: &str) -> Result<(), QueueError> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Deskhand-Reason", reason.replace(['\r', '\n'], " ").as_str());
+        if let Some(id) = job_id {
+            headers.insert("Deskhand-Job", id);
+        }
+        let ack = self
+            .js
+            .publish_with_headers(self.names.dead.clone(), headers, m.payload.clone())
+            .await
+            .map_err(js_err)?;
+        ack.await.map_err(js_err)?;
+        m.ack_with(AckKind::Term).await.map_err(js_err)
+    }
+
+    pub(crate) async fn emit(&self, ev: &JobEvent) {
+        let body = Bytes::from(serde_json::to_vec(ev).unwrap_or_default());
+        if let Err(e) = self.client.publish(format!("{}.{}", self.names.events, ev.job_id), body.clone()).await {
+            tracing::warn!(error = %e, "could not publish a job event to NATS");
+        }
+        if let Err(e) = self.kv.put(&ev.job_id, body).await {
+            tracing::warn!(error = %e, "could not store job state in NATS KV");
+        }
+    }
+
+    /// Job state as the KV bucket has it (what a phone sees without reaching the desktop).
+    pub async fn state_of(&self, job_id: &str) -> Result<Option<JobEvent>, QueueError> {
+        let v = self.kv.get(job_id).await.map_err(js_err)?;
+        Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Dead letters on the dead-letter stream: `(job id, reason)`.
+    pub async fn dead_letters(&self) -> Result<Vec<(Option<String>, String)>, QueueError> {
+        let s = self.js.get_stream(&self.names.dead_stream).await.map_err(js_err)?;
+        let c: jetstream::consumer::PullConsumer = s
+            .create_consumer(pull::Config { ack_policy: jetstream::consumer::AckPolicy::None, ..Default::default() })
+            .await
+            .map_err(js_err)?;
+        let mut out = Vec::new();
+        let mut batch = c.fetch().max_messages(1000).expires(Duration::from_millis(500)).messages().await.map_err(js_err)?;
+        while let Some(Ok(m)) = batch.next().await {
+            let h = m.headers.clone().unwrap_or_default();
+            out.push((h.get("Deskhand-Job").map(|v| v.to_string()), h.get("Deskhand-Reason").map(|v| v.to_string()).unwrap_or_default()));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn watch(&self, job_id: &str) -> Result<BoxStream<'static, JobEvent>, QueueError> {
+        // Subscribe first, then read the current state, so no transition slips between the two.
+        let sub = self.client.subscribe(format!("{}.{}", self.names.events, job_id)).await.map_err(js_err)?;
+        let current = self.state_of(job_id).await?;
+        let live = sub.filter_map(|m| async move { serde_json::from_slice::<JobEvent>(&m.payload).ok() });
+        let first = futures::stream::iter(current);
+        let mut ended = false;
+        let all = first.chain(live).take_while(move |e| {
+            let go = !ended;
+            ended = e.is_terminal();
+            async move { go }
+        });
+        Ok(Box::pin(all))
+    }
+}
+
+pub(crate) async fn ack(m: &jetstream::Message) -> Result<(), QueueError> {
+    m.ack().await.map_err(js_err)
+}
+
+pub(crate) async fn progress(m: &jetstream::Message) -> Result<(), QueueError> {
+    m.ack_with(AckKind::Progress).await.map_err(js_err)
+}
+
+pub(crate) async fn release(m: &jetstream::Message) -> Result<(), QueueError> {
+    m.ack_with(AckKind::Nak(None)).await.map_err(js_err)
+}

@@ -1,0 +1,374 @@
+//! The agent's own state: a SQLite file (WAL) in the workspace's `.deskhand/`. Jobs, their events
+//! (every transition, in order) and — for the embedded queue — the queue table live here.
+//!
+//! rusqlite is synchronous; every call runs on the blocking pool behind one connection per process.
+//! Other processes (the CLI) open their own connection to the same file; WAL lets readers and one
+//! writer work at once, and `busy_timeout` rides out the short write locks.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::job::{next_state, Job, JobEvent, JobState, Transition};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// No such job.
+    #[error("no job {0}; `deskhand jobs list` shows the known ones")]
+    NotFound(String),
+    /// A stored row could not be read back.
+    #[error("corrupt row for job {0}")]
+    Corrupt(String),
+}
+
+/// A job as the store knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRecord {
+    /// ULID.
+    pub id: String,
+    /// Skill name.
+    pub skill: String,
+    /// Current state.
+    pub state: JobState,
+    /// Current step (1-based).
+    pub step: u32,
+    /// Steps in the plan.
+    pub steps: u32,
+    /// Failure reason.
+    pub error: Option<String>,
+    /// Files the job wrote, relative to the workspace.
+    pub outputs: Vec<String>,
+    /// Times an agent started it.
+    pub attempts: u32,
+    /// Someone asked to cancel it.
+    pub cancel_requested: bool,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// The envelope as received.
+    #[serde(skip)]
+    pub envelope: Vec<u8>,
+}
+
+/// Handle to the state database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    skill TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    state TEXT NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    steps INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    steps INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id, seq);
+CREATE TABLE IF NOT EXISTS queue (
+    id TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    deliveries INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_order ON queue(enqueued_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT,
+    body BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+";
+
+impl Store {
+    /// The state file's place in a workspace.
+    pub fn path_in(workspace: &Path) -> PathBuf {
+        workspace.join(".deskhand").join("state.db")
+    }
+
+    /// Open (creating if needed) the workspace's state database.
+    pub fn open(workspace: &Path) -> Result<Store, StoreError> {
+        Self::open_file(&Self::path_in(workspace))
+    }
+
+    /// Open a specific file.
+    pub fn open_file(path: &Path) -> Result<Store, StoreError> {
+        let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    pub(crate) async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c).map_err(|source| StoreError::Sqlite { path, source })
+        })
+        .await
+        .expect("store task panicked")
+    }
+
+    /// Record a newly accepted job as queued (idempotent: a known id is left as it is).
+    pub async fn insert(&self, job: &Job) -> Result<bool, StoreError> {
+        let (skill, _) = job.resolved();
+        let id = job.id.to_string();
+        let envelope = job.to_bytes();
+        let now = Utc::now().to_rfc3339();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO jobs (id, skill, envelope, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
+                params![id, skill, envelope, now],
+            )?;
+            if n == 1 {
+                tx.execute(
+                    "INSERT INTO events (job_id, at, kind, state, step, steps, message) VALUES (?1, ?2, 'queued', 'queued', 0, 0, 'queued')",
+                    params![id, now],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Apply a transition: checks the state machine, stores the new state and the event.
+    /// Returns the event, or `None` when the current state absorbs the transition.
+    pub async fn transition(&self, id: &str, t: Transition) -> Result<Option<JobEvent>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let row: Option<(String, u32, u32)> = tx
+                .query_row("SELECT state, step, steps FROM jobs WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let Some((state, mut step, mut steps)) = row else { return Ok(None) };
+            let Some(state) = JobState::parse(&state) else { return Ok(None) };
+            let Some(new) = next_state(state, &t) else {
+                tracing::debug!(job = %id, ?state, ?t, "transition absorbed");
+                return Ok(None);
+            };
+            let now = Utc::now();
+            let (kind, message, error) = match &t {
+                Transition::Start { steps: n } => {
+                    steps = *n;
+                    step = 0;
+                    tx.execute("UPDATE jobs SET attempts = attempts + 1, error = NULL WHERE id = ?1", params![id])?;
+                    ("running", format!("started ({n} steps)"), None)
+                }
+                Transition::Step { n, name } => {
+                    step = *n;
+                    ("step", name.clone(), None)
+                }
+                Transition::Succeed => {
+                    step = steps;
+                    ("succeeded", "done".to_string(), None)
+                }
+                Transition::Fail(e) => ("failed", e.clone(), Some(e.clone())),
+                Transition::Cancel => ("cancelled", "cancelled".to_string(), Some("cancelled".to_string())),
+                Transition::Requeue(why) => ("queued", why.clone(), None),
+            };
+            tx.execute(
+                "UPDATE jobs SET state = ?2, step = ?3, steps = ?4, error = COALESCE(?5, error), updated_at = ?6 WHERE id = ?1",
+                params![id, new.as_str(), step, steps, error, now.to_rfc3339()],
+            )?;
+            tx.execute(
+                "INSERT INTO events (job_id, at, kind, state, step, steps, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, now.to_rfc3339(), kind, new.as_str(), step, steps, message],
+            )?;
+            let seq = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Some(JobEvent { seq, job_id: id, at: now, kind: kind.into(), state: new, step, steps, message }))
+        })
+        .await
+    }
+
+    /// Remember a file the job wrote (relative to the workspace).
+    pub async fn add_output(&self, id: &str, rel: &str) -> Result<(), StoreError> {
+        let (id, rel) = (id.to_string(), rel.to_string());
+        self.with(move |c| {
+            let cur: String = c.query_row("SELECT outputs FROM jobs WHERE id = ?1", params![id], |r| r.get(0))?;
+            let mut list: Vec<String> = serde_json::from_str(&cur).unwrap_or_default();
+            if !list.contains(&rel) {
+                list.push(rel);
+            }
+            c.execute("UPDATE jobs SET outputs = ?2 WHERE id = ?1", params![id, serde_json::to_string(&list).unwrap_or_default()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Ask for a job to be cancelled. Returns its state then.
+    pub async fn request_cancel(&self, id: &str) -> Result<JobState, StoreError> {
+        let idc = id.to_string();
+        let state = self
+            .with(move |c| {
+                c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", params![idc])?;
+                c.query_row("SELECT state FROM jobs WHERE id = ?1", params![idc], |r| r.get::<_, String>(0)).optional()
+            })
+            .await?;
+        state.and_then(|s| JobState::parse(&s)).ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// One job.
+    pub async fn get(&self, id: &str) -> Result<JobRecord, StoreError> {
+        let idc = id.to_string();
+        self.with(move |c| c.query_row(&format!("{SELECT_JOB} WHERE id = ?1"), params![idc], row_to_job).optional())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// Most recent jobs first.
+    pub async fn list(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
+        self.with(move |c| {
+            let mut st = c.prepare(&format!("{SELECT_JOB} ORDER BY id DESC LIMIT ?1"))?;
+            let rows = st.query_map(params![limit], row_to_job)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Events of a job after `after_seq`, in order.
+    pub async fn events(&self, id: &str, after_seq: i64) -> Result<Vec<JobEvent>, StoreError> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare(
+                "SELECT seq, job_id, at, kind, state, step, steps, message FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let rows = st.query_map(params![id, after_seq], |r| {
+                let at: String = r.get(2)?;
+                let state: String = r.get(4)?;
+                Ok(JobEvent {
+                    seq: r.get(0)?,
+                    job_id: r.get(1)?,
+                    at: DateTime::parse_from_rfc3339(&at).map(|d| d.with_timezone(&Utc)).unwrap_or_default(),
+                    kind: r.get(3)?,
+                    state: JobState::parse(&state).unwrap_or(JobState::Queued),
+                    step: r.get(5)?,
+                    steps: r.get(6)?,
+                    message: r.get(7)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Record a dead letter (embedded queue, and a local copy for NATS).
+    pub async fn dead_letter(&self, id: Option<String>, body: Vec<u8>, reason: String) -> Result<(), StoreError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO dead_letters (id, body, reason, at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, body, reason, Utc::now().to_rfc3339()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Dead letters, oldest first: `(job id if known, reason)`.
+    pub async fn dead_letters(&self) -> Result<Vec<(Option<String>, String)>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT id, reason FROM dead_letters ORDER BY seq")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+const SELECT_JOB: &str =
+    "SELECT id, skill, state, step, steps, error, outputs, attempts, cancel_requested, created_at, updated_at, envelope FROM jobs";
+
+fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    let state: String = r.get(2)?;
+    let outputs: String = r.get(6)?;
+    let created: String = r.get(9)?;
+    let updated: String = r.get(10)?;
+    let ts = |s: &str| DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+    Ok(JobRecord {
+        id: r.get(0)?,
+        skill: r.get(1)?,
+        state: JobState::parse(&state).unwrap_or(JobState::Failed),
+        step: r.get(3)?,
+        steps: r.get(4)?,
+        error: r.get(5)?,
+        outputs: serde_json::from_str(&outputs).unwrap_or_default(),
+        attempts: r.get(7)?,
+        cancel_requested: r.get::<_, i64>(8)? != 0,
+        created_at: ts(&created),
+        updated_at: ts(&updated),
+        envelope: r.get(11)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lifecycle_is_stored_with_every_event() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let job = Job::new("noop", Default::default(), "test");
+        let id = job.id.to_string();
+        assert!(s.insert(&job).await.unwrap());
+        assert!(!s.insert(&job).await.unwrap(), "dedupe by id");
+        s.transition(&id, Transition::Start { steps: 2 }).await.unwrap().unwrap();
+        s.transition(&id, Transition::Step { n: 1, name: "a".into() }).await.unwrap().unwrap();
+        let done = s.transition(&id, Transition::Succeed).await.unwrap().unwrap();
+        assert_eq!(done.state, JobState::Succeeded);
+        assert!(s.transition(&id, Transition::Fail("late".into())).await.unwrap().is_none(), "terminal absorbs");
+        let kinds: Vec<_> = s.events(&id, 0).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["queued", "running", "step", "succeeded"]);
+        let rec = s.get(&id).await.unwrap();
+        assert_eq!((rec.state, rec.step, rec.steps, rec.attempts), (JobState::Succeeded, 2, 2, 1));
+        assert!(matches!(s.get("nope").await, Err(StoreError::NotFound(_))));
+    }
+}

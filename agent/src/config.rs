@@ -12,6 +12,29 @@ pub struct Config {
     /// Browser settings.
     #[serde(default)]
     pub browser: BrowserConfig,
+    /// Agent and queue settings.
+    #[serde(default)]
+    pub agent: AgentSection,
+}
+
+/// `[agent]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// `embedded` (default, no server) or `nats://host:port` (`$DESKHAND_QUEUE` wins).
+    pub queue: Option<String>,
+    /// This agent's name (NATS subjects `deskhand.<name>.…`); default `default`.
+    pub name: Option<String>,
+    /// Jobs at once (default 4).
+    pub concurrency: Option<usize>,
+    /// Port of the local API on 127.0.0.1 (default 7878; 0 = any free port).
+    pub api_port: Option<u16>,
+    /// Seconds a delivery is leased before another agent may take it (default 30).
+    pub lease_secs: Option<u64>,
+    /// Deliveries before a job is dead-lettered (default 5).
+    pub max_deliveries: Option<u32>,
+    /// Seconds running jobs may finish on shutdown (default 20).
+    pub grace_secs: Option<u64>,
 }
 
 /// `[browser]` in config.toml.
@@ -82,6 +105,19 @@ impl Config {
             return Err("timeouts must be at least 1 second".into());
         }
         c.browser.chrome = c.browser.chrome.filter(|p| !p.as_os_str().is_empty());
+        if let Some(q) = &c.agent.queue {
+            if !(q == "embedded" || q.starts_with("nats://")) {
+                return Err(format!("[agent] queue = {q:?}: use \"embedded\" or \"nats://host:port\""));
+            }
+        }
+        if c.agent.concurrency == Some(0) || c.agent.lease_secs == Some(0) || c.agent.max_deliveries == Some(0) {
+            return Err("[agent] concurrency, lease_secs and max_deliveries must be at least 1".into());
+        }
+        if let Some(n) = &c.agent.name {
+            if n.is_empty() || !n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+                return Err(format!("[agent] name = {n:?}: use letters, digits, '-' and '_'"));
+            }
+        }
         Ok(c)
     }
 }

@@ -11,6 +11,7 @@ use crate::config::Config;
 pub mod bench;
 pub mod browse;
 pub mod demo;
+pub mod jobs;
 
 /// Deskhand: a local-first desktop agent.
 #[derive(Debug, Parser)]
@@ -34,6 +35,12 @@ pub enum Command {
     Browse(browse::BrowseArgs),
     /// Run the bundled demo: fill the sample sign-up form and extract the sample shop into reports/.
     Demo(demo::DemoArgs),
+    /// Run the agent daemon: consume jobs, run them, serve the local API and phone page.
+    Serve(jobs::ServeArgs),
+    /// Send a job to the agent (and, with --wait, follow it to the end).
+    Dispatch(jobs::DispatchArgs),
+    /// List, show, cancel or retry jobs.
+    Jobs(jobs::JobsArgs),
     /// Benchmarks (see bench/run.sh for the side-by-side comparison).
     #[command(hide = true)]
     Bench(bench::BenchArgs),
@@ -109,5 +116,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Browse(a) => browse::run(a, &ws, &config).await,
         Command::Demo(a) => demo::run(a, &ws, &config).await,
         Command::Bench(a) => bench::run(a, &ws, &config).await,
+        Command::Serve(a) => jobs::serve(a, &ws, &config).await,
+        Command::Dispatch(a) => jobs::dispatch(a, &ws, &config).await,
+        Command::Jobs(a) => jobs::jobs(a, &ws, &config).await,
     }
 }

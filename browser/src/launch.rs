@@ -102,6 +102,10 @@ pub const BASE_FLAGS: &[&str] = &[
     "--use-mock-keychain",
     "--mute-audio",
     "--disable-breakpad",
+    // A headless tab counts as hidden: without these, timers and rendering are throttled.
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-renderer-backgrounding",
     "--disable-crash-reporter",
     "--disable-features=Translate,MediaRouter,OptimizationHints",
 ];

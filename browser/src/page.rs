@@ -335,9 +335,11 @@ impl Page {
                 Submit::Button(b) => json!({"button": b}),
                 Submit::Form => json!({"form": true}),
             });
+            let t = Instant::now();
             let v = self
                 .call("fillForm", json!({"fields": fields, "submit": submit}))
                 .await?;
+            tracing::debug!(ms = t.elapsed().as_secs_f64() * 1000.0, "fillForm round trip");
             marker = str_of(&v, "nav_marker");
             let outcomes: Vec<FieldReport> = serde_json::from_value(v["fields"].clone())
                 .map_err(|e| Error::Script(format!("unexpected fill result: {e}")))?;
@@ -413,7 +415,9 @@ impl Page {
             }
         }
         if let Some(mut s) = submit_report {
+            let t = Instant::now();
             s.navigated = self.settle(&marker).await?;
+            tracing::debug!(ms = t.elapsed().as_secs_f64() * 1000.0, navigated = s.navigated, "settled after submit");
             report.submit = Some(s);
         } else if let Some(s) = &submit_pending {
             if failed.is_empty() {
@@ -442,7 +446,7 @@ impl Page {
         Ok(report)
     }
 
-    /// After an action: if it started a navigation, wait for the new document to load.
+    /// After an action: if it started a navigation, wait for the new document to be interactive.
     async fn settle(&self, marker: &str) -> Result<bool> {
         let probe = format!(
             "({{same: window.__deskhandNav === {marker:?}, started: !!window.__deskhandNavStarted, ready: document.readyState}})"
@@ -467,7 +471,10 @@ impl Page {
             };
             let same = state["same"].as_bool().unwrap_or(false);
             if !same {
-                if state["ready"] == "complete" {
+                // The new document is parsed and its deferred scripts have run (DOMContentLoaded):
+                // what a person can act on. Later actions auto-wait for their own elements, so
+                // there is no need to hold on for every image (the load event), as goto does.
+                if state["ready"] != "loading" {
                     return Ok(true);
                 }
                 continue;

@@ -66,10 +66,16 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
             let mut req = super::browse::load_values(&values)?;
             req.submit = Some(Submit::Button(submit));
             let mut times = Vec::with_capacity(n);
+            let (mut goto_ms, mut fill_ms) = (0.0, 0.0);
             for i in 0..n + 5 {
                 let t = Instant::now();
                 page.goto(&url).await?;
+                let g = t.elapsed().as_secs_f64() * 1000.0;
                 let report = page.fill(&req).await?;
+                if i >= 5 {
+                    goto_ms += g;
+                    fill_ms += report.elapsed_ms as f64;
+                }
                 ensure!(
                     report.submit.as_ref().is_some_and(|s| s.navigated),
                     "form {i} did not submit"
@@ -90,7 +96,7 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
             println!(
                 "{}",
                 serde_json::json!({"tool": format!("deskhand-{backend}"), "forms": n, "ms_per_form": total / n as f64,
-                    "p50_ms": pct(0.5), "p99_ms": pct(0.99)})
+                    "p50_ms": pct(0.5), "p99_ms": pct(0.99), "goto_ms": goto_ms / n as f64, "fill_submit_ms": fill_ms / n as f64})
             );
         }
         BenchCommand::Extract { dir, schema } => {

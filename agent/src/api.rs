@@ -209,12 +209,7 @@ async fn job_events(
     })
     .boxed();
     let live = if ended { futures::stream::empty().boxed() } else { live };
-    let mut done = false;
-    let all = futures::stream::iter(history).chain(live).take_while(move |e| {
-        let go = !done;
-        done = e.is_terminal();
-        async move { go }
-    });
+    let all = crate::job::until_terminal(futures::stream::iter(history).chain(live).boxed());
     let events = all.map(|e| Ok(Event::default().event("job").json_data(&e).unwrap_or_default()));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -272,6 +272,22 @@ impl JobEvent {
     }
 }
 
+/// Yield events up to and including the first terminal one, then end at once (without waiting
+/// for another event that would never come).
+pub fn until_terminal(
+    events: futures::stream::BoxStream<'static, JobEvent>,
+) -> futures::stream::BoxStream<'static, JobEvent> {
+    use futures::StreamExt;
+    Box::pin(futures::stream::unfold((events, false), |(mut s, done)| async move {
+        if done {
+            return None;
+        }
+        let e = s.next().await?;
+        let end = e.is_terminal();
+        Some((e, (s, end)))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

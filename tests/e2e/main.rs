@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod dispatch;
 mod extract;
 mod fill;
 mod interact;

@@ -230,13 +230,8 @@ impl NatsQueue {
         let current = self.state_of(job_id).await?;
         let live = sub.filter_map(|m| async move { serde_json::from_slice::<JobEvent>(&m.payload).ok() });
         let first = futures::stream::iter(current);
-        let mut ended = false;
-        let all = first.chain(live).take_while(move |e| {
-            let go = !ended;
-            ended = e.is_terminal();
-            async move { go }
-        });
-        Ok(Box::pin(all))
+        let all = crate::job::until_terminal(Box::pin(first.chain(live)));
+        Ok(all)
     }
 }
 

@@ -101,7 +101,11 @@ impl Agent {
             }
             Queue::Nats(q) => q.set_batch(cfg.concurrency * 2),
         }
-        let env = Arc::new(SkillEnv { workspace: cfg.workspace.clone(), browsers: BrowserPool::new(cfg.browser.clone()), store: store.clone() });
+        let env = Arc::new(SkillEnv {
+            workspace: cfg.workspace.clone(),
+            browsers: BrowserPool::new(cfg.browser.clone()),
+            store: store.clone(),
+        });
         let (events, _) = broadcast::channel(4096);
         Ok(Agent {
             inner: Arc::new(Inner {
@@ -145,7 +149,13 @@ impl Agent {
 
     /// Validate and enqueue a job (what the HTTP API and `dispatch` do).
     pub async fn submit(&self, job: Job) -> Result<String, AgentError> {
-        submit(&self.inner.store, &self.inner.queue, &self.inner.skills, job).await
+        submit(
+            &self.inner.store,
+            &self.inner.queue,
+            &self.inner.skills,
+            job,
+        )
+        .await
     }
 
     /// Cancel a job: a queued one is skipped when delivered, a running one is stopped.
@@ -181,7 +191,11 @@ impl Agent {
     pub async fn run(&self) -> Result<(), AgentError> {
         let slots = Arc::new(Semaphore::new(self.inner.cfg.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
-        tracing::info!(queue = self.inner.queue.kind(), concurrency = self.inner.cfg.concurrency, "agent serving");
+        tracing::info!(
+            queue = self.inner.queue.kind(),
+            concurrency = self.inner.cfg.concurrency,
+            "agent serving"
+        );
         loop {
             let permit = tokio::select! {
                 _ = self.inner.stop.cancelled() => break,
@@ -209,8 +223,17 @@ impl Agent {
             while tasks.try_join_next().is_some() {}
         }
         // Graceful: let running jobs finish within the grace period, then interrupt them.
-        tracing::info!(running = tasks.len(), "shutting down; waiting up to {:?} for running jobs", self.inner.cfg.grace);
-        if tokio::time::timeout(self.inner.cfg.grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+        tracing::info!(
+            running = tasks.len(),
+            "shutting down; waiting up to {:?} for running jobs",
+            self.inner.cfg.grace
+        );
+        if tokio::time::timeout(self.inner.cfg.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
             self.inner.interrupt.cancel();
             while tasks.join_next().await.is_some() {}
         }
@@ -224,7 +247,9 @@ impl Agent {
         let job = match Job::from_bytes(&d.body) {
             Ok(j) => j,
             Err(e) => {
-                let id = serde_json::from_slice::<serde_json::Value>(&d.body).ok().and_then(|v| v["id"].as_str().map(String::from));
+                let id = serde_json::from_slice::<serde_json::Value>(&d.body)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(String::from));
                 let _ = queue.dead_letter(store, d, id, &e.to_string()).await;
                 return;
             }
@@ -256,7 +281,10 @@ impl Agent {
         }
         let limit = self.inner.cfg.queue_config.max_deliveries;
         if d.deliveries > limit {
-            let reason = format!("gave up after {} deliveries (the agent kept stopping while running it)", d.deliveries - 1);
+            let reason = format!(
+                "gave up after {} deliveries (the agent kept stopping while running it)",
+                d.deliveries - 1
+            );
             self.transition(&id, Transition::Fail(reason.clone())).await;
             let _ = queue.dead_letter(store, d, Some(id), &reason).await;
             return;
@@ -271,14 +299,30 @@ impl Agent {
             }
         };
         let plan = skills::plan(&name, params, Arc::clone(&self.inner.env), &id);
-        self.transition(&id, Transition::Start { steps: plan.len() as u32 }).await;
+        self.transition(
+            &id,
+            Transition::Start {
+                steps: plan.len() as u32,
+            },
+        )
+        .await;
         let cancel = self.inner.interrupt.child_token();
-        self.inner.running.lock().await.insert(id.clone(), cancel.clone());
+        self.inner
+            .running
+            .lock()
+            .await
+            .insert(id.clone(), cancel.clone());
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let run = run_plan(plan, &id, self.inner.cfg.parallel_steps, cancel.clone(), move |n, step| {
-            let _ = tx.send((n, step.to_string()));
-        });
+        let run = run_plan(
+            plan,
+            &id,
+            self.inner.cfg.parallel_steps,
+            cancel.clone(),
+            move |n, step| {
+                let _ = tx.send((n, step.to_string()));
+            },
+        );
         tokio::pin!(run);
         // Renew the lease while the job runs, so long jobs are not redelivered under us.
         let mut tick = tokio::time::interval(self.inner.cfg.queue_config.lease / 3);
@@ -291,7 +335,8 @@ impl Agent {
             }
         };
         while let Ok((n, step)) = rx.try_recv() {
-            self.transition(&id, Transition::Step { n, name: step }).await;
+            self.transition(&id, Transition::Step { n, name: step })
+                .await;
         }
         self.inner.running.lock().await.remove(&id);
         match result {
@@ -299,12 +344,20 @@ impl Agent {
                 self.transition(&id, Transition::Succeed).await;
             }
             Err(RunError::Cancelled) => {
-                let asked = store.get(&id).await.map(|r| r.cancel_requested).unwrap_or(false);
+                let asked = store
+                    .get(&id)
+                    .await
+                    .map(|r| r.cancel_requested)
+                    .unwrap_or(false);
                 if asked {
                     self.transition(&id, Transition::Cancel).await;
                 } else {
                     // Interrupted by shutdown: hand it back so it runs again after restart.
-                    self.transition(&id, Transition::Requeue("agent shutting down; handed back to the queue".into())).await;
+                    self.transition(
+                        &id,
+                        Transition::Requeue("agent shutting down; handed back to the queue".into()),
+                    )
+                    .await;
                     let _ = queue.release(d).await;
                     return;
                 }
@@ -321,7 +374,12 @@ impl Agent {
 }
 
 /// Validate a job against the skills and enqueue it (used by the daemon and by `dispatch`).
-pub async fn submit(store: &Store, queue: &Queue, skills: &[SkillDef], job: Job) -> Result<String, AgentError> {
+pub async fn submit(
+    store: &Store,
+    queue: &Queue,
+    skills: &[SkillDef],
+    job: Job,
+) -> Result<String, AgentError> {
     job.validate()?;
     let (name, params) = job.resolved();
     skills::check(skills, &name, &params)?;

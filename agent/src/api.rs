@@ -50,7 +50,11 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the agent's log".into())
             }
         };
-        (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
     }
 }
 
@@ -58,7 +62,9 @@ impl From<AgentError> for ApiError {
     fn from(e: AgentError) -> Self {
         match e {
             AgentError::Job(j) => ApiError::BadRequest(j.code(), j.to_string()),
-            AgentError::Store(StoreError::NotFound(id)) => ApiError::NotFound(format!("no job {id}")),
+            AgentError::Store(StoreError::NotFound(id)) => {
+                ApiError::NotFound(format!("no job {id}"))
+            }
             AgentError::AlreadyEnded(..) => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
@@ -97,7 +103,10 @@ pub fn load_or_create_token(workspace: &Path) -> std::io::Result<String> {
 
 /// The router: `/` phone page, `/openapi.yaml`, and `/api/*` behind the bearer token.
 pub fn router(agent: Agent, token: String) -> Router {
-    let state = AppState { agent, token: std::sync::Arc::new(token) };
+    let state = AppState {
+        agent,
+        token: std::sync::Arc::new(token),
+    };
     let api = Router::new()
         .route("/skills", get(list_skills))
         .route("/jobs", get(list_jobs).post(create_job))
@@ -108,15 +117,30 @@ pub fn router(agent: Agent, token: String) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JOB_BYTES));
     Router::new()
         .route("/", get(|| async { Html(PHONE_PAGE) }))
-        .route("/openapi.yaml", get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }))
+        .route(
+            "/openapi.yaml",
+            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),
+        )
         .nest("/api", api)
         .with_state(state)
 }
 
-async fn require_token(State(s): State<AppState>, headers: HeaderMap, req: Request, next: Next) -> Result<Response, ApiError> {
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+async fn require_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     // EventSource cannot send headers, so the events stream also accepts ?token=.
-    let query = req.uri().query().and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()));
+    let query = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
     let given = bearer.map(String::from).or(query);
     match given {
         Some(t) if constant_time_eq(t.as_bytes(), s.token.as_bytes()) => Ok(next.run(req).await),
@@ -142,8 +166,15 @@ fn summary(r: &JobRecord) -> Value {
            "created_at": r.created_at, "updated_at": r.updated_at, "error": r.error})
 }
 
-async fn list_jobs(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
-    let jobs = s.agent.store().list(q.limit.unwrap_or(20).clamp(1, 100)).await?;
+async fn list_jobs(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let jobs = s
+        .agent
+        .store()
+        .list(q.limit.unwrap_or(20).clamp(1, 100))
+        .await?;
     Ok(Json(Value::Array(jobs.iter().map(summary).collect())))
 }
 
@@ -157,19 +188,35 @@ struct JobRequest {
     params: Map<String, Value>,
 }
 
-async fn create_job(State(s): State<AppState>, body: axum::body::Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let req: JobRequest = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest("invalid_job", format!("malformed job: {e}")))?;
-    let mut job = Job::new(req.skill.clone().unwrap_or_default(), req.params, "http-api");
+async fn create_job(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: JobRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest("invalid_job", format!("malformed job: {e}")))?;
+    let mut job = Job::new(
+        req.skill.clone().unwrap_or_default(),
+        req.params,
+        "http-api",
+    );
     job.skill = req.skill;
     job.text = req.text;
     let id = s.agent.submit(job).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "state": "queued"}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "state": "queued"})),
+    ))
 }
 
-async fn get_job(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+async fn get_job(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
     let r = s.agent.store().get(&id).await?;
     let events = s.agent.store().events(&id, 0).await?;
-    let params = Job::from_bytes(&r.envelope).map(|j| Value::Object(j.resolved().1)).unwrap_or(Value::Null);
+    let params = Job::from_bytes(&r.envelope)
+        .map(|j| Value::Object(j.resolved().1))
+        .unwrap_or(Value::Null);
     let mut v = summary(&r);
     v["params"] = params;
     v["outputs"] = json!(r.outputs);
@@ -177,9 +224,15 @@ async fn get_job(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Res
     Ok(Json(v))
 }
 
-async fn cancel_job(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn cancel_job(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let state = s.agent.cancel(&id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "state": state}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "state": state})),
+    ))
 }
 
 async fn job_events(
@@ -208,9 +261,18 @@ async fn job_events(
         }
     })
     .boxed();
-    let live = if ended { futures::stream::empty().boxed() } else { live };
+    let live = if ended {
+        futures::stream::empty().boxed()
+    } else {
+        live
+    };
     let all = crate::job::until_terminal(futures::stream::iter(history).chain(live).boxed());
-    let events = all.map(|e| Ok(Event::default().event("job").json_data(&e).unwrap_or_default()));
+    let events = all.map(|e| {
+        Ok(Event::default()
+            .event("job")
+            .json_data(&e)
+            .unwrap_or_default())
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -16,7 +16,10 @@ pub struct BrowserPool {
 impl BrowserPool {
     /// A pool that launches with `opts` (CDP is required for parallel pages).
     pub fn new(opts: LaunchOptions) -> Self {
-        BrowserPool { opts, current: Mutex::new(None) }
+        BrowserPool {
+            opts,
+            current: Mutex::new(None),
+        }
     }
 
     /// A fresh isolated page, starting (or restarting) Chromium if needed.

@@ -107,15 +107,28 @@ impl Config {
         c.browser.chrome = c.browser.chrome.filter(|p| !p.as_os_str().is_empty());
         if let Some(q) = &c.agent.queue {
             if !(q == "embedded" || q.starts_with("nats://")) {
-                return Err(format!("[agent] queue = {q:?}: use \"embedded\" or \"nats://host:port\""));
+                return Err(format!(
+                    "[agent] queue = {q:?}: use \"embedded\" or \"nats://host:port\""
+                ));
             }
         }
-        if c.agent.concurrency == Some(0) || c.agent.lease_secs == Some(0) || c.agent.max_deliveries == Some(0) {
-            return Err("[agent] concurrency, lease_secs and max_deliveries must be at least 1".into());
+        if c.agent.concurrency == Some(0)
+            || c.agent.lease_secs == Some(0)
+            || c.agent.max_deliveries == Some(0)
+        {
+            return Err(
+                "[agent] concurrency, lease_secs and max_deliveries must be at least 1".into(),
+            );
         }
         if let Some(n) = &c.agent.name {
-            if n.is_empty() || !n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-                return Err(format!("[agent] name = {n:?}: use letters, digits, '-' and '_'"));
+            if n.is_empty()
+                || !n
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                return Err(format!(
+                    "[agent] name = {n:?}: use letters, digits, '-' and '_'"
+                ));
             }
         }
         Ok(c)

@@ -50,7 +50,9 @@ pub struct Job {
 #[non_exhaustive]
 pub enum JobError {
     /// Over [`MAX_JOB_BYTES`].
-    #[error("job is {0} bytes; the limit is {MAX_JOB_BYTES} bytes — send large inputs as files or URLs")]
+    #[error(
+        "job is {0} bytes; the limit is {MAX_JOB_BYTES} bytes — send large inputs as files or URLs"
+    )]
     TooLarge(usize),
     /// Not JSON, wrong types, unknown fields.
     #[error("malformed job: {0}")]
@@ -82,7 +84,11 @@ impl JobError {
 
 impl Job {
     /// A new job for `skill` from device `origin`.
-    pub fn new(skill: impl Into<String>, params: Map<String, Value>, origin: impl Into<String>) -> Job {
+    pub fn new(
+        skill: impl Into<String>,
+        params: Map<String, Value>,
+        origin: impl Into<String>,
+    ) -> Job {
         Job {
             id: ulid::Ulid::new(),
             skill: Some(skill.into()),
@@ -101,7 +107,8 @@ impl Job {
         if bytes.len() > MAX_JOB_BYTES {
             return Err(JobError::TooLarge(bytes.len()));
         }
-        let job: Job = serde_json::from_slice(bytes).map_err(|e| JobError::Malformed(e.to_string()))?;
+        let job: Job =
+            serde_json::from_slice(bytes).map_err(|e| JobError::Malformed(e.to_string()))?;
         job.validate()?;
         Ok(job)
     }
@@ -114,16 +121,30 @@ impl Job {
     /// Structural checks that serde cannot express.
     pub fn validate(&self) -> Result<(), JobError> {
         match (&self.skill, &self.text) {
-            (Some(_), Some(_)) => return Err(JobError::Invalid("give either `skill` or `text`, not both".into())),
-            (None, None) => return Err(JobError::Invalid("a job needs a `skill` (or a `text` trigger such as \"/browser.fill\")".into())),
-            (Some(s), None) if s.trim().is_empty() => return Err(JobError::Invalid("`skill` is empty".into())),
+            (Some(_), Some(_)) => {
+                return Err(JobError::Invalid(
+                    "give either `skill` or `text`, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(JobError::Invalid(
+                    "a job needs a `skill` (or a `text` trigger such as \"/browser.fill\")".into(),
+                ))
+            }
+            (Some(s), None) if s.trim().is_empty() => {
+                return Err(JobError::Invalid("`skill` is empty".into()))
+            }
             (None, Some(t)) if !t.trim_start().starts_with('/') => {
-                return Err(JobError::Invalid(format!("`text` {t:?} is not a trigger; it must start with '/', e.g. \"/browser.fill\"")))
+                return Err(JobError::Invalid(format!(
+                    "`text` {t:?} is not a trigger; it must start with '/', e.g. \"/browser.fill\""
+                )))
             }
             _ => {}
         }
         if self.origin.trim().is_empty() || self.origin.len() > 128 {
-            return Err(JobError::Invalid("`origin` must name the sending device (1–128 characters)".into()));
+            return Err(JobError::Invalid(
+                "`origin` must name the sending device (1–128 characters)".into(),
+            ));
         }
         if self.nonce.len() < 8 || self.nonce.len() > 128 {
             return Err(JobError::Invalid("`nonce` must be 8–128 characters".into()));
@@ -138,7 +159,11 @@ impl Job {
         }
         let text = self.text.as_deref().unwrap_or_default().trim();
         let mut parts = text.split_whitespace();
-        let name = parts.next().unwrap_or_default().trim_start_matches('/').to_string();
+        let name = parts
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
         let mut params = self.params.clone();
         for p in parts {
             if let Some((k, v)) = p.split_once('=') {
@@ -175,7 +200,10 @@ pub enum JobState {
 impl JobState {
     /// No further transitions.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 
     /// As stored.
@@ -278,14 +306,17 @@ pub fn until_terminal(
     events: futures::stream::BoxStream<'static, JobEvent>,
 ) -> futures::stream::BoxStream<'static, JobEvent> {
     use futures::StreamExt;
-    Box::pin(futures::stream::unfold((events, false), |(mut s, done)| async move {
-        if done {
-            return None;
-        }
-        let e = s.next().await?;
-        let end = e.is_terminal();
-        Some((e, (s, end)))
-    }))
+    Box::pin(futures::stream::unfold(
+        (events, false),
+        |(mut s, done)| async move {
+            if done {
+                return None;
+            }
+            let e = s.next().await?;
+            let end = e.is_terminal();
+            Some((e, (s, end)))
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -308,17 +339,30 @@ mod tests {
 
     #[test]
     fn refuses_bad_envelopes_with_reasons() {
-        assert!(matches!(Job::from_bytes(b"not json"), Err(JobError::Malformed(_))));
-        assert!(matches!(Job::from_bytes(&vec![b' '; MAX_JOB_BYTES + 1]), Err(JobError::TooLarge(_))));
+        assert!(matches!(
+            Job::from_bytes(b"not json"),
+            Err(JobError::Malformed(_))
+        ));
+        assert!(matches!(
+            Job::from_bytes(&vec![b' '; MAX_JOB_BYTES + 1]),
+            Err(JobError::TooLarge(_))
+        ));
         let mut j = job();
         j.text = Some("/x".into());
         assert!(j.validate().unwrap_err().to_string().contains("not both"));
         j.skill = None;
         j.text = Some("hello".into());
-        assert!(j.validate().unwrap_err().to_string().contains("must start with '/'"));
+        assert!(j
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("must start with '/'"));
         let mut v: Value = serde_json::to_value(job()).unwrap();
         v["params"] = Value::String("x".into());
-        assert!(Job::from_bytes(v.to_string().as_bytes()).unwrap_err().to_string().contains("invalid type"));
+        assert!(Job::from_bytes(v.to_string().as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("invalid type"));
     }
 
     #[test]
@@ -334,12 +378,31 @@ mod tests {
     #[test]
     fn transition_table() {
         use JobState::*;
-        assert_eq!(next_state(Queued, &Transition::Start { steps: 2 }), Some(Running));
-        assert_eq!(next_state(Queued, &Transition::Step { n: 1, name: "x".into() }), None);
+        assert_eq!(
+            next_state(Queued, &Transition::Start { steps: 2 }),
+            Some(Running)
+        );
+        assert_eq!(
+            next_state(
+                Queued,
+                &Transition::Step {
+                    n: 1,
+                    name: "x".into()
+                }
+            ),
+            None
+        );
         assert_eq!(next_state(Running, &Transition::Succeed), Some(Succeeded));
-        assert_eq!(next_state(Running, &Transition::Requeue("shutdown".into())), Some(Queued));
+        assert_eq!(
+            next_state(Running, &Transition::Requeue("shutdown".into())),
+            Some(Queued)
+        );
         for t in [Succeeded, Failed, Cancelled] {
-            assert_eq!(next_state(t, &Transition::Start { steps: 1 }), None, "terminal states absorb");
+            assert_eq!(
+                next_state(t, &Transition::Start { steps: 1 }),
+                None,
+                "terminal states absorb"
+            );
             assert_eq!(next_state(t, &Transition::Fail("late".into())), None);
         }
     }

@@ -43,14 +43,22 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 3, initial: Duration::from_millis(200), multiplier: 2.0, max_delay: Duration::from_secs(5) }
+        RetryPolicy {
+            max_attempts: 3,
+            initial: Duration::from_millis(200),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(5),
+        }
     }
 }
 
 impl RetryPolicy {
     /// No retries.
     pub fn once() -> Self {
-        RetryPolicy { max_attempts: 1, ..Default::default() }
+        RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        }
     }
 
     /// Check the values make sense.
@@ -90,7 +98,8 @@ pub struct StepCtx {
 }
 
 /// The work of one step.
-pub type StepFn = Arc<dyn Fn(StepCtx) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
+pub type StepFn =
+    Arc<dyn Fn(StepCtx) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
 
 /// One node of a plan.
 #[derive(Clone)]
@@ -109,7 +118,10 @@ pub struct Step {
 
 impl std::fmt::Debug for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Step").field("name", &self.name).field("needs", &self.needs).finish()
+        f.debug_struct("Step")
+            .field("name", &self.name)
+            .field("needs", &self.needs)
+            .finish()
     }
 }
 
@@ -154,12 +166,17 @@ pub fn validate(plan: &[Step]) -> Result<(), RunError> {
         if !names.insert(s.name.as_str()) {
             return Err(RunError::Plan(format!("two steps are named {:?}", s.name)));
         }
-        s.retry.validate().map_err(|e| RunError::Plan(format!("step {:?}: {e}", s.name)))?;
+        s.retry
+            .validate()
+            .map_err(|e| RunError::Plan(format!("step {:?}: {e}", s.name)))?;
     }
     for s in plan {
         for n in &s.needs {
             if !names.contains(n.as_str()) {
-                return Err(RunError::Plan(format!("step {:?} needs unknown step {n:?}", s.name)));
+                return Err(RunError::Plan(format!(
+                    "step {:?} needs unknown step {n:?}",
+                    s.name
+                )));
             }
         }
     }
@@ -168,12 +185,15 @@ pub fn validate(plan: &[Step]) -> Result<(), RunError> {
     while done.len() < plan.len() {
         let before = done.len();
         for s in plan {
-            if !done.contains(s.name.as_str()) && s.needs.iter().all(|n| done.contains(n.as_str())) {
+            if !done.contains(s.name.as_str()) && s.needs.iter().all(|n| done.contains(n.as_str()))
+            {
                 done.insert(&s.name);
             }
         }
         if done.len() == before {
-            return Err(RunError::Plan("the steps depend on each other in a cycle".into()));
+            return Err(RunError::Plan(
+                "the steps depend on each other in a cycle".into(),
+            ));
         }
     }
     Ok(())
@@ -207,7 +227,11 @@ pub async fn run_plan(
             started.insert(s.name.clone());
             n += 1;
             on_start(n, &s.name);
-            let inputs = s.needs.iter().map(|d| (d.clone(), outputs[d].clone())).collect();
+            let inputs = s
+                .needs
+                .iter()
+                .map(|d| (d.clone(), outputs[d].clone()))
+                .collect();
             let step = s.clone();
             let ctx_cancel = plan_cancel.clone();
             let job = job_id.to_string();
@@ -216,7 +240,9 @@ pub async fn run_plan(
                 (step.name, r)
             });
         }
-        let Some(joined) = running.join_next().await else { break };
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
         let (name, result) = joined.map_err(|e| RunError::Step {
             step: "?".into(),
             attempts: 1,
@@ -229,7 +255,11 @@ pub async fn run_plan(
             Err(e) => {
                 plan_cancel.cancel();
                 while running.join_next().await.is_some() {}
-                return Err(if cancel.is_cancelled() { RunError::Cancelled } else { e });
+                return Err(if cancel.is_cancelled() {
+                    RunError::Cancelled
+                } else {
+                    e
+                });
             }
         }
     }
@@ -239,11 +269,20 @@ pub async fn run_plan(
     Ok(outputs)
 }
 
-async fn run_step(step: &Step, job_id: &str, inputs: HashMap<String, Value>, cancel: CancellationToken) -> Result<Value, RunError> {
+async fn run_step(
+    step: &Step,
+    job_id: &str,
+    inputs: HashMap<String, Value>,
+    cancel: CancellationToken,
+) -> Result<Value, RunError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let ctx = StepCtx { job_id: job_id.to_string(), inputs: inputs.clone(), cancel: cancel.clone() };
+        let ctx = StepCtx {
+            job_id: job_id.to_string(),
+            inputs: inputs.clone(),
+            cancel: cancel.clone(),
+        };
         let fut = (step.run)(ctx);
         let result = tokio::select! {
             _ = cancel.cancelled() => Err(StepError::Cancelled),
@@ -264,7 +303,13 @@ async fn run_step(step: &Step, job_id: &str, inputs: HashMap<String, Value>, can
                     _ = tokio::time::sleep(d) => {}
                 }
             }
-            None => return Err(RunError::Step { step: step.name.clone(), attempts: attempt, error }),
+            None => {
+                return Err(RunError::Step {
+                    step: step.name.clone(),
+                    attempts: attempt,
+                    error,
+                })
+            }
         }
     }
 }
@@ -274,12 +319,20 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    fn step(name: &str, needs: &[&str], f: impl Fn(StepCtx) -> Result<Value, StepError> + Send + Sync + 'static) -> Step {
+    fn step(
+        name: &str,
+        needs: &[&str],
+        f: impl Fn(StepCtx) -> Result<Value, StepError> + Send + Sync + 'static,
+    ) -> Step {
         let f = Arc::new(f);
-        let mut s = Step::new(name, needs, Arc::new(move |ctx| {
-            let f = Arc::clone(&f);
-            Box::pin(async move { f(ctx) })
-        }));
+        let mut s = Step::new(
+            name,
+            needs,
+            Arc::new(move |ctx| {
+                let f = Arc::clone(&f);
+                Box::pin(async move { f(ctx) })
+            }),
+        );
         s.retry.initial = Duration::from_millis(1);
         s
     }
@@ -292,18 +345,32 @@ mod tests {
         assert_eq!(p.next_delay(2, &r), Some(Duration::from_millis(400)));
         assert_eq!(p.next_delay(3, &r), None);
         assert_eq!(p.next_delay(1, &StepError::Fatal("x".into())), None);
-        assert!(RetryPolicy { max_attempts: 0, ..Default::default() }.validate().is_err());
+        assert!(RetryPolicy {
+            max_attempts: 0,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
     }
 
     #[tokio::test]
     async fn dag_runs_dependencies_first_and_passes_outputs() {
         let plan = vec![
-            step("report", &["mail", "cal"], |c| Ok(Value::from(format!("{}+{}", c.inputs["mail"], c.inputs["cal"])))),
+            step("report", &["mail", "cal"], |c| {
+                Ok(Value::from(format!(
+                    "{}+{}",
+                    c.inputs["mail"], c.inputs["cal"]
+                )))
+            }),
             step("mail", &[], |_| Ok(Value::from(1))),
             step("cal", &[], |_| Ok(Value::from(2))),
         ];
         let mut order = Vec::new();
-        let out = run_plan(plan, "j", 2, CancellationToken::new(), |n, s| order.push((n, s.to_string()))).await.unwrap();
+        let out = run_plan(plan, "j", 2, CancellationToken::new(), |n, s| {
+            order.push((n, s.to_string()))
+        })
+        .await
+        .unwrap();
         assert_eq!(out["report"], "1+2");
         assert_eq!(order.last().unwrap(), &(3, "report".to_string()));
     }
@@ -316,21 +383,44 @@ mod tests {
             t.fetch_add(1, Ordering::SeqCst);
             Err(StepError::Retryable("503 from server".into()))
         })];
-        let e = run_plan(plan, "j", 1, CancellationToken::new(), |_, _| {}).await.unwrap_err();
+        let e = run_plan(plan, "j", 1, CancellationToken::new(), |_, _| {})
+            .await
+            .unwrap_err();
         assert_eq!(tries.load(Ordering::SeqCst), 3);
-        assert!(e.to_string().contains("flaky") && e.to_string().contains("503"), "{e}");
+        assert!(
+            e.to_string().contains("flaky") && e.to_string().contains("503"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
     async fn bad_plans_are_refused_and_cancel_stops_a_long_step() {
-        let cyc = vec![step("a", &["b"], |_| Ok(Value::Null)), step("b", &["a"], |_| Ok(Value::Null))];
-        assert!(matches!(run_plan(cyc, "j", 1, CancellationToken::new(), |_, _| {}).await, Err(RunError::Plan(_))));
+        let cyc = vec![
+            step("a", &["b"], |_| Ok(Value::Null)),
+            step("b", &["a"], |_| Ok(Value::Null)),
+        ];
+        assert!(matches!(
+            run_plan(cyc, "j", 1, CancellationToken::new(), |_, _| {}).await,
+            Err(RunError::Plan(_))
+        ));
         let unknown = vec![step("a", &["zzz"], |_| Ok(Value::Null))];
-        assert!(run_plan(unknown, "j", 1, CancellationToken::new(), |_, _| {}).await.unwrap_err().to_string().contains("zzz"));
-        let long = Step::new("long", &[], Arc::new(|_| Box::pin(async {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(Value::Null)
-        })));
+        assert!(
+            run_plan(unknown, "j", 1, CancellationToken::new(), |_, _| {})
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("zzz")
+        );
+        let long = Step::new(
+            "long",
+            &[],
+            Arc::new(|_| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok(Value::Null)
+                })
+            }),
+        );
         let cancel = CancellationToken::new();
         let c2 = cancel.clone();
         tokio::spawn(async move {
@@ -338,7 +428,10 @@ mod tests {
             c2.cancel();
         });
         let t = std::time::Instant::now();
-        assert_eq!(run_plan(vec![long], "j", 1, cancel, |_, _| {}).await, Err(RunError::Cancelled));
+        assert_eq!(
+            run_plan(vec![long], "j", 1, cancel, |_, _| {}).await,
+            Err(RunError::Cancelled)
+        );
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 }

@@ -72,7 +72,13 @@ pub struct SkillEnv {
 
 /// The built-in skills.
 pub fn builtin() -> Vec<SkillDef> {
-    let p = |name, kind, required, default: Option<Value>, description| ParamDef { name, kind, required, default, description };
+    let p = |name, kind, required, default: Option<Value>, description| ParamDef {
+        name,
+        kind,
+        required,
+        default,
+        description,
+    };
     vec![
         SkillDef {
             name: "browser.fill",
@@ -103,23 +109,40 @@ pub fn builtin() -> Vec<SkillDef> {
 }
 
 /// Find a skill and check `params` against it; returns the params with defaults filled in.
-pub fn check(skills: &[SkillDef], name: &str, params: &Map<String, Value>) -> Result<(SkillDef, Map<String, Value>), JobError> {
-    let skill = skills.iter().find(|s| s.name == name).cloned().ok_or_else(|| JobError::UnknownSkill {
-        name: name.to_string(),
-        available: skills.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
-    })?;
+pub fn check(
+    skills: &[SkillDef],
+    name: &str,
+    params: &Map<String, Value>,
+) -> Result<(SkillDef, Map<String, Value>), JobError> {
+    let skill = skills
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+        .ok_or_else(|| JobError::UnknownSkill {
+            name: name.to_string(),
+            available: skills.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
+        })?;
     let mut out = Map::new();
     for k in params.keys() {
         if !skill.params.iter().any(|p| p.name == k) {
             let known: Vec<_> = skill.params.iter().map(|p| p.name).collect();
-            return Err(JobError::Invalid(format!("skill {name} has no parameter {k:?}; its parameters are: {}", known.join(", "))));
+            return Err(JobError::Invalid(format!(
+                "skill {name} has no parameter {k:?}; its parameters are: {}",
+                known.join(", ")
+            )));
         }
     }
     for p in &skill.params {
         let v = match (params.get(p.name), &p.default) {
-            (Some(v), _) => coerce(p, v.clone()).map_err(|e| JobError::Invalid(format!("parameter {:?} of {name}: {e}", p.name)))?,
+            (Some(v), _) => coerce(p, v.clone())
+                .map_err(|e| JobError::Invalid(format!("parameter {:?} of {name}: {e}", p.name)))?,
             (None, Some(d)) => d.clone(),
-            (None, None) if p.required => return Err(JobError::Invalid(format!("skill {name} needs parameter {:?} ({})", p.name, p.description))),
+            (None, None) if p.required => {
+                return Err(JobError::Invalid(format!(
+                    "skill {name} needs parameter {:?} ({})",
+                    p.name, p.description
+                )))
+            }
             (None, None) => continue,
         };
         out.insert(p.name.to_string(), v);
@@ -134,79 +157,157 @@ fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
             _ => Err(format!("{s:?} is not an http(s) URL")),
         },
         (ParamType::String, Value::String(s)) => Ok(Value::String(s)),
-        (ParamType::Json, Value::String(s)) => Ok(serde_json::from_str(&s).unwrap_or(Value::String(s))),
+        (ParamType::Json, Value::String(s)) => {
+            Ok(serde_json::from_str(&s).unwrap_or(Value::String(s)))
+        }
         (ParamType::Json, v) => Ok(v),
         (ParamType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
-        (ParamType::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+        (ParamType::Bool, Value::String(s)) if s == "true" || s == "false" => {
+            Ok(Value::Bool(s == "true"))
+        }
         (ParamType::Int, Value::Number(n)) if n.is_i64() => Ok(Value::Number(n)),
-        (ParamType::Int, Value::String(s)) => s.parse::<i64>().map(Value::from).map_err(|_| format!("{s:?} is not a whole number")),
+        (ParamType::Int, Value::String(s)) => s
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{s:?} is not a whole number")),
         (kind, v) => Err(format!("expected {kind:?}, got {v}")),
     }
 }
 
 /// The plan (steps) for a checked skill invocation.
-pub fn plan(skill: &str, params: Map<String, Value>, env: Arc<SkillEnv>, job_id: &str) -> Vec<Step> {
+pub fn plan(
+    skill: &str,
+    params: Map<String, Value>,
+    env: Arc<SkillEnv>,
+    job_id: &str,
+) -> Vec<Step> {
     let job_id = job_id.to_string();
     match skill {
         "browser.fill" => {
-            let (e1, e2, params2, id1, id2) = (env.clone(), env.clone(), params.clone(), job_id.clone(), job_id.clone());
-            let mut fill = Step::new("fill", &[], Arc::new(move |ctx| {
-                let (env, params, job) = (e1.clone(), params.clone(), id1.clone());
-                Box::pin(async move { browser_fill(&env, &params, &job, ctx.cancel).await })
-            }));
+            let (e1, e2, params2, id1, id2) = (
+                env.clone(),
+                env.clone(),
+                params.clone(),
+                job_id.clone(),
+                job_id.clone(),
+            );
+            let mut fill = Step::new(
+                "fill",
+                &[],
+                Arc::new(move |ctx| {
+                    let (env, params, job) = (e1.clone(), params.clone(), id1.clone());
+                    Box::pin(async move { browser_fill(&env, &params, &job, ctx.cancel).await })
+                }),
+            );
             // Submitting twice is a side effect a retry must not repeat.
             fill.retry = RetryPolicy::once();
             fill.timeout = Duration::from_secs(120);
-            let report = Step::new("report", &["fill"], Arc::new(move |ctx| {
-                let (env, job) = (e2.clone(), id2.clone());
-                let _ = &params2;
-                Box::pin(async move { write_output(&env, &job, "browser.fill", "json", serde_json::to_vec_pretty(&ctx.inputs["fill"]).unwrap_or_default()).await })
-            }));
+            let report = Step::new(
+                "report",
+                &["fill"],
+                Arc::new(move |ctx| {
+                    let (env, job) = (e2.clone(), id2.clone());
+                    let _ = &params2;
+                    Box::pin(async move {
+                        write_output(
+                            &env,
+                            &job,
+                            "browser.fill",
+                            "json",
+                            serde_json::to_vec_pretty(&ctx.inputs["fill"]).unwrap_or_default(),
+                        )
+                        .await
+                    })
+                }),
+            );
             vec![fill, report]
         }
         "browser.extract" => {
-            let (e1, e2, p1, p2, id1, id2) = (env.clone(), env.clone(), params.clone(), params.clone(), job_id.clone(), job_id.clone());
-            let mut ex = Step::new("extract", &[], Arc::new(move |_ctx| {
-                let (env, params) = (e1.clone(), p1.clone());
-                let _ = &id1;
-                Box::pin(async move { browser_extract(&env, &params).await })
-            }));
+            let (e1, e2, p1, p2, id1, id2) = (
+                env.clone(),
+                env.clone(),
+                params.clone(),
+                params.clone(),
+                job_id.clone(),
+                job_id.clone(),
+            );
+            let mut ex = Step::new(
+                "extract",
+                &[],
+                Arc::new(move |_ctx| {
+                    let (env, params) = (e1.clone(), p1.clone());
+                    let _ = &id1;
+                    Box::pin(async move { browser_extract(&env, &params).await })
+                }),
+            );
             ex.timeout = Duration::from_secs(300);
-            let write = Step::new("write", &["extract"], Arc::new(move |ctx| {
-                let (env, job, params) = (e2.clone(), id2.clone(), p2.clone());
-                Box::pin(async move {
-                    let format: Format = params["format"].as_str().unwrap_or("csv").parse().map_err(|e: deskhand_browser::Error| StepError::Fatal(e.to_string()))?;
-                    let recs: Vec<extract::Record> = serde_json::from_value(ctx.inputs["extract"]["records"].clone()).unwrap_or_default();
-                    let cols: Option<Vec<String>> = serde_json::from_value(ctx.inputs["extract"]["columns"].clone()).ok();
-                    let mut buf = Vec::new();
-                    extract::write_records(&mut buf, &recs, format, cols.as_deref()).map_err(|e| StepError::Fatal(e.to_string()))?;
-                    let ext = params["format"].as_str().unwrap_or("csv").to_string();
-                    let mut out = write_output(&env, &job, "browser.extract", &ext, buf).await?;
-                    out["records"] = Value::from(recs.len());
-                    Ok(out)
-                })
-            }));
+            let write = Step::new(
+                "write",
+                &["extract"],
+                Arc::new(move |ctx| {
+                    let (env, job, params) = (e2.clone(), id2.clone(), p2.clone());
+                    Box::pin(async move {
+                        let format: Format =
+                            params["format"].as_str().unwrap_or("csv").parse().map_err(
+                                |e: deskhand_browser::Error| StepError::Fatal(e.to_string()),
+                            )?;
+                        let recs: Vec<extract::Record> =
+                            serde_json::from_value(ctx.inputs["extract"]["records"].clone())
+                                .unwrap_or_default();
+                        let cols: Option<Vec<String>> =
+                            serde_json::from_value(ctx.inputs["extract"]["columns"].clone()).ok();
+                        let mut buf = Vec::new();
+                        extract::write_records(&mut buf, &recs, format, cols.as_deref())
+                            .map_err(|e| StepError::Fatal(e.to_string()))?;
+                        let ext = params["format"].as_str().unwrap_or("csv").to_string();
+                        let mut out =
+                            write_output(&env, &job, "browser.extract", &ext, buf).await?;
+                        out["records"] = Value::from(recs.len());
+                        Ok(out)
+                    })
+                }),
+            );
             vec![ex, write]
         }
-        _ => vec![Step::new("noop", &[], Arc::new(|_| Box::pin(async { Ok(Value::Null) })))],
+        _ => vec![Step::new(
+            "noop",
+            &[],
+            Arc::new(|_| Box::pin(async { Ok(Value::Null) })),
+        )],
     }
 }
 
 fn browser_error(e: deskhand_browser::Error) -> StepError {
     match e {
-        deskhand_browser::Error::BrowserGone(_) => StepError::Fatal(format!("Chromium crashed during the step: {e}")),
+        deskhand_browser::Error::BrowserGone(_) => {
+            StepError::Fatal(format!("Chromium crashed during the step: {e}"))
+        }
         deskhand_browser::Error::Navigation { .. } => StepError::Retryable(e.to_string()),
         other => StepError::Fatal(other.to_string()),
     }
 }
 
-async fn browser_fill(env: &SkillEnv, params: &Map<String, Value>, job: &str, cancel: tokio_util::sync::CancellationToken) -> Result<Value, StepError> {
+async fn browser_fill(
+    env: &SkillEnv,
+    params: &Map<String, Value>,
+    job: &str,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<Value, StepError> {
     let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
     let url = params["url"].as_str().unwrap_or_default().to_string();
-    let fields = params["fields"].as_object().cloned().ok_or_else(|| StepError::Fatal("`fields` must be an object of label → value".into()))?;
+    let fields = params["fields"]
+        .as_object()
+        .cloned()
+        .ok_or_else(|| StepError::Fatal("`fields` must be an object of label → value".into()))?;
     let mut req = FillRequest::from_map(&fields);
-    req.submit = params.get("submit").and_then(|s| s.as_str()).map(|s| Submit::Button(s.to_string()));
-    req.allow_partial = params.get("partial").and_then(Value::as_bool).unwrap_or(false);
+    req.submit = params
+        .get("submit")
+        .and_then(|s| s.as_str())
+        .map(|s| Submit::Button(s.to_string()));
+    req.allow_partial = params
+        .get("partial")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let work = async {
         page.goto(&url).await?;
         let report = page.fill(&req).await?;
@@ -234,10 +335,15 @@ async fn browser_fill(env: &SkillEnv, params: &Map<String, Value>, job: &str, ca
 async fn browser_extract(env: &SkillEnv, params: &Map<String, Value>) -> Result<Value, StepError> {
     let schema = match &params["schema"] {
         Value::String(path) => {
-            let p = resolve_in(&env.workspace, path).ok_or_else(|| StepError::Fatal(format!("schema path {path:?} must stay inside the workspace")))?;
+            let p = resolve_in(&env.workspace, path).ok_or_else(|| {
+                StepError::Fatal(format!(
+                    "schema path {path:?} must stay inside the workspace"
+                ))
+            })?;
             Schema::from_file(&p).map_err(|e| StepError::Fatal(e.to_string()))?
         }
-        v => Schema::parse(&serde_json::to_string(v).unwrap_or_default()).map_err(|e| StepError::Fatal(e.to_string()))?,
+        v => Schema::parse(&serde_json::to_string(v).unwrap_or_default())
+            .map_err(|e| StepError::Fatal(e.to_string()))?,
     };
     let max_pages = params["max_pages"].as_i64().unwrap_or(10).max(1) as usize;
     let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
@@ -285,7 +391,10 @@ async fn browser_extract(env: &SkillEnv, params: &Map<String, Value>) -> Result<
 /// A workspace-relative path that cannot escape the workspace.
 fn resolve_in(workspace: &Path, rel: &str) -> Option<PathBuf> {
     let p = Path::new(rel);
-    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return None;
     }
     Some(workspace.join(p))
@@ -293,14 +402,23 @@ fn resolve_in(workspace: &Path, rel: &str) -> Option<PathBuf> {
 
 /// Write `reports/<skill>-<job>.<ext>` atomically. The name depends only on the job, so a
 /// redelivered job overwrites its own report instead of adding a second one.
-async fn write_output(env: &SkillEnv, job: &str, skill: &str, ext: &str, bytes: Vec<u8>) -> Result<Value, StepError> {
+async fn write_output(
+    env: &SkillEnv,
+    job: &str,
+    skill: &str,
+    ext: &str,
+    bytes: Vec<u8>,
+) -> Result<Value, StepError> {
     let rel = format!("reports/{skill}-{job}.{ext}");
     let path = env.workspace.join(&rel);
     tokio::task::spawn_blocking(move || atomic_write(&path, &bytes))
         .await
         .map_err(|e| StepError::Fatal(e.to_string()))?
         .map_err(|e| StepError::Retryable(format!("writing {rel}: {e}")))?;
-    env.store.add_output(job, &rel).await.map_err(|e| StepError::Retryable(e.to_string()))?;
+    env.store
+        .add_output(job, &rel)
+        .await
+        .map_err(|e| StepError::Retryable(e.to_string()))?;
     Ok(json!({"path": rel}))
 }
 
@@ -313,17 +431,29 @@ mod tests {
         let skills = builtin();
         let mut p = Map::new();
         p.insert("url".into(), json!("https://example.com"));
-        p.insert("schema".into(), json!("{\"items\": \"li\", \"fields\": {\"a\": \"b\"}}"));
+        p.insert(
+            "schema".into(),
+            json!("{\"items\": \"li\", \"fields\": {\"a\": \"b\"}}"),
+        );
         let (_, out) = check(&skills, "browser.extract", &p).unwrap();
         assert_eq!(out["format"], "csv");
         assert!(out["schema"].is_object(), "JSON in a string is parsed");
-        assert!(matches!(check(&skills, "nope", &p), Err(JobError::UnknownSkill { .. })));
+        assert!(matches!(
+            check(&skills, "nope", &p),
+            Err(JobError::UnknownSkill { .. })
+        ));
         p.insert("colour".into(), json!("red"));
-        assert!(check(&skills, "browser.extract", &p).unwrap_err().to_string().contains("colour"));
+        assert!(check(&skills, "browser.extract", &p)
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
         let mut bad = Map::new();
         bad.insert("url".into(), json!("javascript:alert(1)"));
         bad.insert("fields".into(), json!({}));
-        assert!(check(&skills, "browser.fill", &bad).unwrap_err().to_string().contains("not an http"));
+        assert!(check(&skills, "browser.fill", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("not an http"));
         assert!(resolve_in(Path::new("/w"), "../etc/passwd").is_none());
     }
 }

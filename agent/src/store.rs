@@ -130,14 +130,22 @@ impl Store {
 
     /// Open a specific file.
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
-        let err = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let err = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         }
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Run `f` with the connection on the blocking pool.
@@ -181,7 +189,11 @@ impl Store {
 
     /// Apply a transition: checks the state machine, stores the new state and the event.
     /// Returns the event, or `None` when the current state absorbs the transition.
-    pub async fn transition(&self, id: &str, t: Transition) -> Result<Option<JobEvent>, StoreError> {
+    pub async fn transition(
+        &self,
+        id: &str,
+        t: Transition,
+    ) -> Result<Option<JobEvent>, StoreError> {
         let id = id.to_string();
         self.with(move |c| {
             let tx = c.transaction()?;
@@ -233,12 +245,18 @@ impl Store {
     pub async fn add_output(&self, id: &str, rel: &str) -> Result<(), StoreError> {
         let (id, rel) = (id.to_string(), rel.to_string());
         self.with(move |c| {
-            let cur: String = c.query_row("SELECT outputs FROM jobs WHERE id = ?1", params![id], |r| r.get(0))?;
+            let cur: String =
+                c.query_row("SELECT outputs FROM jobs WHERE id = ?1", params![id], |r| {
+                    r.get(0)
+                })?;
             let mut list: Vec<String> = serde_json::from_str(&cur).unwrap_or_default();
             if !list.contains(&rel) {
                 list.push(rel);
             }
-            c.execute("UPDATE jobs SET outputs = ?2 WHERE id = ?1", params![id, serde_json::to_string(&list).unwrap_or_default()])?;
+            c.execute(
+                "UPDATE jobs SET outputs = ?2 WHERE id = ?1",
+                params![id, serde_json::to_string(&list).unwrap_or_default()],
+            )?;
             Ok(())
         })
         .await
@@ -249,19 +267,34 @@ impl Store {
         let idc = id.to_string();
         let state = self
             .with(move |c| {
-                c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", params![idc])?;
-                c.query_row("SELECT state FROM jobs WHERE id = ?1", params![idc], |r| r.get::<_, String>(0)).optional()
+                c.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+                    params![idc],
+                )?;
+                c.query_row("SELECT state FROM jobs WHERE id = ?1", params![idc], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
             })
             .await?;
-        state.and_then(|s| JobState::parse(&s)).ok_or_else(|| StoreError::NotFound(id.to_string()))
+        state
+            .and_then(|s| JobState::parse(&s))
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     /// One job.
     pub async fn get(&self, id: &str) -> Result<JobRecord, StoreError> {
         let idc = id.to_string();
-        self.with(move |c| c.query_row(&format!("{SELECT_JOB} WHERE id = ?1"), params![idc], row_to_job).optional())
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+        self.with(move |c| {
+            c.query_row(
+                &format!("{SELECT_JOB} WHERE id = ?1"),
+                params![idc],
+                row_to_job,
+            )
+            .optional()
+        })
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     /// Most recent jobs first.
@@ -301,7 +334,12 @@ impl Store {
     }
 
     /// Record a dead letter (embedded queue, and a local copy for NATS).
-    pub async fn dead_letter(&self, id: Option<String>, body: Vec<u8>, reason: String) -> Result<(), StoreError> {
+    pub async fn dead_letter(
+        &self,
+        id: Option<String>,
+        body: Vec<u8>,
+        reason: String,
+    ) -> Result<(), StoreError> {
         self.with(move |c| {
             c.execute(
                 "INSERT INTO dead_letters (id, body, reason, at) VALUES (?1, ?2, ?3, ?4)",
@@ -331,7 +369,11 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let outputs: String = r.get(6)?;
     let created: String = r.get(9)?;
     let updated: String = r.get(10)?;
-    let ts = |s: &str| DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+    let ts = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    };
     Ok(JobRecord {
         id: r.get(0)?,
         skill: r.get(1)?,
@@ -360,15 +402,46 @@ mod tests {
         let id = job.id.to_string();
         assert!(s.insert(&job).await.unwrap());
         assert!(!s.insert(&job).await.unwrap(), "dedupe by id");
-        s.transition(&id, Transition::Start { steps: 2 }).await.unwrap().unwrap();
-        s.transition(&id, Transition::Step { n: 1, name: "a".into() }).await.unwrap().unwrap();
-        let done = s.transition(&id, Transition::Succeed).await.unwrap().unwrap();
+        s.transition(&id, Transition::Start { steps: 2 })
+            .await
+            .unwrap()
+            .unwrap();
+        s.transition(
+            &id,
+            Transition::Step {
+                n: 1,
+                name: "a".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let done = s
+            .transition(&id, Transition::Succeed)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(done.state, JobState::Succeeded);
-        assert!(s.transition(&id, Transition::Fail("late".into())).await.unwrap().is_none(), "terminal absorbs");
-        let kinds: Vec<_> = s.events(&id, 0).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert!(
+            s.transition(&id, Transition::Fail("late".into()))
+                .await
+                .unwrap()
+                .is_none(),
+            "terminal absorbs"
+        );
+        let kinds: Vec<_> = s
+            .events(&id, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
         assert_eq!(kinds, ["queued", "running", "step", "succeeded"]);
         let rec = s.get(&id).await.unwrap();
-        assert_eq!((rec.state, rec.step, rec.steps, rec.attempts), (JobState::Succeeded, 2, 2, 1));
+        assert_eq!(
+            (rec.state, rec.step, rec.steps, rec.attempts),
+            (JobState::Succeeded, 2, 2, 1)
+        );
         assert!(matches!(s.get("nope").await, Err(StoreError::NotFound(_))));
     }
 }

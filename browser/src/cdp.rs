@@ -244,6 +244,25 @@ impl CdpPage {
             })
     }
 
+    /// Emulate a device viewport (a phone, say): CSS size, pixel ratio, mobile layout.
+    pub(crate) async fn set_viewport(
+        &self,
+        width: u32,
+        height: u32,
+        scale: f64,
+        mobile: bool,
+    ) -> Result<()> {
+        let p =
+            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
+                width as i64,
+                height as i64,
+                scale,
+                mobile,
+            );
+        self.page.execute(p).await.map_err(cdp_err)?;
+        Ok(())
+    }
+
     pub(crate) async fn html(&self) -> Result<String> {
         let v = self
             .eval("document.documentElement ? document.documentElement.outerHTML : ''".into())

@@ -339,7 +339,10 @@ impl Page {
             let v = self
                 .call("fillForm", json!({"fields": fields, "submit": submit}))
                 .await?;
-            tracing::debug!(ms = t.elapsed().as_secs_f64() * 1000.0, "fillForm round trip");
+            tracing::debug!(
+                ms = t.elapsed().as_secs_f64() * 1000.0,
+                "fillForm round trip"
+            );
             marker = str_of(&v, "nav_marker");
             let outcomes: Vec<FieldReport> = serde_json::from_value(v["fields"].clone())
                 .map_err(|e| Error::Script(format!("unexpected fill result: {e}")))?;
@@ -417,7 +420,11 @@ impl Page {
         if let Some(mut s) = submit_report {
             let t = Instant::now();
             s.navigated = self.settle(&marker).await?;
-            tracing::debug!(ms = t.elapsed().as_secs_f64() * 1000.0, navigated = s.navigated, "settled after submit");
+            tracing::debug!(
+                ms = t.elapsed().as_secs_f64() * 1000.0,
+                navigated = s.navigated,
+                "settled after submit"
+            );
             report.submit = Some(s);
         } else if let Some(s) = &submit_pending {
             if failed.is_empty() {
@@ -641,6 +648,23 @@ impl Page {
             }
         };
         png.map_err(|e| self.crashed(e))
+    }
+
+    /// Emulate a device viewport (e.g. 390×844 at 3× for a phone). Chrome windows cannot be narrower
+    /// than ~500 px, so a phone layout needs this rather than `--window-size`. CDP only.
+    pub async fn set_viewport(
+        &self,
+        width: u32,
+        height: u32,
+        scale: f64,
+        mobile: bool,
+    ) -> Result<()> {
+        match &self.driver {
+            Driver::Cdp(p) => p.set_viewport(width, height, scale, mobile).await,
+            Driver::WebDriver(_) => Err(Error::Unsupported(
+                "device emulation needs the CDP backend".into(),
+            )),
+        }
     }
 
     /// Close the tab.

@@ -22,16 +22,26 @@ struct Backend {
 
 impl Backend {
     fn embedded() -> Backend {
-        Backend { url: "embedded".into(), nats: None }
+        Backend {
+            url: "embedded".into(),
+            nats: None,
+        }
     }
     fn nats() -> Backend {
         let s = NatsServer::start();
-        Backend { url: s.url.clone(), nats: Some(s) }
+        Backend {
+            url: s.url.clone(),
+            nats: Some(s),
+        }
     }
 }
 
 fn qcfg(lease_ms: u64) -> QueueConfig {
-    QueueConfig { agent: "test".into(), lease: Duration::from_millis(lease_ms), max_deliveries: 3 }
+    QueueConfig {
+        agent: "test".into(),
+        lease: Duration::from_millis(lease_ms),
+        max_deliveries: 3,
+    }
 }
 
 macro_rules! both_queues {
@@ -53,7 +63,11 @@ fn noop() -> Job {
     Job::new("noop", Map::new(), "test-device")
 }
 
-async fn start_agent(b: &Backend, ws: &Path, lease_ms: u64) -> (Agent, tokio::task::JoinHandle<()>) {
+async fn start_agent(
+    b: &Backend,
+    ws: &Path,
+    lease_ms: u64,
+) -> (Agent, tokio::task::JoinHandle<()>) {
     let mut cfg = AgentConfig::new(ws.to_path_buf());
     cfg.queue = b.url.clone();
     cfg.queue_config = qcfg(lease_ms);
@@ -65,9 +79,16 @@ async fn start_agent(b: &Backend, ws: &Path, lease_ms: u64) -> (Agent, tokio::ta
 }
 
 async fn wait_for_end(store: &Store, id: &str, within: Duration) -> JobState {
-    eventually(within, || async { store.get(id).await.ok().map(|r| r.state).filter(|s| s.is_terminal()) })
-        .await
-        .unwrap_or_else(|| panic!("job {id} did not end within {within:?}"))
+    eventually(within, || async {
+        store
+            .get(id)
+            .await
+            .ok()
+            .map(|r| r.state)
+            .filter(|s| s.is_terminal())
+    })
+    .await
+    .unwrap_or_else(|| panic!("job {id} did not end within {within:?}"))
 }
 
 both_queues! {
@@ -212,19 +233,33 @@ async fn nats_restarts_lose_no_jobs() {
     {
         let q = Queue::open(&b.url, &store, qcfg(5000)).await.unwrap();
         for _ in 0..5 {
-            ids.push(deskhand_agent::agent::submit(&store, &q, &skills, noop()).await.unwrap());
+            ids.push(
+                deskhand_agent::agent::submit(&store, &q, &skills, noop())
+                    .await
+                    .unwrap(),
+            );
         }
     }
     // The broker restarts while the jobs are queued (JetStream keeps them on disk).
     b.nats.as_mut().unwrap().restart();
     let (agent, h) = start_agent(&b, ws.path(), 5000).await;
     for id in &ids {
-        assert_eq!(wait_for_end(agent.store(), id, Duration::from_secs(30)).await, JobState::Succeeded);
+        assert_eq!(
+            wait_for_end(agent.store(), id, Duration::from_secs(30)).await,
+            JobState::Succeeded
+        );
     }
     // And again while the agent is connected: it reconnects and keeps serving.
     b.nats.as_mut().unwrap().restart();
-    let late = eventually(Duration::from_secs(20), || async { agent.submit(noop()).await.ok() }).await.expect("submit after restart");
-    assert_eq!(wait_for_end(agent.store(), &late, Duration::from_secs(30)).await, JobState::Succeeded);
+    let late = eventually(Duration::from_secs(20), || async {
+        agent.submit(noop()).await.ok()
+    })
+    .await
+    .expect("submit after restart");
+    assert_eq!(
+        wait_for_end(agent.store(), &late, Duration::from_secs(30)).await,
+        JobState::Succeeded
+    );
     agent.shutdown();
     h.await.unwrap();
 }
@@ -233,17 +268,29 @@ async fn nats_restarts_lose_no_jobs() {
 async fn a_missing_nats_server_is_a_clear_error() {
     let ws = temp();
     let store = Store::open(ws.path()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let err = Queue::open(&format!("nats://127.0.0.1:{port}"), &store, qcfg(1000)).await.err().expect("no server there");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = Queue::open(&format!("nats://127.0.0.1:{port}"), &store, qcfg(1000))
+        .await
+        .err()
+        .expect("no server there");
     let msg = err.to_string();
-    assert!(msg.contains("cannot reach NATS") && msg.contains("nats-server -js"), "{msg}");
+    assert!(
+        msg.contains("cannot reach NATS") && msg.contains("nats-server -js"),
+        "{msg}"
+    );
 }
 
 /// The HTTP API: token, validation, jobs, SSE, cancel; then the phone page in a phone-sized Chromium.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_api_and_phone_page() {
     let ws = temp();
-    let site = StaticSite::serve(&crate::util::fixture_dir()).await.unwrap();
+    let site = StaticSite::serve(&crate::util::fixture_dir())
+        .await
+        .unwrap();
     let (agent, h) = start_agent(&Backend::embedded(), ws.path(), 5000).await;
     let token = deskhand_agent::api::load_or_create_token(ws.path()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -255,52 +302,160 @@ async fn http_api_and_phone_page() {
 
     let r = http.get(format!("{base}/api/jobs")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = http.post(format!("{base}/api/jobs")).header("authorization", &auth).body(r#"{"skill":"noop","extra":1}"#).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/jobs"))
+        .header("authorization", &auth)
+        .body(r#"{"skill":"noop","extra":1}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("extra"), "{v}");
-    let r = http.post(format!("{base}/api/jobs")).header("authorization", &auth).body(r#"{"skill":"nope"}"#).send().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("extra"),
+        "{v}"
+    );
+    let r = http
+        .post(format!("{base}/api/jobs"))
+        .header("authorization", &auth)
+        .body(r#"{"skill":"nope"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "unknown_skill");
-    let big = format!(r#"{{"skill":"noop","params":{{"x":"{}"}}}}"#, "a".repeat(70_000));
-    let r = http.post(format!("{base}/api/jobs")).header("authorization", &auth).body(big).send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_skill"
+    );
+    let big = format!(
+        r#"{{"skill":"noop","params":{{"x":"{}"}}}}"#,
+        "a".repeat(70_000)
+    );
+    let r = http
+        .post(format!("{base}/api/jobs"))
+        .header("authorization", &auth)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
 
-    let r = http.post(format!("{base}/api/jobs")).header("authorization", &auth).body(r#"{"text":"/noop"}"#).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/jobs"))
+        .header("authorization", &auth)
+        .body(r#"{"text":"/noop"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Server-sent events end with the terminal event.
-    let sse = http.get(format!("{base}/api/jobs/{id}/events?token={token}")).send().await.unwrap().text().await.unwrap();
-    assert!(sse.contains("event: job") && sse.contains("\"succeeded\""), "{sse}");
-    let list: Value = http.get(format!("{base}/api/jobs")).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+    let sse = http
+        .get(format!("{base}/api/jobs/{id}/events?token={token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sse.contains("event: job") && sse.contains("\"succeeded\""),
+        "{sse}"
+    );
+    let list: Value = http
+        .get(format!("{base}/api/jobs"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list[0]["id"], id);
 
     // Cancel a running job: it stops its page promptly.
     let slow = json!({"skill": "browser.extract", "params": {"url": site.url("slow/8000"), "schema": {"items": "body", "fields": {"t": "p#slow"}}}});
-    let r = http.post(format!("{base}/api/jobs")).header("authorization", &auth).json(&slow).send().await.unwrap();
-    let slow_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    eventually(Duration::from_secs(20), || async { agent.store().get(&slow_id).await.ok().filter(|r| r.state == JobState::Running) }).await.unwrap();
-    let r = http.post(format!("{base}/api/jobs/{slow_id}/cancel")).header("authorization", &auth).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/jobs"))
+        .header("authorization", &auth)
+        .json(&slow)
+        .send()
+        .await
+        .unwrap();
+    let slow_id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually(Duration::from_secs(20), || async {
+        agent
+            .store()
+            .get(&slow_id)
+            .await
+            .ok()
+            .filter(|r| r.state == JobState::Running)
+    })
+    .await
+    .unwrap();
+    let r = http
+        .post(format!("{base}/api/jobs/{slow_id}/cancel"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
-    assert_eq!(wait_for_end(agent.store(), &slow_id, Duration::from_secs(5)).await, JobState::Cancelled);
-    let r = http.post(format!("{base}/api/jobs/{slow_id}/cancel")).header("authorization", &auth).send().await.unwrap();
+    assert_eq!(
+        wait_for_end(agent.store(), &slow_id, Duration::from_secs(5)).await,
+        JobState::Cancelled
+    );
+    let r = http
+        .post(format!("{base}/api/jobs/{slow_id}/cancel"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409, "cancelling an ended job is a conflict");
 
     // The phone page, at a phone's viewport, runs a job end to end.
-    let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions { window: (390, 844), ..Default::default() }).await.unwrap();
+    let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions::default())
+        .await
+        .unwrap();
     let page = browser.new_page().await.unwrap();
+    page.set_viewport(390, 844, 2.0, true).await.unwrap();
     page.goto(&format!("{base}/#token={token}")).await.unwrap();
-    page.fill(&deskhand_browser::FillRequest { fields: vec![("Skill".into(), json!("noop"))], ..Default::default() }).await.unwrap();
-    page.click(&deskhand_browser::Locator::Css { value: "#run".into() }).await.unwrap();
+    page.fill(&deskhand_browser::FillRequest {
+        fields: vec![("Skill".into(), json!("noop"))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    page.click(&deskhand_browser::Locator::Css {
+        value: "#run".into(),
+    })
+    .await
+    .unwrap();
     let state = eventually(Duration::from_secs(20), || async {
-        page.eval("document.getElementById('job-state').textContent").await.ok().and_then(|v| v.as_str().map(String::from)).filter(|s| s.contains("succeeded"))
+        page.eval("document.getElementById('job-state').textContent")
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .filter(|s| s.contains("succeeded"))
     })
     .await;
-    let png = page.screenshot(&deskhand_browser::Shot::FullPage).await.unwrap();
+    page.eval("window.scrollTo(0, 0)").await.unwrap();
+    let png = page
+        .screenshot(&deskhand_browser::Shot::Viewport)
+        .await
+        .unwrap();
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("phone-page.png"), &png).unwrap();
-    assert!(state.is_some(), "the phone page did not show the job succeed");
+    assert!(
+        state.is_some(),
+        "the phone page did not show the job succeed"
+    );
     browser.close().await.unwrap();
     server.abort();
     agent.shutdown();
@@ -331,10 +486,21 @@ fn spawn_serve(ws: &Path) -> std::process::Child {
 /// A direct child of `parent` whose command name contains `name` (e.g. the agent's Chromium).
 fn child_named(parent: u32, name: &str) -> Option<u32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let (comm, rest) = (stat.split(')').next().unwrap_or_default(), stat.rsplit(')').next().unwrap_or_default());
-        let ppid: u32 = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (comm, rest) = (
+            stat.split(')').next().unwrap_or_default(),
+            stat.rsplit(')').next().unwrap_or_default(),
+        );
+        let ppid: u32 = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         if ppid == parent && comm.contains(name) {
             return Some(pid);
         }

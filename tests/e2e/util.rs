@@ -130,12 +130,22 @@ pub fn nats_bin() -> PathBuf {
     let candidates: Vec<PathBuf> = std::env::var_os("DESKHAND_NATS_SERVER")
         .map(PathBuf::from)
         .into_iter()
-        .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("nats-server")))
+        .chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|d| d.join("nats-server")),
+        )
         .collect();
     for c in candidates {
-        let Ok(out) = std::process::Command::new(&c).arg("--version").output() else { continue };
+        let Ok(out) = std::process::Command::new(&c).arg("--version").output() else {
+            continue;
+        };
         let v = String::from_utf8_lossy(&out.stdout).to_string();
-        let minor: Option<u32> = v.trim().trim_start_matches("nats-server: v").split('.').nth(1).and_then(|m| m.parse().ok());
+        let minor: Option<u32> = v
+            .trim()
+            .trim_start_matches("nats-server: v")
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok());
         if v.contains("v2.") && minor.is_some_and(|m| m >= 10) {
             return c;
         }
@@ -145,20 +155,41 @@ pub fn nats_bin() -> PathBuf {
 
 impl NatsServer {
     pub fn start() -> NatsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut s = NatsServer { url: format!("nats://127.0.0.1:{port}"), port, store: temp(), child: None };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut s = NatsServer {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            store: temp(),
+            child: None,
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
         let mut cmd = std::process::Command::new(nats_bin());
-        cmd.args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"]).arg(self.store.path());
-        let (child, _lines) = deskhand_browser::process::ChildGuard::spawn("nats-server", cmd).expect("start nats-server");
+        cmd.args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-sd",
+        ])
+        .arg(self.store.path());
+        let (child, _lines) = deskhand_browser::process::ChildGuard::spawn("nats-server", cmd)
+            .expect("start nats-server");
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "nats-server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -38,6 +38,22 @@ enum BenchCommand {
         #[command(flatten)]
         browser: BrowserArgs,
     },
+    /// Dispatch-to-start latency and no-op throughput of a queue backend (and, for NATS, the bare
+    /// request/reply floor on the same server).
+    Dispatch {
+        /// `embedded` or `nats://host:port`.
+        #[arg(long, default_value = "embedded")]
+        queue: String,
+        /// Jobs for the latency run (one at a time).
+        #[arg(long, default_value_t = 500)]
+        n: usize,
+        /// Jobs for the throughput run (all at once).
+        #[arg(long, default_value_t = 5000)]
+        burst: usize,
+        /// Agent concurrency for the throughput run.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Extract every *.html file of a folder with a schema, on all cores.
     Extract {
         /// Folder of saved pages.
@@ -99,6 +115,12 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
                     "p50_ms": pct(0.5), "p99_ms": pct(0.99), "goto_ms": goto_ms / n as f64, "fill_submit_ms": fill_ms / n as f64})
             );
         }
+        BenchCommand::Dispatch {
+            queue,
+            n,
+            burst,
+            concurrency,
+        } => bench_dispatch(&queue, n, burst, concurrency).await?,
         BenchCommand::Extract { dir, schema } => {
             let sc = Schema::from_file(&schema)?;
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -122,5 +144,122 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
             );
         }
     }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn bench_dispatch(
+    queue: &str,
+    n: usize,
+    burst: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    use crate::agent::{Agent, AgentConfig};
+    use crate::job::{Job, JobState};
+    let ws = tempfile::tempdir()?;
+    let mut cfg = AgentConfig::new(ws.path().to_path_buf());
+    cfg.queue = queue.to_string();
+    cfg.queue_config.agent = format!("bench{}", std::process::id());
+    cfg.concurrency = concurrency;
+    let agent = Agent::start(cfg).await?;
+    let runner = agent.clone();
+    let serving = tokio::spawn(async move { runner.run().await });
+    let mut events = agent.subscribe();
+
+    // Latency: one job at a time, from submit() to the agent's "running" transition.
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n + 50 {
+        let t = Instant::now();
+        let id = agent
+            .submit(Job::new("noop", Default::default(), "bench"))
+            .await?;
+        loop {
+            let e = events.recv().await?;
+            if e.job_id == id && e.state == JobState::Running {
+                break;
+            }
+        }
+        if i >= 50 {
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        // Let it finish before the next, so each measurement starts from an idle agent.
+        loop {
+            let e = events.recv().await?;
+            if e.job_id == id && e.is_terminal() {
+                break;
+            }
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+
+    // Throughput: submit a burst (bounded in-flight submits), count jobs to the end.
+    let t = Instant::now();
+    let mut pending = futures::stream::iter(0..burst)
+        .map(|_| {
+            let a = agent.clone();
+            async move {
+                a.submit(Job::new("noop", Default::default(), "bench"))
+                    .await
+            }
+        })
+        .buffer_unordered(256);
+    use futures::StreamExt;
+    let mut submitted = 0;
+    let mut done = 0;
+    loop {
+        tokio::select! {
+            s = pending.next(), if submitted < burst => { s.transpose()?; submitted += 1; }
+            e = events.recv() => {
+                match e {
+                    Ok(e) if e.is_terminal() => done += 1,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => anyhow::bail!("event receiver lagged by {k}"),
+                    Err(e) => return Err(e.into()),
+                }
+                if done == burst { break; }
+            }
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    agent.shutdown();
+    serving.await??;
+
+    let mut out = serde_json::json!({"queue": if queue.starts_with("nats") { "nats" } else { "embedded" },
+        "latency_n": n, "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99),
+        "burst": burst, "jobs_per_s": burst as f64 / secs});
+    if queue.starts_with("nats://") {
+        // The floor: a bare async-nats request/reply round trip on the same server.
+        let client = async_nats::connect(queue).await?;
+        let mut sub = client.subscribe("deskhand.bench.echo").await?;
+        let responder = client.clone();
+        let echo = tokio::spawn(async move {
+            while let Some(m) = sub.next().await {
+                if let Some(r) = m.reply {
+                    let _ = responder.publish(r, m.payload).await;
+                }
+            }
+        });
+        client.flush().await?;
+        let mut floor = Vec::with_capacity(n);
+        for i in 0..n + 50 {
+            let t = Instant::now();
+            client.request("deskhand.bench.echo", "ping".into()).await?;
+            if i >= 50 {
+                floor.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        echo.abort();
+        floor.sort_by(f64::total_cmp);
+        out["floor_p50_ms"] = percentile(&floor, 0.5).into();
+        out["floor_p99_ms"] = percentile(&floor, 0.99).into();
+        out["p99_vs_floor"] = (percentile(&lat, 0.99) / percentile(&floor, 0.99)).into();
+    }
+    println!("{out}");
     Ok(())
 }

@@ -31,7 +31,10 @@ pub struct QueueArgs {
 
 impl QueueArgs {
     fn url(&self, config: &Config) -> String {
-        self.queue.clone().or_else(|| config.agent.queue.clone()).unwrap_or_else(|| "embedded".into())
+        self.queue
+            .clone()
+            .or_else(|| config.agent.queue.clone())
+            .unwrap_or_else(|| "embedded".into())
     }
 
     fn queue_config(&self, config: &Config) -> QueueConfig {
@@ -138,19 +141,30 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}; is another agent running? (choose another with --port)"))?;
     let addr = listener.local_addr()?;
     let info = serde_json::json!({"pid": std::process::id(), "api": format!("http://{addr}"), "queue": cfg.queue});
-    crate::output::atomic_write(&workspace.join(".deskhand/agent.json"), info.to_string().as_bytes())?;
+    crate::output::atomic_write(
+        &workspace.join(".deskhand/agent.json"),
+        info.to_string().as_bytes(),
+    )?;
     let app = crate::api::router(agent.clone(), token.clone());
     let stop = tokio_util::sync::CancellationToken::new();
     let server_stop = stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { server_stop.cancelled().await }).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_stop.cancelled().await })
+            .await
     });
-    eprintln!("deskhand agent: queue {} · workspace {}", cfg.queue, workspace.display());
+    eprintln!(
+        "deskhand agent: queue {} · workspace {}",
+        cfg.queue,
+        workspace.display()
+    );
     eprintln!("phone page: http://{addr}/#token={token}");
     let signals = {
         let agent = agent.clone();
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -171,7 +185,9 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
 fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut m = Map::new();
     for p in pairs {
-        let (k, v) = p.split_once('=').with_context(|| format!("--param {p:?} has no '='; write --param name=value"))?;
+        let (k, v) = p
+            .split_once('=')
+            .with_context(|| format!("--param {p:?} has no '='; write --param name=value"))?;
         let v = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
         m.insert(k.trim().to_string(), v);
     }
@@ -179,13 +195,23 @@ fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
 }
 
 fn device_id() -> String {
-    std::env::var("DESKHAND_DEVICE").unwrap_or_else(|_| format!("cli@{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())))
+    std::env::var("DESKHAND_DEVICE").unwrap_or_else(|_| {
+        format!(
+            "cli@{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
+        )
+    })
 }
 
 /// Publish a job; with --wait, follow it.
 pub async fn dispatch(args: DispatchArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let store = Store::open(workspace)?;
-    let queue = Queue::open(&args.queue.url(config), &store, args.queue.queue_config(config)).await?;
+    let queue = Queue::open(
+        &args.queue.url(config),
+        &store,
+        args.queue.queue_config(config),
+    )
+    .await?;
     let params = parse_params(&args.params)?;
     let mut job = Job::new(args.skill.clone().unwrap_or_default(), params, device_id());
     job.skill = args.skill.clone();
@@ -202,7 +228,10 @@ async fn follow(queue: &Queue, store: &Store, id: &str) -> anyhow::Result<()> {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
         let b = ProgressBar::new(1);
-        b.set_style(ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         b.set_prefix(id.to_string());
         b.enable_steady_tick(Duration::from_millis(100));
         b
@@ -226,7 +255,9 @@ async fn follow(queue: &Queue, store: &Store, id: &str) -> anyhow::Result<()> {
         }
     }
     bar.finish_and_clear();
-    let Some(ev) = last else { bail!("lost track of job {id}: the event stream ended early") };
+    let Some(ev) = last else {
+        bail!("lost track of job {id}: the event stream ended early")
+    };
     match ev.state {
         JobState::Succeeded => {
             let rec = store.get(id).await.ok();
@@ -252,7 +283,15 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
                 println!("{}", serde_json::to_string(&jobs)?);
             } else {
                 for j in jobs {
-                    println!("{}  {:<10} {:<16} {}/{}  {}", j.id, j.state.as_str(), j.skill, j.step, j.steps, j.error.unwrap_or_default());
+                    println!(
+                        "{}  {:<10} {:<16} {}/{}  {}",
+                        j.id,
+                        j.state.as_str(),
+                        j.skill,
+                        j.step,
+                        j.steps,
+                        j.error.unwrap_or_default()
+                    );
                 }
             }
         }
@@ -272,7 +311,9 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
                     if s.is_terminal() {
                         bail!("job {id} has already ended ({})", s.as_str());
                     }
-                    store.transition(&id, crate::job::Transition::Cancel).await?;
+                    store
+                        .transition(&id, crate::job::Transition::Cancel)
+                        .await?;
                     "cancelled".to_string()
                 }
             };
@@ -281,7 +322,11 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
         JobsCommand::Retry { id, queue } => {
             let old = store.get(&id).await?;
             let prev = Job::from_bytes(&old.envelope)?;
-            let mut job = Job::new(prev.skill.clone().unwrap_or_default(), prev.params.clone(), device_id());
+            let mut job = Job::new(
+                prev.skill.clone().unwrap_or_default(),
+                prev.params.clone(),
+                device_id(),
+            );
             job.skill = prev.skill;
             job.text = prev.text;
             job.retry_of = Some(prev.id);
@@ -294,7 +339,10 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
 }
 
 fn daemon_api(workspace: &Path) -> Option<(String, String)> {
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(workspace.join(".deskhand/agent.json")).ok()?).ok()?;
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace.join(".deskhand/agent.json")).ok()?,
+    )
+    .ok()?;
     let pid = info["pid"].as_u64()? as u32;
     if !deskhand_browser::process::pid_alive(pid) {
         return None;
@@ -306,7 +354,11 @@ fn daemon_api(workspace: &Path) -> Option<(String, String)> {
 async fn cancel_via_api(api: &str, token: &str, id: &str) -> anyhow::Result<String> {
     // A tiny HTTP/1.1 request over loopback; the daemon's own API, no extra client needed.
     let addr = api.trim_start_matches("http://").to_string();
-    let mut s = tokio::net::TcpStream::connect(&addr).await.with_context(|| format!("the agent at {api} is not answering; is `deskhand serve` running?"))?;
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .with_context(|| {
+            format!("the agent at {api} is not answering; is `deskhand serve` running?")
+        })?;
     let req = format!("POST /api/jobs/{id}/cancel HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes()).await?;
     let mut buf = String::new();
@@ -316,5 +368,8 @@ async fn cancel_via_api(api: &str, token: &str, id: &str) -> anyhow::Result<Stri
     if let Some(m) = v["error"]["message"].as_str() {
         bail!("{m}");
     }
-    Ok(v["state"].as_str().unwrap_or("cancel requested").to_string())
+    Ok(v["state"]
+        .as_str()
+        .unwrap_or("cancel requested")
+        .to_string())
 }

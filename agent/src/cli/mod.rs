@@ -79,7 +79,10 @@ impl BrowserArgs {
             (None, Some(s)) => s.parse()?,
             (None, None) => Backend::Cdp,
         };
-        let mut o = LaunchOptions { backend, ..LaunchOptions::default() };
+        let mut o = LaunchOptions {
+            backend,
+            ..LaunchOptions::default()
+        };
         o.chrome = b.chrome.clone();
         o.chrome_override = self.chrome.clone();
         o.chromedriver = b.chromedriver.clone();

@@ -45,7 +45,9 @@ impl EmbeddedQueue {
         let owners: Vec<String> = self
             .store
             .with(|c| {
-                let mut st = c.prepare("SELECT DISTINCT lease_owner FROM queue WHERE lease_owner IS NOT NULL")?;
+                let mut st = c.prepare(
+                    "SELECT DISTINCT lease_owner FROM queue WHERE lease_owner IS NOT NULL",
+                )?;
                 let rows = st.query_map([], |r| r.get(0))?;
                 rows.collect()
             })
@@ -53,7 +55,11 @@ impl EmbeddedQueue {
         let dead: Vec<String> = owners
             .into_iter()
             .filter(|o| o != &self.owner)
-            .filter(|o| o.strip_prefix("pid:").and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !deskhand_browser::process::pid_alive(p)))
+            .filter(|o| {
+                o.strip_prefix("pid:")
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|p| !deskhand_browser::process::pid_alive(p))
+            })
             .collect();
         let n = self
             .store
@@ -74,7 +80,12 @@ impl EmbeddedQueue {
     pub(crate) async fn publish(&self, key: &str, body: Vec<u8>) -> Result<(), QueueError> {
         let key = key.to_string();
         self.store
-            .with(move |c| c.execute("INSERT OR IGNORE INTO queue (id, body, enqueued_at) VALUES (?1, ?2, ?3)", params![key, body, now_ms()]))
+            .with(move |c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO queue (id, body, enqueued_at) VALUES (?1, ?2, ?3)",
+                    params![key, body, now_ms()],
+                )
+            })
             .await?;
         self.wake.notify_waiters();
         Ok(())
@@ -108,7 +119,11 @@ impl EmbeddedQueue {
                 })
                 .await?;
             if let Some((key, body, deliveries)) = got {
-                return Ok(Some(Delivery { body, deliveries: deliveries + 1, inner: DeliveryInner::Embedded { key } }));
+                return Ok(Some(Delivery {
+                    body,
+                    deliveries: deliveries + 1,
+                    inner: DeliveryInner::Embedded { key },
+                }));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -122,15 +137,29 @@ impl EmbeddedQueue {
     pub(crate) async fn ack(&self, key: &str) -> Result<(), QueueError> {
         let (key, owner) = (key.to_string(), self.owner.clone());
         self.store
-            .with(move |c| c.execute("DELETE FROM queue WHERE id = ?1 AND (lease_owner = ?2 OR lease_owner IS NULL)", params![key, owner]))
+            .with(move |c| {
+                c.execute(
+                    "DELETE FROM queue WHERE id = ?1 AND (lease_owner = ?2 OR lease_owner IS NULL)",
+                    params![key, owner],
+                )
+            })
             .await?;
         Ok(())
     }
 
     pub(crate) async fn progress(&self, key: &str) -> Result<(), QueueError> {
-        let (key, owner, lease) = (key.to_string(), self.owner.clone(), self.cfg.lease.as_millis() as i64);
+        let (key, owner, lease) = (
+            key.to_string(),
+            self.owner.clone(),
+            self.cfg.lease.as_millis() as i64,
+        );
         self.store
-            .with(move |c| c.execute("UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2", params![key, owner, now_ms() + lease]))
+            .with(move |c| {
+                c.execute(
+                    "UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
+                    params![key, owner, now_ms() + lease],
+                )
+            })
             .await?;
         Ok(())
     }
@@ -157,23 +186,26 @@ impl EmbeddedQueue {
 
 /// Follow a job through the store (works across processes: the CLI watching the daemon).
 pub(crate) fn watch_store(store: Store, job_id: String) -> BoxStream<'static, JobEvent> {
-    let stream = futures::stream::unfold((store, job_id, 0i64, Vec::<JobEvent>::new(), false), |(store, id, mut seq, mut buf, done)| async move {
-        loop {
-            if let Some(ev) = (!buf.is_empty()).then(|| buf.remove(0)) {
-                let end = ev.is_terminal();
-                return Some((ev, (store, id, seq, buf, end)));
-            }
-            if done {
-                return None;
-            }
-            match store.events(&id, seq).await {
-                Ok(evs) if !evs.is_empty() => {
-                    seq = evs.last().map(|e| e.seq).unwrap_or(seq);
-                    buf = evs;
+    let stream = futures::stream::unfold(
+        (store, job_id, 0i64, Vec::<JobEvent>::new(), false),
+        |(store, id, mut seq, mut buf, done)| async move {
+            loop {
+                if let Some(ev) = (!buf.is_empty()).then(|| buf.remove(0)) {
+                    let end = ev.is_terminal();
+                    return Some((ev, (store, id, seq, buf, end)));
                 }
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                if done {
+                    return None;
+                }
+                match store.events(&id, seq).await {
+                    Ok(evs) if !evs.is_empty() => {
+                        seq = evs.last().map(|e| e.seq).unwrap_or(seq);
+                        buf = evs;
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
             }
-        }
-    });
+        },
+    );
     Box::pin(stream)
 }

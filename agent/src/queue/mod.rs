@@ -55,7 +55,11 @@ pub struct QueueConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { agent: "default".into(), lease: Duration::from_secs(30), max_deliveries: 5 }
+        QueueConfig {
+            agent: "default".into(),
+            lease: Duration::from_secs(30),
+            max_deliveries: 5,
+        }
     }
 }
 
@@ -85,8 +89,13 @@ impl Queue {
     /// Open the queue named by `url`: `embedded` (or empty) or `nats://…`.
     pub async fn open(url: &str, store: &Store, cfg: QueueConfig) -> Result<Queue, QueueError> {
         match url.trim() {
-            "" | "embedded" | "sqlite" => Ok(Queue::Embedded(embedded::EmbeddedQueue::new(store.clone(), cfg))),
-            u if u.starts_with("nats://") => Ok(Queue::Nats(Box::new(nats::NatsQueue::connect(u, cfg).await?))),
+            "" | "embedded" | "sqlite" => Ok(Queue::Embedded(embedded::EmbeddedQueue::new(
+                store.clone(),
+                cfg,
+            ))),
+            u if u.starts_with("nats://") => Ok(Queue::Nats(Box::new(
+                nats::NatsQueue::connect(u, cfg).await?,
+            ))),
             other => Err(QueueError::BadUrl(other.to_string())),
         }
     }
@@ -148,12 +157,22 @@ impl Queue {
     }
 
     /// Move a poison message aside with the reason, and never deliver it again.
-    pub async fn dead_letter(&self, store: &Store, d: Delivery, job_id: Option<String>, reason: &str) -> Result<(), QueueError> {
+    pub async fn dead_letter(
+        &self,
+        store: &Store,
+        d: Delivery,
+        job_id: Option<String>,
+        reason: &str,
+    ) -> Result<(), QueueError> {
         tracing::warn!(job = ?job_id, %reason, "dead-lettering a message");
-        store.dead_letter(job_id.clone(), d.body.clone(), reason.to_string()).await?;
+        store
+            .dead_letter(job_id.clone(), d.body.clone(), reason.to_string())
+            .await?;
         match (self, d.inner) {
             (Queue::Embedded(q), DeliveryInner::Embedded { key }) => q.ack(&key).await,
-            (Queue::Nats(q), DeliveryInner::Nats(m)) => q.dead_letter(&m, job_id.as_deref(), reason).await,
+            (Queue::Nats(q), DeliveryInner::Nats(m)) => {
+                q.dead_letter(&m, job_id.as_deref(), reason).await
+            }
             _ => unreachable!("a delivery always returns to the queue it came from"),
         }
     }
@@ -167,7 +186,11 @@ impl Queue {
     }
 
     /// Follow one job's events from the sender's side, until it ends.
-    pub async fn watch(&self, store: &Store, job_id: &str) -> Result<BoxStream<'static, JobEvent>, QueueError> {
+    pub async fn watch(
+        &self,
+        store: &Store,
+        job_id: &str,
+    ) -> Result<BoxStream<'static, JobEvent>, QueueError> {
         match self {
             Queue::Embedded(_) => Ok(embedded::watch_store(store.clone(), job_id.to_string())),
             Queue::Nats(q) => q.watch(job_id).await,

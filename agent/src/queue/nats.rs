@@ -37,7 +37,16 @@ pub struct Names {
 impl Names {
     /// Names for agent `agent` (sanitised to what NATS allows).
     pub fn for_agent(agent: &str) -> Names {
-        let a: String = agent.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let a: String = agent
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         Names {
             jobs: format!("deskhand.{a}.jobs"),
             dead: format!("deskhand.{a}.dead"),
@@ -71,7 +80,10 @@ impl NatsQueue {
             .name(format!("deskhand-{}", cfg.agent))
             .connect(url)
             .await
-            .map_err(|e| QueueError::Connect { url: url.to_string(), message: e.to_string() })?;
+            .map_err(|e| QueueError::Connect {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
         let js = jetstream::new(client.clone());
         let names = Names::for_agent(&cfg.agent);
         let jobs = js
@@ -110,11 +122,23 @@ impl NatsQueue {
         let kv = match js.get_key_value(&names.bucket).await {
             Ok(kv) => kv,
             Err(_) => js
-                .create_key_value(kv::Config { bucket: names.bucket.clone(), history: 1, ..Default::default() })
+                .create_key_value(kv::Config {
+                    bucket: names.bucket.clone(),
+                    history: 1,
+                    ..Default::default()
+                })
                 .await
                 .map_err(js_err)?,
         };
-        Ok(NatsQueue { client, js, names, consumer, messages: Mutex::new(None), kv, batch: 16 })
+        Ok(NatsQueue {
+            client,
+            js,
+            names,
+            consumer,
+            messages: Mutex::new(None),
+            kv,
+            batch: 16,
+        })
     }
 
     /// How many messages one pull may bring (keep it near the agent's concurrency: pulled messages'
@@ -136,7 +160,12 @@ impl NatsQueue {
     pub(crate) async fn publish(&self, key: &str, body: Vec<u8>) -> Result<(), QueueError> {
         let ack = self
             .js
-            .send_publish(self.names.jobs.clone(), jetstream::message::PublishMessage::build().payload(Bytes::from(body)).message_id(key))
+            .send_publish(
+                self.names.jobs.clone(),
+                jetstream::message::PublishMessage::build()
+                    .payload(Bytes::from(body))
+                    .message_id(key),
+            )
             .await
             .map_err(js_err)?;
         ack.await.map_err(js_err)?;
@@ -172,14 +201,26 @@ impl NatsQueue {
             }
             Ok(Some(Ok(msg))) => {
                 let deliveries = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
-                Ok(Some(Delivery { body: msg.payload.to_vec(), deliveries, inner: DeliveryInner::Nats(Box::new(msg)) }))
+                Ok(Some(Delivery {
+                    body: msg.payload.to_vec(),
+                    deliveries,
+                    inner: DeliveryInner::Nats(Box::new(msg)),
+                }))
             }
         }
     }
 
-    pub(crate) async fn dead_letter(&self, m: &jetstream::Message, job_id: Option<&str>, reason: &str) -> Result<(), QueueError> {
+    pub(crate) async fn dead_letter(
+        &self,
+        m: &jetstream::Message,
+        job_id: Option<&str>,
+        reason: &str,
+    ) -> Result<(), QueueError> {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Deskhand-Reason", reason.replace(['\r', '\n'], " ").as_str());
+        headers.insert(
+            "Deskhand-Reason",
+            reason.replace(['\r', '\n'], " ").as_str(),
+        );
         if let Some(id) = job_id {
             headers.insert("Deskhand-Job", id);
         }
@@ -194,7 +235,11 @@ impl NatsQueue {
 
     pub(crate) async fn emit(&self, ev: &JobEvent) {
         let body = Bytes::from(serde_json::to_vec(ev).unwrap_or_default());
-        if let Err(e) = self.client.publish(format!("{}.{}", self.names.events, ev.job_id), body.clone()).await {
+        if let Err(e) = self
+            .client
+            .publish(format!("{}.{}", self.names.events, ev.job_id), body.clone())
+            .await
+        {
             tracing::warn!(error = %e, "could not publish a job event to NATS");
         }
         if let Err(e) = self.kv.put(&ev.job_id, body).await {
@@ -210,25 +255,51 @@ impl NatsQueue {
 
     /// Dead letters on the dead-letter stream: `(job id, reason)`.
     pub async fn dead_letters(&self) -> Result<Vec<(Option<String>, String)>, QueueError> {
-        let s = self.js.get_stream(&self.names.dead_stream).await.map_err(js_err)?;
+        let s = self
+            .js
+            .get_stream(&self.names.dead_stream)
+            .await
+            .map_err(js_err)?;
         let c: jetstream::consumer::PullConsumer = s
-            .create_consumer(pull::Config { ack_policy: jetstream::consumer::AckPolicy::None, ..Default::default() })
+            .create_consumer(pull::Config {
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
             .await
             .map_err(js_err)?;
         let mut out = Vec::new();
-        let mut batch = c.fetch().max_messages(1000).expires(Duration::from_millis(500)).messages().await.map_err(js_err)?;
+        let mut batch = c
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .map_err(js_err)?;
         while let Some(Ok(m)) = batch.next().await {
             let h = m.headers.clone().unwrap_or_default();
-            out.push((h.get("Deskhand-Job").map(|v| v.to_string()), h.get("Deskhand-Reason").map(|v| v.to_string()).unwrap_or_default()));
+            out.push((
+                h.get("Deskhand-Job").map(|v| v.to_string()),
+                h.get("Deskhand-Reason")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            ));
         }
         Ok(out)
     }
 
-    pub(crate) async fn watch(&self, job_id: &str) -> Result<BoxStream<'static, JobEvent>, QueueError> {
+    pub(crate) async fn watch(
+        &self,
+        job_id: &str,
+    ) -> Result<BoxStream<'static, JobEvent>, QueueError> {
         // Subscribe first, then read the current state, so no transition slips between the two.
-        let sub = self.client.subscribe(format!("{}.{}", self.names.events, job_id)).await.map_err(js_err)?;
+        let sub = self
+            .client
+            .subscribe(format!("{}.{}", self.names.events, job_id))
+            .await
+            .map_err(js_err)?;
         let current = self.state_of(job_id).await?;
-        let live = sub.filter_map(|m| async move { serde_json::from_slice::<JobEvent>(&m.payload).ok() });
+        let live =
+            sub.filter_map(|m| async move { serde_json::from_slice::<JobEvent>(&m.payload).ok() });
         let first = futures::stream::iter(current);
         let all = crate::job::until_terminal(Box::pin(first.chain(live)));
         Ok(all)

@@ -387,7 +387,16 @@ pub async fn submit(
     if bytes.len() > crate::job::MAX_JOB_BYTES {
         return Err(JobError::TooLarge(bytes.len()).into());
     }
-    store.insert(&job).await?;
-    queue.publish(&job).await?;
+    match queue {
+        // One transaction records the job and enqueues it.
+        Queue::Embedded(q) => {
+            store.insert_and_enqueue(&job).await?;
+            q.wake();
+        }
+        Queue::Nats(_) => {
+            store.insert(&job).await?;
+            queue.publish(&job).await?;
+        }
+    }
     Ok(job.id.to_string())
 }

@@ -68,6 +68,7 @@ pub struct JobRecord {
 #[derive(Clone, Debug)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    writer: std::sync::mpsc::Sender<WriteOp>,
     path: PathBuf,
 }
 
@@ -142,8 +143,16 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        let wconn = Connection::open(path).map_err(err)?;
+        wconn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        let (writer, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("deskhand-store-writer".into())
+            .spawn(move || group_commit(wconn, rx))
+            .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            writer,
             path: path.to_path_buf(),
         })
     }
@@ -165,80 +174,32 @@ impl Store {
 
     /// Record a newly accepted job as queued (idempotent: a known id is left as it is).
     pub async fn insert(&self, job: &Job) -> Result<bool, StoreError> {
-        let (skill, _) = job.resolved();
-        let id = job.id.to_string();
-        let envelope = job.to_bytes();
-        let now = Utc::now().to_rfc3339();
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO jobs (id, skill, envelope, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
-                params![id, skill, envelope, now],
-            )?;
-            if n == 1 {
-                tx.execute(
-                    "INSERT INTO events (job_id, at, kind, state, step, steps, message) VALUES (?1, ?2, 'queued', 'queued', 0, 0, 'queued')",
-                    params![id, now],
-                )?;
-            }
-            tx.commit()?;
-            Ok(n == 1)
-        })
-        .await
+        self.write(Write::Insert(NewJob::of(job), None)).await.map(|r| matches!(r, Written::Inserted(true)))
+    }
+
+    /// Record a job and put it on the embedded queue, in one transaction.
+    pub async fn insert_and_enqueue(&self, job: &Job) -> Result<bool, StoreError> {
+        let body = job.to_bytes();
+        self.write(Write::Insert(NewJob::of(job), Some(body))).await.map(|r| matches!(r, Written::Inserted(true)))
     }
 
     /// Apply a transition: checks the state machine, stores the new state and the event.
     /// Returns the event, or `None` when the current state absorbs the transition.
-    pub async fn transition(
-        &self,
-        id: &str,
-        t: Transition,
-    ) -> Result<Option<JobEvent>, StoreError> {
-        let id = id.to_string();
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            let row: Option<(String, u32, u32)> = tx
-                .query_row("SELECT state, step, steps FROM jobs WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            let Some((state, mut step, mut steps)) = row else { return Ok(None) };
-            let Some(state) = JobState::parse(&state) else { return Ok(None) };
-            let Some(new) = next_state(state, &t) else {
-                tracing::debug!(job = %id, ?state, ?t, "transition absorbed");
-                return Ok(None);
-            };
-            let now = Utc::now();
-            let (kind, message, error) = match &t {
-                Transition::Start { steps: n } => {
-                    steps = *n;
-                    step = 0;
-                    tx.execute("UPDATE jobs SET attempts = attempts + 1, error = NULL WHERE id = ?1", params![id])?;
-                    ("running", format!("started ({n} steps)"), None)
-                }
-                Transition::Step { n, name } => {
-                    step = *n;
-                    ("step", name.clone(), None)
-                }
-                Transition::Succeed => {
-                    step = steps;
-                    ("succeeded", "done".to_string(), None)
-                }
-                Transition::Fail(e) => ("failed", e.clone(), Some(e.clone())),
-                Transition::Cancel => ("cancelled", "cancelled".to_string(), Some("cancelled".to_string())),
-                Transition::Requeue(why) => ("queued", why.clone(), None),
-            };
-            tx.execute(
-                "UPDATE jobs SET state = ?2, step = ?3, steps = ?4, error = COALESCE(?5, error), updated_at = ?6 WHERE id = ?1",
-                params![id, new.as_str(), step, steps, error, now.to_rfc3339()],
-            )?;
-            tx.execute(
-                "INSERT INTO events (job_id, at, kind, state, step, steps, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, now.to_rfc3339(), kind, new.as_str(), step, steps, message],
-            )?;
-            let seq = tx.last_insert_rowid();
-            tx.commit()?;
-            Ok(Some(JobEvent { seq, job_id: id, at: now, kind: kind.into(), state: new, step, steps, message }))
-        })
-        .await
+    pub async fn transition(&self, id: &str, t: Transition) -> Result<Option<JobEvent>, StoreError> {
+        match self.write(Write::Transition(id.to_string(), t)).await? {
+            Written::Event(e) => Ok(e),
+            Written::Inserted(_) => Ok(None),
+        }
+    }
+
+    async fn write(&self, w: Write) -> Result<Written, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send((w, tx))
+            .map_err(|_| StoreError::Sqlite { path: self.path.clone(), source: rusqlite::Error::InvalidQuery })?;
+        rx.await
+            .map_err(|_| StoreError::Sqlite { path: self.path.clone(), source: rusqlite::Error::InvalidQuery })?
+            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })
     }
 
     /// Remember a file the job wrote (relative to the workspace).
@@ -359,6 +320,142 @@ impl Store {
         })
         .await
     }
+}
+
+/// A job as the writer inserts it.
+struct NewJob {
+    id: String,
+    skill: String,
+    envelope: Vec<u8>,
+}
+
+impl NewJob {
+    fn of(job: &Job) -> NewJob {
+        NewJob { id: job.id.to_string(), skill: job.resolved().0, envelope: job.to_bytes() }
+    }
+}
+
+/// Writes that go through the group-commit thread.
+enum Write {
+    /// A new job (and its queue row, for the embedded queue).
+    Insert(NewJob, Option<Vec<u8>>),
+    /// A state transition.
+    Transition(String, Transition),
+}
+
+enum Written {
+    Inserted(bool),
+    Event(Option<JobEvent>),
+}
+
+type WriteOp = (Write, tokio::sync::oneshot::Sender<rusqlite::Result<Written>>);
+
+/// Most writes are a few rows each; committing them one by one costs a WAL append and a lock each.
+/// One thread takes whatever has queued up (up to 512) and commits it in one transaction: under
+/// load, many jobs' transitions share a commit; idle, a write commits at once.
+fn group_commit(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let msg = e.to_string();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(rusqlite::Error::ToSqlConversionFailure(msg.clone().into())));
+                }
+                continue;
+            }
+        };
+        let mut replies = Vec::with_capacity(batch.len());
+        for (w, reply) in batch {
+            let r = match w {
+                Write::Insert(job, body) => apply_insert(&tx, &job, body).map(Written::Inserted),
+                Write::Transition(id, t) => apply_transition(&tx, id, t).map(Written::Event),
+            };
+            replies.push((reply, r));
+        }
+        match tx.commit() {
+            Ok(()) => {
+                for (reply, r) in replies {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(rusqlite::Error::ToSqlConversionFailure(msg.clone().into())));
+                }
+            }
+        }
+    }
+}
+
+fn apply_insert(tx: &rusqlite::Transaction<'_>, job: &NewJob, queue_body: Option<Vec<u8>>) -> rusqlite::Result<bool> {
+    let now = Utc::now().to_rfc3339();
+    let n = tx.prepare_cached(
+        "INSERT OR IGNORE INTO jobs (id, skill, envelope, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
+    )?
+    .execute(params![job.id, job.skill, job.envelope, now])?;
+    if n == 1 {
+        tx.prepare_cached(
+            "INSERT INTO events (job_id, at, kind, state, step, steps, message) VALUES (?1, ?2, 'queued', 'queued', 0, 0, 'queued')",
+        )?
+        .execute(params![job.id, now])?;
+    }
+    if let Some(body) = queue_body {
+        tx.prepare_cached("INSERT OR IGNORE INTO queue (id, body, enqueued_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![job.id, body, Utc::now().timestamp_millis()])?;
+    }
+    Ok(n == 1)
+}
+
+fn apply_transition(tx: &rusqlite::Transaction<'_>, id: String, t: Transition) -> rusqlite::Result<Option<JobEvent>> {
+    let row: Option<(String, u32, u32)> = tx
+        .prepare_cached("SELECT state, step, steps FROM jobs WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((state, mut step, mut steps)) = row else { return Ok(None) };
+    let Some(state) = JobState::parse(&state) else { return Ok(None) };
+    let Some(new) = next_state(state, &t) else {
+        tracing::debug!(job = %id, ?state, ?t, "transition absorbed");
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let (kind, message, error) = match &t {
+        Transition::Start { steps: n } => {
+            steps = *n;
+            step = 0;
+            tx.prepare_cached("UPDATE jobs SET attempts = attempts + 1, error = NULL WHERE id = ?1")?.execute(params![id])?;
+            ("running", format!("started ({n} steps)"), None)
+        }
+        Transition::Step { n, name } => {
+            step = *n;
+            ("step", name.clone(), None)
+        }
+        Transition::Succeed => {
+            step = steps;
+            ("succeeded", "done".to_string(), None)
+        }
+        Transition::Fail(e) => ("failed", e.clone(), Some(e.clone())),
+        Transition::Cancel => ("cancelled", "cancelled".to_string(), Some("cancelled".to_string())),
+        Transition::Requeue(why) => ("queued", why.clone(), None),
+    };
+    tx.prepare_cached(
+        "UPDATE jobs SET state = ?2, step = ?3, steps = ?4, error = COALESCE(?5, error), updated_at = ?6 WHERE id = ?1",
+    )?
+    .execute(params![id, new.as_str(), step, steps, error, now.to_rfc3339()])?;
+    tx.prepare_cached(
+        "INSERT INTO events (job_id, at, kind, state, step, steps, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![id, now.to_rfc3339(), kind, new.as_str(), step, steps, message])?;
+    let seq = tx.last_insert_rowid();
+    Ok(Some(JobEvent { seq, job_id: id, at: now, kind: kind.into(), state: new, step, steps, message }))
 }
 
 const SELECT_JOB: &str =

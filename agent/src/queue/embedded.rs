@@ -77,6 +77,11 @@ impl EmbeddedQueue {
         Ok(n)
     }
 
+    /// Wake a waiting consumer in this process (after an enqueue done elsewhere in the store).
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
     pub(crate) async fn publish(&self, key: &str, body: Vec<u8>) -> Result<(), QueueError> {
         let key = key.to_string();
         self.store

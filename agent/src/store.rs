@@ -188,8 +188,21 @@ impl Store {
     pub async fn transition(&self, id: &str, t: Transition) -> Result<Option<JobEvent>, StoreError> {
         match self.write(Write::Transition(id.to_string(), t)).await? {
             Written::Event(e) => Ok(e),
-            Written::Inserted(_) => Ok(None),
+            Written::Inserted(_) | Written::Claimed(_) => Ok(None),
         }
+    }
+
+    /// Embedded queue: lease the next available delivery to `owner`.
+    pub(crate) async fn queue_claim(&self, owner: &str, lease_ms: i64) -> Result<Option<(String, Vec<u8>, u32)>, StoreError> {
+        match self.write(Write::Claim { owner: owner.to_string(), lease_ms }).await? {
+            Written::Claimed(c) => Ok(c),
+            _ => Ok(None),
+        }
+    }
+
+    /// Embedded queue: run a statement with parameters (key, owner, number) through the writer.
+    pub(crate) async fn queue_exec(&self, sql: &'static str, key: &str, owner: &str, n: i64) -> Result<(), StoreError> {
+        self.write(Write::Queue(sql, key.to_string(), owner.to_string(), n)).await.map(|_| ())
     }
 
     async fn write(&self, w: Write) -> Result<Written, StoreError> {
@@ -341,11 +354,16 @@ enum Write {
     Insert(NewJob, Option<Vec<u8>>),
     /// A state transition.
     Transition(String, Transition),
+    /// Embedded queue: lease the oldest available row to `owner` for `lease_ms`.
+    Claim { owner: String, lease_ms: i64 },
+    /// Embedded queue: any other statement on the queue table (ack, release, renew).
+    Queue(&'static str, String, String, i64),
 }
 
 enum Written {
     Inserted(bool),
     Event(Option<JobEvent>),
+    Claimed(Option<(String, Vec<u8>, u32)>),
 }
 
 type WriteOp = (Write, tokio::sync::oneshot::Sender<rusqlite::Result<Written>>);
@@ -377,6 +395,10 @@ fn group_commit(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
             let r = match w {
                 Write::Insert(job, body) => apply_insert(&tx, &job, body).map(Written::Inserted),
                 Write::Transition(id, t) => apply_transition(&tx, id, t).map(Written::Event),
+                Write::Claim { owner, lease_ms } => apply_claim(&tx, &owner, lease_ms).map(Written::Claimed),
+                Write::Queue(sql, key, owner, n) => {
+                    tx.prepare_cached(sql).and_then(|mut st| st.execute(params![key, owner, n])).map(|n| Written::Inserted(n > 0))
+                }
             };
             replies.push((reply, r));
         }
@@ -394,6 +416,19 @@ fn group_commit(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
             }
         }
     }
+}
+
+fn apply_claim(tx: &rusqlite::Transaction<'_>, owner: &str, lease_ms: i64) -> rusqlite::Result<Option<(String, Vec<u8>, u32)>> {
+    let now = Utc::now().timestamp_millis();
+    let row: Option<(String, Vec<u8>, u32)> = tx
+        .prepare_cached("SELECT id, body, deliveries FROM queue WHERE lease_until IS NULL OR lease_until < ?1 ORDER BY enqueued_at, id LIMIT 1")?
+        .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((id, _, _)) = &row {
+        tx.prepare_cached("UPDATE queue SET lease_owner = ?2, lease_until = ?3, deliveries = deliveries + 1 WHERE id = ?1")?
+            .execute(params![id, owner, now + lease_ms])?;
+    }
+    Ok(row)
 }
 
 fn apply_insert(tx: &rusqlite::Transaction<'_>, job: &NewJob, queue_body: Option<Vec<u8>>) -> rusqlite::Result<bool> {

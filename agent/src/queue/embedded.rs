@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures::stream::BoxStream;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use tokio::sync::broadcast;
 
 use super::{Delivery, DeliveryInner, QueueConfig, QueueError};
@@ -99,86 +99,45 @@ impl EmbeddedQueue {
     pub(crate) async fn next(&self, wait: Duration) -> Result<Option<Delivery>, QueueError> {
         let deadline = Instant::now() + wait;
         loop {
-            let owner = self.owner.clone();
+            // Register for a wake-up before looking, so a publish in between is not missed.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let lease = self.cfg.lease.as_millis() as i64;
-            let got = self
-                .store
-                .with(move |c| {
-                    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    let now = now_ms();
-                    let row: Option<(String, Vec<u8>, u32)> = tx
-                        .query_row(
-                            "SELECT id, body, deliveries FROM queue WHERE lease_until IS NULL OR lease_until < ?1 ORDER BY enqueued_at, id LIMIT 1",
-                            params![now],
-                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                        )
-                        .optional()?;
-                    if let Some((id, _, _)) = &row {
-                        tx.execute(
-                            "UPDATE queue SET lease_owner = ?2, lease_until = ?3, deliveries = deliveries + 1 WHERE id = ?1",
-                            params![id, owner, now + lease],
-                        )?;
-                    }
-                    tx.commit()?;
-                    Ok(row)
-                })
-                .await?;
-            if let Some((key, body, deliveries)) = got {
-                return Ok(Some(Delivery {
-                    body,
-                    deliveries: deliveries + 1,
-                    inner: DeliveryInner::Embedded { key },
-                }));
+            if let Some((key, body, deliveries)) = self.store.queue_claim(&self.owner, lease).await? {
+                return Ok(Some(Delivery { body, deliveries: deliveries + 1, inner: DeliveryInner::Embedded { key } }));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(None);
             }
             // Woken by an in-process publish, or poll for other processes' publishes.
-            let _ = tokio::time::timeout(left.min(POLL), self.wake.notified()).await;
+            let _ = tokio::time::timeout(left.min(POLL), woken).await;
         }
     }
 
     pub(crate) async fn ack(&self, key: &str) -> Result<(), QueueError> {
-        let (key, owner) = (key.to_string(), self.owner.clone());
         self.store
-            .with(move |c| {
-                c.execute(
-                    "DELETE FROM queue WHERE id = ?1 AND (lease_owner = ?2 OR lease_owner IS NULL)",
-                    params![key, owner],
-                )
-            })
+            .queue_exec("DELETE FROM queue WHERE id = ?1 AND (lease_owner = ?2 OR lease_owner IS NULL) AND ?3 = ?3", key, &self.owner, 0)
             .await?;
         Ok(())
     }
 
     pub(crate) async fn progress(&self, key: &str) -> Result<(), QueueError> {
-        let (key, owner, lease) = (
-            key.to_string(),
-            self.owner.clone(),
-            self.cfg.lease.as_millis() as i64,
-        );
-        self.store
-            .with(move |c| {
-                c.execute(
-                    "UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
-                    params![key, owner, now_ms() + lease],
-                )
-            })
-            .await?;
+        let until = now_ms() + self.cfg.lease.as_millis() as i64;
+        self.store.queue_exec("UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2", key, &self.owner, until).await?;
         Ok(())
     }
 
     pub(crate) async fn release(&self, key: &str) -> Result<(), QueueError> {
-        let (key, owner) = (key.to_string(), self.owner.clone());
         // A hand-back is not a failed attempt: it does not count towards the dead-letter limit.
         self.store
-            .with(move |c| {
-                c.execute(
-                    "UPDATE queue SET lease_owner = NULL, lease_until = NULL, deliveries = MAX(deliveries - 1, 0) WHERE id = ?1 AND lease_owner = ?2",
-                    params![key, owner],
-                )
-            })
+            .queue_exec(
+                "UPDATE queue SET lease_owner = NULL, lease_until = NULL, deliveries = MAX(deliveries - 1, 0) WHERE id = ?1 AND lease_owner = ?2 AND ?3 = ?3",
+                key,
+                &self.owner,
+                0,
+            )
             .await?;
         self.wake.notify_waiters();
         Ok(())

@@ -98,8 +98,9 @@ impl Agent {
         match &mut queue {
             Queue::Embedded(q) => {
                 q.reclaim_dead_leases().await?;
+                q.set_batch(cfg.concurrency);
             }
-            Queue::Nats(q) => q.set_batch(cfg.concurrency * 2),
+            Queue::Nats(q) => q.set_batch(cfg.concurrency),
         }
         let env = Arc::new(SkillEnv {
             workspace: cfg.workspace.clone(),
@@ -201,6 +202,10 @@ impl Agent {
                 _ = self.inner.stop.cancelled() => break,
                 p = Arc::clone(&slots).acquire_owned() => p.expect("semaphore open"),
             };
+            // Lease only as many as can start now: buffered deliveries' leases would run out unused.
+            if let Queue::Embedded(q) = &self.inner.queue {
+                q.set_batch(slots.available_permits() + 1);
+            }
             let delivery = tokio::select! {
                 _ = self.inner.stop.cancelled() => break,
                 d = self.inner.queue.next(Duration::from_millis(250)) => d,
@@ -255,6 +260,11 @@ impl Agent {
             }
         };
         let id = job.id.to_string();
+        // A lease that ran out while we were still running the job: the running copy will ack it.
+        if self.inner.running.lock().await.contains_key(&id) {
+            tracing::debug!(job = %id, "already running here; ignoring the duplicate delivery");
+            return;
+        }
         // The ledger: a job the store has seen end is never run again (redelivery, duplicate, late ack).
         if let Err(e) = store.insert(&job).await {
             tracing::error!(job = %id, error = %e, "cannot record job; handing it back");

@@ -144,7 +144,9 @@ impl Store {
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         let wconn = Connection::open(path).map_err(err)?;
-        wconn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        wconn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
         let (writer, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("deskhand-store-writer".into())
@@ -174,18 +176,26 @@ impl Store {
 
     /// Record a newly accepted job as queued (idempotent: a known id is left as it is).
     pub async fn insert(&self, job: &Job) -> Result<bool, StoreError> {
-        self.write(Write::Insert(NewJob::of(job), None)).await.map(|r| matches!(r, Written::Inserted(true)))
+        self.write(Write::Insert(NewJob::of(job), None))
+            .await
+            .map(|r| matches!(r, Written::Inserted(true)))
     }
 
     /// Record a job and put it on the embedded queue, in one transaction.
     pub async fn insert_and_enqueue(&self, job: &Job) -> Result<bool, StoreError> {
         let body = job.to_bytes();
-        self.write(Write::Insert(NewJob::of(job), Some(body))).await.map(|r| matches!(r, Written::Inserted(true)))
+        self.write(Write::Insert(NewJob::of(job), Some(body)))
+            .await
+            .map(|r| matches!(r, Written::Inserted(true)))
     }
 
     /// Apply a transition: checks the state machine, stores the new state and the event.
     /// Returns the event, or `None` when the current state absorbs the transition.
-    pub async fn transition(&self, id: &str, t: Transition) -> Result<Option<JobEvent>, StoreError> {
+    pub async fn transition(
+        &self,
+        id: &str,
+        t: Transition,
+    ) -> Result<Option<JobEvent>, StoreError> {
         match self.write(Write::Transition(id.to_string(), t)).await? {
             Written::Event(e) => Ok(e),
             Written::Inserted(_) | Written::Claimed(_) => Ok(None),
@@ -193,26 +203,53 @@ impl Store {
     }
 
     /// Embedded queue: lease the next available delivery to `owner`.
-    pub(crate) async fn queue_claim(&self, owner: &str, lease_ms: i64) -> Result<Option<(String, Vec<u8>, u32)>, StoreError> {
-        match self.write(Write::Claim { owner: owner.to_string(), lease_ms }).await? {
+    pub(crate) async fn queue_claim(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        max: u32,
+    ) -> Result<Vec<(String, Vec<u8>, u32)>, StoreError> {
+        match self
+            .write(Write::Claim {
+                owner: owner.to_string(),
+                lease_ms,
+                max,
+            })
+            .await?
+        {
             Written::Claimed(c) => Ok(c),
-            _ => Ok(None),
+            _ => Ok(Vec::new()),
         }
     }
 
     /// Embedded queue: run a statement with parameters (key, owner, number) through the writer.
-    pub(crate) async fn queue_exec(&self, sql: &'static str, key: &str, owner: &str, n: i64) -> Result<(), StoreError> {
-        self.write(Write::Queue(sql, key.to_string(), owner.to_string(), n)).await.map(|_| ())
+    pub(crate) async fn queue_exec(
+        &self,
+        sql: &'static str,
+        key: &str,
+        owner: &str,
+        n: i64,
+    ) -> Result<(), StoreError> {
+        self.write(Write::Queue(sql, key.to_string(), owner.to_string(), n))
+            .await
+            .map(|_| ())
     }
 
     async fn write(&self, w: Write) -> Result<Written, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.writer
-            .send((w, tx))
-            .map_err(|_| StoreError::Sqlite { path: self.path.clone(), source: rusqlite::Error::InvalidQuery })?;
+        self.writer.send((w, tx)).map_err(|_| StoreError::Sqlite {
+            path: self.path.clone(),
+            source: rusqlite::Error::InvalidQuery,
+        })?;
         rx.await
-            .map_err(|_| StoreError::Sqlite { path: self.path.clone(), source: rusqlite::Error::InvalidQuery })?
-            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })
+            .map_err(|_| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: rusqlite::Error::InvalidQuery,
+            })?
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Remember a file the job wrote (relative to the workspace).
@@ -344,7 +381,11 @@ struct NewJob {
 
 impl NewJob {
     fn of(job: &Job) -> NewJob {
-        NewJob { id: job.id.to_string(), skill: job.resolved().0, envelope: job.to_bytes() }
+        NewJob {
+            id: job.id.to_string(),
+            skill: job.resolved().0,
+            envelope: job.to_bytes(),
+        }
     }
 }
 
@@ -354,8 +395,12 @@ enum Write {
     Insert(NewJob, Option<Vec<u8>>),
     /// A state transition.
     Transition(String, Transition),
-    /// Embedded queue: lease the oldest available row to `owner` for `lease_ms`.
-    Claim { owner: String, lease_ms: i64 },
+    /// Embedded queue: lease up to `max` of the oldest available rows to `owner` for `lease_ms`.
+    Claim {
+        owner: String,
+        lease_ms: i64,
+        max: u32,
+    },
     /// Embedded queue: any other statement on the queue table (ack, release, renew).
     Queue(&'static str, String, String, i64),
 }
@@ -363,10 +408,13 @@ enum Write {
 enum Written {
     Inserted(bool),
     Event(Option<JobEvent>),
-    Claimed(Option<(String, Vec<u8>, u32)>),
+    Claimed(Vec<(String, Vec<u8>, u32)>),
 }
 
-type WriteOp = (Write, tokio::sync::oneshot::Sender<rusqlite::Result<Written>>);
+type WriteOp = (
+    Write,
+    tokio::sync::oneshot::Sender<rusqlite::Result<Written>>,
+);
 
 /// Most writes are a few rows each; committing them one by one costs a WAL append and a lock each.
 /// One thread takes whatever has queued up (up to 512) and commits it in one transaction: under
@@ -385,7 +433,9 @@ fn group_commit(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
             Err(e) => {
                 let msg = e.to_string();
                 for (_, reply) in batch {
-                    let _ = reply.send(Err(rusqlite::Error::ToSqlConversionFailure(msg.clone().into())));
+                    let _ = reply.send(Err(rusqlite::Error::ToSqlConversionFailure(
+                        msg.clone().into(),
+                    )));
                 }
                 continue;
             }
@@ -395,10 +445,15 @@ fn group_commit(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
             let r = match w {
                 Write::Insert(job, body) => apply_insert(&tx, &job, body).map(Written::Inserted),
                 Write::Transition(id, t) => apply_transition(&tx, id, t).map(Written::Event),
-                Write::Claim { owner, lease_ms } => apply_claim(&tx, &owner, lease_ms).map(Written::Claimed),
-                Write::Queue(sql, key, owner, n) => {
-                    tx.prepare_cached(sql).and_then(|mut st| st.execute(params![key, owner, n])).map(|n| Written::Inserted(n > 0))
-                }
+                Write::Claim {
+                    owner,
+                    lease_ms,
+                    max,
+                } => apply_claim(&tx, &owner, lease_ms, max).map(Written::Claimed),
+                Write::Queue(sql, key, owner, n) => tx
+                    .prepare_cached(sql)
+                    .and_then(|mut st| st.execute(params![key, owner, n]))
+                    .map(|n| Written::Inserted(n > 0)),
             };
             replies.push((reply, r));
         }
@@ -411,27 +466,40 @@ fn group_commit(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
             Err(e) => {
                 let msg = e.to_string();
                 for (reply, _) in replies {
-                    let _ = reply.send(Err(rusqlite::Error::ToSqlConversionFailure(msg.clone().into())));
+                    let _ = reply.send(Err(rusqlite::Error::ToSqlConversionFailure(
+                        msg.clone().into(),
+                    )));
                 }
             }
         }
     }
 }
 
-fn apply_claim(tx: &rusqlite::Transaction<'_>, owner: &str, lease_ms: i64) -> rusqlite::Result<Option<(String, Vec<u8>, u32)>> {
+fn apply_claim(
+    tx: &rusqlite::Transaction<'_>,
+    owner: &str,
+    lease_ms: i64,
+    max: u32,
+) -> rusqlite::Result<Vec<(String, Vec<u8>, u32)>> {
     let now = Utc::now().timestamp_millis();
-    let row: Option<(String, Vec<u8>, u32)> = tx
-        .prepare_cached("SELECT id, body, deliveries FROM queue WHERE lease_until IS NULL OR lease_until < ?1 ORDER BY enqueued_at, id LIMIT 1")?
-        .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    if let Some((id, _, _)) = &row {
-        tx.prepare_cached("UPDATE queue SET lease_owner = ?2, lease_until = ?3, deliveries = deliveries + 1 WHERE id = ?1")?
-            .execute(params![id, owner, now + lease_ms])?;
+    let rows: Vec<(String, Vec<u8>, u32)> = tx
+        .prepare_cached(
+            "SELECT id, body, deliveries FROM queue WHERE lease_until IS NULL OR lease_until < ?1 ORDER BY enqueued_at, id LIMIT ?2",
+        )?
+        .query_map(params![now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st = tx.prepare_cached("UPDATE queue SET lease_owner = ?2, lease_until = ?3, deliveries = deliveries + 1 WHERE id = ?1")?;
+    for (id, _, _) in &rows {
+        st.execute(params![id, owner, now + lease_ms])?;
     }
-    Ok(row)
+    Ok(rows)
 }
 
-fn apply_insert(tx: &rusqlite::Transaction<'_>, job: &NewJob, queue_body: Option<Vec<u8>>) -> rusqlite::Result<bool> {
+fn apply_insert(
+    tx: &rusqlite::Transaction<'_>,
+    job: &NewJob,
+    queue_body: Option<Vec<u8>>,
+) -> rusqlite::Result<bool> {
     let now = Utc::now().to_rfc3339();
     let n = tx.prepare_cached(
         "INSERT OR IGNORE INTO jobs (id, skill, envelope, state, created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
@@ -444,19 +512,29 @@ fn apply_insert(tx: &rusqlite::Transaction<'_>, job: &NewJob, queue_body: Option
         .execute(params![job.id, now])?;
     }
     if let Some(body) = queue_body {
-        tx.prepare_cached("INSERT OR IGNORE INTO queue (id, body, enqueued_at) VALUES (?1, ?2, ?3)")?
-            .execute(params![job.id, body, Utc::now().timestamp_millis()])?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO queue (id, body, enqueued_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![job.id, body, Utc::now().timestamp_millis()])?;
     }
     Ok(n == 1)
 }
 
-fn apply_transition(tx: &rusqlite::Transaction<'_>, id: String, t: Transition) -> rusqlite::Result<Option<JobEvent>> {
+fn apply_transition(
+    tx: &rusqlite::Transaction<'_>,
+    id: String,
+    t: Transition,
+) -> rusqlite::Result<Option<JobEvent>> {
     let row: Option<(String, u32, u32)> = tx
         .prepare_cached("SELECT state, step, steps FROM jobs WHERE id = ?1")?
         .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((state, mut step, mut steps)) = row else { return Ok(None) };
-    let Some(state) = JobState::parse(&state) else { return Ok(None) };
+    let Some((state, mut step, mut steps)) = row else {
+        return Ok(None);
+    };
+    let Some(state) = JobState::parse(&state) else {
+        return Ok(None);
+    };
     let Some(new) = next_state(state, &t) else {
         tracing::debug!(job = %id, ?state, ?t, "transition absorbed");
         return Ok(None);
@@ -466,7 +544,10 @@ fn apply_transition(tx: &rusqlite::Transaction<'_>, id: String, t: Transition) -
         Transition::Start { steps: n } => {
             steps = *n;
             step = 0;
-            tx.prepare_cached("UPDATE jobs SET attempts = attempts + 1, error = NULL WHERE id = ?1")?.execute(params![id])?;
+            tx.prepare_cached(
+                "UPDATE jobs SET attempts = attempts + 1, error = NULL WHERE id = ?1",
+            )?
+            .execute(params![id])?;
             ("running", format!("started ({n} steps)"), None)
         }
         Transition::Step { n, name } => {
@@ -478,7 +559,11 @@ fn apply_transition(tx: &rusqlite::Transaction<'_>, id: String, t: Transition) -
             ("succeeded", "done".to_string(), None)
         }
         Transition::Fail(e) => ("failed", e.clone(), Some(e.clone())),
-        Transition::Cancel => ("cancelled", "cancelled".to_string(), Some("cancelled".to_string())),
+        Transition::Cancel => (
+            "cancelled",
+            "cancelled".to_string(),
+            Some("cancelled".to_string()),
+        ),
         Transition::Requeue(why) => ("queued", why.clone(), None),
     };
     tx.prepare_cached(
@@ -490,7 +575,16 @@ fn apply_transition(tx: &rusqlite::Transaction<'_>, id: String, t: Transition) -
     )?
     .execute(params![id, now.to_rfc3339(), kind, new.as_str(), step, steps, message])?;
     let seq = tx.last_insert_rowid();
-    Ok(Some(JobEvent { seq, job_id: id, at: now, kind: kind.into(), state: new, step, steps, message }))
+    Ok(Some(JobEvent {
+        seq,
+        job_id: id,
+        at: now,
+        kind: kind.into(),
+        state: new,
+        step,
+        steps,
+        message,
+    }))
 }
 
 const SELECT_JOB: &str =

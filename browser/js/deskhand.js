@@ -673,6 +673,8 @@
     const wanted = Array.isArray(value) ? value : [value];
     if (!el.multiple && wanted.length > 1) return { status: 'bad_value', message: 'this select takes one value' };
     const opts = Array.from(el.options);
+    // Options that load after the page (fetched lists): wait for them like for a late field.
+    if (opts.length === 0) return { status: 'not_found', message: 'the list has no options yet' };
     const picks = [];
     for (const w of wanted) {
       const q = norm(w);

@@ -21,6 +21,9 @@ pub struct EmbeddedQueue {
     owner: String,
     wake: std::sync::Arc<tokio::sync::Notify>,
     events: broadcast::Sender<JobEvent>,
+    /// Leased but not yet handed out: one claim leases a small batch (like a NATS pull batch).
+    buffer: tokio::sync::Mutex<std::collections::VecDeque<(String, Vec<u8>, u32)>>,
+    batch: std::sync::atomic::AtomicU32,
 }
 
 fn now_ms() -> i64 {
@@ -36,6 +39,8 @@ impl EmbeddedQueue {
             owner: format!("pid:{}", std::process::id()),
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
             events,
+            buffer: tokio::sync::Mutex::new(std::collections::VecDeque::new()),
+            batch: std::sync::atomic::AtomicU32::new(1),
         }
     }
 
@@ -77,6 +82,12 @@ impl EmbeddedQueue {
         Ok(n)
     }
 
+    /// How many deliveries one claim may lease (keep it near the agent's concurrency).
+    pub fn set_batch(&self, n: usize) {
+        self.batch
+            .store(n.clamp(1, 256) as u32, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Wake a waiting consumer in this process (after an enqueue done elsewhere in the store).
     pub fn wake(&self) {
         self.wake.notify_waiters();
@@ -104,9 +115,19 @@ impl EmbeddedQueue {
             tokio::pin!(woken);
             woken.as_mut().enable();
             let lease = self.cfg.lease.as_millis() as i64;
-            if let Some((key, body, deliveries)) = self.store.queue_claim(&self.owner, lease).await? {
-                return Ok(Some(Delivery { body, deliveries: deliveries + 1, inner: DeliveryInner::Embedded { key } }));
+            let mut buf = self.buffer.lock().await;
+            if buf.is_empty() {
+                let max = self.batch.load(std::sync::atomic::Ordering::Relaxed);
+                buf.extend(self.store.queue_claim(&self.owner, lease, max).await?);
             }
+            if let Some((key, body, deliveries)) = buf.pop_front() {
+                return Ok(Some(Delivery {
+                    body,
+                    deliveries: deliveries + 1,
+                    inner: DeliveryInner::Embedded { key },
+                }));
+            }
+            drop(buf);
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(None);
@@ -125,7 +146,14 @@ impl EmbeddedQueue {
 
     pub(crate) async fn progress(&self, key: &str) -> Result<(), QueueError> {
         let until = now_ms() + self.cfg.lease.as_millis() as i64;
-        self.store.queue_exec("UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2", key, &self.owner, until).await?;
+        self.store
+            .queue_exec(
+                "UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
+                key,
+                &self.owner,
+                until,
+            )
+            .await?;
         Ok(())
     }
 

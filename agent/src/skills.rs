@@ -347,44 +347,25 @@ async fn browser_extract(env: &SkillEnv, params: &Map<String, Value>) -> Result<
     };
     let max_pages = params["max_pages"].as_i64().unwrap_or(10).max(1) as usize;
     let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
-    let mut url = params["url"].as_str().unwrap_or_default().to_string();
-    let mut records = Vec::new();
-    let mut result = Ok(());
-    for _ in 0..max_pages {
-        if let Err(e) = page.goto(&url).await {
-            result = Err(e);
-            break;
-        }
-        let html = match page.html().await {
-            Ok(h) => h,
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        };
-        let base = url::Url::parse(&url).ok();
-        match schema.extract(&html, base.as_ref()) {
-            Ok(pg) => {
-                records.extend(pg.records);
-                match pg.next {
-                    Some(n) => url = n,
-                    None => break,
-                }
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
+    let url = params["url"].as_str().unwrap_or_default().to_string();
+    let result = match page.goto(&url).await {
+        Ok(()) => page
+            .extract_pages(&schema, max_pages)
+            .await
+            .map(|(records, _)| records),
+        Err(e) => Err(e),
+    };
     let _ = page.close().await;
-    if let Err(e) = result {
-        let se = browser_error(e);
-        if matches!(&se, StepError::Fatal(m) if m.contains("Chromium crashed")) {
-            env.browsers.forget(&browser).await;
+    let records = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let se = browser_error(e);
+            if matches!(&se, StepError::Fatal(m) if m.contains("Chromium crashed")) {
+                env.browsers.forget(&browser).await;
+            }
+            return Err(se);
         }
-        return Err(se);
-    }
+    };
     Ok(json!({"records": records, "columns": schema.field_names()}))
 }
 

@@ -650,6 +650,28 @@ impl Page {
         png.map_err(|e| self.crashed(e))
     }
 
+    /// Extract records with `schema` from the current page, following its `next` link for at most
+    /// `max_pages` pages in all. Relative `href`/`src` values are resolved against each page's URL.
+    /// Returns the records and the number of pages read.
+    pub async fn extract_pages(
+        &self,
+        schema: &crate::extract::Schema,
+        max_pages: usize,
+    ) -> Result<(Vec<crate::extract::Record>, usize)> {
+        let mut records = Vec::new();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            let base = url::Url::parse(&self.url().await?).ok();
+            let page = schema.extract(&self.html().await?, base.as_ref())?;
+            records.extend(page.records);
+            match page.next {
+                Some(next) if pages < max_pages.max(1) => self.goto(&next).await?,
+                _ => return Ok((records, pages)),
+            }
+        }
+    }
+
     /// Emulate a device viewport (e.g. 390×844 at 3× for a phone). Chrome windows cannot be narrower
     /// than ~500 px, so a phone layout needs this rather than `--window-size`. CDP only.
     pub async fn set_viewport(

@@ -252,19 +252,7 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
             let (records, columns) = match (schema, table) {
                 (Some(path), _) => {
                     let sc = Schema::from_file(&path)?;
-                    let mut all = Vec::new();
-                    for n in 0..max_pages.max(1) {
-                        let html = page.html().await?;
-                        let base = url::Url::parse(&page.url().await?).ok();
-                        let pg = sc
-                            .extract(&html, base.as_ref())
-                            .with_context(|| format!("page {}", n + 1))?;
-                        all.extend(pg.records);
-                        match pg.next {
-                            Some(next) if n + 1 < max_pages => page.goto(&next).await?,
-                            _ => break,
-                        }
-                    }
+                    let (all, _) = page.extract_pages(&sc, max_pages).await?;
                     (all, Some(sc.field_names()))
                 }
                 (None, Some(css)) => {

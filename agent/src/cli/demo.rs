@@ -69,18 +69,7 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
     bar.set_message("extracting the product listing");
     let schema = Schema::from_file(&fixtures.join("products/schema.yaml"))?;
     page.goto(&site.url("products/page-1.html")).await?;
-    let mut records = Vec::new();
-    let mut pages = 0;
-    loop {
-        pages += 1;
-        let base = url::Url::parse(&page.url().await?).ok();
-        let pg = schema.extract(&page.html().await?, base.as_ref())?;
-        records.extend(pg.records);
-        match pg.next {
-            Some(next) if pages < 10 => page.goto(&next).await?,
-            _ => break,
-        }
-    }
+    let (records, pages) = page.extract_pages(&schema, 10).await?;
     let mut csv = Vec::new();
     extract::write_records(&mut csv, &records, Format::Csv, Some(&schema.field_names()))?;
     atomic_write(&reports.join("demo-products.csv"), &csv)?;

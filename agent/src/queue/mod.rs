@@ -66,7 +66,7 @@ impl Default for QueueConfig {
 /// A job delivery queue.
 pub enum Queue {
     /// SQLite table, no server.
-    Embedded(embedded::EmbeddedQueue),
+    Embedded(Box<embedded::EmbeddedQueue>),
     /// NATS JetStream.
     Nats(Box<nats::NatsQueue>),
 }
@@ -89,9 +89,8 @@ impl Queue {
     /// Open the queue named by `url`: `embedded` (or empty) or `nats://…`.
     pub async fn open(url: &str, store: &Store, cfg: QueueConfig) -> Result<Queue, QueueError> {
         match url.trim() {
-            "" | "embedded" | "sqlite" => Ok(Queue::Embedded(embedded::EmbeddedQueue::new(
-                store.clone(),
-                cfg,
+            "" | "embedded" | "sqlite" => Ok(Queue::Embedded(Box::new(
+                embedded::EmbeddedQueue::new(store.clone(), cfg),
             ))),
             u if u.starts_with("nats://") => Ok(Queue::Nats(Box::new(
                 nats::NatsQueue::connect(u, cfg).await?,

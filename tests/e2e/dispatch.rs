@@ -508,3 +508,73 @@ fn child_named(parent: u32, name: &str) -> Option<u32> {
     }
     None
 }
+
+/// SIGTERM: the daemon stops taking work, gives running jobs the grace period, hands back what is
+/// still running, exits cleanly — and the handed-back job completes after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_running_jobs_back_and_they_finish_after_restart() {
+    let ws = temp();
+    let site = StaticSite::serve(&crate::util::fixture_dir())
+        .await
+        .unwrap();
+    write_config(ws.path(), "embedded", 30);
+    let cfg_path = ws.path().join(".deskhand/config.toml");
+    let cfg = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace("grace_secs = 2", "grace_secs = 1");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let store = Store::open(ws.path()).unwrap();
+    let q = Queue::open("embedded", &store, qcfg(30_000)).await.unwrap();
+    let mut params = Map::new();
+    params.insert("url".into(), json!(site.url("slow/4000")));
+    params.insert(
+        "schema".into(),
+        json!({"items": "body", "fields": {"text": "p#slow"}}),
+    );
+    let id = deskhand_agent::agent::submit(
+        &store,
+        &q,
+        &deskhand_agent::skills::builtin(),
+        Job::new("browser.extract", params, "t"),
+    )
+    .await
+    .unwrap();
+    let mut serve = spawn_serve(ws.path());
+    eventually(Duration::from_secs(20), || async {
+        store
+            .get(&id)
+            .await
+            .ok()
+            .filter(|r| r.state == JobState::Running)
+    })
+    .await
+    .expect("running");
+    std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || serve.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "graceful exit, got {status}");
+    let rec = store.get(&id).await.unwrap();
+    assert_eq!(
+        rec.state,
+        JobState::Queued,
+        "handed back, not lost or failed"
+    );
+    let kinds: Vec<_> = store
+        .events(&id, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert!(kinds.iter().any(|m| m.contains("handed back")), "{kinds:?}");
+    let mut serve = spawn_serve(ws.path());
+    let end = wait_for_end(&store, &id, Duration::from_secs(30)).await;
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(end, JobState::Succeeded);
+}

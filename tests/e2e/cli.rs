@@ -183,3 +183,59 @@ fn a_bad_config_file_is_named_in_the_error() {
         "{err}"
     );
 }
+
+#[test]
+fn dispatch_wait_follows_a_job_and_refusals_reach_the_sender() {
+    let ws = temp();
+    std::fs::create_dir_all(ws.path().join(".deskhand")).unwrap();
+    std::fs::write(
+        ws.path().join(".deskhand/config.toml"),
+        "[agent]\napi_port = 0\n",
+    )
+    .unwrap();
+    let mut serve = deskhand()
+        .arg("serve")
+        .env("DESKHAND_WORKSPACE", ws.path())
+        .env_remove("DESKHAND_QUEUE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = run(&["dispatch", "--text", "/noop", "--wait"], ws.path());
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["kind"], "queued");
+    assert_eq!(lines.last().unwrap()["state"], "succeeded");
+    let out = run(&["dispatch", "no.such.skill"], ws.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("unknown skill") && text(&out.stderr).contains("browser.fill"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "dispatch",
+            "browser.fill",
+            "--param",
+            "url=not a url",
+            "--param",
+            "fields={}",
+        ],
+        ws.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not an http"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["jobs", "list", "--json"], ws.path());
+    let jobs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs.len(), 1, "refused jobs are not recorded");
+}

@@ -484,7 +484,7 @@ fn apply_claim(
     let now = Utc::now().timestamp_millis();
     let rows: Vec<(String, Vec<u8>, u32)> = tx
         .prepare_cached(
-            "SELECT id, body, deliveries FROM queue WHERE lease_until IS NULL OR lease_until < ?1 ORDER BY enqueued_at, id LIMIT ?2",
+            "SELECT id, body, deliveries FROM queue WHERE lease_until IS NULL OR lease_until < ?1 ORDER BY enqueued_at, rowid LIMIT ?2",
         )?
         .query_map(params![now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;

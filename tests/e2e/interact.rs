@@ -45,7 +45,7 @@ both_backends! {
         assert_eq!(r.stopped, ScrollStop::CountReached);
         assert!(r.items >= 35, "{r:?}");
         let mut until_end = ScrollUntil::new("article.feed-item", None);
-        until_end.idle = std::time::Duration::from_millis(800);
+        until_end.idle = std::time::Duration::from_millis(2000);
         let r = h.page.scroll_until(&until_end).await.unwrap();
         assert_eq!(r.stopped, ScrollStop::NoNewItems);
         assert_eq!(r.items, 100);

@@ -46,7 +46,8 @@ struct RawSchema {
 struct Field {
     name: String,
     css: String,
-    selector: Selector,
+    /// `None`: the item element itself (`"@data-id"` reads the item's own attribute).
+    selector: Option<Selector>,
     attr: Option<String>,
     optional: bool,
     list: bool,
@@ -119,7 +120,17 @@ impl Schema {
                     (css, attr.or(at), optional, list)
                 }
             };
-            let selector = selector(&css, &format!("field {name:?}"))?;
+            let selector = if css.is_empty() {
+                None
+            } else {
+                Some(selector(&css, &format!("field {name:?}"))?)
+            };
+            if selector.is_none() && attr.is_none() {
+                return Err(Error::Schema {
+                    path: None,
+                    message: format!("field {name:?} names no selector; write \"css\", \"css@attr\" or \"@attr\""),
+                });
+            }
             fields.push(Field {
                 name,
                 css,
@@ -176,15 +187,20 @@ impl Schema {
         for (i, item) in doc.select(&self.items).enumerate() {
             let mut rec = Record::with_capacity(self.fields.len());
             for f in &self.fields {
+                let matches: Vec<ElementRef<'_>> = match &f.selector {
+                    Some(sel) => item.select(sel).collect(),
+                    None => vec![item],
+                };
                 let value = if f.list {
                     Value::Array(
-                        item.select(&f.selector)
-                            .filter_map(|e| value_of(e, f.attr.as_deref(), base))
+                        matches
+                            .iter()
+                            .filter_map(|e| value_of(*e, f.attr.as_deref(), base))
                             .map(Value::String)
                             .collect(),
                     )
                 } else {
-                    match item.select(&f.selector).find_map(|e| value_of(e, f.attr.as_deref(), base)) {
+                    match matches.iter().find_map(|e| value_of(*e, f.attr.as_deref(), base)) {
                         Some(v) => Value::String(v),
                         None if f.optional => Value::Null,
                         None => {
@@ -551,6 +567,16 @@ next: "a.next@href"
             split_attr(r#"a[href*="@"]@href"#),
             (r#"a[href*="@"]"#.to_string(), Some("href".to_string()))
         );
+    }
+
+    #[test]
+    fn an_empty_selector_reads_the_item_itself() {
+        let s =
+            Schema::parse("items: li\nfields:\n  id: \"@data-id\"\n  text: \"\"\n").unwrap_err();
+        assert!(s.to_string().contains("names no selector"), "{s}");
+        let s = Schema::parse("items: li\nfields:\n  id: \"@data-id\"\n").unwrap();
+        let pg = s.extract("<ul><li data-id=7>x</li></ul>", None).unwrap();
+        assert_eq!(pg.records[0]["id"], "7");
     }
 
     #[test]

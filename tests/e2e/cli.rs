@@ -239,3 +239,40 @@ fn dispatch_wait_follows_a_job_and_refusals_reach_the_sender() {
     let jobs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(jobs.len(), 1, "refused jobs are not recorded");
 }
+
+#[tokio::test]
+async fn browse_extract_scrolls_an_infinite_feed_to_its_end() {
+    let site = StaticSite::serve(&crate::util::fixture_dir())
+        .await
+        .unwrap();
+    let ws = temp();
+    let schema = ws.path().join("feed.yaml");
+    // "@data-i" reads the item's own attribute.
+    std::fs::write(&schema, "items: article.feed-item\nfields:\n  i: \"@data-i\"\n  title: { css: h2, optional: true }\n").unwrap();
+    let url = site.url("feed.html");
+    let ws_path = ws.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &[
+                "browse",
+                "extract",
+                &url,
+                "--scroll",
+                "--schema",
+                schema.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+            &ws_path,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rows.len(),
+        100,
+        "every item of the feed, after scrolling to its end"
+    );
+}

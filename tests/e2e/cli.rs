@@ -193,14 +193,7 @@ fn dispatch_wait_follows_a_job_and_refusals_reach_the_sender() {
         "[agent]\napi_port = 0\n",
     )
     .unwrap();
-    let mut serve = deskhand()
-        .arg("serve")
-        .env("DESKHAND_WORKSPACE", ws.path())
-        .env_remove("DESKHAND_QUEUE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut serve = crate::util::spawn_serve(ws.path());
     let out = run(&["dispatch", "--text", "/noop", "--wait"], ws.path());
     let _ = serve.kill();
     let _ = serve.wait();

@@ -12,7 +12,7 @@ use deskhand_agent::store::Store;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
-use crate::util::{eventually, temp, NatsServer, StaticSite};
+use crate::util::{eventually, spawn_serve, temp, NatsServer, StaticSite};
 
 /// A queue backend for one test: the embedded one, or NATS with its own server.
 struct Backend {
@@ -471,17 +471,6 @@ fn write_config(ws: &Path, queue: &str, lease_secs: u64) {
         format!("[agent]\nqueue = \"{queue}\"\nname = \"test\"\nlease_secs = {lease_secs}\napi_port = 0\ngrace_secs = 2\nmax_deliveries = 3\n"),
     )
     .unwrap();
-}
-
-fn spawn_serve(ws: &Path) -> std::process::Child {
-    crate::util::deskhand()
-        .args(["serve"])
-        .env("DESKHAND_WORKSPACE", ws)
-        .env_remove("DESKHAND_QUEUE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 /// A direct child of `parent` whose command name contains `name` (e.g. the agent's Chromium).

@@ -108,6 +108,18 @@ pub fn deskhand() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
 }
 
+/// `deskhand serve` on a workspace (its config decides the queue), output discarded.
+pub fn spawn_serve(ws: &std::path::Path) -> std::process::Child {
+    deskhand()
+        .args(["serve"])
+        .env("DESKHAND_WORKSPACE", ws)
+        .env_remove("DESKHAND_QUEUE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start deskhand serve")
+}
+
 pub fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }

@@ -15,6 +15,66 @@ pub struct Config {
     /// Agent and queue settings.
     #[serde(default)]
     pub agent: AgentSection,
+    /// Where connection secrets are kept.
+    #[serde(default)]
+    pub secrets: SecretsSection,
+    /// Google (Gmail, Calendar) connector.
+    #[serde(default)]
+    pub google: GoogleSection,
+    /// Notion connector.
+    #[serde(default)]
+    pub notion: NotionSection,
+    /// Retry policy for provider calls.
+    #[serde(default)]
+    pub retry: deskhand_connectors::RetryPolicy,
+}
+
+/// `[secrets]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// auto (OS keyring), secret-service, keyutils, or file (needs `DESKHAND_SECRETS_KEY`).
+    pub store: Option<deskhand_connectors::SecretStoreKind>,
+}
+
+/// `[google]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleSection {
+    /// OAuth client id of a Desktop-app client (`$DESKHAND_GOOGLE_CLIENT_ID` wins).
+    pub client_id: Option<String>,
+    /// Authorization endpoint.
+    pub auth_url: Option<url::Url>,
+    /// Token endpoint.
+    pub token_url: Option<url::Url>,
+    /// Gmail `users/me/` base URL.
+    pub gmail_url: Option<url::Url>,
+    /// Root URL under which `calendar/v3/` lives.
+    pub calendar_url: Option<url::Url>,
+    /// Parallel message downloads (default 16).
+    pub concurrency: Option<usize>,
+    /// Calendars to sync (default `["primary"]`).
+    pub calendars: Option<Vec<String>>,
+    /// Days of past events a full sync keeps (default 30).
+    pub past_days: Option<i64>,
+    /// Days of future events a full sync keeps (default 180).
+    pub future_days: Option<i64>,
+}
+
+/// `[notion]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotionSection {
+    /// OAuth client id of a public integration (`$DESKHAND_NOTION_CLIENT_ID` wins).
+    pub client_id: Option<String>,
+    /// Authorization endpoint.
+    pub auth_url: Option<url::Url>,
+    /// Token endpoint.
+    pub token_url: Option<url::Url>,
+    /// API base URL (`.../v1/`).
+    pub api_url: Option<url::Url>,
+    /// Requests per second (default 3, Notion's documented average).
+    pub requests_per_second: Option<u32>,
 }
 
 /// `[agent]` in config.toml.
@@ -130,6 +190,14 @@ impl Config {
                     "[agent] name = {n:?}: use letters, digits, '-' and '_'"
                 ));
             }
+        }
+        if c.google.concurrency == Some(0) || c.notion.requests_per_second == Some(0) {
+            return Err(
+                "[google] concurrency and [notion] requests_per_second must be at least 1".into(),
+            );
+        }
+        if c.retry.max_attempts == 0 {
+            return Err("[retry] max_attempts must be at least 1".into());
         }
         Ok(c)
     }

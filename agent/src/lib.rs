@@ -12,6 +12,7 @@ pub mod api;
 pub mod browsers;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod job;
 pub mod output;
 pub mod queue;

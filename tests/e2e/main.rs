@@ -5,8 +5,10 @@
 mod util;
 
 mod cli;
+mod connectors;
 mod dispatch;
 mod extract;
 mod fill;
 mod interact;
 mod processes;
+mod secrets;

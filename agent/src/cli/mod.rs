@@ -10,6 +10,7 @@ use crate::config::Config;
 
 pub mod bench;
 pub mod browse;
+pub mod connect;
 pub mod demo;
 pub mod jobs;
 
@@ -41,6 +42,20 @@ pub enum Command {
     Dispatch(jobs::DispatchArgs),
     /// List, show, cancel or retry jobs.
     Jobs(jobs::JobsArgs),
+    /// Connect Google (Gmail, Calendar) or Notion: browser sign-in, secrets in the OS keyring.
+    Connect(connect::ConnectArgs),
+    /// Forget a connection: its secrets and cached data.
+    Disconnect(connect::DisconnectArgs),
+    /// List connections: account, scopes, state (ok / stale / error), last sync.
+    Connections(connect::ConnectionsArgs),
+    /// Bring the local cache up to date (only changes after the first sync).
+    Sync(connect::SyncArgs),
+    /// Search cached mail.
+    Mail(connect::MailArgs),
+    /// Show the cached calendar.
+    Calendar(connect::CalendarArgs),
+    /// Query cached Notion data sources.
+    Notion(connect::NotionArgs),
     /// Benchmarks (see bench/run.sh for the side-by-side comparison).
     #[command(hide = true)]
     Bench(bench::BenchArgs),
@@ -122,5 +137,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => jobs::serve(a, &ws, &config).await,
         Command::Dispatch(a) => jobs::dispatch(a, &ws, &config).await,
         Command::Jobs(a) => jobs::jobs(a, &ws, &config).await,
+        Command::Connect(a) => connect::connect(a, &ws, &config).await,
+        Command::Disconnect(a) => connect::disconnect(a, &ws, &config).await,
+        Command::Connections(a) => connect::connections(a, &ws),
+        Command::Sync(a) => connect::sync(a, &ws, &config).await,
+        Command::Mail(a) => connect::mail(a, &ws),
+        Command::Calendar(a) => connect::calendar(a, &ws),
+        Command::Notion(a) => connect::notion(a, &ws),
     }
 }

@@ -186,6 +186,8 @@ pub struct Hub {
     cache: Arc<Cache>,
     secrets: Arc<Secrets>,
     settings: Settings,
+    /// One token source per connection, so a long-lived agent refreshes only when tokens expire.
+    live: std::sync::Mutex<std::collections::HashMap<ConnectionId, Arc<TokenSource>>>,
 }
 
 impl Hub {
@@ -195,6 +197,7 @@ impl Hub {
             cache,
             secrets,
             settings,
+            live: Default::default(),
         }
     }
 
@@ -267,6 +270,7 @@ impl Hub {
         }
         let key = id.clone();
         self.blocking(move |s| stored.save(s, &key)).await?;
+        self.forget_tokens(id);
         let granted = if grant.scopes.is_empty() {
             scopes
         } else {
@@ -319,6 +323,7 @@ impl Hub {
         };
         let key = id.clone();
         self.blocking(move |s| stored.save(s, &key)).await?;
+        self.forget_tokens(id);
         self.cache
             .upsert_connection(id, Some("internal integration"), &[])?;
         self.cache.connection(id)?.ok_or_else(|| id.not_connected())
@@ -328,11 +333,22 @@ impl Hub {
     pub async fn disconnect(&self, id: &ConnectionId) -> Result<()> {
         let key = id.secret_key("grant");
         self.blocking(move |s| s.delete(&key)).await?;
+        self.forget_tokens(id);
         self.cache.forget_connection(id)
     }
 
-    /// Tokens for a connection, from its stored grant.
+    fn forget_tokens(&self, id: &ConnectionId) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Tokens for a connection, from its stored grant (shared while the hub lives).
     pub async fn tokens(&self, id: &ConnectionId) -> Result<Arc<TokenSource>> {
+        if let Some(t) = self.live.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(t.clone());
+        }
         let key = id.clone();
         let stored = self
             .blocking(move |s| StoredGrant::load(s, &key))
@@ -352,11 +368,12 @@ impl Hub {
             (None, Some(t)) => Grant::Static(t.clone()),
             (None, None) => return Err(id.not_connected()),
         };
-        Ok(Arc::new(TokenSource::new(
-            id.clone(),
-            grant,
-            self.secrets.clone(),
-        )))
+        let source = Arc::new(TokenSource::new(id.clone(), grant, self.secrets.clone()));
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), source.clone());
+        Ok(source)
     }
 
     /// A Gmail client for `id`.

@@ -110,25 +110,30 @@ impl Secrets {
                          workspace"
                     ))
                 })?;
-                let key = B64
-                    .decode(raw.trim())
-                    .ok()
-                    .filter(|k| k.len() == 32)
-                    .ok_or_else(|| {
-                        ConnectorError::Secrets(format!(
-                            "{FILE_KEY_ENV} must be 32 bytes in base64 (`openssl rand -base64 32`)"
-                        ))
-                    })?;
-                let path = state_dir.join("secrets.enc");
-                Ok(Secrets {
-                    description: format!("encrypted file {}", path.display()),
-                    inner: Inner::File {
-                        path,
-                        cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
-                    },
-                })
+                Self::encrypted_file(state_dir, &raw)
             }
         }
+    }
+
+    /// The encrypted-file store with an explicit key (32 bytes, base64).
+    pub fn encrypted_file(state_dir: &Path, key_b64: &str) -> Result<Secrets> {
+        let key = B64
+            .decode(key_b64.trim())
+            .ok()
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| {
+                ConnectorError::Secrets(format!(
+                    "{FILE_KEY_ENV} must be 32 bytes in base64 (`openssl rand -base64 32`)"
+                ))
+            })?;
+        let path = state_dir.join("secrets.enc");
+        Ok(Secrets {
+            description: format!("encrypted file {}", path.display()),
+            inner: Inner::File {
+                path,
+                cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            },
+        })
     }
 
     /// Where secrets are kept, for messages.
@@ -277,17 +282,11 @@ fn write_file(path: &Path, file: &SecretFile) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn with_key<T>(f: impl FnOnce() -> T) -> T {
-        // One test owns this variable; the others below do not read it.
-        std::env::set_var(FILE_KEY_ENV, B64.encode([7u8; 32]));
-        f()
-    }
-
     #[test]
     fn file_store_round_trips_and_hides_values() {
         let dir = tempfile::tempdir().unwrap();
-        with_key(|| {
-            let s = Secrets::open(SecretStoreKind::File, dir.path()).unwrap();
+        {
+            let s = Secrets::encrypted_file(dir.path(), &B64.encode([7u8; 32])).unwrap();
             assert_eq!(s.get("google:default:refresh").unwrap(), None);
             s.set("google:default:refresh", "1//very-secret").unwrap();
             assert_eq!(
@@ -304,7 +303,8 @@ mod tests {
             assert!(s.get("notion:default:token").is_err());
             s.delete("notion:default:token").unwrap();
             assert_eq!(s.get("notion:default:token").unwrap(), None);
-        });
+        }
+        assert!(Secrets::encrypted_file(dir.path(), "c2hvcnQ=").is_err());
     }
 
     #[test]

@@ -11,4 +11,5 @@ mod extract;
 mod fill;
 mod interact;
 mod processes;
+mod provider_api;
 mod secrets;

@@ -35,6 +35,12 @@ pub struct AgentConfig {
     pub grace: Duration,
     /// Browser settings for browser steps.
     pub browser: deskhand_browser::LaunchOptions,
+    /// Connector settings (provider URLs, retry policy, ...).
+    pub connectors: deskhand_connectors::Settings,
+    /// Where connector secrets are kept.
+    pub secret_store: deskhand_connectors::SecretStoreKind,
+    /// How often held jobs are checked for a fix.
+    pub held_check: Duration,
 }
 
 impl AgentConfig {
@@ -48,6 +54,9 @@ impl AgentConfig {
             parallel_steps: 4,
             grace: Duration::from_secs(20),
             browser: deskhand_browser::LaunchOptions::default(),
+            connectors: deskhand_connectors::Settings::default(),
+            secret_store: deskhand_connectors::SecretStoreKind::Auto,
+            held_check: Duration::from_secs(2),
         }
     }
 }
@@ -106,6 +115,11 @@ impl Agent {
             workspace: cfg.workspace.clone(),
             browsers: BrowserPool::new(cfg.browser.clone()),
             store: store.clone(),
+            connectors: crate::connector_skills::Connectors::new(
+                cfg.workspace.clone(),
+                cfg.connectors.clone(),
+                cfg.secret_store,
+            ),
         });
         let (events, _) = broadcast::channel(4096);
         Ok(Agent {
@@ -167,7 +181,7 @@ impl Agent {
         }
         if let Some(t) = self.inner.running.lock().await.get(id) {
             t.cancel();
-        } else if state == JobState::Queued {
+        } else if matches!(state, JobState::Queued | JobState::Held) {
             self.transition(id, Transition::Cancel).await;
         }
         Ok(self.inner.store.get(id).await?.state)
@@ -197,6 +211,10 @@ impl Agent {
             concurrency = self.inner.cfg.concurrency,
             "agent serving"
         );
+        let watcher = {
+            let me = self.clone();
+            tokio::spawn(async move { me.watch_held().await })
+        };
         loop {
             let permit = tokio::select! {
                 _ = self.inner.stop.cancelled() => break,
@@ -242,8 +260,78 @@ impl Agent {
             self.inner.interrupt.cancel();
             while tasks.join_next().await.is_some() {}
         }
+        watcher.abort();
         self.inner.env.browsers.shutdown().await;
         Ok(())
+    }
+
+    /// Puts held jobs back on the queue once what held them is fixed (a reconnected account).
+    async fn watch_held(&self) {
+        let mut tick = tokio::time::interval(self.inner.cfg.held_check);
+        loop {
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let held = match self.inner.store.held().await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list held jobs");
+                    continue;
+                }
+            };
+            for rec in held {
+                let Ok(job) = Job::from_bytes(&rec.envelope) else {
+                    continue;
+                };
+                let (name, params) = job.resolved();
+                let Some(conn) = crate::connector_skills::connection_of(&name, &params) else {
+                    continue;
+                };
+                let env = Arc::clone(&self.inner.env);
+                let c2 = conn.clone();
+                let fixed = tokio::task::spawn_blocking(move || env.connectors.usable(&c2))
+                    .await
+                    .unwrap_or(false);
+                if !fixed {
+                    continue;
+                }
+                let id = job.id.to_string();
+                let why = format!("{conn} is connected again; resuming");
+                if self
+                    .transition(&id, Transition::Requeue(why))
+                    .await
+                    .is_none()
+                {
+                    continue; // cancelled or changed meanwhile
+                }
+                let sent = match &self.inner.queue {
+                    Queue::Embedded(q) => {
+                        let r = self.inner.store.insert_and_enqueue(&job).await.map(|_| ());
+                        q.wake();
+                        r.map_err(|e| e.to_string())
+                    }
+                    Queue::Nats(_) => self
+                        .inner
+                        .queue
+                        .publish(&job)
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
+                match sent {
+                    Ok(()) => tracing::info!(job = %id, %conn, "held job resumed"),
+                    Err(e) => {
+                        tracing::warn!(job = %id, error = %e, "could not requeue a held job");
+                        let _ = self
+                            .transition(
+                                &id,
+                                Transition::Hold(format!("waiting to be requeued: {e}")),
+                            )
+                            .await;
+                    }
+                }
+            }
+        }
     }
 
     async fn handle(&self, d: Delivery) {
@@ -371,6 +459,14 @@ impl Agent {
                     let _ = queue.release(d).await;
                     return;
                 }
+            }
+            Err(RunError::Step {
+                error: crate::runner::StepError::Held(why),
+                ..
+            }) => {
+                // Parked in the store; the held-job watcher puts it back on the queue once the
+                // person has fixed the cause.
+                self.transition(&id, Transition::Hold(why)).await;
             }
             Err(e) => {
                 self.transition(&id, Transition::Fail(e.to_string())).await;

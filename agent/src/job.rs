@@ -1,9 +1,10 @@
 //! The job envelope and the job's life as an explicit state machine.
 //!
 //! ```text
-//! state \ event   Start     Step(n,m)  Succeed    Fail      Cancel     Requeue
-//! queued          running   -          -          failed    cancelled  queued
-//! running         running   running    succeeded  failed    cancelled  queued
+//! state \ event   Start     Step(n,m)  Succeed    Fail      Cancel     Requeue   Hold
+//! queued          running   -          -          failed    cancelled  queued    -
+//! running         running   running    succeeded  failed    cancelled  queued    held
+//! held            -         -          -          failed    cancelled  queued    held
 //! succeeded       (terminal: every later event is absorbed)
 //! failed          (terminal)
 //! cancelled       (terminal)
@@ -195,6 +196,8 @@ pub enum JobState {
     Failed,
     /// Stopped on request.
     Cancelled,
+    /// Waiting for the person (a connection to reconnect); resumes by itself once fixed.
+    Held,
 }
 
 impl JobState {
@@ -214,6 +217,7 @@ impl JobState {
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
+            JobState::Held => "held",
         }
     }
 
@@ -225,6 +229,7 @@ impl JobState {
             "succeeded" => JobState::Succeeded,
             "failed" => JobState::Failed,
             "cancelled" => JobState::Cancelled,
+            "held" => JobState::Held,
             _ => return None,
         })
     }
@@ -253,6 +258,8 @@ pub enum Transition {
     Cancel,
     /// Handed back to the queue (graceful shutdown, redelivery).
     Requeue(String),
+    /// Park the job until the person fixes something (the reason says what and how).
+    Hold(String),
 }
 
 /// The new state for `event` in `state`, or `None` when the event is absorbed (terminal states
@@ -265,9 +272,10 @@ pub fn next_state(state: JobState, event: &Transition) -> Option<JobState> {
         (Queued | Running, T::Start { .. }) => Some(Running),
         (Running, T::Step { .. }) => Some(Running),
         (Running, T::Succeed) => Some(Succeeded),
-        (Queued | Running, T::Fail(_)) => Some(Failed),
-        (Queued | Running, T::Cancel) => Some(Cancelled),
-        (Queued | Running, T::Requeue(_)) => Some(Queued),
+        (Queued | Running | Held, T::Fail(_)) => Some(Failed),
+        (Queued | Running | Held, T::Cancel) => Some(Cancelled),
+        (Queued | Running | Held, T::Requeue(_)) => Some(Queued),
+        (Queued | Running | Held, T::Hold(_)) => Some(Held),
         _ => None,
     }
 }
@@ -404,6 +412,19 @@ mod tests {
                 "terminal states absorb"
             );
             assert_eq!(next_state(t, &Transition::Fail("late".into())), None);
+            assert_eq!(next_state(t, &Transition::Hold("late".into())), None);
         }
+        // Held: parked until the person fixes the cause; never run or finished from there.
+        let hold = Transition::Hold("reconnect".into());
+        assert_eq!(next_state(Running, &hold), Some(Held));
+        assert!(!Held.is_terminal());
+        assert_eq!(next_state(Held, &Transition::Start { steps: 1 }), None);
+        assert_eq!(next_state(Held, &Transition::Succeed), None);
+        assert_eq!(
+            next_state(Held, &Transition::Requeue("fixed".into())),
+            Some(Queued)
+        );
+        assert_eq!(next_state(Held, &Transition::Cancel), Some(Cancelled));
+        assert_eq!(JobState::parse("held"), Some(Held));
     }
 }

@@ -13,6 +13,7 @@ pub mod browsers;
 pub mod cli;
 pub mod config;
 pub mod connect;
+pub mod connector_skills;
 pub mod job;
 pub mod output;
 pub mod queue;

@@ -25,6 +25,9 @@ pub enum StepError {
     /// The job was cancelled (or the agent is shutting down).
     #[error("cancelled")]
     Cancelled,
+    /// Only the person can unblock it (reconnect an account): the job is held, not failed.
+    #[error("{0}")]
+    Held(String),
 }
 
 /// When to try a failed step again. Defaults: 3 attempts, 200 ms then doubling, at most 5 s apart;
@@ -76,7 +79,7 @@ impl RetryPolicy {
     /// `None` to give up.
     pub fn next_delay(&self, attempt: u32, failure: &StepError) -> Option<Duration> {
         match failure {
-            StepError::Fatal(_) | StepError::Cancelled => return None,
+            StepError::Fatal(_) | StepError::Cancelled | StepError::Held(_) => return None,
             StepError::Retryable(_) | StepError::Timeout(_) => {}
         }
         if attempt >= self.max_attempts {

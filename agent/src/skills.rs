@@ -68,6 +68,8 @@ pub struct SkillEnv {
     pub browsers: BrowserPool,
     /// State (to record outputs).
     pub store: Store,
+    /// Gmail, Calendar and Notion, opened on first use.
+    pub connectors: crate::connector_skills::Connectors,
 }
 
 /// The built-in skills.
@@ -98,6 +100,32 @@ pub fn builtin() -> Vec<SkillDef> {
                 p("schema", ParamType::Json, true, None, "Extraction schema {items, fields, next}, or a path to a schema file in the workspace."),
                 p("format", ParamType::String, false, Some(json!("csv")), "csv, jsonl or json."),
                 p("max_pages", ParamType::Int, false, Some(json!(10)), "Follow next links at most this many pages."),
+            ],
+        },
+        SkillDef {
+            name: "gmail.search",
+            description: "Sync Gmail, then save the messages matching a Gmail-style query in reports/.",
+            params: vec![
+                p("query", ParamType::String, true, None, "Gmail search syntax, e.g. \"from:grace is:unread newer_than:7d\"."),
+                p("limit", ParamType::Int, false, Some(json!(50)), "At most this many messages, newest first."),
+                p("account", ParamType::String, false, Some(json!("default")), "Which Google connection."),
+            ],
+        },
+        SkillDef {
+            name: "calendar.agenda",
+            description: "Sync Google Calendar, then save the coming days' events in reports/.",
+            params: vec![
+                p("days", ParamType::Int, false, Some(json!(7)), "Days from today."),
+                p("account", ParamType::String, false, Some(json!("default")), "Which Google connection."),
+            ],
+        },
+        SkillDef {
+            name: "notion.query",
+            description: "Sync Notion, then save a data source's pages (optionally filtered) in reports/.",
+            params: vec![
+                p("data_source", ParamType::String, true, None, "Data source id or title."),
+                p("where", ParamType::Json, false, Some(json!({})), "Property values to match, e.g. {\"Status\": \"Done\"}."),
+                p("account", ParamType::String, false, Some(json!("default")), "Which Notion connection."),
             ],
         },
         SkillDef {
@@ -269,6 +297,9 @@ pub fn plan(
             );
             vec![ex, write]
         }
+        "gmail.search" | "calendar.agenda" | "notion.query" => {
+            crate::connector_skills::plan(skill, params, env, &job_id)
+        }
         _ => vec![Step::new(
             "noop",
             &[],
@@ -383,7 +414,7 @@ fn resolve_in(workspace: &Path, rel: &str) -> Option<PathBuf> {
 
 /// Write `reports/<skill>-<job>.<ext>` atomically. The name depends only on the job, so a
 /// redelivered job overwrites its own report instead of adding a second one.
-async fn write_output(
+pub(crate) async fn write_output(
     env: &SkillEnv,
     job: &str,
     skill: &str,

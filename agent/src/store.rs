@@ -318,6 +318,18 @@ impl Store {
         .await
     }
 
+    /// Jobs parked in the `held` state, oldest first.
+    pub async fn held(&self) -> Result<Vec<JobRecord>, StoreError> {
+        self.with(move |c| {
+            let mut st = c.prepare(&format!(
+                "{SELECT_JOB} WHERE state = 'held' AND cancel_requested = 0 ORDER BY id"
+            ))?;
+            let rows = st.query_map([], row_to_job)?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Events of a job after `after_seq`, in order.
     pub async fn events(&self, id: &str, after_seq: i64) -> Result<Vec<JobEvent>, StoreError> {
         let id = id.to_string();
@@ -565,6 +577,7 @@ fn apply_transition(
             Some("cancelled".to_string()),
         ),
         Transition::Requeue(why) => ("queued", why.clone(), None),
+        Transition::Hold(why) => ("held", why.clone(), Some(why.clone())),
     };
     tx.prepare_cached(
         "UPDATE jobs SET state = ?2, step = ?3, steps = ?4, error = COALESCE(?5, error), updated_at = ?6 WHERE id = ?1",

@@ -90,7 +90,7 @@ pub struct ClientCredentials {
 }
 
 /// Everything tunable about connectors.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Provider URLs.
     pub endpoints: Endpoints,
@@ -495,6 +495,12 @@ impl Hub {
             Ok(out)
         }
         .await;
+        if r.as_ref()
+            .is_err_and(|e: &ConnectorError| e.needs_reconnect())
+        {
+            // The fix (`deskhand connect`) may come from another process: reload the grant then.
+            self.forget_tokens(id);
+        }
         self.record(id, &r);
         Ok(r?
             .into_iter()

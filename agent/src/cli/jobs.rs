@@ -133,6 +133,11 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         cfg.grace = Duration::from_secs(g);
     }
     cfg.browser = args.browser.launch_options(workspace, config)?;
+    cfg.connectors = crate::connect::settings(config);
+    cfg.secret_store = config
+        .secrets
+        .store
+        .unwrap_or(deskhand_connectors::SecretStoreKind::Auto);
     let agent = Agent::start(cfg.clone()).await?;
     let token = crate::api::load_or_create_token(workspace).context("creating the API token")?;
     let port = args.port.or(config.agent.api_port).unwrap_or(7878);

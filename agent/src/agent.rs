@@ -147,6 +147,14 @@ impl Agent {
         &self.inner.queue
     }
 
+    /// Connections and their health (from the cache; no keyring or network needed).
+    pub async fn connections(&self) -> Vec<deskhand_connectors::ConnectionInfo> {
+        let env = Arc::clone(&self.inner.env);
+        tokio::task::spawn_blocking(move || env.connectors.list())
+            .await
+            .unwrap_or_default()
+    }
+
     /// The skills this agent runs.
     pub fn skills(&self) -> &[SkillDef] {
         &self.inner.skills

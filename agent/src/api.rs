@@ -110,6 +110,7 @@ pub fn router(agent: Agent, token: String) -> Router {
     let api = Router::new()
         .route("/skills", get(list_skills))
         .route("/jobs", get(list_jobs).post(create_job))
+        .route("/connections", get(list_connections))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/events", get(job_events))
         .route("/jobs/{id}/cancel", post(cancel_job))
@@ -164,6 +165,11 @@ struct ListQuery {
 fn summary(r: &JobRecord) -> Value {
     json!({"id": r.id, "skill": r.skill, "state": r.state, "step": r.step, "steps": r.steps,
            "created_at": r.created_at, "updated_at": r.updated_at, "error": r.error})
+}
+
+/// Connections with their health, so the phone can say "reconnect Google".
+async fn list_connections(State(s): State<AppState>) -> Json<Value> {
+    Json(serde_json::to_value(s.agent.connections().await).unwrap_or_default())
 }
 
 async fn list_jobs(

@@ -56,6 +56,13 @@ impl Connectors {
         Ok(hub)
     }
 
+    /// Every connection with its health, from the cache.
+    pub fn list(&self) -> Vec<deskhand_connectors::ConnectionInfo> {
+        Cache::open(&crate::connect::cache_path(&self.workspace))
+            .and_then(|c| c.connections())
+            .unwrap_or_default()
+    }
+
     /// True when `id` has been connected and is not stale (read from the cache; no network).
     pub fn usable(&self, id: &ConnectionId) -> bool {
         Cache::open(&crate::connect::cache_path(&self.workspace))

@@ -12,7 +12,8 @@ use crate::error::{ConnectorError, Result};
 use crate::oauth::{OAuthApp, RefreshError};
 use crate::secrets::Secrets;
 
-/// Refresh this long before the provider's expiry, so a request never carries a dying token.
+/// Refresh this long before the provider's expiry (at most half the lifetime), so a request
+/// never carries a dying token.
 const EARLY: Duration = Duration::from_secs(60);
 
 /// What the secret store keeps for one connection (one entry, JSON): the client and its grant.
@@ -66,7 +67,8 @@ pub enum Grant {
 
 struct Access {
     token: String,
-    expires_at: Option<Instant>,
+    /// When to refresh: shortly before the provider's expiry.
+    refresh_at: Option<Instant>,
 }
 
 /// Hands out valid access tokens for one connection.
@@ -106,7 +108,7 @@ impl TokenSource {
     pub async fn access_token(&self) -> Result<String> {
         let mut cur = self.current.lock().await;
         if let Some(a) = cur.as_ref() {
-            if a.expires_at.is_none_or(|t| t > Instant::now() + EARLY) {
+            if a.refresh_at.is_none_or(|t| t > Instant::now()) {
                 return Ok(a.token.clone());
             }
         }
@@ -134,7 +136,7 @@ impl TokenSource {
             Grant::Static(t) => {
                 return Ok(Access {
                     token: t.clone(),
-                    expires_at: None,
+                    refresh_at: None,
                 })
             }
             Grant::Refresh { app, stored } => (app, stored),
@@ -162,7 +164,7 @@ impl TokenSource {
                 }
                 Ok(Access {
                     token: g.access_token,
-                    expires_at: g.expires_in.map(|d| Instant::now() + d),
+                    refresh_at: g.expires_in.map(|d| Instant::now() + d - EARLY.min(d / 2)),
                 })
             }
             Err(RefreshError::Refused(why)) => Err(self.id.stale(why)),

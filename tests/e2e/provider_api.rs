@@ -264,3 +264,34 @@ async fn the_loopback_listener_refuses_a_forged_state_and_waits_for_the_real_one
     assert_eq!(info.identity.as_deref(), Some("ada@example.com"));
     assert!(info.scopes.iter().all(|s| s.ends_with(".readonly")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_are_refreshed_before_they_expire() {
+    let l = lib(100).await;
+    let h = l.fake.handle();
+    h.set_access_token_lifetime(2);
+    let id = ConnectionId::new(Provider::Google, None);
+    let creds = ClientCredentials {
+        id: "lib-test".into(),
+        secret: Some("lib-secret".into()),
+    };
+    l.hub
+        .connect(&id, &creds, &[], |url| {
+            let url = url.clone();
+            tokio::spawn(async move { reqwest::get(url.as_str()).await.unwrap() });
+        })
+        .await
+        .unwrap();
+    let g = l.hub.gmail(&id).await.unwrap();
+    h.reset_requests();
+    g.profile().await.unwrap();
+    g.profile().await.unwrap(); // still fresh: no refresh
+    assert_eq!(h.request_count("/token"), 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await; // past half the lifetime
+    g.profile().await.unwrap();
+    assert_eq!(h.request_count("/token"), 2, "refreshed before expiry");
+    assert!(
+        h.requests().iter().all(|r| r.status < 400),
+        "no request met an expired token"
+    );
+}

@@ -1,6 +1,6 @@
 //! Gmail: list, get (metadata / full / raw), history, and incremental sync into the cache.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -480,7 +480,7 @@ impl Gmail {
         progress: &dyn Progress,
     ) -> Result<SyncReport> {
         progress.stage("reading mail history", None);
-        let mut added: BTreeMap<String, ()> = BTreeMap::new();
+        let mut added: BTreeSet<String> = BTreeSet::new();
         let mut deleted: HashSet<String> = HashSet::new();
         let mut labels: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut token: Option<String> = None;
@@ -504,7 +504,7 @@ impl Gmail {
             for rec in page.history {
                 for c in rec.messages_added {
                     deleted.remove(&c.message.id);
-                    added.insert(c.message.id, ());
+                    added.insert(c.message.id);
                 }
                 for c in rec.messages_deleted {
                     added.remove(&c.message.id);
@@ -527,9 +527,9 @@ impl Gmail {
         }
         let known = cache.message_ids(conn)?;
         let mut report = SyncReport::default();
-        let mut fetch: Vec<String> = added.into_keys().collect();
+        let mut fetch: Vec<String> = added.iter().cloned().collect();
         for (id, l) in labels {
-            if fetch.contains(&id) {
+            if added.contains(&id) {
                 continue; // the fetch brings current labels
             }
             if l.iter().any(|l| l == "SPAM" || l == "TRASH") {

@@ -2,7 +2,6 @@
 //! token refresh. Google's token endpoint takes form bodies (through the `oauth2` crate);
 //! Notion's takes JSON with HTTP Basic client auth, as its reference documents.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -403,9 +402,4 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// Parses a query string into a map (used by tests playing the browser).
-pub fn query_pairs(url: &Url) -> HashMap<String, String> {
-    url.query_pairs().into_owned().collect()
 }

@@ -306,23 +306,21 @@ impl Agent {
                 }
                 let id = job.id.to_string();
                 let why = format!("{conn} is connected again; resuming");
-                if self
-                    .transition(&id, Transition::Requeue(why))
-                    .await
-                    .is_none()
-                {
+                let Some(ev) = self.transition(&id, Transition::Requeue(why)).await else {
                     continue; // cancelled or changed meanwhile
-                }
+                };
                 let sent = match &self.inner.queue {
                     Queue::Embedded(q) => {
                         let r = self.inner.store.insert_and_enqueue(&job).await.map(|_| ());
                         q.wake();
                         r.map_err(|e| e.to_string())
                     }
+                    // A key of its own: JetStream drops a second message with the job's id
+                    // inside its duplicate window.
                     Queue::Nats(_) => self
                         .inner
                         .queue
-                        .publish(&job)
+                        .publish_raw(&format!("{id}.resume.{}", ev.seq), job.to_bytes())
                         .await
                         .map_err(|e| e.to_string()),
                 };

@@ -45,10 +45,20 @@ impl Env {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_on_a_stale_connection_is_held_and_resumes_after_reconnect() {
+async fn held_jobs_resume_after_reconnect_on_the_embedded_queue() {
+    held_job_resumes_after_reconnect("embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_jobs_resume_after_reconnect_on_nats() {
+    let nats = crate::util::NatsServer::start();
+    held_job_resumes_after_reconnect(&nats.url).await;
+}
+
+async fn held_job_resumes_after_reconnect(queue: &str) {
     let env = Env::with_config(
         FakeData::generated(12, 6, 0),
-        "[secrets]\nstore = \"file\"\n[agent]\napi_port = 0\n",
+        &format!("[secrets]\nstore = \"file\"\n[agent]\napi_port = 0\nqueue = \"{queue}\"\n"),
     )
     .await;
     env.connect_google().await;

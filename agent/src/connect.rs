@@ -21,13 +21,37 @@ pub fn open_cache(workspace: &Path) -> anyhow::Result<Arc<Cache>> {
     Ok(Arc::new(Cache::open(&cache_path(workspace))?))
 }
 
+/// Environment variable that allows provider URLs other than the real ones (tests, a proxy).
+pub const CUSTOM_ENDPOINTS_ENV: &str = "DESKHAND_ALLOW_CUSTOM_ENDPOINTS";
+
 /// Connector settings from config (every value has a default).
-pub fn settings(config: &Config) -> Settings {
-    let d = Settings::default();
-    let e = Endpoints::default();
+///
+/// Provider URLs in the workspace's config are honoured only with `DESKHAND_ALLOW_CUSTOM_ENDPOINTS=1`
+/// in the environment: the keyring's grants are not tied to a workspace, so a config shipped inside
+/// a cloned folder must not be able to send them to another host.
+pub fn settings(config: &Config) -> anyhow::Result<Settings> {
     let g = &config.google;
     let n = &config.notion;
-    Settings {
+    let custom = [
+        &g.auth_url,
+        &g.token_url,
+        &g.gmail_url,
+        &g.calendar_url,
+        &n.auth_url,
+        &n.token_url,
+        &n.api_url,
+    ]
+    .iter()
+    .any(|u| u.is_some());
+    if custom && std::env::var(CUSTOM_ENDPOINTS_ENV).as_deref() != Ok("1") {
+        anyhow::bail!(
+            "the workspace config sets provider URLs ([google]/[notion] *_url); your tokens would \
+             be sent there. Remove them, or set {CUSTOM_ENDPOINTS_ENV}=1 if you trust this config"
+        );
+    }
+    let d = Settings::default();
+    let e = Endpoints::default();
+    Ok(Settings {
         endpoints: Endpoints {
             google_auth: g.auth_url.clone().unwrap_or(e.google_auth),
             google_token: g.token_url.clone().unwrap_or(e.google_token),
@@ -46,7 +70,7 @@ pub fn settings(config: &Config) -> Settings {
             future_days: g.future_days.unwrap_or(d.window.future_days),
         },
         consent_timeout: d.consent_timeout,
-    }
+    })
 }
 
 /// Opens the secret store the config names.
@@ -60,7 +84,7 @@ pub fn open_hub(workspace: &Path, config: &Config) -> anyhow::Result<Hub> {
     Ok(Hub::new(
         open_cache(workspace)?,
         open_secrets(workspace, config)?,
-        settings(config),
+        settings(config)?,
     ))
 }
 

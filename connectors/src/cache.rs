@@ -363,39 +363,46 @@ impl Cache {
         if let Some(c) = conn {
             push(&mut sql, " AND m.connection = ?", c.to_string().into());
         }
+        // Literal text: % and _ in a search are not wildcards.
+        let lit = |v: &str| -> rusqlite::types::Value {
+            v.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+                .into()
+        };
         for f in &q.from {
             push(
                 &mut sql,
-                " AND lower(m.from_addr) LIKE '%' || ? || '%'",
-                f.clone().into(),
+                " AND lower(m.from_addr) LIKE '%' || ? || '%' ESCAPE '\\'",
+                lit(f),
             );
         }
         for t in &q.to {
             push(
                 &mut sql,
-                " AND lower(m.to_addrs || ' ' || m.cc_addrs) LIKE '%' || ? || '%'",
-                t.clone().into(),
+                " AND lower(m.to_addrs || ' ' || m.cc_addrs) LIKE '%' || ? || '%' ESCAPE '\\'",
+                lit(t),
             );
         }
         for s in &q.subject {
             push(
                 &mut sql,
-                " AND lower(m.subject) LIKE '%' || ? || '%'",
-                s.clone().into(),
+                " AND lower(m.subject) LIKE '%' || ? || '%' ESCAPE '\\'",
+                lit(s),
             );
         }
         for l in &q.labels {
             push(
                 &mut sql,
-                " AND m.labels LIKE '% ' || ? || ' %'",
-                l.clone().into(),
+                " AND m.labels LIKE '% ' || ? || ' %' ESCAPE '\\'",
+                lit(l),
             );
         }
         for l in &q.not_labels {
             push(
                 &mut sql,
-                " AND m.labels NOT LIKE '% ' || ? || ' %'",
-                l.clone().into(),
+                " AND m.labels NOT LIKE '% ' || ? || ' %' ESCAPE '\\'",
+                lit(l),
             );
         }
         if let Some(a) = q.after_ms {

@@ -133,15 +133,16 @@ impl MailQuery {
 
 fn age_ms(v: &str) -> Result<i64, String> {
     let bad = || format!("{v:?} is not an age: write e.g. 3d, 2m or 1y");
-    let (n, unit) = v.split_at(v.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    let day = 86_400_000;
-    Ok(n * match unit {
-        "d" => day,
-        "m" => 30 * day,
-        "y" => 365 * day,
+    let unit = v.chars().last().ok_or_else(bad)?;
+    let n: i64 = v[..v.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let day: i64 = 86_400_000;
+    let per = match unit {
+        'd' => day,
+        'm' => 30 * day,
+        'y' => 365 * day,
         _ => return Err(bad()),
-    })
+    };
+    n.checked_mul(per).ok_or_else(bad)
 }
 
 #[cfg(test)]

@@ -148,8 +148,7 @@ pub(crate) fn retry_after_secs(value: Option<&str>) -> Option<Duration> {
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 /// Sorts an HTTP failure into retry, refresh or give up; `body` is the parsed JSON error if any.
@@ -278,5 +277,7 @@ mod tests {
         ));
         assert_eq!(retry_after_secs(Some("2")), Some(Duration::from_secs(2)));
         assert_eq!(retry_after_secs(Some("soon")), None);
+        assert_eq!(retry_after_secs(Some("1e30")), None);
+        assert_eq!(retry_after_secs(Some("-1")), None);
     }
 }

@@ -167,7 +167,38 @@ impl TokenSource {
                     refresh_at: g.expires_in.map(|d| Instant::now() + d - EARLY.min(d / 2)),
                 })
             }
-            Err(RefreshError::Refused(why)) => Err(self.id.stale(why)),
+            Err(RefreshError::Refused(why)) => {
+                // Another process (`deskhand connect`, or a rotation) may have stored a newer
+                // grant since this one was loaded: try that before calling the connection stale.
+                let secrets = self.secrets.clone();
+                let id = self.id.clone();
+                let newer = tokio::task::spawn_blocking(move || StoredGrant::load(&secrets, &id))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok().flatten())
+                    .and_then(|g| g.refresh_token)
+                    .filter(|r| *r != refresh);
+                match newer {
+                    Some(r) => {
+                        *self.rotated.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+                        match app.refresh(&r).await {
+                            Ok(g) => Ok(Access {
+                                token: g.access_token,
+                                refresh_at: g
+                                    .expires_in
+                                    .map(|d| Instant::now() + d - EARLY.min(d / 2)),
+                            }),
+                            Err(RefreshError::Refused(why)) => Err(self.id.stale(why)),
+                            Err(RefreshError::Transient(why)) => Err(ConnectorError::Transient {
+                                provider: self.id.provider.title().into(),
+                                attempts: 1,
+                                message: format!("token refresh: {why}"),
+                            }),
+                        }
+                    }
+                    None => Err(self.id.stale(why)),
+                }
+            }
             Err(RefreshError::Transient(why)) => Err(ConnectorError::Transient {
                 provider: self.id.provider.title().into(),
                 attempts: 1,

@@ -75,6 +75,7 @@ max_total_ms = 8000
             .env("DESKHAND_SECRETS_KEY", FILE_KEY)
             .env("DESKHAND_GOOGLE_CLIENT_SECRET", CLIENT_SECRET)
             .env("DESKHAND_NOTION_CLIENT_SECRET", CLIENT_SECRET)
+            .env("DESKHAND_ALLOW_CUSTOM_ENDPOINTS", "1")
             .env_remove("DESKHAND_GOOGLE_CLIENT_ID")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -594,6 +595,18 @@ async fn oauth_refusals_are_explained() {
     let (ok, _, err) = env.connect("google", &[]).await;
     assert!(!ok && err.contains("denied"), "{err}");
     env.h().set_deny_consent(false);
+
+    // Provider URLs from a workspace config need the person's explicit consent (environment).
+    env.h().reset_requests();
+    let mut c = env.cmd(&["sync"]);
+    c.env_remove("DESKHAND_ALLOW_CUSTOM_ENDPOINTS");
+    let out = c.output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("DESKHAND_ALLOW_CUSTOM_ENDPOINTS"),
+        "{err}"
+    );
+    assert_eq!(env.h().requests().len(), 0, "nothing was sent");
 
     // No client id anywhere: say where to put one.
     std::fs::write(

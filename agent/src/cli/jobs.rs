@@ -133,7 +133,7 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         cfg.grace = Duration::from_secs(g);
     }
     cfg.browser = args.browser.launch_options(workspace, config)?;
-    cfg.connectors = crate::connect::settings(config);
+    cfg.connectors = crate::connect::settings(config)?;
     cfg.secret_store = config
         .secrets
         .store

@@ -15,7 +15,7 @@ use crate::browsers::BrowserPool;
 use crate::job::{Job, JobError, JobEvent, JobState, Transition};
 use crate::queue::{Delivery, Queue, QueueConfig, QueueError};
 use crate::runner::{run_plan, RunError};
-use crate::skills::{self, SkillDef, SkillEnv};
+use crate::skills::{SkillEnv, Skills};
 use crate::store::{Store, StoreError};
 
 /// Everything the daemon needs to start.
@@ -41,6 +41,12 @@ pub struct AgentConfig {
     pub secret_store: deskhand_connectors::SecretStoreKind,
     /// How often held jobs are checked for a fix.
     pub held_check: Duration,
+    /// Hold a sleep inhibitor while jobs run or a schedule is due soon.
+    pub keep_awake: bool,
+    /// The inhibitor program (default `systemd-inhibit` on PATH).
+    pub inhibit_command: Option<PathBuf>,
+    /// Longest sleep between schedule checks.
+    pub schedule_tick: Duration,
 }
 
 impl AgentConfig {
@@ -57,6 +63,9 @@ impl AgentConfig {
             connectors: deskhand_connectors::Settings::default(),
             secret_store: deskhand_connectors::SecretStoreKind::Auto,
             held_check: Duration::from_secs(2),
+            keep_awake: true,
+            inhibit_command: None,
+            schedule_tick: Duration::from_secs(30),
         }
     }
 }
@@ -74,6 +83,9 @@ pub enum AgentError {
     /// Queue.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The schedule ledger.
+    #[error("schedule ledger: {0}")]
+    Schedule(String),
     /// Cancelling a job that has already ended.
     #[error("job {0} has already ended ({1}); nothing to cancel")]
     AlreadyEnded(String, &'static str),
@@ -83,7 +95,7 @@ struct Inner {
     cfg: AgentConfig,
     store: Store,
     queue: Queue,
-    skills: Vec<SkillDef>,
+    skills: std::sync::RwLock<(Vec<(PathBuf, Option<std::time::SystemTime>, u64)>, Arc<Skills>)>,
     env: Arc<SkillEnv>,
     running: Mutex<HashMap<String, CancellationToken>>,
     events: broadcast::Sender<JobEvent>,
@@ -91,6 +103,12 @@ struct Inner {
     stop: CancellationToken,
     /// Interrupt running jobs (after the grace period).
     interrupt: CancellationToken,
+    /// The sleep inhibitor.
+    awake: crate::scheduler::KeepAwake,
+    /// The schedule ledger.
+    ledger: Arc<deskhand_schedule::Ledger>,
+    /// Wakes the dashboard writer.
+    dashboard: tokio::sync::Notify,
 }
 
 /// Cloneable handle to a running agent.
@@ -111,8 +129,13 @@ impl Agent {
             }
             Queue::Nats(q) => q.set_batch(cfg.concurrency),
         }
+        let ledger = crate::scheduler::open(&cfg.workspace)
+            .await
+            .map_err(AgentError::Schedule)?;
         let env = Arc::new(SkillEnv {
+            schedules: Arc::clone(&ledger),
             workspace: cfg.workspace.clone(),
+            files: deskhand_workspace::Workspace::new(&cfg.workspace),
             browsers: BrowserPool::new(cfg.browser.clone()),
             store: store.clone(),
             connectors: crate::connector_skills::Connectors::new(
@@ -122,17 +145,24 @@ impl Agent {
             ),
         });
         let (events, _) = broadcast::channel(4096);
+        let awake = crate::scheduler::KeepAwake::new(cfg.keep_awake, cfg.inhibit_command.clone());
         Ok(Agent {
             inner: Arc::new(Inner {
                 cfg,
                 store,
                 queue,
-                skills: skills::builtin(),
+                skills: std::sync::RwLock::new((
+                    skills_fingerprint(&cfg.workspace),
+                    Arc::new(Skills::load(&cfg.workspace)),
+                )),
                 env,
                 running: Mutex::new(HashMap::new()),
                 events,
                 stop: CancellationToken::new(),
                 interrupt: CancellationToken::new(),
+                awake,
+                ledger,
+                dashboard: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -155,9 +185,22 @@ impl Agent {
             .unwrap_or_default()
     }
 
-    /// The skills this agent runs.
-    pub fn skills(&self) -> &[SkillDef] {
-        &self.inner.skills
+    /// The skills this agent runs, reloaded when the workspace's skill files change (an install
+    /// or an edit while the daemon runs).
+    pub fn skills(&self) -> Arc<Skills> {
+        let now = skills_fingerprint(&self.inner.cfg.workspace);
+        {
+            let cur = self.inner.skills.read().unwrap_or_else(|p| p.into_inner());
+            if cur.0 == now {
+                return Arc::clone(&cur.1);
+            }
+        }
+        let fresh = Arc::new(Skills::load(&self.inner.cfg.workspace));
+        for p in fresh.problems() {
+            tracing::warn!(problem = %p, "a skill did not load");
+        }
+        *self.inner.skills.write().unwrap_or_else(|p| p.into_inner()) = (now, Arc::clone(&fresh));
+        fresh
     }
 
     /// Transitions as they happen (for SSE).
@@ -172,13 +215,7 @@ impl Agent {
 
     /// Validate and enqueue a job (what the HTTP API and `dispatch` do).
     pub async fn submit(&self, job: Job) -> Result<String, AgentError> {
-        submit(
-            &self.inner.store,
-            &self.inner.queue,
-            &self.inner.skills,
-            job,
-        )
-        .await
+        submit(&self.inner.store, &self.inner.queue, &self.skills(), job).await
     }
 
     /// Cancel a job: a queued one is skipped when delivered, a running one is stopped.
@@ -222,6 +259,14 @@ impl Agent {
         let watcher = {
             let me = self.clone();
             tokio::spawn(async move { me.watch_held().await })
+        };
+        let schedules = {
+            let me = self.clone();
+            tokio::spawn(async move { me.watch_schedules().await })
+        };
+        let dashboard = {
+            let me = self.clone();
+            tokio::spawn(async move { me.write_dashboards().await })
         };
         loop {
             let permit = tokio::select! {
@@ -269,8 +314,184 @@ impl Agent {
             while tasks.join_next().await.is_some() {}
         }
         watcher.abort();
+        schedules.abort();
+        dashboard.abort();
+        self.refresh_dashboard().await;
+        self.inner.awake.set_due_soon(false, false);
         self.inner.env.browsers.shutdown().await;
         Ok(())
+    }
+
+    /// Use this connector hub (the demo's fake accounts) instead of the configured one.
+    pub async fn set_hub(&self, hub: Arc<deskhand_connectors::Hub>) {
+        self.inner.env.connectors.set_hub(hub).await;
+    }
+
+    /// The schedule ledger.
+    pub fn ledger(&self) -> &Arc<deskhand_schedule::Ledger> {
+        &self.inner.ledger
+    }
+
+    /// Whether the sleep inhibitor is held now.
+    pub fn keeping_awake(&self) -> bool {
+        self.inner.awake.is_held()
+    }
+
+    /// After a job ends: write its outcome on its schedule run, and refresh the dashboard.
+    async fn after_job(&self, id: &str) {
+        if let Ok(rec) = self.inner.store.get(id).await {
+            let origin = Job::from_bytes(&rec.envelope).ok().map(|j| j.origin);
+            if let Some((sid, due)) = origin.as_deref().and_then(crate::scheduler::parse_origin) {
+                if let Some(outcome) = crate::scheduler::outcome_of(rec.state, rec.error.as_deref()) {
+                    let ledger = Arc::clone(&self.inner.ledger);
+                    let r = tokio::task::spawn_blocking(move || {
+                        ledger.finish(&sid, due, outcome, chrono::Utc::now())
+                    })
+                    .await;
+                    if let Ok(Err(e)) = r {
+                        tracing::warn!(job = id, error = %e, "could not record the schedule run's outcome");
+                    }
+                }
+            }
+        }
+        self.inner.dashboard.notify_one();
+    }
+
+    /// Rewrites dashboard.html when woken, at most every 250 ms (bursts of jobs coalesce).
+    async fn write_dashboards(&self) {
+        loop {
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => return,
+                _ = self.inner.dashboard.notified() => {}
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            self.refresh_dashboard().await;
+        }
+    }
+
+    /// Write dashboard.html now.
+    pub async fn refresh_dashboard(&self) {
+        if let Err(e) = crate::dashboard::write(
+            &self.inner.store,
+            &self.inner.ledger,
+            &self.inner.env,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "could not write dashboard.html");
+        }
+    }
+
+    /// Claims due schedule slots and submits their jobs; keeps the machine awake before a slot.
+    async fn watch_schedules(&self) {
+        let ledger = Arc::clone(&self.inner.ledger);
+        self.recover_claims().await;
+        loop {
+            let now = chrono::Utc::now();
+            let l = Arc::clone(&ledger);
+            let due = tokio::task::spawn_blocking(move || l.due(now, crate::scheduler::LATE_AFTER))
+                .await
+                .unwrap_or_else(|e| Err(deskhand_schedule::ScheduleError::Io(e.to_string())));
+            match due {
+                Ok(due) => {
+                    for d in due {
+                        self.fire(d, now).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the schedule ledger"),
+            }
+            let l = Arc::clone(&ledger);
+            let next = tokio::task::spawn_blocking(move || l.next_wake(chrono::Utc::now()))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .flatten();
+            let now = chrono::Utc::now();
+            let until = next.map(|t| (t - now).to_std().unwrap_or_default());
+            let running = !self.inner.running.lock().await.is_empty();
+            self.inner.awake.set_due_soon(
+                until.is_some_and(|u| u <= crate::scheduler::AWAKE_BEFORE),
+                running,
+            );
+            // Wake at the next due time, but check at least every tick (schedules added by
+            // another process, a clock that jumped after sleep).
+            let wait = until
+                .unwrap_or(self.inner.cfg.schedule_tick)
+                .min(self.inner.cfg.schedule_tick)
+                .max(Duration::from_millis(50));
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Claim one due slot and submit its job.
+    async fn fire(&self, d: deskhand_schedule::Due, now: chrono::DateTime<chrono::Utc>) {
+        let job_id = ulid::Ulid::new();
+        let l = Arc::clone(&self.inner.ledger);
+        let d2 = d.clone();
+        let claim = tokio::task::spawn_blocking(move || l.claim(&d2, now, &job_id.to_string()))
+            .await
+            .unwrap_or_else(|e| Err(deskhand_schedule::ScheduleError::Io(e.to_string())));
+        let claim = match claim {
+            Ok(Some(c)) => c,
+            Ok(None) => return, // another process took it
+            Err(e) => {
+                tracing::warn!(schedule = %d.schedule.id, error = %e, "cannot claim a due slot");
+                return;
+            }
+        };
+        if !claim.run {
+            tracing::info!(schedule = %d.schedule.id, "missed slot skipped (schedule says skip)");
+            return;
+        }
+        let job = crate::scheduler::job_for(
+            job_id,
+            &d.schedule.id,
+            d.due_at,
+            &d.schedule.skill,
+            &d.schedule.params,
+        );
+        if let Err(e) = self.submit(job).await {
+            let l = Arc::clone(&self.inner.ledger);
+            let (sid, due) = (d.schedule.id.clone(), d.due_at);
+            let why = e.to_string();
+            let _ = tokio::task::spawn_blocking(move || {
+                l.finish(&sid, due, deskhand_schedule::Outcome::Error(why), chrono::Utc::now())
+            })
+            .await;
+        }
+    }
+
+    /// After a crash between claiming a slot and submitting its job: submit it now, same id.
+    async fn recover_claims(&self) {
+        let l = Arc::clone(&self.inner.ledger);
+        let Ok(Ok(pending)) = tokio::task::spawn_blocking(move || l.pending_runs()).await else {
+            return;
+        };
+        for run in pending {
+            let Some(job_id) = run.job_id.as_deref().and_then(|j| j.parse::<ulid::Ulid>().ok()) else {
+                continue;
+            };
+            match self.inner.store.get(&job_id.to_string()).await {
+                Ok(rec) => {
+                    if rec.state.is_terminal() {
+                        self.after_job(&rec.id).await;
+                    }
+                }
+                Err(_) => {
+                    let l = Arc::clone(&self.inner.ledger);
+                    let sid = run.schedule_id.clone();
+                    let sched = tokio::task::spawn_blocking(move || l.get(&sid)).await;
+                    if let Ok(Ok(s)) = sched {
+                        let job = crate::scheduler::job_for(job_id, &s.id, run.due_at, &s.skill, &s.params);
+                        tracing::info!(schedule = %s.id, job = %job_id, "resubmitting a claimed slot's job");
+                        let _ = self.submit(job).await;
+                    }
+                }
+            }
+        }
     }
 
     /// Puts held jobs back on the queue once what held them is fixed (a reconnected account).
@@ -293,17 +514,23 @@ impl Agent {
                     continue;
                 };
                 let (name, params) = job.resolved();
-                let Some(conn) = crate::connector_skills::connection_of(&name, &params) else {
+                let skills = self.skills();
+                let Ok((def, params)) = skills.check(&name, &params) else {
                     continue;
                 };
+                let conns = skills.connections_of(&def, &params);
+                if conns.is_empty() {
+                    continue;
+                }
                 let env = Arc::clone(&self.inner.env);
-                let c2 = conn.clone();
-                let fixed = tokio::task::spawn_blocking(move || env.connectors.usable(&c2))
+                let c2 = conns.clone();
+                let fixed = tokio::task::spawn_blocking(move || c2.iter().all(|c| env.connectors.usable(c)))
                     .await
                     .unwrap_or(false);
                 if !fixed {
                     continue;
                 }
+                let conn = conns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
                 let id = job.id.to_string();
                 let why = format!("{conn} is connected again; resuming");
                 let Some(ev) = self.transition(&id, Transition::Requeue(why)).await else {
@@ -394,15 +621,47 @@ impl Agent {
             return;
         }
         let (name, params) = job.resolved();
-        let params = match skills::check(&self.inner.skills, &name, &params) {
-            Ok((_, p)) => p,
+        let skills = self.skills();
+        let (def, params) = match skills.check(&name, &params) {
+            Ok(x) => x,
             Err(e) => {
                 self.transition(&id, Transition::Fail(e.to_string())).await;
                 let _ = queue.dead_letter(store, d, Some(id), &e.to_string()).await;
                 return;
             }
         };
-        let plan = skills::plan(&name, params, Arc::clone(&self.inner.env), &id);
+        let plan = skills.plan(&def, params, Arc::clone(&self.inner.env));
+        let ended = self.execute(&id, plan, Some(&d)).await;
+        if ended == Ended::HandedBack {
+            let _ = queue.release(d).await;
+            return;
+        }
+        if let Err(e) = queue.ack(d).await {
+            // The ledger makes a redelivery harmless.
+            tracing::warn!(job = %id, error = %e, "ack failed; a redelivery will be skipped");
+        }
+    }
+
+    /// Run a job here and now, without a queue (`deskhand skills run`, `deskhand /trigger`, the
+    /// demo). The job is recorded like any other, so it shows in `jobs list` and the dashboard.
+    pub async fn run_now(&self, job: Job) -> Result<crate::store::JobRecord, AgentError> {
+        job.validate()?;
+        let (name, params) = job.resolved();
+        let skills = self.skills();
+        let (def, params) = skills.check(&name, &params)?;
+        let id = job.id.to_string();
+        self.inner.store.insert(&job).await?;
+        let plan = skills.plan(&def, params, Arc::clone(&self.inner.env));
+        self.execute(&id, plan, None).await;
+        self.refresh_dashboard().await;
+        Ok(self.inner.store.get(&id).await?)
+    }
+
+    /// Run a plan, recording every transition; renews the delivery's lease while it runs.
+    async fn execute(&self, id: &str, plan: Vec<crate::runner::Step>, d: Option<&Delivery>) -> Ended {
+        let store = &self.inner.store;
+        let queue = &self.inner.queue;
+        let id = id.to_string();
         self.transition(
             &id,
             Transition::Start {
@@ -416,6 +675,7 @@ impl Agent {
             .lock()
             .await
             .insert(id.clone(), cancel.clone());
+        self.inner.awake.hold("running a job");
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let run = run_plan(
@@ -435,17 +695,25 @@ impl Agent {
             tokio::select! {
                 r = &mut run => break r,
                 Some((n, step)) = rx.recv() => { self.transition(&id, Transition::Step { n, name: step }).await; }
-                _ = tick.tick() => { let _ = queue.progress(&d).await; }
+                _ = tick.tick() => { if let Some(d) = d { let _ = queue.progress(d).await; } }
             }
         };
         while let Ok((n, step)) = rx.try_recv() {
             self.transition(&id, Transition::Step { n, name: step })
                 .await;
         }
-        self.inner.running.lock().await.remove(&id);
-        match result {
+        let still_running = {
+            let mut running = self.inner.running.lock().await;
+            running.remove(&id);
+            running.len()
+        };
+        if still_running == 0 {
+            self.inner.awake.release_unless_due();
+        }
+        let ended = match result {
             Ok(_) => {
                 self.transition(&id, Transition::Succeed).await;
+                Ended::Done
             }
             Err(RunError::Cancelled) => {
                 let asked = store
@@ -453,8 +721,9 @@ impl Agent {
                     .await
                     .map(|r| r.cancel_requested)
                     .unwrap_or(false);
-                if asked {
+                if asked || d.is_none() {
                     self.transition(&id, Transition::Cancel).await;
+                    Ended::Done
                 } else {
                     // Interrupted by shutdown: hand it back so it runs again after restart.
                     self.transition(
@@ -462,8 +731,7 @@ impl Agent {
                         Transition::Requeue("agent shutting down; handed back to the queue".into()),
                     )
                     .await;
-                    let _ = queue.release(d).await;
-                    return;
+                    Ended::HandedBack
                 }
             }
             Err(RunError::Step {
@@ -473,28 +741,37 @@ impl Agent {
                 // Parked in the store; the held-job watcher puts it back on the queue once the
                 // person has fixed the cause.
                 self.transition(&id, Transition::Hold(why)).await;
+                Ended::Done
             }
             Err(e) => {
                 self.transition(&id, Transition::Fail(e.to_string())).await;
+                Ended::Done
             }
-        }
-        if let Err(e) = queue.ack(d).await {
-            // The ledger makes a redelivery harmless.
-            tracing::warn!(job = %id, error = %e, "ack failed; a redelivery will be skipped");
-        }
+        };
+        self.after_job(&id).await;
+        ended
     }
+}
+
+/// How [`Agent::execute`] left a job.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Finished (any outcome) or held: acknowledge the delivery.
+    Done,
+    /// Interrupted by shutdown: give the delivery back.
+    HandedBack,
 }
 
 /// Validate a job against the skills and enqueue it (used by the daemon and by `dispatch`).
 pub async fn submit(
     store: &Store,
     queue: &Queue,
-    skills: &[SkillDef],
+    skills: &Skills,
     job: Job,
 ) -> Result<String, AgentError> {
     job.validate()?;
     let (name, params) = job.resolved();
-    skills::check(skills, &name, &params)?;
+    skills.check(&name, &params)?;
     let bytes = job.to_bytes();
     if bytes.len() > crate::job::MAX_JOB_BYTES {
         return Err(JobError::TooLarge(bytes.len()).into());
@@ -511,4 +788,23 @@ pub async fn submit(
         }
     }
     Ok(job.id.to_string())
+}
+
+/// What identifies the workspace's skill files now: each SKILL.md / skill.yaml with its mtime and
+/// size. Cheap (a directory listing and a few stats), so it is checked per job.
+fn skills_fingerprint(workspace: &std::path::Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(workspace.join("skills")) else {
+        return out;
+    };
+    for d in dirs.flatten() {
+        for f in ["SKILL.md", "skill.yaml"] {
+            let p = d.path().join(f);
+            if let Ok(m) = std::fs::metadata(&p) {
+                out.push((p, m.modified().ok(), m.len()));
+            }
+        }
+    }
+    out.sort();
+    out
 }

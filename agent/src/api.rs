@@ -154,7 +154,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn list_skills(State(s): State<AppState>) -> Json<Value> {
-    Json(serde_json::to_value(s.agent.skills()).unwrap_or_default())
+    Json(serde_json::to_value(s.agent.skills().list()).unwrap_or_default())
 }
 
 #[derive(Deserialize)]

@@ -95,6 +95,10 @@ pub struct AgentSection {
     pub max_deliveries: Option<u32>,
     /// Seconds running jobs may finish on shutdown (default 20).
     pub grace_secs: Option<u64>,
+    /// Hold a sleep inhibitor while jobs run or a schedule is due within minutes (default true).
+    pub keep_awake: Option<bool>,
+    /// The inhibitor program (default `systemd-inhibit` from PATH; `$DESKHAND_INHIBIT_COMMAND` wins).
+    pub inhibit_command: Option<PathBuf>,
 }
 
 /// `[browser]` in config.toml.

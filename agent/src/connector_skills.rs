@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use deskhand_connectors::mail_query::MailQuery;
 use deskhand_connectors::{
@@ -13,7 +12,7 @@ use deskhand_connectors::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::runner::{RetryPolicy, Step, StepError};
+use crate::runner::{StepCtx, StepError};
 use crate::skills::{write_output, SkillEnv};
 
 /// The connectors a running agent uses, opened on first use (no keyring needed until then).
@@ -33,6 +32,11 @@ impl Connectors {
             store,
             hub: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Use this hub instead of opening one from the settings (the demo's fake accounts).
+    pub async fn set_hub(&self, hub: Arc<Hub>) {
+        *self.hub.lock().await = Some(hub);
     }
 
     /// The hub, opening the cache and the secret store the first time.
@@ -72,25 +76,26 @@ impl Connectors {
     }
 }
 
-fn resource_of(skill: &str) -> Option<Resource> {
-    Some(match skill {
-        "gmail.search" => Resource::Gmail,
-        "calendar.agenda" => Resource::Calendar,
-        "notion.query" => Resource::Notion,
+fn resource_of(action: &str) -> Option<Resource> {
+    Some(match action.split('.').next()? {
+        "gmail" => Resource::Gmail,
+        "calendar" => Resource::Calendar,
+        "notion" => Resource::Notion,
         _ => return None,
     })
 }
 
-/// The connection a connector skill's job depends on.
-pub fn connection_of(skill: &str, params: &Map<String, Value>) -> Option<ConnectionId> {
-    let provider: Provider = resource_of(skill)?.provider();
+/// The connection an action's step depends on (`gmail.*`, `calendar.*`, `notion.*`).
+pub fn connection_of(action: &str, args: &Map<String, Value>) -> Option<ConnectionId> {
+    let provider: Provider = resource_of(action)?.provider();
     Some(ConnectionId::new(
         provider,
-        params.get("account").and_then(|a| a.as_str()),
+        args.get("account").and_then(|a| a.as_str()),
     ))
 }
 
-fn step_error(e: ConnectorError) -> StepError {
+/// How a connector failure affects a step: held while the person must reconnect.
+pub(crate) fn step_error(e: ConnectorError) -> StepError {
     match e {
         e if e.needs_reconnect() => StepError::Held(e.to_string()),
         e @ (ConnectorError::Transient { .. } | ConnectorError::Quota { .. }) => {
@@ -100,63 +105,46 @@ fn step_error(e: ConnectorError) -> StepError {
     }
 }
 
-/// Steps: `sync` (held while the connection needs the person), then `report`.
-pub fn plan(
-    skill: &str,
-    params: Map<String, Value>,
-    env: Arc<SkillEnv>,
-    job_id: &str,
-) -> Vec<Step> {
-    let resource = resource_of(skill).expect("a connector skill");
-    let id = connection_of(skill, &params).expect("a connector skill");
-    let (e1, id1) = (env.clone(), id.clone());
-    let mut sync = Step::new(
-        "sync",
-        &[],
-        Arc::new(move |ctx| {
-            let (env, id) = (e1.clone(), id1.clone());
-            Box::pin(async move {
-                let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
-                let work = hub.sync(&id, resource, &Quiet);
-                let out = tokio::select! {
-                    _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
-                    r = work => r.map_err(step_error)?,
-                };
-                Ok(serde_json::to_value(out).unwrap_or_default())
-            })
-        }),
-    );
-    sync.timeout = Duration::from_secs(600);
-    sync.retry = RetryPolicy::default();
-    let (skill, job) = (skill.to_string(), job_id.to_string());
-    let report = Step::new(
-        "report",
-        &["sync"],
-        Arc::new(move |_ctx| {
-            let (env, id, skill, job, params) = (
-                env.clone(),
-                id.clone(),
-                skill.clone(),
-                job.clone(),
-                params.clone(),
-            );
-            Box::pin(async move {
-                let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
-                let body = read_cache(hub.cache(), &id, &skill, &params)?;
-                let mut out = write_output(
-                    &env,
-                    &job,
-                    &skill,
-                    "json",
-                    serde_json::to_vec_pretty(&body).unwrap_or_default(),
-                )
-                .await?;
-                out["items"] = body["count"].clone();
-                Ok(out)
-            })
-        }),
-    );
-    vec![sync, report]
+/// `gmail.sync`, `calendar.sync`, `notion.sync`: bring the cache up to date (held while the
+/// connection needs the person).
+pub(crate) async fn sync(
+    action: &str,
+    env: &SkillEnv,
+    args: &Map<String, Value>,
+    ctx: &StepCtx,
+) -> Result<Value, StepError> {
+    let resource = resource_of(action).ok_or_else(|| StepError::Fatal(format!("{action} syncs nothing")))?;
+    let id = connection_of(action, args).expect("a connector action");
+    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
+    let work = hub.sync(&id, resource, &Quiet);
+    let out = tokio::select! {
+        _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
+        r = work => r.map_err(step_error)?,
+    };
+    Ok(serde_json::to_value(out).unwrap_or_default())
+}
+
+/// `gmail.search`, `calendar.agenda`, `notion.query`: sync, then save what matches in reports/.
+pub(crate) async fn search(
+    action: &str,
+    env: &SkillEnv,
+    args: &Map<String, Value>,
+    ctx: &StepCtx,
+) -> Result<Value, StepError> {
+    sync(action, env, args, ctx).await?;
+    let id = connection_of(action, args).expect("a connector action");
+    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
+    let body = read_cache(hub.cache(), &id, action, args)?;
+    let mut out = write_output(
+        env,
+        &ctx.job_id,
+        action,
+        "json",
+        serde_json::to_vec_pretty(&body).unwrap_or_default(),
+    )
+    .await?;
+    out["items"] = body["count"].clone();
+    Ok(out)
 }
 
 fn read_cache(
@@ -170,11 +158,11 @@ fn read_cache(
     let items: Value = match skill {
         "gmail.search" => {
             let q = MailQuery::parse(
-                params["query"].as_str().unwrap_or_default(),
+                crate::skills::arg(params, "query").as_str().unwrap_or_default(),
                 chrono::Utc::now().timestamp_millis(),
             )
             .map_err(|e| StepError::Fatal(format!("bad query: {e}")))?;
-            let limit = params["limit"].as_u64().unwrap_or(50) as usize;
+            let limit = crate::skills::arg(params, "limit").as_u64().unwrap_or(50) as usize;
             json!(cache.search_mail(Some(&conn), &q, limit).map_err(fatal)?)
         }
         "calendar.agenda" => {
@@ -185,13 +173,13 @@ fn read_cache(
                 .and_then(|d| d.and_local_timezone(chrono::Local).earliest())
                 .unwrap_or(now)
                 .timestamp();
-            let days = params["days"].as_i64().unwrap_or(7).max(1);
+            let days = crate::skills::arg(params, "days").as_i64().unwrap_or(7).max(1);
             json!(cache
                 .agenda(Some(&conn), midnight, midnight + days * 86_400)
                 .map_err(fatal)?)
         }
         _ => {
-            let wanted = params["data_source"].as_str().unwrap_or_default();
+            let wanted = crate::skills::arg(params, "data_source").as_str().unwrap_or_default();
             let ds = cache
                 .data_sources(Some(&conn))
                 .map_err(fatal)?
@@ -203,7 +191,7 @@ fn read_cache(
                          integration in Notion"
                     ))
                 })?;
-            let filter = params["where"].as_object().cloned().unwrap_or_default();
+            let filter = crate::skills::arg(params, "where").as_object().cloned().unwrap_or_default();
             let pages: Vec<_> = cache
                 .pages(Some(&conn), &ds.id)
                 .map_err(fatal)?

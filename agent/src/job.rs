@@ -159,17 +159,27 @@ impl Job {
             return (s.clone(), self.params.clone());
         }
         let text = self.text.as_deref().unwrap_or_default().trim();
-        let mut parts = text.split_whitespace();
+        // Shell-like words, so `/schedule "0 8 * * 1-5" status-report` keeps the cron together.
+        let words = shlex::split(text)
+            .unwrap_or_else(|| text.split_whitespace().map(String::from).collect());
+        let mut parts = words.into_iter();
         let name = parts
             .next()
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string();
         let mut params = self.params.clone();
+        let mut positional = Vec::new();
         for p in parts {
-            if let Some((k, v)) = p.split_once('=') {
-                params.insert(k.to_string(), Value::String(v.to_string()));
+            match p.split_once('=') {
+                Some((k, v)) if !k.is_empty() && !k.contains(' ') => {
+                    params.insert(k.to_string(), Value::String(v.to_string()));
+                }
+                _ => positional.push(Value::String(p)),
             }
+        }
+        if !positional.is_empty() {
+            params.insert("args".into(), Value::Array(positional));
         }
         (name, params)
     }

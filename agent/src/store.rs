@@ -100,6 +100,10 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id, seq);
+CREATE TABLE IF NOT EXISTS skill_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS queue (
     id TEXT PRIMARY KEY,
     body BLOB NOT NULL,
@@ -269,6 +273,37 @@ impl Store {
                 params![id, serde_json::to_string(&list).unwrap_or_default()],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// A skill's remembered value (e.g. when the last status report ended).
+    pub async fn skill_state(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let key = key.to_string();
+        self.with(move |c| {
+            c.query_row("SELECT value FROM skill_state WHERE key = ?1", params![key], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map(|v| v.and_then(|v| serde_json::from_str(&v).ok()))
+        })
+        .await
+    }
+
+    /// Remember a skill's value.
+    pub async fn set_skill_state(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO skill_state(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
         })
         .await
     }

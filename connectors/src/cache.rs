@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS events(
   connection TEXT NOT NULL, calendar_id TEXT NOT NULL, id TEXT NOT NULL, status TEXT,
   summary TEXT, description TEXT, location TEXT, start TEXT, end TEXT, all_day INTEGER,
   time_zone TEXT, start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, updated TEXT,
-  html_link TEXT, recurring_event_id TEXT,
+  html_link TEXT, recurring_event_id TEXT, attendees TEXT,
   PRIMARY KEY(connection, calendar_id, id));
 CREATE INDEX IF NOT EXISTS events_by_start ON events(connection, start_ts);
 CREATE TABLE IF NOT EXISTS notion_data_sources(
@@ -89,6 +89,15 @@ impl Cache {
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         db.execute_batch(SCHEMA).map_err(err)?;
+        // Caches made before attendees were kept gain the column; their events refill on sync.
+        let has_attendees = db
+            .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'attendees'")
+            .and_then(|mut st| st.exists([]))
+            .map_err(err)?;
+        if !has_attendees {
+            db.execute_batch("ALTER TABLE events ADD COLUMN attendees TEXT")
+                .map_err(err)?;
+        }
         Ok(Cache {
             db: Mutex::new(db),
             path: path.to_path_buf(),
@@ -474,13 +483,14 @@ impl Cache {
             {
                 let mut st = tx.prepare_cached(
                     "INSERT OR REPLACE INTO events(connection, calendar_id, id, status, summary, description, location,
-                       start, end, all_day, time_zone, start_ts, end_ts, updated, html_link, recurring_event_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                       start, end, all_day, time_zone, start_ts, end_ts, updated, html_link, recurring_event_id, attendees)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )?;
                 for e in events {
                     st.execute(params![
                         conn, e.calendar_id, e.id, e.status, e.summary, e.description, e.location, e.start, e.end,
-                        e.all_day, e.time_zone, e.start_ts, e.end_ts, e.updated, e.html_link, e.recurring_event_id
+                        e.all_day, e.time_zone, e.start_ts, e.end_ts, e.updated, e.html_link, e.recurring_event_id,
+                        serde_json::to_string(&e.attendees).unwrap_or_default()
                     ])?;
                 }
             }
@@ -538,7 +548,7 @@ impl Cache {
         self.with(|db| {
             let mut st = db.prepare(
                 "SELECT calendar_id, id, status, summary, description, location, start, end, all_day, time_zone,
-                        start_ts, end_ts, updated, html_link, recurring_event_id
+                        start_ts, end_ts, updated, html_link, recurring_event_id, attendees
                  FROM events WHERE (?1 IS NULL OR connection = ?1) AND start_ts < ?3 AND end_ts > ?2
                  ORDER BY start_ts, all_day DESC, summary",
             )?;
@@ -559,6 +569,10 @@ impl Cache {
                     updated: r.get(12)?,
                     html_link: r.get(13)?,
                     recurring_event_id: r.get(14)?,
+                    attendees: r
+                        .get::<_, Option<String>>(15)?
+                        .and_then(|a| serde_json::from_str(&a).ok())
+                        .unwrap_or_default(),
                 })
             })?;
             rows.collect()

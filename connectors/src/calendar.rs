@@ -58,6 +58,10 @@ pub struct CalendarEvent {
     pub html_link: String,
     /// Series id when this is an instance of a recurring event.
     pub recurring_event_id: Option<String>,
+    /// Addresses of the other people in it (attendees and organizer, not the calendar's owner),
+    /// lowercase.
+    #[serde(default)]
+    pub attendees: Vec<String>,
 }
 
 fn when(dt: Option<&EventDateTime>, default_tz: Tz) -> Option<(String, i64, bool, Tz)> {
@@ -112,8 +116,27 @@ impl CalendarEvent {
             updated: e.updated.map(|u| u.to_rfc3339()).unwrap_or_default(),
             html_link: e.html_link.clone().unwrap_or_default(),
             recurring_event_id: e.recurring_event_id.clone(),
+            attendees: people(e),
         })
     }
+}
+
+/// Everyone in the event but the calendar's owner, lowercase, without duplicates.
+fn people(e: &Event) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let attendees = e.attendees.iter().flatten().filter(|a| a.self_ != Some(true));
+    let organizer = e
+        .organizer
+        .iter()
+        .filter(|o| o.self_ != Some(true))
+        .filter_map(|o| o.email.clone());
+    for email in attendees.filter_map(|a| a.email.clone()).chain(organizer) {
+        let email = email.to_ascii_lowercase();
+        if !out.contains(&email) {
+            out.push(email);
+        }
+    }
+    out
 }
 
 /// Records the status and `Retry-After` of a failed call (the crate's error drops them).

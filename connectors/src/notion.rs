@@ -292,6 +292,18 @@ impl Notion {
         Ok(page)
     }
 
+    /// Changes a page's properties (and `archived` when given). Callers pass this through the guard.
+    pub async fn update_page(&self, page_id: &str, body: Value) -> Result<Value> {
+        self.api
+            .send(
+                Method::PATCH,
+                self.url(&format!("pages/{page_id}")),
+                Some(&body),
+                "update page",
+            )
+            .await
+    }
+
     /// Appends blocks, 100 per request as Notion requires. Callers pass this through the guard.
     pub async fn append_blocks(&self, block_id: &str, children: Vec<Value>) -> Result<Vec<Value>> {
         let mut out = Vec::new();

@@ -628,7 +628,7 @@ async fn oauth_refusals_are_explained() {
 }
 
 impl Env {
-    async fn run_without_key(&self, args: &[&str]) -> (bool, String, String) {
+    pub async fn run_without_key(&self, args: &[&str]) -> (bool, String, String) {
         let mut c = self.cmd(args);
         c.env_remove("DESKHAND_SECRETS_KEY");
         let out = c.output().await.unwrap();
@@ -639,7 +639,7 @@ impl Env {
         )
     }
 
-    async fn run_stdin(&self, args: &[&str], input: &str) -> (bool, String, String) {
+    pub async fn run_stdin(&self, args: &[&str], input: &str) -> (bool, String, String) {
         let mut child = self
             .cmd(args)
             .stdin(Stdio::piped())

@@ -176,7 +176,7 @@ both_queues! {
         params.insert("schema".into(), json!({"items": "body", "fields": {"text": "p#slow"}}));
         let store = Store::open(ws.path()).unwrap();
         let q = Queue::open(&b.url, &store, qcfg(2000)).await.unwrap();
-        let id = deskhand_agent::agent::submit(&store, &q, &deskhand_agent::skills::builtin(), Job::new("browser.extract", params, "t")).await.unwrap();
+        let id = deskhand_agent::agent::submit(&store, &q, &deskhand_agent::skills::Skills::builtin(), Job::new("browser.extract", params, "t")).await.unwrap();
         let mut serve = spawn_serve(ws.path());
         eventually(Duration::from_secs(20), || async { store.get(&id).await.ok().filter(|r| r.state == JobState::Running) })
             .await
@@ -200,7 +200,7 @@ both_queues! {
         write_config(ws.path(), &b.url, 10);
         let store = Store::open(ws.path()).unwrap();
         let q = Queue::open(&b.url, &store, qcfg(10_000)).await.unwrap();
-        let skills = deskhand_agent::skills::builtin();
+        let skills = deskhand_agent::skills::Skills::builtin();
         let mut slow = Map::new();
         slow.insert("url".into(), json!(site.url("slow/4000")));
         slow.insert("schema".into(), json!({"items": "body", "fields": {"text": "p#slow"}}));
@@ -229,7 +229,7 @@ async fn nats_restarts_lose_no_jobs() {
     let mut b = Backend::nats();
     let ws = temp();
     let store = Store::open(ws.path()).unwrap();
-    let skills = deskhand_agent::skills::builtin();
+    let skills = deskhand_agent::skills::Skills::builtin();
     let mut ids = Vec::new();
     {
         let q = Queue::open(&b.url, &store, qcfg(5000)).await.unwrap();
@@ -523,7 +523,7 @@ async fn sigterm_hands_running_jobs_back_and_they_finish_after_restart() {
     let id = deskhand_agent::agent::submit(
         &store,
         &q,
-        &deskhand_agent::skills::builtin(),
+        &deskhand_agent::skills::Skills::builtin(),
         Job::new("browser.extract", params, "t"),
     )
     .await

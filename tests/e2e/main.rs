@@ -13,4 +13,6 @@ mod held;
 mod interact;
 mod processes;
 mod provider_api;
+mod schedules;
 mod secrets;
+mod skills;

@@ -1,110 +1,195 @@
-//! `deskhand demo`: the main job on the embedded default, no server needed. Serves the bundled
-//! fixture site on loopback, fills its 20-field sign-up form and checks what the site received,
-//! then extracts the three-page product listing; results land in `<workspace>/reports/`.
+//! `deskhand demo`: the main job end to end on the embedded default, no server and no accounts
+//! needed. It starts the bundled fake Google and Notion servers on loopback (they speak the
+//! providers' wire protocols), connects a `demo` account to them through the real OAuth code path,
+//! seeds TASKS.md and MEMORY.md if the workspace has none, and runs the `status-report` skill for
+//! the fixture day through the agent — plus `fill-form` and `extract` against the bundled fixture
+//! site. Results land in `<workspace>/reports/` and `dashboard.html`.
+//!
+//! The demo uses its own `demo` connections and its own secrets file under
+//! `.deskhand/demo/`, so it never touches the person's real accounts.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::{ensure, Context};
+use anyhow::Context;
 use clap::Args;
-use deskhand_browser::extract::{self, Format, Schema};
-use deskhand_browser::{Browser, Shot, Submit};
-use indicatif::{ProgressBar, ProgressStyle};
+use deskhand_connectors::{
+    Cache, ClientCredentials, ConnectionId, Endpoints, Hub, Provider, Secrets, Settings,
+};
+use deskhand_fake_providers::{FakeData, FakeProviders};
+use serde_json::{json, Map, Value};
 
 use super::BrowserArgs;
+use crate::agent::{Agent, AgentConfig};
 use crate::config::Config;
-use crate::output::atomic_write;
+use crate::job::{Job, JobState};
 use crate::site::{fixture_dir, StaticSite};
+
+/// The day the bundled fixtures describe (their mail, meetings and tasks are around it).
+pub const FIXTURE_DAY: &str = "2026-11-26";
+/// The fixtures' time zone.
+pub const FIXTURE_TZ: &str = "Europe/Berlin";
+
+const CLIENT_ID: &str = "deskhand-demo.apps.example";
+const CLIENT_SECRET: &str = "demo-client-secret";
+const NOTION_TOKEN: &str = "ntn_demo_integration_token";
 
 /// `deskhand demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     #[command(flatten)]
     browser: BrowserArgs,
+    /// Only the status report (skip the browser part).
+    #[arg(long)]
+    no_browser: bool,
 }
 
 /// Run the demo.
 pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
-    let opts = args.browser.launch_options(workspace, config)?;
-    let fixtures = fixture_dir();
-    let site = StaticSite::serve(&fixtures)
+    let bar = super::skills::spinner("starting the fake Google and Notion servers");
+    let data = FakeData::load_fixtures(&deskhand_fake_providers::fixtures_dir())
+        .context("loading the bundled provider fixtures")?;
+    let fake = FakeProviders::start(data)
         .await
-        .with_context(|| format!("serving the demo site from {}", fixtures.display()))?;
-    let reports = workspace.join("reports");
-    let bar = progress(5);
+        .context("starting the fake providers on loopback")?;
+    fake.handle().register_client(CLIENT_ID, CLIENT_SECRET);
+    fake.handle().add_internal_token(NOTION_TOKEN);
+    let base = url::Url::parse(&fake.base_url())?;
 
-    bar.set_message(format!("starting Chromium ({})", opts.backend));
-    let browser = Browser::launch(opts).await?;
-    let page = browser.new_page().await?;
-    bar.inc(1);
+    bar.set_message("connecting the demo accounts");
+    let hub = demo_hub(workspace, &base)?;
+    let google = ConnectionId::new(Provider::Google, Some("demo"));
+    let creds = ClientCredentials {
+        id: CLIENT_ID.into(),
+        secret: Some(CLIENT_SECRET.into()),
+    };
+    // Play the person's browser: visit the consent URL, follow the redirect to the loopback.
+    hub.connect(&google, &creds, &[], |u| {
+        let u = u.to_string();
+        tokio::spawn(async move { reqwest::get(u).await.map(|_| ()) });
+    })
+    .await
+    .context("connecting the demo Google account")?;
+    hub.connect_token(
+        &ConnectionId::new(Provider::Notion, Some("demo")),
+        NOTION_TOKEN,
+    )
+    .await
+    .context("connecting the demo Notion workspace")?;
 
-    bar.set_message("filling the sign-up form");
-    page.goto(&site.url("signup.html")).await?;
-    let mut req = super::browse::load_values(&fixtures.join("signup.values.json"))?;
-    let expected_email = req
-        .fields
-        .iter()
-        .find(|(k, _)| k == "Email")
-        .and_then(|(_, v)| v.as_str().map(String::from));
-    req.submit = Some(Submit::Button("Create account".into()));
-    let report = page.fill(&req).await?;
-    bar.inc(1);
+    for f in ["TASKS.md", "MEMORY.md"] {
+        let dest = workspace.join(f);
+        if !dest.exists() {
+            let text = std::fs::read(fixture_dir().join("../workspace").join(f))
+                .with_context(|| format!("reading the sample {f}"))?;
+            deskhand_workspace::Workspace::new(workspace).write(f, &text)?;
+        }
+    }
 
-    bar.set_message("checking what the site received");
-    let received = extract::extract_table(&page.html().await?, None).unwrap_or_default();
-    let echoed = page.eval("Object.fromEntries([...document.querySelectorAll('#result dd')].map(d => [d.dataset.name, d.textContent]))").await?;
-    ensure!(
-        report.submit.as_ref().is_some_and(|s| s.navigated)
-            && echoed["email"].as_str() == expected_email.as_deref(),
-        "the site did not receive the form: got {echoed}"
-    );
-    let _ = received;
-    let png = page.screenshot(&Shot::FullPage).await?;
-    atomic_write(&reports.join("demo-signup.png"), &png)?;
-    atomic_write(
-        &reports.join("demo-signup.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    bar.inc(1);
+    bar.set_message("running status-report");
+    let mut cfg = AgentConfig::new(workspace.to_path_buf());
+    cfg.browser = args.browser.launch_options(workspace, config)?;
+    cfg.keep_awake = false;
+    let agent = Agent::start(cfg).await?;
+    agent.set_hub(Arc::new(hub)).await;
 
-    bar.set_message("extracting the product listing");
-    let schema = Schema::from_file(&fixtures.join("products/schema.yaml"))?;
-    page.goto(&site.url("products/page-1.html")).await?;
-    let (records, pages) = page.extract_pages(&schema, 10).await?;
-    let mut csv = Vec::new();
-    extract::write_records(&mut csv, &records, Format::Csv, Some(&schema.field_names()))?;
-    atomic_write(&reports.join("demo-products.csv"), &csv)?;
-    bar.inc(1);
-
-    page.close().await?;
-    browser.close().await?;
-    bar.inc(1);
+    let site = StaticSite::serve(&fixture_dir()).await?;
+    let mut jobs = vec![job(
+        "status-report",
+        json!({"date": FIXTURE_DAY, "tz": FIXTURE_TZ, "account": "demo"}),
+    )];
+    if !args.no_browser {
+        let values: Value = serde_json::from_slice(&std::fs::read(
+            fixture_dir().join("signup.values.json"),
+        )?)?;
+        jobs.push(job(
+            "fill-form",
+            json!({"url": site.url("signup.html"), "values": values, "submit": "Create account"}),
+        ));
+        let schema: Value = serde_norway::from_slice(&std::fs::read(
+            fixture_dir().join("products/schema.yaml"),
+        )?)?;
+        jobs.push(job(
+            "extract",
+            json!({"url": site.url("products/page-1.html"), "schema": schema, "format": "xlsx"}),
+        ));
+    }
+    let runs = futures::future::join_all(jobs.into_iter().map(|j| {
+        let a = agent.clone();
+        async move { a.run_now(j).await }
+    }))
+    .await;
     bar.finish_and_clear();
+    agent.refresh_dashboard().await;
 
-    println!("Deskhand demo — site served at {}", site.url(""));
-    println!(
-        "  sign-up form: {} fields filled in {} ms ({} round trip), submitted → {}",
-        report.fields.len(),
-        report.elapsed_ms,
-        report.attempts,
-        report.url.split('?').next().unwrap_or_default()
-    );
-    println!("  products: {} records from {} pages", records.len(), pages);
-    println!(
-        "  wrote {}/demo-signup.json, demo-signup.png, demo-products.csv",
-        reports.display()
-    );
+    println!("Deskhand demo — workspace {}", workspace.display());
+    println!("  fake Google and Notion at {base} (fixture day {FIXTURE_DAY}, {FIXTURE_TZ})");
+    let mut failed = Vec::new();
+    for r in runs {
+        let r = r?;
+        match r.state {
+            JobState::Succeeded => {
+                println!("  {:<14} succeeded", r.skill);
+                for o in &r.outputs {
+                    println!("      {}", workspace.join(o).display());
+                }
+            }
+            s => {
+                println!(
+                    "  {:<14} {}: {}",
+                    r.skill,
+                    s.as_str(),
+                    r.error.clone().unwrap_or_default()
+                );
+                failed.push(r.skill);
+            }
+        }
+    }
+    println!("  dashboard: {}", workspace.join("dashboard.html").display());
+    fake.shutdown().await;
+    if failed.contains(&"status-report".to_string()) {
+        anyhow::bail!("the status report failed");
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} failed (see above); the status report was written",
+            failed.join(", ")
+        );
+    }
     Ok(())
 }
 
-fn progress(steps: u64) -> ProgressBar {
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(steps);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(100));
-    bar
+fn job(skill: &str, params: Value) -> Job {
+    let params: Map<String, Value> = params.as_object().cloned().unwrap_or_default();
+    Job::new(skill, params, "demo")
+}
+
+/// A hub wired to the fake servers, with the demo's own secrets file and the workspace's cache.
+fn demo_hub(workspace: &Path, base: &url::Url) -> anyhow::Result<Hub> {
+    let dir = workspace.join(".deskhand/demo");
+    std::fs::create_dir_all(&dir)?;
+    // The demo's key guards fake tokens for a fake server; it is kept beside them on purpose.
+    let key_path = dir.join("secrets.key");
+    let key = match std::fs::read_to_string(&key_path) {
+        Ok(k) => k,
+        Err(_) => {
+            use base64::Engine;
+            let mut k = [0u8; 32];
+            getrandom::fill(&mut k).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let k = base64::engine::general_purpose::STANDARD.encode(k);
+            crate::output::atomic_write(&key_path, k.as_bytes())?;
+            k
+        }
+    };
+    let secrets = Secrets::encrypted_file(&dir, &key)?;
+    let cache = Cache::open(&crate::connect::cache_path(workspace))?;
+    let mut settings = Settings {
+        endpoints: Endpoints::under(base),
+        ..Settings::default()
+    };
+    // The fixtures sit around a fixed day; sync all of them whatever today is.
+    settings.window.past_days = 3650;
+    settings.window.future_days = 3650;
+    settings.notion_rate = 100;
+    Ok(Hub::new(Arc::new(cache), Arc::new(secrets), settings))
 }

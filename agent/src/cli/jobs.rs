@@ -1,7 +1,7 @@
 //! `deskhand serve`, `deskhand dispatch`, `deskhand jobs …`: the daemon and its clients.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// API port on 127.0.0.1 (0 = any free port).
     #[arg(long)]
     port: Option<u16>,
+    /// Keep the machine awake while jobs run or a schedule is due soon (`--keep-awake=false`).
+    #[arg(long, value_name = "BOOL")]
+    keep_awake: Option<bool>,
 }
 
 /// `deskhand dispatch`.
@@ -138,6 +141,13 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         .secrets
         .store
         .unwrap_or(deskhand_connectors::SecretStoreKind::Auto);
+    cfg.keep_awake = args.keep_awake.or(config.agent.keep_awake).unwrap_or(true);
+    cfg.inhibit_command = std::env::var_os("DESKHAND_INHIBIT_COMMAND")
+        .map(PathBuf::from)
+        .or_else(|| config.agent.inhibit_command.clone());
+    if let Some(t) = std::env::var("DESKHAND_SCHEDULE_TICK_MS").ok().and_then(|t| t.parse().ok()) {
+        cfg.schedule_tick = Duration::from_millis(t);
+    }
     let agent = Agent::start(cfg.clone()).await?;
     let token = crate::api::load_or_create_token(workspace).context("creating the API token")?;
     let port = args.port.or(config.agent.api_port).unwrap_or(7878);
@@ -187,7 +197,7 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
 }
 
 /// Parse `--param name=value` (JSON values when they parse, strings otherwise).
-fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+pub(crate) fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut m = Map::new();
     for p in pairs {
         let (k, v) = p
@@ -199,7 +209,7 @@ fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
     Ok(m)
 }
 
-fn device_id() -> String {
+pub(crate) fn device_id() -> String {
     std::env::var("DESKHAND_DEVICE").unwrap_or_else(|_| {
         format!(
             "cli@{}",
@@ -221,7 +231,7 @@ pub async fn dispatch(args: DispatchArgs, workspace: &Path, config: &Config) -> 
     let mut job = Job::new(args.skill.clone().unwrap_or_default(), params, device_id());
     job.skill = args.skill.clone();
     job.text = args.text.clone();
-    let id = agent::submit(&store, &queue, &skills::builtin(), job).await?;
+    let id = agent::submit(&store, &queue, &skills::Skills::load(workspace), job).await?;
     if !args.wait {
         println!("{id}");
         return Ok(());
@@ -336,7 +346,7 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
             job.text = prev.text;
             job.retry_of = Some(prev.id);
             let q = Queue::open(&queue.url(config), &store, queue.queue_config(config)).await?;
-            let new_id = agent::submit(&store, &q, &skills::builtin(), job).await?;
+            let new_id = agent::submit(&store, &q, &skills::Skills::load(workspace), job).await?;
             println!("{new_id}");
         }
     }

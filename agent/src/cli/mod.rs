@@ -13,6 +13,9 @@ pub mod browse;
 pub mod connect;
 pub mod demo;
 pub mod jobs;
+pub mod schedule;
+pub mod skills;
+pub mod workspace;
 
 /// Deskhand: a local-first desktop agent.
 #[derive(Debug, Parser)]
@@ -56,6 +59,17 @@ pub enum Command {
     Calendar(connect::CalendarArgs),
     /// Query cached Notion data sources.
     Notion(connect::NotionArgs),
+    /// Skills: list, show, run now, install a bundle, trust.
+    Skills(skills::SkillsArgs),
+    /// Run skills on a schedule: add, list, pause, resume, remove, runs.
+    Schedule(schedule::ScheduleArgs),
+    /// TASKS.md: list, add, done, move.
+    Tasks(workspace::TasksArgs),
+    /// MEMORY.md: add, show.
+    Memory(workspace::MemoryArgs),
+    /// `deskhand /status-report [k=v ...]`: run a skill by its trigger.
+    #[command(external_subcommand)]
+    Trigger(Vec<String>),
     /// Benchmarks (see bench/run.sh for the side-by-side comparison).
     #[command(hide = true)]
     Bench(bench::BenchArgs),
@@ -144,5 +158,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mail(a) => connect::mail(a, &ws),
         Command::Calendar(a) => connect::calendar(a, &ws),
         Command::Notion(a) => connect::notion(a, &ws),
+        Command::Skills(a) => skills::run(a, &ws, &config).await,
+        Command::Schedule(a) => schedule::run(a, &ws),
+        Command::Tasks(a) => workspace::tasks(a, &ws),
+        Command::Memory(a) => workspace::memory(a, &ws),
+        Command::Trigger(words) => {
+            if !words.first().is_some_and(|w| w.starts_with('/')) {
+                anyhow::bail!(
+                    "unknown command {:?}; `deskhand --help` lists the commands, and `deskhand /NAME` runs a skill by its trigger",
+                    words.first().map(String::as_str).unwrap_or_default()
+                );
+            }
+            skills::trigger(words, &ws, &config).await
+        }
     }
 }

@@ -1,0 +1,323 @@
+//! `deskhand skills list|show|run|install|trust` and `deskhand /trigger k=v ...`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value};
+
+use crate::agent::{Agent, AgentConfig};
+use crate::config::Config;
+use crate::job::Job;
+use crate::skills::{install, SkillDef, SkillKind, Skills};
+
+/// `deskhand skills`.
+#[derive(Debug, Args)]
+pub struct SkillsArgs {
+    #[command(subcommand)]
+    cmd: SkillsCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum SkillsCmd {
+    /// List skills (built-in and the workspace's own) and any that failed to load.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one skill: parameters, permissions, steps, and SKILL.md's text.
+    Show {
+        /// Name or trigger.
+        name: String,
+    },
+    /// Run a skill now, in this process, and print where its results are.
+    Run {
+        /// Name or trigger.
+        name: String,
+        /// Parameters, `k=v` (JSON values are parsed).
+        #[arg(long = "param", short = 'p', value_name = "K=V")]
+        params: Vec<String>,
+        #[command(flatten)]
+        browser: super::BrowserArgs,
+    },
+    /// Copy a skill or a bundle of skills (a folder, or a git URL with `//subfolder`) into the
+    /// workspace, after showing their permissions.
+    Install {
+        /// Folder or git URL.
+        source: String,
+        /// Accept the permissions without asking (for scripts; read them first).
+        #[arg(long)]
+        yes: bool,
+        /// Replace skills of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Trust a skill as it is now (any later edit revokes it).
+    Trust {
+        /// Name.
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Run `deskhand skills ...`.
+pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
+    let skills = Skills::load(workspace);
+    match args.cmd {
+        SkillsCmd::List { json } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "skills": skills.list(),
+                        "problems": skills.problems(),
+                    }))?
+                );
+                return Ok(());
+            }
+            for s in skills.list() {
+                let kind = match s.kind {
+                    SkillKind::Action => "action",
+                    SkillKind::Workflow => "skill",
+                    SkillKind::PromptOnly => "prompt-only (needs a planner)",
+                };
+                println!(
+                    "{:<18} {:<18} {:<10} {}",
+                    s.name,
+                    s.trigger.as_deref().unwrap_or("-"),
+                    kind,
+                    first_sentence(&s.description)
+                );
+            }
+            if !skills.problems().is_empty() {
+                println!("\nNot loaded:");
+                for p in skills.problems() {
+                    println!("  {p}");
+                }
+            }
+            Ok(())
+        }
+        SkillsCmd::Show { name } => {
+            let s = skills.find(&name).with_context(|| {
+                format!("no skill {name:?}; `deskhand skills list` shows them")
+            })?;
+            show(s);
+            Ok(())
+        }
+        SkillsCmd::Run {
+            name,
+            params,
+            browser,
+        } => {
+            let params = super::jobs::parse_params(&params)?;
+            let skill = skills
+                .find(&name)
+                .map(|s| s.name.clone())
+                .unwrap_or(name);
+            run_now(workspace, config, &browser, &skill, params).await
+        }
+        SkillsCmd::Install { source, yes, force } => {
+            let src = install::fetch(&source)?;
+            let found = install::scan(&src.dir)?;
+            for f in &found {
+                let def = Skills::default();
+                let _ = def;
+                println!("{} — {}", f.manifest.front.name, first_sentence(&f.manifest.front.description));
+                print_permissions(
+                    f.manifest.executable.then_some(&f.manifest.permissions),
+                    "  ",
+                );
+            }
+            if !confirm(yes, "Install and trust these skills with these permissions?")? {
+                bail!("nothing installed");
+            }
+            let placed = install::copy_in(workspace, &found, force)?;
+            for (f, dest) in found.iter().zip(&placed) {
+                install::trust(workspace, &f.manifest.front.name, &f.manifest.hash)?;
+                println!("installed {} → {}", f.manifest.front.name, dest.display());
+            }
+            Ok(())
+        }
+        SkillsCmd::Trust { name, yes } => {
+            let s = skills.find(&name).with_context(|| {
+                format!("no skill {name:?}; `deskhand skills list` shows them")
+            })?;
+            show(s);
+            if !confirm(yes, &format!("Trust {} with these permissions?", s.name))? {
+                bail!("not trusted");
+            }
+            install::trust(workspace, &s.name, s.hash.as_deref().unwrap_or_default())?;
+            println!("trusted {} (any edit revokes this)", s.name);
+            Ok(())
+        }
+    }
+}
+
+/// `deskhand /status-report k=v ...`: run a skill by its trigger.
+pub async fn trigger(words: Vec<String>, workspace: &Path, config: &Config) -> anyhow::Result<()> {
+    let text = words
+        .iter()
+        .map(|w| shlex::try_quote(w).map(|c| c.into_owned()).unwrap_or_else(|_| w.clone()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let probe = Job {
+        text: Some(text),
+        skill: None,
+        ..Job::new("x", Map::new(), "cli")
+    };
+    let (name, params) = probe.resolved();
+    let browser = super::BrowserArgs {
+        backend: None,
+        chrome: None,
+        profile: None,
+        timeout: None,
+        headed: false,
+    };
+    run_now(workspace, config, &browser, &name, params).await
+}
+
+async fn run_now(
+    workspace: &Path,
+    config: &Config,
+    browser: &super::BrowserArgs,
+    skill: &str,
+    params: Map<String, Value>,
+) -> anyhow::Result<()> {
+    let mut cfg = AgentConfig::new(workspace.to_path_buf());
+    cfg.browser = browser.launch_options(workspace, config)?;
+    cfg.connectors = crate::connect::settings(config)?;
+    cfg.secret_store = config
+        .secrets
+        .store
+        .unwrap_or(deskhand_connectors::SecretStoreKind::Auto);
+    cfg.keep_awake = false;
+    let agent = Agent::start(cfg).await?;
+    let job = Job::new(skill, params, super::jobs::device_id());
+    let bar = spinner(&format!("running {skill}"));
+    let rec = agent.run_now(job).await?;
+    bar.finish_and_clear();
+    match rec.state {
+        crate::job::JobState::Succeeded => {
+            println!("{} {} succeeded", rec.skill, rec.id);
+            for o in &rec.outputs {
+                println!("  {}", workspace.join(o).display());
+            }
+            println!("  dashboard: {}", workspace.join("dashboard.html").display());
+            Ok(())
+        }
+        crate::job::JobState::Held => bail!(
+            "{} is held: {} — fix it (e.g. `deskhand connect google`), then run it again",
+            rec.skill,
+            rec.error.unwrap_or_default()
+        ),
+        other => bail!(
+            "{} {}: {}",
+            rec.skill,
+            other.as_str(),
+            rec.error.unwrap_or_default()
+        ),
+    }
+}
+
+fn show(s: &SkillDef) {
+    println!("{}  ({})", s.name, s.source);
+    println!("  {}", s.description);
+    if let Some(t) = &s.trigger {
+        println!("  trigger: {t}");
+    }
+    if let Some(c) = &s.schedule {
+        println!("  suggested schedule: {c}");
+    }
+    if !s.params.is_empty() {
+        println!("  parameters:");
+        for p in &s.params {
+            println!(
+                "    {:<12} {:<6} {}{}{}",
+                p.name,
+                serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                if p.required { "(required) " } else { "" },
+                p.description,
+                p.default.as_ref().map(|d| format!(" [default {d}]")).unwrap_or_default()
+            );
+        }
+    }
+    print_permissions(s.permissions.as_ref(), "  ");
+    if !s.steps.is_empty() {
+        println!("  steps:");
+        for st in &s.steps {
+            println!(
+                "    {:<10} uses {}{}",
+                st.id,
+                st.uses,
+                if st.needs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" after {}", st.needs.join(", "))
+                }
+            );
+        }
+    }
+    if !s.body.trim().is_empty() {
+        println!("\n{}", s.body.trim());
+    }
+}
+
+fn print_permissions(p: Option<&crate::skills::manifest::Permissions>, indent: &str) {
+    let Some(p) = p else {
+        println!("{indent}permissions: none (prompt-only: runs nothing by itself)");
+        return;
+    };
+    println!("{indent}permissions:");
+    let none = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    println!(
+        "{indent}  connectors: {}",
+        if p.connectors.is_empty() {
+            "none".to_string()
+        } else {
+            p.connectors
+                .iter()
+                .map(|(k, a)| format!("{k} ({})", if *a == crate::skills::manifest::Access::Write { "read+write" } else { "read" }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    println!("{indent}  browser origins: {}", none(&p.browser));
+    println!("{indent}  workspace paths: {}", none(&p.workspace));
+    println!("{indent}  without asking: {}", none(&p.without_asking));
+}
+
+fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} — not a terminal; read the permissions above and pass --yes to accept");
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// A spinner on a terminal; hidden otherwise.
+pub(crate) fn spinner(msg: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(msg.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
+}
+
+fn first_sentence(s: &str) -> &str {
+    match s.find(". ") {
+        Some(i) => &s[..=i],
+        None => s,
+    }
+}

@@ -1,0 +1,124 @@
+//! The agent's side of schedules: when a slot is due, claim it in the ledger (at most once, also
+//! across restarts and processes), then submit a job whose id the claim recorded; when the job
+//! ends, write its outcome on the run. A claim whose job never reached the store (a crash between
+//! the two) is resubmitted with the same id on start, so a slot is never lost and never doubled.
+//! While a slot is due within a few minutes, or a job runs, the machine is kept awake.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use deskhand_schedule::{Inhibitor, Ledger, Outcome};
+use serde_json::{Map, Value};
+
+use crate::job::{Job, JobState};
+
+/// Where the schedule ledger lives.
+pub fn ledger_path(workspace: &Path) -> PathBuf {
+    workspace.join(".deskhand/schedules.db")
+}
+
+/// Jobs started by a schedule carry this origin: `schedule:<id>@<due RFC 3339>`.
+pub fn origin(schedule_id: &str, due: chrono::DateTime<Utc>) -> String {
+    format!("schedule:{schedule_id}@{}", due.to_rfc3339())
+}
+
+/// The schedule id and due time in a job's origin.
+pub fn parse_origin(origin: &str) -> Option<(String, chrono::DateTime<Utc>)> {
+    let rest = origin.strip_prefix("schedule:")?;
+    let (id, due) = rest.split_once('@')?;
+    let due = chrono::DateTime::parse_from_rfc3339(due).ok()?.with_timezone(&Utc);
+    Some((id.to_string(), due))
+}
+
+/// The job for a claimed slot.
+pub fn job_for(
+    job_id: ulid::Ulid,
+    schedule_id: &str,
+    due: chrono::DateTime<Utc>,
+    skill: &str,
+    params: &Map<String, Value>,
+) -> Job {
+    let mut job = Job::new(skill, params.clone(), origin(schedule_id, due));
+    job.id = job_id;
+    job
+}
+
+/// How a finished job is written on its run.
+pub fn outcome_of(state: JobState, error: Option<&str>) -> Option<Outcome> {
+    Some(match state {
+        JobState::Succeeded => Outcome::Ok,
+        JobState::Failed => Outcome::Error(error.unwrap_or("failed").to_string()),
+        JobState::Cancelled => Outcome::Error("cancelled".into()),
+        JobState::Held => Outcome::Held(error.unwrap_or("connection needs the person").to_string()),
+        JobState::Queued | JobState::Running => return None,
+    })
+}
+
+/// Keeps the machine awake while work runs or a schedule is about to be due.
+pub struct KeepAwake {
+    inhibitor: Mutex<Option<Inhibitor>>,
+    due_soon: std::sync::atomic::AtomicBool,
+}
+
+impl KeepAwake {
+    /// `enabled: false` (`--keep-awake=false`) never takes an inhibitor.
+    pub fn new(enabled: bool, command: Option<PathBuf>) -> KeepAwake {
+        KeepAwake {
+            inhibitor: Mutex::new(enabled.then(|| Inhibitor::new(command))),
+            due_soon: Default::default(),
+        }
+    }
+
+    /// Take the inhibitor (idempotent).
+    pub fn hold(&self, why: &str) {
+        if let Some(i) = self.inhibitor.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            i.hold(why);
+        }
+    }
+
+    /// Let go, unless a schedule is due soon.
+    pub fn release_unless_due(&self) {
+        if self.due_soon.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Some(i) = self.inhibitor.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            i.release();
+        }
+    }
+
+    /// Record whether a schedule is due within the next few minutes.
+    pub fn set_due_soon(&self, soon: bool, jobs_running: bool) {
+        self.due_soon.store(soon, std::sync::atomic::Ordering::SeqCst);
+        if soon {
+            self.hold("a scheduled skill is due within minutes");
+        } else if !jobs_running {
+            self.release_unless_due();
+        }
+    }
+
+    /// Whether the inhibitor is held now.
+    pub fn is_held(&self) -> bool {
+        self.inhibitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|i| i.is_held())
+    }
+}
+
+/// How long before a due time the machine is kept awake.
+pub const AWAKE_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+/// A slot more than this late counts as missed (asleep or agent down).
+pub const LATE_AFTER: Duration = Duration::from_secs(120);
+
+/// Open the ledger on the blocking pool.
+pub async fn open(workspace: &Path) -> Result<Arc<Ledger>, String> {
+    let path = ledger_path(workspace);
+    tokio::task::spawn_blocking(move || Ledger::open(&path).map(Arc::new))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,620 @@
+//! Skills: what a job can ask for. A skill is a folder holding an Agent Skill `SKILL.md` and
+//! Deskhand's `skill.yaml` (trigger, typed params, schedule, permissions, steps); built-in ones
+//! ship in the repository's `skills/` (compiled into the binary), the person's own live in the
+//! workspace's `skills/`. Steps `use` actions ([`actions`]); a few actions are also runnable
+//! directly as one-step skills. A folder with only a SKILL.md loads as a prompt-only skill that
+//! needs a planner to run.
+
+pub mod actions;
+mod browser_steps;
+pub mod install;
+pub mod manifest;
+mod reports;
+pub mod tasks_sync;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use deskhand_workspace::Workspace;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::job::JobError;
+use crate::runner::{Step, StepCtx, StepError};
+use crate::store::Store;
+use manifest::{Manifest, Permissions, Problem, StepSpec};
+
+/// A parameter's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    /// An http(s) URL.
+    Url,
+    /// Text.
+    String,
+    /// Any JSON (object, array…); a string holding JSON is parsed.
+    Json,
+    /// true/false.
+    Bool,
+    /// Whole number.
+    Int,
+    /// A calendar day, `YYYY-MM-DD`.
+    Date,
+}
+
+/// One parameter of a skill.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ParamDef {
+    /// Name.
+    pub name: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    /// Must be given.
+    pub required: bool,
+    /// Used when not given.
+    pub default: Option<Value>,
+    /// For people.
+    pub description: String,
+}
+
+/// What kind of skill it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkillKind {
+    /// A built-in action run on its own.
+    Action,
+    /// SKILL.md + skill.yaml: runs its steps.
+    Workflow,
+    /// SKILL.md only: needs a planner (an LLM) to run.
+    PromptOnly,
+}
+
+/// A skill a job can name.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkillDef {
+    /// Name (`status-report`, or an action's `browser.fill`).
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// Kind.
+    pub kind: SkillKind,
+    /// `/status-report`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// Its parameters.
+    pub params: Vec<ParamDef>,
+    /// `built-in` or the folder it was loaded from.
+    pub source: String,
+    /// What it may touch (workflows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+    /// Suggested schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// SHA-256 of SKILL.md + skill.yaml (trust is bound to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// The steps (workflows).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSpec>,
+    /// SKILL.md's prose.
+    #[serde(skip)]
+    pub body: String,
+}
+
+/// What steps need from the agent.
+pub struct SkillEnv {
+    /// The workspace folder.
+    pub workspace: PathBuf,
+    /// The one workspace-write API.
+    pub files: Workspace,
+    /// The shared browser.
+    pub browsers: crate::browsers::BrowserPool,
+    /// State (to record outputs).
+    pub store: Store,
+    /// Gmail, Calendar and Notion, opened on first use.
+    pub connectors: crate::connector_skills::Connectors,
+    /// The schedule ledger.
+    pub schedules: Arc<deskhand_schedule::Ledger>,
+}
+
+/// The built-in skills, compiled in from the repository's `skills/`.
+static BUILTIN: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/../skills");
+
+/// Every skill an agent knows, and the problems of those that did not load.
+#[derive(Debug, Clone, Default)]
+pub struct Skills {
+    list: Vec<SkillDef>,
+    problems: Vec<Problem>,
+}
+
+impl Skills {
+    /// Built-in actions and skills only.
+    pub fn builtin() -> Skills {
+        let mut s = Skills::default();
+        for a in actions::ACTIONS.iter().filter(|a| a.direct) {
+            s.list.push(SkillDef {
+                name: a.name.into(),
+                description: a.description.into(),
+                kind: SkillKind::Action,
+                trigger: Some(format!("/{}", a.name)),
+                params: a.params(),
+                source: "built-in".into(),
+                permissions: None,
+                schedule: None,
+                hash: None,
+                steps: vec![],
+                body: String::new(),
+            });
+        }
+        for dir in BUILTIN.dirs() {
+            let folder = dir.path().to_string_lossy().to_string();
+            let text = |f: &str| {
+                dir.get_file(dir.path().join(f))
+                    .and_then(|f| f.contents_utf8())
+            };
+            let Some(md) = text("SKILL.md") else { continue };
+            s.add(&folder, &format!("skills/{folder}"), "built-in", md, text("skill.yaml"));
+        }
+        s
+    }
+
+    /// Built-ins plus the workspace's own `skills/` (a workspace skill of the same name wins).
+    pub fn load(workspace: &Path) -> Skills {
+        let mut s = Skills::builtin();
+        let dir = workspace.join("skills");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return s;
+        };
+        let mut folders: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("SKILL.md").is_file())
+            .collect();
+        folders.sort();
+        for f in folders {
+            let folder = f.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let shown = f.display().to_string();
+            let md = match std::fs::read_to_string(f.join("SKILL.md")) {
+                Ok(t) => t,
+                Err(e) => {
+                    s.problems.push(Problem {
+                        file: format!("{shown}/SKILL.md"),
+                        line: None,
+                        message: format!("cannot read: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let yaml = std::fs::read_to_string(f.join("skill.yaml")).ok();
+            s.add(&folder, &shown, &shown, &md, yaml.as_deref());
+        }
+        s
+    }
+
+    /// Check and add one folder's skill, or record its problems.
+    fn add(&mut self, folder: &str, shown: &str, source: &str, md: &str, yaml: Option<&str>) {
+        let files = manifest::Files {
+            folder,
+            shown,
+            skill_md: md,
+            skill_yaml: yaml,
+        };
+        match manifest::read(&files) {
+            Ok(m) => {
+                let def = from_manifest(m, source);
+                self.list.retain(|d| d.name != def.name);
+                self.list.push(def);
+            }
+            Err(p) => self.problems.extend(p),
+        }
+    }
+
+    /// Every loaded skill.
+    pub fn list(&self) -> &[SkillDef] {
+        &self.list
+    }
+
+    /// What kept skills from loading (file:line: message).
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// A skill by name or trigger (`status-report`, `/status-report`).
+    pub fn find(&self, name: &str) -> Option<&SkillDef> {
+        let slash = format!("/{}", name.trim_start_matches('/'));
+        self.list
+            .iter()
+            .find(|s| s.name == name.trim_start_matches('/'))
+            .or_else(|| self.list.iter().find(|s| s.trigger.as_deref() == Some(&slash)))
+    }
+
+    /// Find a skill and check `params` against it; returns the params with defaults filled in.
+    pub fn check(
+        &self,
+        name: &str,
+        params: &Map<String, Value>,
+    ) -> Result<(SkillDef, Map<String, Value>), JobError> {
+        let skill = self.find(name).cloned().ok_or_else(|| {
+            let broken = self
+                .problems
+                .iter()
+                .filter(|p| p.file.contains(&format!("/{}/", name.trim_start_matches('/'))))
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>();
+            if broken.is_empty() {
+                JobError::UnknownSkill {
+                    name: name.to_string(),
+                    available: self.list.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+                }
+            } else {
+                JobError::Invalid(format!("skill {name} did not load: {}", broken.join("; ")))
+            }
+        })?;
+        if skill.kind == SkillKind::PromptOnly {
+            return Err(JobError::Invalid(format!(
+                "skill {} is prompt-only (a SKILL.md without skill.yaml): it needs a planner, \
+                 which this agent does not have; add a skill.yaml with steps to run it",
+                skill.name
+            )));
+        }
+        let out = check_params(&skill.name, &skill.params, params)?;
+        Ok((skill, out))
+    }
+
+    /// The plan (steps) for a checked invocation.
+    pub fn plan(
+        &self,
+        skill: &SkillDef,
+        params: Map<String, Value>,
+        env: Arc<SkillEnv>,
+    ) -> Vec<Step> {
+        match skill.kind {
+            SkillKind::Action => match actions::find(&skill.name) {
+                Some(a) => vec![a.step(&skill.name, params, env)],
+                None => vec![],
+            },
+            _ => skill
+                .steps
+                .iter()
+                .filter_map(|s| {
+                    let action = actions::find(&s.uses)?;
+                    let args = match manifest::render(&Value::Object(s.args.clone()), &params) {
+                        Value::Object(o) => o,
+                        _ => Map::new(),
+                    };
+                    // Defaults of the action fill what the skill left out.
+                    let mut full = Map::new();
+                    for p in action.params() {
+                        match args.get(&p.name) {
+                            Some(Value::Null) | None => {
+                                if let Some(d) = p.default {
+                                    full.insert(p.name, d);
+                                }
+                            }
+                            Some(v) => {
+                                let v = coerce(&p, v.clone()).unwrap_or_else(|_| v.clone());
+                                full.insert(p.name, v);
+                            }
+                        }
+                    }
+                    let mut step = action.step(&s.id, full, Arc::clone(&env));
+                    step.needs = s.needs.clone();
+                    if let Some(t) = s.timeout {
+                        step.timeout = std::time::Duration::from_secs(t);
+                    }
+                    Some(step)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Skills {
+    /// The connections a checked invocation depends on (to resume it when they are fixed).
+    pub fn connections_of(
+        &self,
+        skill: &SkillDef,
+        params: &Map<String, Value>,
+    ) -> Vec<deskhand_connectors::ConnectionId> {
+        let mut out = Vec::new();
+        let mut add = |action: &str, args: &Map<String, Value>| {
+            if let Some(a) = actions::find(action) {
+                for need in a.needs {
+                    if let actions::Need::Connector(res, _) = need {
+                        if let Some(c) =
+                            crate::connector_skills::connection_of(&format!("{res}.x"), args)
+                        {
+                            if !out.contains(&c) {
+                                out.push(c);
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        match skill.kind {
+            SkillKind::Action => add(&skill.name, params),
+            _ => {
+                for s in &skill.steps {
+                    if let Value::Object(args) = manifest::render(&Value::Object(s.args.clone()), params) {
+                        add(&s.uses, &args);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn from_manifest(m: Manifest, source: &str) -> SkillDef {
+    SkillDef {
+        name: m.front.name.clone(),
+        description: m.front.description.clone(),
+        kind: if m.executable {
+            SkillKind::Workflow
+        } else {
+            SkillKind::PromptOnly
+        },
+        trigger: m.trigger,
+        params: m.params,
+        source: source.to_string(),
+        permissions: m.executable.then_some(m.permissions),
+        schedule: m.schedule,
+        hash: Some(m.hash),
+        steps: m.steps,
+        body: m.body,
+    }
+}
+
+/// Check `params` against `defs`; fill defaults.
+fn check_params(
+    name: &str,
+    defs: &[ParamDef],
+    params: &Map<String, Value>,
+) -> Result<Map<String, Value>, JobError> {
+    for k in params.keys() {
+        if !defs.iter().any(|p| &p.name == k) {
+            let known: Vec<_> = defs.iter().map(|p| p.name.as_str()).collect();
+            return Err(JobError::Invalid(format!(
+                "skill {name} has no parameter {k:?}; its parameters are: {}",
+                if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+            )));
+        }
+    }
+    let mut out = Map::new();
+    for p in defs {
+        let v = match (params.get(&p.name), &p.default) {
+            (Some(v), _) => coerce(p, v.clone())
+                .map_err(|e| JobError::Invalid(format!("parameter {:?} of {name}: {e}", p.name)))?,
+            (None, Some(d)) => d.clone(),
+            (None, None) if p.required => {
+                return Err(JobError::Invalid(format!(
+                    "skill {name} needs parameter {:?} ({})",
+                    p.name, p.description
+                )))
+            }
+            (None, None) => continue,
+        };
+        out.insert(p.name.clone(), v);
+    }
+    Ok(out)
+}
+
+/// Check one value against its parameter's type.
+pub(crate) fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
+    match (p.kind, v) {
+        (ParamType::Url, Value::String(s)) => match url::Url::parse(&s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => Ok(Value::String(s)),
+            _ => Err(format!("{s:?} is not an http(s) URL")),
+        },
+        (ParamType::String, Value::String(s)) => Ok(Value::String(s)),
+        (ParamType::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
+        (ParamType::Json, Value::String(s)) => {
+            Ok(serde_json::from_str(&s).unwrap_or(Value::String(s)))
+        }
+        (ParamType::Json, v) => Ok(v),
+        (ParamType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
+        (ParamType::Bool, Value::String(s)) if s == "true" || s == "false" => {
+            Ok(Value::Bool(s == "true"))
+        }
+        (ParamType::Int, Value::Number(n)) if n.is_i64() => Ok(Value::Number(n)),
+        (ParamType::Int, Value::String(s)) => s
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{s:?} is not a whole number")),
+        (ParamType::Date, Value::String(s)) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map(|_| Value::String(s.clone()))
+            .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)")),
+        (kind, v) => Err(format!("expected {kind:?}, got {v}")),
+    }
+}
+
+/// Run one action with its arguments.
+pub(crate) async fn run_action(
+    name: &str,
+    env: &SkillEnv,
+    args: &Map<String, Value>,
+    ctx: StepCtx,
+) -> Result<Value, StepError> {
+    match name {
+        "browser.fill" => browser_steps::fill(env, args, &ctx).await,
+        "browser.extract" => browser_steps::extract(env, args, &ctx).await,
+        "gmail.search" | "calendar.agenda" | "notion.query" => {
+            crate::connector_skills::search(name, env, args, &ctx).await
+        }
+        "gmail.sync" | "calendar.sync" | "notion.sync" => {
+            crate::connector_skills::sync(name, env, args, &ctx).await
+        }
+        "report.status" => reports::status(env, args, &ctx).await,
+        "report.inbox-digest" => reports::inbox_digest(env, args, &ctx).await,
+        "tasks.notion-sync" => tasks_sync::run(env, args, &ctx).await,
+        "schedule" => schedule(env, args).await,
+        "noop" => Ok(Value::Null),
+        other => Err(StepError::Fatal(format!("no action {other}"))),
+    }
+}
+
+/// `schedule`: add a schedule from a job (`/schedule CRON SKILL`).
+async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, StepError> {
+    let words: Vec<String> = arg(args, "args")
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let cron = arg(args, "cron").as_str().map(String::from).or_else(|| words.first().cloned());
+    let skill = arg(args, "skill").as_str().map(String::from).or_else(|| words.get(1).cloned());
+    let (Some(cron), Some(skill)) = (cron, skill) else {
+        return Err(StepError::Fatal(
+            "say when and what: /schedule \"0 8 * * 1-5\" status-report [tz=Europe/Berlin]".into(),
+        ));
+    };
+    if words.len() > 2 {
+        return Err(StepError::Fatal(format!(
+            "unexpected words after the skill: {:?}; quote the cron expression",
+            &words[2..]
+        )));
+    }
+    let params = match arg(args, "params") {
+        Value::Object(o) => o.clone(),
+        Value::Null => Map::new(),
+        other => return Err(StepError::Fatal(format!("params must be an object, got {other}"))),
+    };
+    let skills = Skills::load(&env.workspace);
+    let (def, params) = skills
+        .check(&skill, &params)
+        .map_err(|e| StepError::Fatal(e.to_string()))?;
+    let tz = match arg(args, "tz").as_str() {
+        Some(t) => t.to_string(),
+        None => iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".into()),
+    };
+    let missed: deskhand_schedule::Missed = arg(args, "missed")
+        .as_str()
+        .unwrap_or("run-once")
+        .parse()
+        .map_err(|e: deskhand_schedule::ScheduleError| StepError::Fatal(e.to_string()))?;
+    let ledger = Arc::clone(&env.schedules);
+    let new = deskhand_schedule::NewSchedule {
+        cron,
+        tz,
+        skill: def.name.clone(),
+        params,
+        missed,
+    };
+    let s = tokio::task::spawn_blocking(move || ledger.add(new, chrono::Utc::now()))
+        .await
+        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .map_err(|e| StepError::Fatal(e.to_string()))?;
+    Ok(serde_json::to_value(&s).unwrap_or_default())
+}
+
+/// Write `reports/<name>-<job>.<ext>` through the workspace API. The name depends only on the
+/// job, so a redelivered job overwrites its own report instead of adding a second one.
+pub(crate) async fn write_output(
+    env: &SkillEnv,
+    job: &str,
+    name: &str,
+    ext: &str,
+    bytes: Vec<u8>,
+) -> Result<Value, StepError> {
+    let rel = format!("reports/{name}-{job}.{ext}");
+    write_file(env, job, &rel, bytes).await?;
+    Ok(json!({ "path": rel }))
+}
+
+/// Write a workspace file for a job and record it as the job's output.
+pub(crate) async fn write_file(
+    env: &SkillEnv,
+    job: &str,
+    rel: &str,
+    bytes: Vec<u8>,
+) -> Result<(), StepError> {
+    let files = env.files.clone();
+    let r = rel.to_string();
+    tokio::task::spawn_blocking(move || files.write(&r, &bytes))
+        .await
+        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .map_err(|e| StepError::Retryable(format!("writing {rel}: {e}")))?;
+    env.store
+        .add_output(job, rel)
+        .await
+        .map_err(|e| StepError::Retryable(e.to_string()))
+}
+
+/// An argument, or null when absent (never panics like `map["k"]`).
+pub(crate) fn arg<'a>(args: &'a Map<String, Value>, name: &str) -> &'a Value {
+    static NULL: Value = Value::Null;
+    args.get(name).unwrap_or(&NULL)
+}
+
+/// `account` argument → connection id for a provider.
+pub(crate) fn connection(
+    provider: deskhand_connectors::Provider,
+    args: &Map<String, Value>,
+) -> deskhand_connectors::ConnectionId {
+    deskhand_connectors::ConnectionId::new(provider, args.get("account").and_then(|a| a.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_checked_and_defaulted() {
+        let skills = Skills::builtin();
+        let mut p = Map::new();
+        p.insert("url".into(), json!("https://example.com"));
+        p.insert(
+            "schema".into(),
+            json!("{\"items\": \"li\", \"fields\": {\"a\": \"b\"}}"),
+        );
+        let (_, out) = skills.check("browser.extract", &p).unwrap();
+        assert_eq!(out["format"], "csv");
+        assert!(out["schema"].is_object(), "JSON in a string is parsed");
+        assert!(matches!(skills.check("nope", &p), Err(JobError::UnknownSkill { .. })));
+        p.insert("colour".into(), json!("red"));
+        assert!(skills
+            .check("browser.extract", &p)
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
+        let mut bad = Map::new();
+        bad.insert("url".into(), json!("javascript:alert(1)"));
+        bad.insert("fields".into(), json!({}));
+        assert!(skills
+            .check("browser.fill", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("not an http"));
+    }
+
+    #[test]
+    fn builtin_skills_all_load_and_resolve_by_trigger() {
+        let s = Skills::builtin();
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        for name in ["status-report", "inbox-digest", "fill-form", "extract", "notion-tasks"] {
+            let d = s.find(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(d.kind, SkillKind::Workflow);
+            assert_eq!(s.find(&format!("/{name}")).unwrap().name, name);
+        }
+    }
+
+    #[test]
+    fn a_broken_workspace_skill_is_not_half_loaded() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("skills/mine");
+        std::fs::create_dir_all(&f).unwrap();
+        std::fs::write(f.join("SKILL.md"), "---\nname: mine\ndescription: Mine.\n---\n").unwrap();
+        std::fs::write(f.join("skill.yaml"), "steps:\n  - id: a\n    uses: nope.nope\n").unwrap();
+        let s = Skills::load(d.path());
+        assert!(s.find("mine").is_none());
+        let e = s.check("mine", &Map::new()).unwrap_err().to_string();
+        assert!(e.contains("skill.yaml:3") && e.contains("nope.nope"), "{e}");
+        let other = d.path().join("skills/prompt-only");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("SKILL.md"), "---\nname: prompt-only\ndescription: Talk.\n---\nDo things.").unwrap();
+        let s = Skills::load(d.path());
+        assert_eq!(s.find("prompt-only").unwrap().kind, SkillKind::PromptOnly);
+        assert!(s.check("prompt-only", &Map::new()).unwrap_err().to_string().contains("planner"));
+    }
+}

@@ -152,11 +152,9 @@ impl Doc {
         let (start, heading) = if target.is_empty() {
             (0, None)
         } else {
-            match self
-                .kinds
-                .iter()
-                .position(|k| matches!(k, Kind::Heading(h) if h.to_lowercase() == target.to_lowercase()))
-            {
+            match self.kinds.iter().position(
+                |k| matches!(k, Kind::Heading(h) if h.to_lowercase() == target.to_lowercase()),
+            ) {
                 Some(h) => (h + 1, Some(h)),
                 None => return self.append_section(target, text),
             }
@@ -285,11 +283,16 @@ mod tests {
 
     #[test]
     fn headings_and_fences() {
-        let doc = Doc::parse("# Title #\n```\n# not\n```\n## Two\n####### seven\n#tag\n~~~~\n~~~\n");
+        let doc =
+            Doc::parse("# Title #\n```\n# not\n```\n## Two\n####### seven\n#tag\n~~~~\n~~~\n");
         assert_eq!(doc.headings().collect::<Vec<_>>(), ["Title", "Two"]);
         assert_eq!(doc.kinds[2], Kind::Code);
         assert_eq!(doc.kinds[7], Kind::Code);
-        assert_eq!(doc.kinds[8], Kind::Code, "a shorter run does not close the fence");
+        assert_eq!(
+            doc.kinds[8],
+            Kind::Code,
+            "a shorter run does not close the fence"
+        );
         assert_eq!(heading("## C# notes"), Some("C# notes"));
         assert_eq!(heading("##"), Some(""));
     }

@@ -115,12 +115,17 @@ impl Workspace {
             if fs::symlink_metadata(&prefix).is_err() {
                 break; // Nothing below a missing component exists.
             }
-            let real = prefix.canonicalize().map_err(|_| refused(rel, "it goes through a broken symlink"))?;
+            let real = prefix
+                .canonicalize()
+                .map_err(|_| refused(rel, "it goes through a broken symlink"))?;
             let inside = real
                 .strip_prefix(&canonical_root)
                 .map_err(|_| refused(rel, "a symlink in it leads outside the workspace"))?;
             if is_private(inside) {
-                return Err(refused(rel, "a symlink in it leads into the agent's private folder"));
+                return Err(refused(
+                    rel,
+                    "a symlink in it leads into the agent's private folder",
+                ));
             }
         }
         Ok(full)
@@ -189,10 +194,13 @@ impl Workspace {
         loop {
             attempt += 1;
             let current = match self.read(rel)? {
-                Some(bytes) => Some(
-                    String::from_utf8(bytes)
-                        .map_err(|_| WorkspaceError::NotText { rel: rel.to_owned() })?,
-                ),
+                Some(bytes) => {
+                    Some(
+                        String::from_utf8(bytes).map_err(|_| WorkspaceError::NotText {
+                            rel: rel.to_owned(),
+                        })?,
+                    )
+                }
                 None => None,
             };
             let Some(updated) = f(current.as_deref())? else {
@@ -217,7 +225,12 @@ impl Workspace {
         }
     }
 
-    fn write_resolved(&self, rel: &str, path: &Path, bytes: &[u8]) -> Result<Written, WorkspaceError> {
+    fn write_resolved(
+        &self,
+        rel: &str,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Written, WorkspaceError> {
         // Write through a (checked, in-workspace) symlink rather than replacing the link.
         let target = match fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => path
@@ -320,11 +333,17 @@ mod tests {
         fs::write(&path, b"old").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o750)).unwrap();
         atomic_write(&path, b"new").unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o750);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o750
+        );
         // A new file is not left private to the owner like a temp file would be.
         let fresh = dir.path().join("fresh.txt");
         atomic_write(&fresh, b"x").unwrap();
-        assert_ne!(fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_ne!(
+            fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -348,8 +367,14 @@ mod tests {
                 "{bad:?} should be refused"
             );
         }
-        assert_eq!(ws.resolve("./reports/q3.csv").unwrap(), ws.root().join("reports/q3.csv"));
-        assert!(ws.resolve("notes/.deskhand/x").is_ok(), "only the top-level folder is private");
+        assert_eq!(
+            ws.resolve("./reports/q3.csv").unwrap(),
+            ws.root().join("reports/q3.csv")
+        );
+        assert!(
+            ws.resolve("notes/.deskhand/x").is_ok(),
+            "only the top-level folder is private"
+        );
     }
 
     #[cfg(unix)]
@@ -363,10 +388,19 @@ mod tests {
         fs::create_dir(dir.path().join("real")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias")).unwrap();
 
-        assert!(matches!(ws.resolve("out/x.txt"), Err(WorkspaceError::Refused { .. })));
-        assert!(matches!(ws.write("out/x.txt", b"x"), Err(WorkspaceError::Refused { .. })));
+        assert!(matches!(
+            ws.resolve("out/x.txt"),
+            Err(WorkspaceError::Refused { .. })
+        ));
+        assert!(matches!(
+            ws.write("out/x.txt", b"x"),
+            Err(WorkspaceError::Refused { .. })
+        ));
         assert!(!outside.path().join("x.txt").exists());
-        assert!(matches!(ws.resolve("priv/x"), Err(WorkspaceError::Refused { .. })));
+        assert!(matches!(
+            ws.resolve("priv/x"),
+            Err(WorkspaceError::Refused { .. })
+        ));
         ws.write("alias/x.txt", b"ok").unwrap();
         assert_eq!(fs::read(dir.path().join("real/x.txt")).unwrap(), b"ok");
     }
@@ -378,7 +412,10 @@ mod tests {
         fs::write(dir.path().join("real.md"), b"old").unwrap();
         std::os::unix::fs::symlink("real.md", dir.path().join("link.md")).unwrap();
         ws.write("link.md", b"new").unwrap();
-        assert!(fs::symlink_metadata(dir.path().join("link.md")).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(dir.path().join("link.md"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(dir.path().join("real.md")).unwrap(), b"new");
     }
 
@@ -394,7 +431,10 @@ mod tests {
             written.sha256,
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
-        assert_eq!(ws.read("sub/a.txt").unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            ws.read("sub/a.txt").unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
         assert_eq!(ws.hash_of("sub/a.txt").unwrap(), Some(written.sha256));
     }
 
@@ -407,7 +447,9 @@ mod tests {
 
         let v1 = ws.hash_of("f.txt").unwrap().unwrap();
         ws.write_if_unchanged("f.txt", Some(&v1), b"v2").unwrap();
-        let err = ws.write_if_unchanged("f.txt", Some(&v1), b"v3").unwrap_err();
+        let err = ws
+            .write_if_unchanged("f.txt", Some(&v1), b"v3")
+            .unwrap_err();
         assert!(matches!(err, WorkspaceError::Changed { .. }));
         assert_eq!(ws.read("f.txt").unwrap().unwrap(), b"v2");
     }
@@ -439,7 +481,8 @@ mod tests {
         let err = ws
             .edit("busy.md", 2, |_| {
                 calls += 1;
-                ws.write("busy.md", format!("person {calls}").as_bytes()).unwrap();
+                ws.write("busy.md", format!("person {calls}").as_bytes())
+                    .unwrap();
                 Ok(Some("agent".to_owned()))
             })
             .unwrap_err();

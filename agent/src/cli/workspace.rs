@@ -120,8 +120,7 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
         }
         TasksCmd::Add { text, section } => {
             tasks::edit_tasks(&ws, |list: &mut TaskList| {
-                list.add(&section, &text);
-                Ok(())
+                list.add(&section, &text).map(|_| ())
             })?;
             println!("added to {section}: {text}");
         }
@@ -130,8 +129,7 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
             tasks::edit_tasks(&ws, |list: &mut TaskList| {
                 let t = list.find(&task)?.clone();
                 title = t.title.clone();
-                list.set_done(t.line, true);
-                Ok(())
+                list.set_done(t.line, true)
             })?;
             println!("done: {title}");
         }
@@ -140,8 +138,7 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
             tasks::edit_tasks(&ws, |list: &mut TaskList| {
                 let t = list.find(&task)?.clone();
                 title = t.title.clone();
-                list.move_to(t.line, &section);
-                Ok(())
+                list.move_to(t.line, &section).map(|_| ())
             })?;
             println!("moved to {section}: {title}");
         }
@@ -156,7 +153,7 @@ pub fn memory(args: MemoryArgs, workspace: &Path) -> anyhow::Result<()> {
         MemoryCmd::Add { section, text } => {
             ws.edit("MEMORY.md", 5, |cur: Option<&str>| {
                 let mut m = Memory::parse(cur.unwrap_or("# Memory\n"));
-                m.add(&section, &text);
+                m.add(&section, &text)?;
                 Ok(Some(m.to_string()))
             })
             .context("updating MEMORY.md")?;

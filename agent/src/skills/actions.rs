@@ -48,11 +48,12 @@ pub struct Action {
     pub retry: bool,
 }
 
-use ParamType::*;
+use ParamType::{Bool, Date, Int, Json, Url};
+const STRING: ParamType = ParamType::String;
 
 const ACCOUNT: Arg = (
     "account",
-    String,
+    STRING,
     false,
     Some("\"default\""),
     "Which connection of the provider.",
@@ -66,7 +67,7 @@ pub static ACTIONS: &[Action] = &[
         args: &[
             ("url", Url, true, None, "The page with the form."),
             ("fields", Json, true, None, "Field labels to values, e.g. {\"Email\": \"a@b.c\", \"Subscribe\": true}."),
-            ("submit", String, false, None, "Text of the button to click afterwards."),
+            ("submit", STRING, false, None, "Text of the button to click afterwards."),
             ("partial", Bool, false, Some("false"), "Fill what matches and report the rest."),
         ],
         needs: &[Need::Browser, Need::Workspace("reports/x")],
@@ -80,7 +81,7 @@ pub static ACTIONS: &[Action] = &[
         args: &[
             ("url", Url, true, None, "The first page."),
             ("schema", Json, true, None, "Extraction schema {items, fields, next}, or a path to a schema file in the workspace."),
-            ("format", String, false, Some("\"csv\""), "csv, jsonl, json or xlsx."),
+            ("format", STRING, false, Some("\"csv\""), "csv, jsonl, json or xlsx."),
             ("max_pages", Int, false, Some("10"), "Follow next links at most this many pages."),
         ],
         needs: &[Need::Browser, Need::Workspace("reports/x")],
@@ -92,7 +93,7 @@ pub static ACTIONS: &[Action] = &[
         name: "gmail.search",
         description: "Sync Gmail, then save the messages matching a Gmail-style query in reports/.",
         args: &[
-            ("query", String, true, None, "Gmail search syntax, e.g. \"from:grace is:unread newer_than:7d\"."),
+            ("query", STRING, true, None, "Gmail search syntax, e.g. \"from:grace is:unread newer_than:7d\"."),
             ("limit", Int, false, Some("50"), "At most this many messages, newest first."),
             ACCOUNT,
         ],
@@ -114,7 +115,7 @@ pub static ACTIONS: &[Action] = &[
         name: "notion.query",
         description: "Sync Notion, then save a data source's pages (optionally filtered) in reports/.",
         args: &[
-            ("data_source", String, true, None, "Data source id or title."),
+            ("data_source", STRING, true, None, "Data source id or title."),
             ("where", Json, false, Some("{}"), "Property values to match, e.g. {\"Status\": \"Done\"}."),
             ACCOUNT,
         ],
@@ -155,7 +156,7 @@ pub static ACTIONS: &[Action] = &[
         description: "Write the status report (calendar, mail since the last report, tasks, cross-referenced) as Markdown and XLSX.",
         args: &[
             ("date", Date, false, None, "The report's day (default today)."),
-            ("tz", String, false, None, "Time zone of the report's day (default the machine's)."),
+            ("tz", STRING, false, None, "Time zone of the report's day (default the machine's)."),
             ACCOUNT,
         ],
         needs: &[
@@ -172,7 +173,7 @@ pub static ACTIONS: &[Action] = &[
         description: "Write a digest of the last hours' mail grouped by sender and thread.",
         args: &[
             ("hours", Int, false, Some("24"), "How far back."),
-            ("until", String, false, None, "End of the window, RFC 3339 (default now)."),
+            ("until", STRING, false, None, "End of the window, RFC 3339 (default now)."),
             ACCOUNT,
         ],
         needs: &[Need::Connector("gmail", Access::Read), Need::Workspace("reports/x")],
@@ -184,8 +185,8 @@ pub static ACTIONS: &[Action] = &[
         name: "tasks.notion-sync",
         description: "Two-way sync of TASKS.md with a Notion data source (title, status, due).",
         args: &[
-            ("data_source", String, true, None, "Data source id or title."),
-            ("section", String, false, Some("\"Notion\""), "TASKS.md section for tasks new from Notion."),
+            ("data_source", STRING, true, None, "Data source id or title."),
+            ("section", STRING, false, Some("\"Notion\""), "TASKS.md section for tasks new from Notion."),
             ACCOUNT,
         ],
         needs: &[Need::Connector("notion", Access::Write), Need::Workspace("TASKS.md")],
@@ -197,11 +198,11 @@ pub static ACTIONS: &[Action] = &[
         name: "schedule",
         description: "Add a schedule: run a skill on a cron (`/schedule \"0 8 * * 1-5\" status-report tz=Europe/Berlin`).",
         args: &[
-            ("cron", String, false, None, "Five-field cron or @daily-style name (or the first word after /schedule)."),
-            ("skill", String, false, None, "The skill to run (or the second word)."),
-            ("tz", String, false, None, "IANA time zone (default the machine's)."),
+            ("cron", STRING, false, None, "Five-field cron or @daily-style name (or the first word after /schedule)."),
+            ("skill", STRING, false, None, "The skill to run (or the second word)."),
+            ("tz", STRING, false, None, "IANA time zone (default the machine's)."),
             ("params", Json, false, Some("{}"), "The skill's parameters."),
-            ("missed", String, false, Some("\"run-once\""), "After sleep or downtime: run-once or skip."),
+            ("missed", STRING, false, Some("\"run-once\""), "After sleep or downtime: run-once or skip."),
             ("args", Json, false, None, "Words after /schedule: CRON SKILL."),
         ],
         needs: &[],

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration as Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use deskhand_connectors::mail_query::MailQuery;
-use deskhand_connectors::{CalendarEvent, MailMessage, Provider};
+use deskhand_connectors::calendar::CalendarEvent;
+use deskhand_connectors::gmail::MailMessage;
+use deskhand_connectors::Provider;
 use deskhand_workspace::memory::Memory;
 use deskhand_workspace::report::{self, Cell, Table};
 use deskhand_workspace::tasks::{Task, TaskList};
@@ -15,6 +17,25 @@ use serde_json::{json, Map, Value};
 
 use super::{arg, connection, write_file, SkillEnv};
 use crate::runner::{StepCtx, StepError};
+
+/// Text from mail or pages, made inert in Markdown: markup and table/emphasis characters escaped.
+fn escape_md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 fn fatal(e: impl std::fmt::Display) -> StepError {
     StepError::Fatal(e.to_string())
@@ -437,8 +458,8 @@ pub(super) async fn inbox_digest(
         let count: usize = threads.values().map(Vec::len).sum();
         md.push_str(&format!(
             "## {} <{}> — {count} message(s)\n\n",
-            report::escape_markdown(name),
-            report::escape_markdown(email)
+            escape_md(name),
+            escape_md(email)
         ));
         for msgs in threads.values() {
             let mut msgs = msgs.clone();
@@ -446,16 +467,16 @@ pub(super) async fn inbox_digest(
             let first = msgs[0];
             md.push_str(&format!(
                 "- **{}** ({} message(s), latest {}){}\n",
-                report::escape_markdown(&first.subject),
+                escape_md(&first.subject),
                 msgs.len(),
                 local(tz, msgs[msgs.len() - 1].internal_date_ms / 1000).format("%a %H:%M"),
                 if msgs.iter().any(|m| flags(m).contains(&"unread")) { " — unread" } else { "" }
             ));
             for m in &msgs {
-                md.push_str(&format!("  - {}\n", report::escape_markdown(&m.snippet)));
+                md.push_str(&format!("  - {}\n", escape_md(&m.snippet)));
                 rows.push(vec![
-                    Cell::Text(name.clone()),
-                    Cell::Text(email.clone()),
+                    Cell::Text(name.to_string()),
+                    Cell::Text(email.to_string()),
                     Cell::Text(m.thread_id.clone()),
                     Cell::Text(m.subject.clone()),
                     Cell::Text(local(tz, m.internal_date_ms / 1000).format("%Y-%m-%d %H:%M").to_string()),

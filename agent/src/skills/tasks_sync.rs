@@ -11,7 +11,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use deskhand_connectors::{NotionPage, Provider};
+use deskhand_connectors::notion::NotionPage;
+use deskhand_connectors::Provider;
 use deskhand_workspace::tasks::{Task, TaskList};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -273,8 +274,9 @@ fn with_fields(text: &str, t: &Task, f: &Fields, id: &str) -> String {
     s
 }
 
-fn line_text(list: &TaskList, t: &Task) -> String {
-    list.line(t.line).unwrap_or_default().trim_end_matches(['\r', '\n']).to_string()
+/// A task's identity within one sync: its text after the checkbox.
+fn line_text(_list: &TaskList, t: &Task) -> String {
+    t.text.clone()
 }
 
 /// Run the sync.
@@ -374,17 +376,17 @@ pub(super) async fn run(
                 if let Some(pid) = link_of(&t.text) {
                     if let Some(f) = pull.get(pid) {
                         if f.done != t.done {
-                            list.set_done(t.line, f.done);
+                            list.set_done(t.line, f.done)?;
                         }
                         let text = with_fields(&t.text, &t, f, pid);
                         if local_fields(&t).title != f.title || local_fields(&t).due != f.due {
-                            list.set_text(t.line, &text);
+                            list.set_text(t.line, &text)?;
                         }
                     }
                 } else {
                     let line = line_text(list, &t);
                     if let Some((_, pid)) = links.iter().find(|(l, _)| *l == line) {
-                        list.set_text(t.line, &format!("{} {LINK}{pid} -->", t.text.trim_end()));
+                        list.set_text(t.line, &format!("{} {LINK}{pid} -->", t.text.trim_end()))?;
                     }
                 }
             }
@@ -396,12 +398,9 @@ pub(super) async fn run(
                         text.push_str(&format!(" due:{d}"));
                     }
                     text.push_str(&format!(" {LINK}{pid} -->"));
-                    list.add(&sec, &text);
+                    let line = list.add(&sec, &text)?;
                     if f.done {
-                        if let Some(t) = list.tasks().iter().find(|t| link_of(&t.text) == Some(pid.as_str())) {
-                            let line = t.line;
-                            list.set_done(line, true);
-                        }
+                        list.set_done(line, true)?;
                     }
                 }
             }

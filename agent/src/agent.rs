@@ -146,15 +146,16 @@ impl Agent {
         });
         let (events, _) = broadcast::channel(4096);
         let awake = crate::scheduler::KeepAwake::new(cfg.keep_awake, cfg.inhibit_command.clone());
+        let skills = std::sync::RwLock::new((
+            skills_fingerprint(&cfg.workspace),
+            Arc::new(Skills::load(&cfg.workspace)),
+        ));
         Ok(Agent {
             inner: Arc::new(Inner {
                 cfg,
                 store,
                 queue,
-                skills: std::sync::RwLock::new((
-                    skills_fingerprint(&cfg.workspace),
-                    Arc::new(Skills::load(&cfg.workspace)),
-                )),
+                skills,
                 env,
                 running: Mutex::new(HashMap::new()),
                 events,
@@ -389,9 +390,11 @@ impl Agent {
         loop {
             let now = chrono::Utc::now();
             let l = Arc::clone(&ledger);
-            let due = tokio::task::spawn_blocking(move || l.due(now, crate::scheduler::LATE_AFTER))
-                .await
-                .unwrap_or_else(|e| Err(deskhand_schedule::ScheduleError::Io(e.to_string())));
+            let due = tokio::task::spawn_blocking(move || {
+                l.due(now, crate::scheduler::LATE_AFTER).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
             match due {
                 Ok(due) => {
                     for d in due {
@@ -431,9 +434,11 @@ impl Agent {
         let job_id = ulid::Ulid::new();
         let l = Arc::clone(&self.inner.ledger);
         let d2 = d.clone();
-        let claim = tokio::task::spawn_blocking(move || l.claim(&d2, now, &job_id.to_string()))
-            .await
-            .unwrap_or_else(|e| Err(deskhand_schedule::ScheduleError::Io(e.to_string())));
+        let claim = tokio::task::spawn_blocking(move || {
+            l.claim(&d2, now, &job_id.to_string()).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
         let claim = match claim {
             Ok(Some(c)) => c,
             Ok(None) => return, // another process took it

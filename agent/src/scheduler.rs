@@ -74,7 +74,9 @@ impl KeepAwake {
     /// Take the inhibitor (idempotent).
     pub fn hold(&self, why: &str) {
         if let Some(i) = self.inhibitor.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            i.hold(why);
+            if let Err(e) = i.hold(why) {
+                tracing::debug!(error = %e, "cannot keep the machine awake");
+            }
         }
     }
 
@@ -103,7 +105,7 @@ impl KeepAwake {
         self.inhibitor
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
+            .as_mut()
             .is_some_and(|i| i.is_held())
     }
 }

@@ -374,7 +374,9 @@ async fn the_dashboard_escapes_hostile_content_and_runs_no_script() {
 
     let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions::default()).await.unwrap();
     let page = browser.new_page().await.unwrap();
-    page.goto(&format!("file://{}", ws.join("dashboard.html").display())).await.unwrap();
+    // Served over loopback like any page (a file:// URL would work the same for the person).
+    let site = deskhand_agent::site::StaticSite::serve(ws).await.unwrap();
+    page.goto(&site.url("dashboard.html")).await.unwrap();
     let seen = page
         .eval("JSON.stringify({title: document.title, imgs: document.images.length, scripts: document.scripts.length, text: document.body.innerText})")
         .await

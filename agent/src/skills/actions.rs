@@ -174,6 +174,7 @@ pub static ACTIONS: &[Action] = &[
         args: &[
             ("hours", Int, false, Some("24"), "How far back."),
             ("until", STRING, false, None, "End of the window, RFC 3339 (default now)."),
+            ("tz", STRING, false, None, "Time zone times are shown in (default the machine's)."),
             ACCOUNT,
         ],
         needs: &[Need::Connector("gmail", Access::Read), Need::Workspace("reports/x")],

@@ -86,10 +86,24 @@ async fn run_fill(
 ) -> Result<Value, StepError> {
     let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
     let url = super::arg(params, "url").as_str().unwrap_or_default().to_string();
-    let fields = super::arg(params, "fields")
-        .as_object()
-        .cloned()
-        .ok_or_else(|| StepError::Fatal("`fields` must be an object of label → value".into()))?;
+    // Either {"Email": "a@b.c", ...} or the list form [{"label": "Email", "value": "a@b.c"}, ...].
+    let fields = match super::arg(params, "fields") {
+        Value::Object(m) => m.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match (i["label"].as_str(), i.get("value")) {
+                (Some(l), Some(v)) => Ok((l.to_string(), v.clone())),
+                _ => Err(StepError::Fatal(format!(
+                    "`fields` item {i} needs a \"label\" and a \"value\""
+                ))),
+            })
+            .collect::<Result<Map<String, Value>, _>>()?,
+        _ => {
+            return Err(StepError::Fatal(
+                "`fields` must be an object of label → value, or a list of {label, value}".into(),
+            ))
+        }
+    };
     let mut req = FillRequest::from_map(&fields);
     req.submit = params
         .get("submit")

@@ -624,8 +624,8 @@ mod tests {
         let yaml = "params:\n  n:\n    type: number\nsteps:\n  - id: a\n    uses: gmail.sync\n  - id: b\n    uses: mail.teleport\n    needs: [zz]\n";
         let errs = read(&files(MD, Some(yaml))).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(text.iter().any(|e| e.contains("skill.yaml:3:") && e.contains("unknown type \"number\"")), "{text:?}");
-        assert!(text.iter().any(|e| e.contains("skill.yaml:6:") && e.contains("needs permission") && e.contains("gmail")), "{text:?}");
+        assert!(text.iter().any(|e| e.contains("skill.yaml:2:") && e.contains("unknown type \"number\"")), "{text:?}");
+        assert!(text.iter().any(|e| e.contains("skill.yaml:5:") && e.contains("needs permission") && e.contains("gmail")), "{text:?}");
         assert!(text.iter().any(|e| e.contains("skill.yaml:8:") && e.contains("unknown action \"mail.teleport\"")), "{text:?}");
         assert!(text.iter().any(|e| e.contains("unknown step \"zz\"")), "{text:?}");
         let bad_name = MD.replace("name: weekly-note", "name: other-name");
@@ -654,6 +654,8 @@ mod tests {
         assert_eq!(r["u"], "https://x.test/a");
         assert_eq!(r["t"], "page 3 of https://x.test/a");
         assert_eq!(r["k"][0], 3);
-        assert_eq!(param_refs(&v), vec!["url", "n", "url", "n"]);
+        let mut refs = param_refs(&v);
+        refs.sort();
+        assert_eq!(refs, vec!["n", "n", "url", "url"]);
     }
 }

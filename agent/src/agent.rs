@@ -95,7 +95,7 @@ struct Inner {
     cfg: AgentConfig,
     store: Store,
     queue: Queue,
-    skills: std::sync::RwLock<(Vec<(PathBuf, Option<std::time::SystemTime>, u64)>, Arc<Skills>)>,
+    skills: std::sync::RwLock<(Fingerprint, Arc<Skills>)>,
     env: Arc<SkillEnv>,
     running: Mutex<HashMap<String, CancellationToken>>,
     events: broadcast::Sender<JobEvent>,
@@ -343,7 +343,8 @@ impl Agent {
         if let Ok(rec) = self.inner.store.get(id).await {
             let origin = Job::from_bytes(&rec.envelope).ok().map(|j| j.origin);
             if let Some((sid, due)) = origin.as_deref().and_then(crate::scheduler::parse_origin) {
-                if let Some(outcome) = crate::scheduler::outcome_of(rec.state, rec.error.as_deref()) {
+                if let Some(outcome) = crate::scheduler::outcome_of(rec.state, rec.error.as_deref())
+                {
                     let ledger = Arc::clone(&self.inner.ledger);
                     let r = tokio::task::spawn_blocking(move || {
                         ledger.finish(&sid, due, outcome, chrono::Utc::now())
@@ -372,12 +373,8 @@ impl Agent {
 
     /// Write dashboard.html now.
     pub async fn refresh_dashboard(&self) {
-        if let Err(e) = crate::dashboard::write(
-            &self.inner.store,
-            &self.inner.ledger,
-            &self.inner.env,
-        )
-        .await
+        if let Err(e) =
+            crate::dashboard::write(&self.inner.store, &self.inner.ledger, &self.inner.env).await
         {
             tracing::warn!(error = %e, "could not write dashboard.html");
         }
@@ -391,7 +388,8 @@ impl Agent {
             let now = chrono::Utc::now();
             let l = Arc::clone(&ledger);
             let due = tokio::task::spawn_blocking(move || {
-                l.due(now, crate::scheduler::LATE_AFTER).map_err(|e| e.to_string())
+                l.due(now, crate::scheduler::LATE_AFTER)
+                    .map_err(|e| e.to_string())
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -435,7 +433,8 @@ impl Agent {
         let l = Arc::clone(&self.inner.ledger);
         let d2 = d.clone();
         let claim = tokio::task::spawn_blocking(move || {
-            l.claim(&d2, now, &job_id.to_string()).map_err(|e| e.to_string())
+            l.claim(&d2, now, &job_id.to_string())
+                .map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
@@ -463,7 +462,12 @@ impl Agent {
             let (sid, due) = (d.schedule.id.clone(), d.due_at);
             let why = e.to_string();
             let _ = tokio::task::spawn_blocking(move || {
-                l.finish(&sid, due, deskhand_schedule::Outcome::Error(why), chrono::Utc::now())
+                l.finish(
+                    &sid,
+                    due,
+                    deskhand_schedule::Outcome::Error(why),
+                    chrono::Utc::now(),
+                )
             })
             .await;
         }
@@ -476,7 +480,11 @@ impl Agent {
             return;
         };
         for run in pending {
-            let Some(job_id) = run.job_id.as_deref().and_then(|j| j.parse::<ulid::Ulid>().ok()) else {
+            let Some(job_id) = run
+                .job_id
+                .as_deref()
+                .and_then(|j| j.parse::<ulid::Ulid>().ok())
+            else {
                 continue;
             };
             match self.inner.store.get(&job_id.to_string()).await {
@@ -490,7 +498,9 @@ impl Agent {
                     let sid = run.schedule_id.clone();
                     let sched = tokio::task::spawn_blocking(move || l.get(&sid)).await;
                     if let Ok(Ok(s)) = sched {
-                        let job = crate::scheduler::job_for(job_id, &s.id, run.due_at, &s.skill, &s.params);
+                        let job = crate::scheduler::job_for(
+                            job_id, &s.id, run.due_at, &s.skill, &s.params,
+                        );
                         tracing::info!(schedule = %s.id, job = %job_id, "resubmitting a claimed slot's job");
                         let _ = self.submit(job).await;
                     }
@@ -529,13 +539,19 @@ impl Agent {
                 }
                 let env = Arc::clone(&self.inner.env);
                 let c2 = conns.clone();
-                let fixed = tokio::task::spawn_blocking(move || c2.iter().all(|c| env.connectors.usable(c)))
-                    .await
-                    .unwrap_or(false);
+                let fixed = tokio::task::spawn_blocking(move || {
+                    c2.iter().all(|c| env.connectors.usable(c))
+                })
+                .await
+                .unwrap_or(false);
                 if !fixed {
                     continue;
                 }
-                let conn = conns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+                let conn = conns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let id = job.id.to_string();
                 let why = format!("{conn} is connected again; resuming");
                 let Some(ev) = self.transition(&id, Transition::Requeue(why)).await else {
@@ -663,7 +679,12 @@ impl Agent {
     }
 
     /// Run a plan, recording every transition; renews the delivery's lease while it runs.
-    async fn execute(&self, id: &str, plan: Vec<crate::runner::Step>, d: Option<&Delivery>) -> Ended {
+    async fn execute(
+        &self,
+        id: &str,
+        plan: Vec<crate::runner::Step>,
+        d: Option<&Delivery>,
+    ) -> Ended {
         let store = &self.inner.store;
         let queue = &self.inner.queue;
         let id = id.to_string();
@@ -795,9 +816,12 @@ pub async fn submit(
     Ok(job.id.to_string())
 }
 
+/// Each skill file with its mtime and size.
+type Fingerprint = Vec<(PathBuf, Option<std::time::SystemTime>, u64)>;
+
 /// What identifies the workspace's skill files now: each SKILL.md / skill.yaml with its mtime and
 /// size. Cheap (a directory listing and a few stats), so it is checked per job.
-fn skills_fingerprint(workspace: &std::path::Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
+fn skills_fingerprint(workspace: &std::path::Path) -> Fingerprint {
     let mut out = Vec::new();
     let Ok(dirs) = std::fs::read_dir(workspace.join("skills")) else {
         return out;

@@ -113,7 +113,8 @@ pub(crate) async fn sync(
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
-    let resource = resource_of(action).ok_or_else(|| StepError::Fatal(format!("{action} syncs nothing")))?;
+    let resource =
+        resource_of(action).ok_or_else(|| StepError::Fatal(format!("{action} syncs nothing")))?;
     let id = connection_of(action, args).expect("a connector action");
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     let work = hub.sync(&id, resource, &Quiet);
@@ -158,7 +159,9 @@ fn read_cache(
     let items: Value = match skill {
         "gmail.search" => {
             let q = MailQuery::parse(
-                crate::skills::arg(params, "query").as_str().unwrap_or_default(),
+                crate::skills::arg(params, "query")
+                    .as_str()
+                    .unwrap_or_default(),
                 chrono::Utc::now().timestamp_millis(),
             )
             .map_err(|e| StepError::Fatal(format!("bad query: {e}")))?;
@@ -173,13 +176,18 @@ fn read_cache(
                 .and_then(|d| d.and_local_timezone(chrono::Local).earliest())
                 .unwrap_or(now)
                 .timestamp();
-            let days = crate::skills::arg(params, "days").as_i64().unwrap_or(7).max(1);
+            let days = crate::skills::arg(params, "days")
+                .as_i64()
+                .unwrap_or(7)
+                .max(1);
             json!(cache
                 .agenda(Some(&conn), midnight, midnight + days * 86_400)
                 .map_err(fatal)?)
         }
         _ => {
-            let wanted = crate::skills::arg(params, "data_source").as_str().unwrap_or_default();
+            let wanted = crate::skills::arg(params, "data_source")
+                .as_str()
+                .unwrap_or_default();
             let ds = cache
                 .data_sources(Some(&conn))
                 .map_err(fatal)?
@@ -191,7 +199,10 @@ fn read_cache(
                          integration in Notion"
                     ))
                 })?;
-            let filter = crate::skills::arg(params, "where").as_object().cloned().unwrap_or_default();
+            let filter = crate::skills::arg(params, "where")
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let pages: Vec<_> = cache
                 .pages(Some(&conn), &ds.id)
                 .map_err(fatal)?

@@ -23,7 +23,11 @@ pub async fn write(store: &Store, ledger: &Arc<Ledger>, env: &Arc<SkillEnv>) -> 
             .files
             .read("TASKS.md")
             .map_err(|e| e.to_string())?
-            .map(|b| TaskList::parse(&String::from_utf8_lossy(&b)).tasks().to_vec())
+            .map(|b| {
+                TaskList::parse(&String::from_utf8_lossy(&b))
+                    .tasks()
+                    .to_vec()
+            })
             .unwrap_or_default();
         let schedules = l
             .list()

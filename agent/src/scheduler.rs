@@ -28,7 +28,9 @@ pub fn origin(schedule_id: &str, due: chrono::DateTime<Utc>) -> String {
 pub fn parse_origin(origin: &str) -> Option<(String, chrono::DateTime<Utc>)> {
     let rest = origin.strip_prefix("schedule:")?;
     let (id, due) = rest.split_once('@')?;
-    let due = chrono::DateTime::parse_from_rfc3339(due).ok()?.with_timezone(&Utc);
+    let due = chrono::DateTime::parse_from_rfc3339(due)
+        .ok()?
+        .with_timezone(&Utc);
     Some((id.to_string(), due))
 }
 
@@ -73,7 +75,12 @@ impl KeepAwake {
 
     /// Take the inhibitor (idempotent).
     pub fn hold(&self, why: &str) {
-        if let Some(i) = self.inhibitor.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(i) = self
+            .inhibitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
             if let Err(e) = i.hold(why) {
                 tracing::debug!(error = %e, "cannot keep the machine awake");
             }
@@ -85,14 +92,20 @@ impl KeepAwake {
         if self.due_soon.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        if let Some(i) = self.inhibitor.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(i) = self
+            .inhibitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
             i.release();
         }
     }
 
     /// Record whether a schedule is due within the next few minutes.
     pub fn set_due_soon(&self, soon: bool, jobs_running: bool) {
-        self.due_soon.store(soon, std::sync::atomic::Ordering::SeqCst);
+        self.due_soon
+            .store(soon, std::sync::atomic::Ordering::SeqCst);
         if soon {
             self.hold("a scheduled skill is due within minutes");
         } else if !jobs_running {

@@ -281,9 +281,11 @@ impl Store {
     pub async fn skill_state(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let key = key.to_string();
         self.with(move |c| {
-            c.query_row("SELECT value FROM skill_state WHERE key = ?1", params![key], |r| {
-                r.get::<_, String>(0)
-            })
+            c.query_row(
+                "SELECT value FROM skill_state WHERE key = ?1",
+                params![key],
+                |r| r.get::<_, String>(0),
+            )
             .optional()
             .map(|v| v.and_then(|v| serde_json::from_str(&v).ok()))
         })

@@ -124,7 +124,11 @@ impl CalendarEvent {
 /// Everyone in the event but the calendar's owner, lowercase, without duplicates.
 fn people(e: &Event) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let attendees = e.attendees.iter().flatten().filter(|a| a.self_ != Some(true));
+    let attendees = e
+        .attendees
+        .iter()
+        .flatten()
+        .filter(|a| a.self_ != Some(true));
     let organizer = e
         .organizer
         .iter()

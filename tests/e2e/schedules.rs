@@ -12,7 +12,7 @@ use crate::util::{deskhand, eventually, temp};
 
 fn ledger(ws: &std::path::Path) -> Ledger {
     std::fs::create_dir_all(ws.join(".deskhand")).unwrap();
-    Ledger::open(&ws.join(".deskhand/schedules.db")).unwrap()
+    Ledger::open(ws.join(".deskhand/schedules.db")).unwrap()
 }
 
 fn serve(ws: &std::path::Path, inhibit: &std::path::Path) -> std::process::Child {
@@ -34,7 +34,11 @@ fn runs(ws: &std::path::Path, id: &str) -> Vec<Value> {
         .env("DESKHAND_WORKSPACE", ws)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
 }
 
@@ -94,9 +98,17 @@ async fn missed_slots_run_once_on_wake_or_are_skipped_and_never_run_twice() {
     .await;
     let _ = agent.kill();
     let _ = agent.wait();
-    let got = got.unwrap_or_else(|| panic!("the missed slots did not run once with outcome ok: {:?}", runs(ws.path(), &once.id)));
+    let got = got.unwrap_or_else(|| {
+        panic!(
+            "the missed slots did not run once with outcome ok: {:?}",
+            runs(ws.path(), &once.id)
+        )
+    });
     assert!(got[0]["missed"].as_u64().unwrap() >= 3, "{got:?}");
-    let job = got[0]["job_id"].as_str().expect("a job behind the run").to_string();
+    let job = got[0]["job_id"]
+        .as_str()
+        .expect("a job behind the run")
+        .to_string();
     let skipped = runs(ws.path(), &skip.id);
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert_eq!(skipped[0]["outcome"]["kind"], "skipped", "{skipped:?}");
@@ -133,7 +145,10 @@ async fn missed_slots_run_once_on_wake_or_are_skipped_and_never_run_twice() {
 
     // The inhibitor was taken while the job ran, with systemd-inhibit's arguments.
     let log = std::fs::read_to_string(tools.path().join("inhibit.log")).unwrap_or_default();
-    assert!(log.contains("--what=sleep") && log.contains("--mode=block"), "{log}");
+    assert!(
+        log.contains("--what=sleep") && log.contains("--mode=block"),
+        "{log}"
+    );
     // And released: no fake inhibitor outlives the agent.
     let left = crate::util::wait_gone(&inhibit.display().to_string(), Duration::from_secs(5));
     assert!(left.is_empty(), "inhibitor still running: {left:?}");
@@ -155,9 +170,25 @@ async fn schedules_from_the_cli_and_a_job_with_dst_and_clear_errors() {
         )
     };
     // `/schedule` in a job: the trigger line keeps the quoted cron together.
-    let (ok, out, err) = run(&["/schedule", "30 2 * * *", "status-report", "tz=Europe/Berlin"]);
+    let (ok, out, err) = run(&[
+        "/schedule",
+        "30 2 * * *",
+        "status-report",
+        "tz=Europe/Berlin",
+    ]);
     assert!(ok, "{out}\n{err}");
-    let (ok, out, err) = run(&["schedule", "add", "@daily", "inbox-digest", "-p", "hours=12", "--tz", "America/New_York", "--missed", "skip"]);
+    let (ok, out, err) = run(&[
+        "schedule",
+        "add",
+        "@daily",
+        "inbox-digest",
+        "-p",
+        "hours=12",
+        "--tz",
+        "America/New_York",
+        "--missed",
+        "skip",
+    ]);
     assert!(ok, "{out}\n{err}");
     let (_, out, _) = run(&["schedule", "list", "--json"]);
     let list: Vec<Value> = serde_json::from_str(&out).unwrap();
@@ -183,11 +214,28 @@ async fn schedules_from_the_cli_and_a_job_with_dst_and_clear_errors() {
     // Bad input: said plainly, nothing added.
     let (ok, _, err) = run(&["schedule", "add", "61 * * * *", "status-report"]);
     assert!(!ok && err.to_lowercase().contains("cron"), "{err}");
-    let (ok, _, err) = run(&["schedule", "add", "@daily", "status-report", "--tz", "Europe/Berln"]);
-    assert!(!ok && err.contains("Europe/Berln") && err.contains("IANA"), "{err}");
+    let (ok, _, err) = run(&[
+        "schedule",
+        "add",
+        "@daily",
+        "status-report",
+        "--tz",
+        "Europe/Berln",
+    ]);
+    assert!(
+        !ok && err.contains("Europe/Berln") && err.contains("IANA"),
+        "{err}"
+    );
     let (ok, _, err) = run(&["schedule", "add", "@daily", "no-such-skill"]);
     assert!(!ok && err.contains("unknown skill"), "{err}");
-    let (ok, _, err) = run(&["schedule", "add", "0 8 * * *", "status-report", "-p", "date=tomorrow"]);
+    let (ok, _, err) = run(&[
+        "schedule",
+        "add",
+        "0 8 * * *",
+        "status-report",
+        "-p",
+        "date=tomorrow",
+    ]);
     assert!(!ok && err.contains("YYYY-MM-DD"), "{err}");
     let (_, out, _) = run(&["schedule", "list", "--json"]);
     assert_eq!(serde_json::from_str::<Vec<Value>>(&out).unwrap().len(), 1);

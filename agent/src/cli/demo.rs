@@ -99,16 +99,14 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
         json!({"date": FIXTURE_DAY, "tz": FIXTURE_TZ, "account": "demo"}),
     )];
     if !args.no_browser {
-        let values: Value = serde_json::from_slice(&std::fs::read(
-            fixture_dir().join("signup.values.json"),
-        )?)?;
+        let values: Value =
+            serde_json::from_slice(&std::fs::read(fixture_dir().join("signup.values.json"))?)?;
         jobs.push(job(
             "fill-form",
             json!({"url": site.url("signup.html"), "values": values, "submit": "Create account"}),
         ));
-        let schema: Value = serde_norway::from_slice(&std::fs::read(
-            fixture_dir().join("products/schema.yaml"),
-        )?)?;
+        let schema: Value =
+            serde_norway::from_slice(&std::fs::read(fixture_dir().join("products/schema.yaml"))?)?;
         jobs.push(job(
             "extract",
             json!({"url": site.url("products/page-1.html"), "schema": schema, "format": "xlsx"}),
@@ -145,7 +143,10 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
             }
         }
     }
-    println!("  dashboard: {}", workspace.join("dashboard.html").display());
+    println!(
+        "  dashboard: {}",
+        workspace.join("dashboard.html").display()
+    );
     fake.shutdown().await;
     if failed.contains(&"status-report".to_string()) {
         anyhow::bail!("the status report failed");

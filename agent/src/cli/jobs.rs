@@ -145,7 +145,10 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
     cfg.inhibit_command = std::env::var_os("DESKHAND_INHIBIT_COMMAND")
         .map(PathBuf::from)
         .or_else(|| config.agent.inhibit_command.clone());
-    if let Some(t) = std::env::var("DESKHAND_SCHEDULE_TICK_MS").ok().and_then(|t| t.parse().ok()) {
+    if let Some(t) = std::env::var("DESKHAND_SCHEDULE_TICK_MS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
         cfg.schedule_tick = Duration::from_millis(t);
     }
     let agent = Agent::start(cfg.clone()).await?;

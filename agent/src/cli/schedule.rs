@@ -71,7 +71,7 @@ enum ScheduleCmd {
 
 /// Run `deskhand schedule ...`.
 pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
-    let ledger = Ledger::open(&crate::scheduler::ledger_path(workspace))
+    let ledger = Ledger::open(crate::scheduler::ledger_path(workspace))
         .context("opening the schedule ledger")?;
     match args.cmd {
         ScheduleCmd::Add {
@@ -85,7 +85,8 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
             let params = super::jobs::parse_params(&params)?;
             let (def, params) = skills.check(&skill, &params)?;
             let missed: Missed = missed.parse()?;
-            let tz = tz.unwrap_or_else(|| iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".into()));
+            let tz = tz
+                .unwrap_or_else(|| iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".into()));
             let s = ledger.add(
                 NewSchedule {
                     cron,
@@ -102,7 +103,9 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                 s.cron,
                 s.tz,
                 s.skill,
-                s.next_due.map(|t| local(t, &s.tz)).unwrap_or_else(|| "never".into())
+                s.next_due
+                    .map(|t| local(t, &s.tz))
+                    .unwrap_or_else(|| "never".into())
             );
         }
         ScheduleCmd::List { json } => {
@@ -121,7 +124,9 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                 return Ok(());
             }
             if list.is_empty() {
-                println!("No schedules. Add one: deskhand schedule add '0 8 * * 1-5' status-report");
+                println!(
+                    "No schedules. Add one: deskhand schedule add '0 8 * * 1-5' status-report"
+                );
             }
             for s in list {
                 let last = ledger
@@ -137,7 +142,9 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                     if s.paused {
                         "paused".to_string()
                     } else {
-                        s.next_due.map(|t| local(t, &s.tz)).unwrap_or_else(|| "-".into())
+                        s.next_due
+                            .map(|t| local(t, &s.tz))
+                            .unwrap_or_else(|| "-".into())
                     },
                     last
                 );
@@ -152,7 +159,9 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
             println!(
                 "resumed {}; next run {}",
                 s.id,
-                s.next_due.map(|t| local(t, &s.tz)).unwrap_or_else(|| "never".into())
+                s.next_due
+                    .map(|t| local(t, &s.tz))
+                    .unwrap_or_else(|| "never".into())
             );
         }
         ScheduleCmd::Remove { id } => {
@@ -190,7 +199,10 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
 
 fn local(t: chrono::DateTime<Utc>, tz: &str) -> String {
     match tz.parse::<chrono_tz::Tz>() {
-        Ok(z) => t.with_timezone(&z).format("%a %Y-%m-%d %H:%M %Z").to_string(),
+        Ok(z) => t
+            .with_timezone(&z)
+            .format("%a %Y-%m-%d %H:%M %Z")
+            .to_string(),
         Err(_) => t.to_rfc3339(),
     }
 }

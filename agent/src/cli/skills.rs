@@ -102,9 +102,9 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             Ok(())
         }
         SkillsCmd::Show { name } => {
-            let s = skills.find(&name).with_context(|| {
-                format!("no skill {name:?}; `deskhand skills list` shows them")
-            })?;
+            let s = skills
+                .find(&name)
+                .with_context(|| format!("no skill {name:?}; `deskhand skills list` shows them"))?;
             show(s);
             Ok(())
         }
@@ -114,10 +114,7 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             browser,
         } => {
             let params = super::jobs::parse_params(&params)?;
-            let skill = skills
-                .find(&name)
-                .map(|s| s.name.clone())
-                .unwrap_or(name);
+            let skill = skills.find(&name).map(|s| s.name.clone()).unwrap_or(name);
             run_now(workspace, config, &browser, &skill, params).await
         }
         SkillsCmd::Install { source, yes, force } => {
@@ -126,13 +123,20 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             for f in &found {
                 let def = Skills::default();
                 let _ = def;
-                println!("{} — {}", f.manifest.front.name, first_sentence(&f.manifest.front.description));
+                println!(
+                    "{} — {}",
+                    f.manifest.front.name,
+                    first_sentence(&f.manifest.front.description)
+                );
                 print_permissions(
                     f.manifest.executable.then_some(&f.manifest.permissions),
                     "  ",
                 );
             }
-            if !confirm(yes, "Install and trust these skills with these permissions?")? {
+            if !confirm(
+                yes,
+                "Install and trust these skills with these permissions?",
+            )? {
                 bail!("nothing installed");
             }
             let placed = install::copy_in(workspace, &found, force)?;
@@ -143,9 +147,9 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             Ok(())
         }
         SkillsCmd::Trust { name, yes } => {
-            let s = skills.find(&name).with_context(|| {
-                format!("no skill {name:?}; `deskhand skills list` shows them")
-            })?;
+            let s = skills
+                .find(&name)
+                .with_context(|| format!("no skill {name:?}; `deskhand skills list` shows them"))?;
             show(s);
             if !confirm(yes, &format!("Trust {} with these permissions?", s.name))? {
                 bail!("not trusted");
@@ -161,7 +165,11 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
 pub async fn trigger(words: Vec<String>, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let text = words
         .iter()
-        .map(|w| shlex::try_quote(w).map(|c| c.into_owned()).unwrap_or_else(|_| w.clone()))
+        .map(|w| {
+            shlex::try_quote(w)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| w.clone())
+        })
         .collect::<Vec<_>>()
         .join(" ");
     let probe = Job {
@@ -206,7 +214,10 @@ async fn run_now(
             for o in &rec.outputs {
                 println!("  {}", workspace.join(o).display());
             }
-            println!("  dashboard: {}", workspace.join("dashboard.html").display());
+            println!(
+                "  dashboard: {}",
+                workspace.join("dashboard.html").display()
+            );
             Ok(())
         }
         crate::job::JobState::Held => bail!(
@@ -238,10 +249,16 @@ fn show(s: &SkillDef) {
             println!(
                 "    {:<12} {:<6} {}{}{}",
                 p.name,
-                serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                serde_json::to_value(p.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
                 if p.required { "(required) " } else { "" },
                 p.description,
-                p.default.as_ref().map(|d| format!(" [default {d}]")).unwrap_or_default()
+                p.default
+                    .as_ref()
+                    .map(|d| format!(" [default {d}]"))
+                    .unwrap_or_default()
             );
         }
     }
@@ -272,7 +289,13 @@ fn print_permissions(p: Option<&crate::skills::manifest::Permissions>, indent: &
         return;
     };
     println!("{indent}permissions:");
-    let none = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    let none = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     println!(
         "{indent}  connectors: {}",
         if p.connectors.is_empty() {
@@ -280,7 +303,16 @@ fn print_permissions(p: Option<&crate::skills::manifest::Permissions>, indent: &
         } else {
             p.connectors
                 .iter()
-                .map(|(k, a)| format!("{k} ({})", if *a == crate::skills::manifest::Access::Write { "read+write" } else { "read" }))
+                .map(|(k, a)| {
+                    format!(
+                        "{k} ({})",
+                        if *a == crate::skills::manifest::Access::Write {
+                            "read+write"
+                        } else {
+                            "read"
+                        }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         }

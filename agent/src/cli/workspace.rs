@@ -113,8 +113,15 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
                             }
                         })
                         .unwrap_or_default(),
-                    t.owner.as_ref().map(|o| format!("  @{o}")).unwrap_or_default(),
-                    if t.section.is_empty() { "-" } else { &t.section }
+                    t.owner
+                        .as_ref()
+                        .map(|o| format!("  @{o}"))
+                        .unwrap_or_default(),
+                    if t.section.is_empty() {
+                        "-"
+                    } else {
+                        &t.section
+                    }
                 );
             }
         }

@@ -27,7 +27,13 @@ pub enum Need {
 }
 
 /// An argument: name, type, required, default (JSON text), description.
-pub type Arg = (&'static str, ParamType, bool, Option<&'static str>, &'static str);
+pub type Arg = (
+    &'static str,
+    ParamType,
+    bool,
+    Option<&'static str>,
+    &'static str,
+);
 
 /// One action.
 #[derive(Debug)]
@@ -256,7 +262,11 @@ impl Action {
                     if perms.connectors.get(*res).is_none_or(|a| a < access) {
                         missing.push(format!(
                             "connectors: {{{res}: {}}}",
-                            if *access == Access::Write { "write" } else { "read" }
+                            if *access == Access::Write {
+                                "write"
+                            } else {
+                                "read"
+                            }
                         ));
                     }
                 }

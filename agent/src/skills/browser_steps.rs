@@ -26,7 +26,11 @@ pub(super) async fn fill(
     )
     .await?;
     out["screenshot"] = report["screenshot"].clone();
-    out["fields"] = report["fields"].as_array().map(|a| a.len()).unwrap_or(0).into();
+    out["fields"] = report["fields"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0)
+        .into();
     out["submitted"] = Value::Bool(report["submit"].is_object());
     Ok(out)
 }
@@ -37,7 +41,11 @@ pub(super) async fn extract(
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
-    let fmt = args.get("format").and_then(|f| f.as_str()).unwrap_or("csv").to_string();
+    let fmt = args
+        .get("format")
+        .and_then(|f| f.as_str())
+        .unwrap_or("csv")
+        .to_string();
     // Check the format before spending a browser on it.
     let format: Option<Format> = match fmt.as_str() {
         "xlsx" => None,
@@ -85,7 +93,10 @@ async fn run_fill(
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Value, StepError> {
     let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
-    let url = super::arg(params, "url").as_str().unwrap_or_default().to_string();
+    let url = super::arg(params, "url")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     // Either {"Email": "a@b.c", ...} or the list form [{"label": "Email", "value": "a@b.c"}, ...].
     let fields = match super::arg(params, "fields") {
         Value::Object(m) => m.clone(),
@@ -150,9 +161,15 @@ async fn run_extract(env: &SkillEnv, params: &Map<String, Value>) -> Result<Valu
         v => Schema::parse(&serde_json::to_string(v).unwrap_or_default())
             .map_err(|e| StepError::Fatal(e.to_string()))?,
     };
-    let max_pages = super::arg(params, "max_pages").as_i64().unwrap_or(10).max(1) as usize;
+    let max_pages = super::arg(params, "max_pages")
+        .as_i64()
+        .unwrap_or(10)
+        .max(1) as usize;
     let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
-    let url = super::arg(params, "url").as_str().unwrap_or_default().to_string();
+    let url = super::arg(params, "url")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let result = match page.goto(&url).await {
         Ok(()) => page
             .extract_pages(&schema, max_pages)
@@ -185,4 +202,3 @@ pub(super) fn resolve_in(workspace: &Path, rel: &str) -> Option<PathBuf> {
     }
     Some(workspace.join(p))
 }
-

@@ -78,7 +78,9 @@ pub fn fetch(spec: &str) -> Result<Source, InstallError> {
         .output()
         .map_err(|e| InstallError::Fetch {
             url: url.into(),
-            why: format!("cannot run git ({e}); install git or download the folder and pass its path"),
+            why: format!(
+                "cannot run git ({e}); install git or download the folder and pass its path"
+            ),
         })?;
     if !out.status.success() {
         return Err(InstallError::Fetch {
@@ -115,7 +117,11 @@ pub fn scan(dir: &Path) -> Result<Vec<Found>, InstallError> {
     let mut found = Vec::new();
     let mut problems = Vec::new();
     for d in dirs {
-        let folder = d.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let folder = d
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let shown = d.display().to_string();
         let md = std::fs::read_to_string(d.join("SKILL.md"))
             .map_err(|e| InstallError::Io(format!("{shown}/SKILL.md: {e}")))?;
@@ -126,7 +132,10 @@ pub fn scan(dir: &Path) -> Result<Vec<Found>, InstallError> {
             skill_md: &md,
             skill_yaml: yaml.as_deref(),
         }) {
-            Ok(m) => found.push(Found { dir: d, manifest: m }),
+            Ok(m) => found.push(Found {
+                dir: d,
+                manifest: m,
+            }),
             Err(p) => problems.extend(p),
         }
     }
@@ -138,7 +147,11 @@ pub fn scan(dir: &Path) -> Result<Vec<Found>, InstallError> {
 
 /// Copy checked skills into `<workspace>/skills/`. All or nothing: each is copied to a temp
 /// folder first, then renamed into place.
-pub fn copy_in(workspace: &Path, found: &[Found], force: bool) -> Result<Vec<PathBuf>, InstallError> {
+pub fn copy_in(
+    workspace: &Path,
+    found: &[Found],
+    force: bool,
+) -> Result<Vec<PathBuf>, InstallError> {
     let target = workspace.join("skills");
     std::fs::create_dir_all(&target).map_err(|e| InstallError::Io(e.to_string()))?;
     for f in found {
@@ -197,7 +210,10 @@ pub fn trust(workspace: &Path, name: &str, hash: &str) -> std::io::Result<()> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    map.insert(name.to_string(), serde_json::Value::String(hash.to_string()));
+    map.insert(
+        name.to_string(),
+        serde_json::Value::String(hash.to_string()),
+    );
     deskhand_workspace::write::atomic_write(
         &path,
         &serde_json::to_vec_pretty(&map).unwrap_or_default(),

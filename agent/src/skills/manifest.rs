@@ -244,7 +244,10 @@ pub fn read(files: &Files<'_>) -> Result<Manifest, Vec<Problem>> {
                 "description must be 1 to 1024 characters saying what the skill does and when to use it".into(),
             );
         }
-        if f.compatibility.as_ref().is_some_and(|c| c.is_empty() || c.chars().count() > 500) {
+        if f.compatibility
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.chars().count() > 500)
+        {
             p(
                 &md_file,
                 line("compatibility"),
@@ -255,7 +258,8 @@ pub fn read(files: &Files<'_>) -> Result<Manifest, Vec<Problem>> {
 
     let mut manifest_rest = None;
     if let Some(yaml) = files.skill_yaml {
-        match serde_norway::from_str::<SkillYaml>(if yaml.trim().is_empty() { "{}" } else { yaml }) {
+        match serde_norway::from_str::<SkillYaml>(if yaml.trim().is_empty() { "{}" } else { yaml })
+        {
             Ok(y) => manifest_rest = Some(check_yaml(y, yaml, &yaml_file, &mut p)),
             Err(e) => p(
                 &yaml_file,
@@ -358,7 +362,7 @@ fn check_yaml(
             p(file, line_of(text, "schedule:"), format!("schedule: {e}"));
         }
     }
-    for (kind, _) in &y.permissions.connectors {
+    for kind in y.permissions.connectors.keys() {
         if !matches!(kind.as_str(), "gmail" | "calendar" | "notion") {
             p(
                 file,
@@ -381,7 +385,10 @@ fn check_yaml(
     }
     for b in &y.permissions.browser {
         if let Some(param) = b.strip_prefix("param:") {
-            if !params.iter().any(|d| d.name == param && d.kind == ParamType::Url) {
+            if !params
+                .iter()
+                .any(|d| d.name == param && d.kind == ParamType::Url)
+            {
                 p(
                     file,
                     line_of(text, b),
@@ -398,7 +405,11 @@ fn check_yaml(
         }
         for n in &s.needs {
             if !ids.contains(&n.as_str()) {
-                p(file, line, format!("step {:?} needs unknown step {n:?}", s.id));
+                p(
+                    file,
+                    line,
+                    format!("step {:?} needs unknown step {n:?}", s.id),
+                );
             }
         }
         let Some(action) = actions::find(&s.uses) else {
@@ -423,7 +434,12 @@ fn check_yaml(
                         "step {:?}: action {} takes no argument {k:?}; it takes {}",
                         s.id,
                         action.name,
-                        action.args.iter().map(|a| a.0).collect::<Vec<_>>().join(", ")
+                        action
+                            .args
+                            .iter()
+                            .map(|a| a.0)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
             }
@@ -442,7 +458,10 @@ fn check_yaml(
                 p(
                     file,
                     line,
-                    format!("step {:?}: action {} needs the argument {:?} in `with`", s.id, action.name, a.0),
+                    format!(
+                        "step {:?}: action {} needs the argument {:?} in `with`",
+                        s.id, action.name, a.0
+                    ),
                 );
             }
         }
@@ -454,13 +473,7 @@ fn check_yaml(
             );
         }
     }
-    (
-        y.trigger,
-        params,
-        y.schedule,
-        y.permissions,
-        y.steps,
-    )
+    (y.trigger, params, y.schedule, y.permissions, y.steps)
 }
 
 /// Agent Skills name rules: 1–64 of a-z, 0-9 and `-`, not at either end, never two in a row.
@@ -616,7 +629,9 @@ mod tests {
         let md = "---\nname: Weekly_Note\ndescription: x\ntrigger: /x\n---\nbody";
         let errs = read(&files(md, None)).unwrap_err();
         assert!(
-            errs[0].to_string().starts_with("skills/weekly-note/SKILL.md:4:")
+            errs[0]
+                .to_string()
+                .starts_with("skills/weekly-note/SKILL.md:4:")
                 && errs[0].message.contains("unknown field `trigger`")
                 && errs[0].message.contains("skill.yaml"),
             "{errs:?}"
@@ -624,15 +639,34 @@ mod tests {
         let yaml = "params:\n  n:\n    type: number\nsteps:\n  - id: a\n    uses: gmail.sync\n  - id: b\n    uses: mail.teleport\n    needs: [zz]\n";
         let errs = read(&files(MD, Some(yaml))).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(text.iter().any(|e| e.contains("skill.yaml:2:") && e.contains("unknown type \"number\"")), "{text:?}");
-        assert!(text.iter().any(|e| e.contains("skill.yaml:5:") && e.contains("needs permission") && e.contains("gmail")), "{text:?}");
-        assert!(text.iter().any(|e| e.contains("skill.yaml:8:") && e.contains("unknown action \"mail.teleport\"")), "{text:?}");
-        assert!(text.iter().any(|e| e.contains("unknown step \"zz\"")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|e| e.contains("skill.yaml:2:") && e.contains("unknown type \"number\"")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|e| e.contains("skill.yaml:5:")
+                && e.contains("needs permission")
+                && e.contains("gmail")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("skill.yaml:8:")
+                    && e.contains("unknown action \"mail.teleport\"")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|e| e.contains("unknown step \"zz\"")),
+            "{text:?}"
+        );
         let bad_name = MD.replace("name: weekly-note", "name: other-name");
         assert!(read(&files(&bad_name, None)).unwrap_err()[0]
             .message
             .contains("must equal the folder name"));
-        assert!(check_name("a--b").is_err() && check_name("-a").is_err() && check_name("ok-1").is_ok());
+        assert!(
+            check_name("a--b").is_err() && check_name("-a").is_err() && check_name("ok-1").is_ok()
+        );
     }
 
     #[test]

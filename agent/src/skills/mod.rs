@@ -155,7 +155,13 @@ impl Skills {
                     .and_then(|f| f.contents_utf8())
             };
             let Some(md) = text("SKILL.md") else { continue };
-            s.add(&folder, &format!("skills/{folder}"), "built-in", md, text("skill.yaml"));
+            s.add(
+                &folder,
+                &format!("skills/{folder}"),
+                "built-in",
+                md,
+                text("skill.yaml"),
+            );
         }
         s
     }
@@ -174,7 +180,11 @@ impl Skills {
             .collect();
         folders.sort();
         for f in folders {
-            let folder = f.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let folder = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             let shown = f.display().to_string();
             let md = match std::fs::read_to_string(f.join("SKILL.md")) {
                 Ok(t) => t,
@@ -227,7 +237,11 @@ impl Skills {
         self.list
             .iter()
             .find(|s| s.name == name.trim_start_matches('/'))
-            .or_else(|| self.list.iter().find(|s| s.trigger.as_deref() == Some(&slash)))
+            .or_else(|| {
+                self.list
+                    .iter()
+                    .find(|s| s.trigger.as_deref() == Some(&slash))
+            })
     }
 
     /// Find a skill and check `params` against it; returns the params with defaults filled in.
@@ -240,13 +254,21 @@ impl Skills {
             let broken = self
                 .problems
                 .iter()
-                .filter(|p| p.file.contains(&format!("/{}/", name.trim_start_matches('/'))))
+                .filter(|p| {
+                    p.file
+                        .contains(&format!("/{}/", name.trim_start_matches('/')))
+                })
                 .map(|p| p.to_string())
                 .collect::<Vec<_>>();
             if broken.is_empty() {
                 JobError::UnknownSkill {
                     name: name.to_string(),
-                    available: self.list.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+                    available: self
+                        .list
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 }
             } else {
                 JobError::Invalid(format!("skill {name} did not load: {}", broken.join("; ")))
@@ -338,7 +360,9 @@ impl Skills {
             SkillKind::Action => add(&skill.name, params),
             _ => {
                 for s in &skill.steps {
-                    if let Value::Object(args) = manifest::render(&Value::Object(s.args.clone()), params) {
+                    if let Value::Object(args) =
+                        manifest::render(&Value::Object(s.args.clone()), params)
+                    {
                         add(&s.uses, &args);
                     }
                 }
@@ -379,7 +403,11 @@ fn check_params(
             let known: Vec<_> = defs.iter().map(|p| p.name.as_str()).collect();
             return Err(JobError::Invalid(format!(
                 "skill {name} has no parameter {k:?}; its parameters are: {}",
-                if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         }
     }
@@ -460,10 +488,20 @@ pub(crate) async fn run_action(
 async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, StepError> {
     let words: Vec<String> = arg(args, "args")
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
-    let cron = arg(args, "cron").as_str().map(String::from).or_else(|| words.first().cloned());
-    let skill = arg(args, "skill").as_str().map(String::from).or_else(|| words.get(1).cloned());
+    let cron = arg(args, "cron")
+        .as_str()
+        .map(String::from)
+        .or_else(|| words.first().cloned());
+    let skill = arg(args, "skill")
+        .as_str()
+        .map(String::from)
+        .or_else(|| words.get(1).cloned());
     let (Some(cron), Some(skill)) = (cron, skill) else {
         return Err(StepError::Fatal(
             "say when and what: /schedule \"0 8 * * 1-5\" status-report [tz=Europe/Berlin]".into(),
@@ -478,7 +516,11 @@ async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, St
     let params = match arg(args, "params") {
         Value::Object(o) => o.clone(),
         Value::Null => Map::new(),
-        other => return Err(StepError::Fatal(format!("params must be an object, got {other}"))),
+        other => {
+            return Err(StepError::Fatal(format!(
+                "params must be an object, got {other}"
+            )))
+        }
     };
     let skills = Skills::load(&env.workspace);
     let (def, params) = skills
@@ -571,7 +613,10 @@ mod tests {
         let (_, out) = skills.check("browser.extract", &p).unwrap();
         assert_eq!(out["format"], "csv");
         assert!(out["schema"].is_object(), "JSON in a string is parsed");
-        assert!(matches!(skills.check("nope", &p), Err(JobError::UnknownSkill { .. })));
+        assert!(matches!(
+            skills.check("nope", &p),
+            Err(JobError::UnknownSkill { .. })
+        ));
         p.insert("colour".into(), json!("red"));
         assert!(skills
             .check("browser.extract", &p)
@@ -592,7 +637,13 @@ mod tests {
     fn builtin_skills_all_load_and_resolve_by_trigger() {
         let s = Skills::builtin();
         assert!(s.problems().is_empty(), "{:?}", s.problems());
-        for name in ["status-report", "inbox-digest", "fill-form", "extract", "notion-tasks"] {
+        for name in [
+            "status-report",
+            "inbox-digest",
+            "fill-form",
+            "extract",
+            "notion-tasks",
+        ] {
             let d = s.find(name).unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(d.kind, SkillKind::Workflow);
             assert_eq!(s.find(&format!("/{name}")).unwrap().name, name);
@@ -604,17 +655,33 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("skills/mine");
         std::fs::create_dir_all(&f).unwrap();
-        std::fs::write(f.join("SKILL.md"), "---\nname: mine\ndescription: Mine.\n---\n").unwrap();
-        std::fs::write(f.join("skill.yaml"), "steps:\n  - id: a\n    uses: nope.nope\n").unwrap();
+        std::fs::write(
+            f.join("SKILL.md"),
+            "---\nname: mine\ndescription: Mine.\n---\n",
+        )
+        .unwrap();
+        std::fs::write(
+            f.join("skill.yaml"),
+            "steps:\n  - id: a\n    uses: nope.nope\n",
+        )
+        .unwrap();
         let s = Skills::load(d.path());
         assert!(s.find("mine").is_none());
         let e = s.check("mine", &Map::new()).unwrap_err().to_string();
         assert!(e.contains("skill.yaml:3") && e.contains("nope.nope"), "{e}");
         let other = d.path().join("skills/prompt-only");
         std::fs::create_dir_all(&other).unwrap();
-        std::fs::write(other.join("SKILL.md"), "---\nname: prompt-only\ndescription: Talk.\n---\nDo things.").unwrap();
+        std::fs::write(
+            other.join("SKILL.md"),
+            "---\nname: prompt-only\ndescription: Talk.\n---\nDo things.",
+        )
+        .unwrap();
         let s = Skills::load(d.path());
         assert_eq!(s.find("prompt-only").unwrap().kind, SkillKind::PromptOnly);
-        assert!(s.check("prompt-only", &Map::new()).unwrap_err().to_string().contains("planner"));
+        assert!(s
+            .check("prompt-only", &Map::new())
+            .unwrap_err()
+            .to_string()
+            .contains("planner"));
     }
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration as Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use deskhand_connectors::mail_query::MailQuery;
 use deskhand_connectors::calendar::CalendarEvent;
 use deskhand_connectors::gmail::MailMessage;
+use deskhand_connectors::mail_query::MailQuery;
 use deskhand_connectors::Provider;
 use deskhand_workspace::memory::Memory;
 use deskhand_workspace::report::{self, Cell, Table};
@@ -124,11 +124,11 @@ struct People(Vec<deskhand_workspace::memory::Person>);
 
 impl People {
     fn show(&self, email: &str, fallback: &str) -> String {
-        match self
-            .0
-            .iter()
-            .find(|p| p.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
-        {
+        match self.0.iter().find(|p| {
+            p.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        }) {
             Some(p) if p.note.is_empty() => p.name.clone(),
             Some(p) => format!("{} ({})", p.name, p.note),
             None if !fallback.is_empty() && fallback != email => fallback.to_string(),
@@ -199,8 +199,9 @@ pub(super) async fn status(
     let events = cache
         .agenda(Some(&google), start.timestamp(), after.timestamp())
         .map_err(fatal)?;
-    let (today, next): (Vec<&CalendarEvent>, Vec<&CalendarEvent>) =
-        events.iter().partition(|e| e.start_ts < tomorrow.timestamp());
+    let (today, next): (Vec<&CalendarEvent>, Vec<&CalendarEvent>) = events
+        .iter()
+        .partition(|e| e.start_ts < tomorrow.timestamp());
     let met_today: Vec<String> = today.iter().flat_map(|e| e.attendees.clone()).collect();
     let mail = inbox(env, &google, since, until, cache)?;
     let wanted: Vec<&MailMessage> = mail
@@ -214,7 +215,11 @@ pub(super) async fn status(
     let tasks_text = read_text(env, "TASKS.md").await?;
     let tasks = TaskList::parse(&tasks_text);
     let open: Vec<&Task> = tasks.tasks().iter().filter(|t| !t.done).collect();
-    let overdue: Vec<&Task> = open.iter().copied().filter(|t| t.due.is_some_and(|d| d < day)).collect();
+    let overdue: Vec<&Task> = open
+        .iter()
+        .copied()
+        .filter(|t| t.due.is_some_and(|d| d < day))
+        .collect();
     let due_soon: Vec<&Task> = open
         .iter()
         .copied()
@@ -226,16 +231,29 @@ pub(super) async fn status(
     let mut links: Vec<Vec<Cell>> = Vec::new();
     for e in today.iter().chain(next.iter()) {
         for who in &e.attendees {
-            let from_them: Vec<&&MailMessage> =
-                wanted.iter().filter(|m| &email_of(&m.from) == who).collect();
-            let person = people.show(who, &from_them.first().map(|m| name_of(&m.from)).unwrap_or_default());
-            let first_name = person.split_whitespace().next().unwrap_or_default().to_lowercase();
+            let from_them: Vec<&&MailMessage> = wanted
+                .iter()
+                .filter(|m| &email_of(&m.from) == who)
+                .collect();
+            let person = people.show(
+                who,
+                &from_them
+                    .first()
+                    .map(|m| name_of(&m.from))
+                    .unwrap_or_default(),
+            );
+            let first_name = person
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_lowercase();
             let their_tasks: Vec<&&Task> = open
                 .iter()
                 .filter(|t| {
                     t.owner.as_deref().is_some_and(|o| {
                         let o = o.to_lowercase();
-                        who.starts_with(&format!("{o}@")) || (!first_name.is_empty() && o == first_name)
+                        who.starts_with(&format!("{o}@"))
+                            || (!first_name.is_empty() && o == first_name)
                     })
                 })
                 .collect();
@@ -287,7 +305,9 @@ pub(super) async fn status(
             })
             .collect()
     };
-    let cal_cols = ["Day", "Time", "Meeting", "With", "Where"].map(String::from).to_vec();
+    let cal_cols = ["Day", "Time", "Meeting", "With", "Where"]
+        .map(String::from)
+        .to_vec();
     let today_t = Table {
         name: "Today".into(),
         columns: cal_cols.clone(),
@@ -300,7 +320,9 @@ pub(super) async fn status(
     };
     let mail_t = Table {
         name: "Mail".into(),
-        columns: ["Received", "From", "Subject", "Why"].map(String::from).to_vec(),
+        columns: ["Received", "From", "Subject", "Why"]
+            .map(String::from)
+            .to_vec(),
         rows: wanted
             .iter()
             .map(|m| {
@@ -309,7 +331,11 @@ pub(super) async fn status(
                     why.push("you meet them today".into());
                 }
                 vec![
-                    Cell::Text(local(tz, m.internal_date_ms / 1000).format("%a %d %b %H:%M").to_string()),
+                    Cell::Text(
+                        local(tz, m.internal_date_ms / 1000)
+                            .format("%a %d %b %H:%M")
+                            .to_string(),
+                    ),
                     Cell::Text(people.show(&email_of(&m.from), &name_of(&m.from))),
                     Cell::Text(m.subject.clone()),
                     Cell::Text(why.join(", ")),
@@ -317,7 +343,9 @@ pub(super) async fn status(
             })
             .collect(),
     };
-    let task_cols = ["Task", "Section", "Due", "Owner", "Tags"].map(String::from).to_vec();
+    let task_cols = ["Task", "Section", "Due", "Owner", "Tags"]
+        .map(String::from)
+        .to_vec();
     let overdue_t = Table {
         name: "Overdue".into(),
         columns: task_cols.clone(),
@@ -335,14 +363,23 @@ pub(super) async fn status(
     };
     let links_t = Table {
         name: "Cross-references".into(),
-        columns: ["When", "Meeting", "Person", "Their mail", "Their open tasks"]
-            .map(String::from)
-            .to_vec(),
+        columns: [
+            "When",
+            "Meeting",
+            "Person",
+            "Their mail",
+            "Their open tasks",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: links,
     };
 
     let mut md = String::new();
-    md.push_str(&format!("# Status report — {}\n\n", day.format("%A %-d %B %Y")));
+    md.push_str(&format!(
+        "# Status report — {}\n\n",
+        day.format("%A %-d %B %Y")
+    ));
     md.push_str(&format!(
         "_{} · mail since {} · generated {}_\n\n",
         tz.name(),
@@ -361,10 +398,18 @@ pub(super) async fn status(
         links_t.rows.len()
     ));
     for (title, t, empty) in [
-        ("Cross-references", &links_t, "Nobody you meet has mailed you or has open tasks."),
+        (
+            "Cross-references",
+            &links_t,
+            "Nobody you meet has mailed you or has open tasks.",
+        ),
         ("Today", &today_t, "No meetings."),
         ("Tomorrow", &next_t, "No meetings."),
-        ("Mail since the last report", &mail_t, "Nothing unread, flagged or from people you meet."),
+        (
+            "Mail since the last report",
+            &mail_t,
+            "Nothing unread, flagged or from people you meet.",
+        ),
         ("Overdue tasks", &overdue_t, "Nothing overdue."),
         ("Due today or tomorrow", &soon_t, "Nothing due."),
         ("Open tasks", &open_t, "No open tasks."),
@@ -381,7 +426,12 @@ pub(super) async fn status(
         Table {
             name: "Calendar".into(),
             columns: cal_cols,
-            rows: today_t.rows.iter().chain(next_t.rows.iter()).cloned().collect(),
+            rows: today_t
+                .rows
+                .iter()
+                .chain(next_t.rows.iter())
+                .cloned()
+                .collect(),
         },
         mail_t.clone(),
         open_t.clone(),
@@ -442,7 +492,9 @@ pub(super) async fn inbox_digest(
     let mut senders: Vec<_> = by_sender.into_iter().collect();
     // Busiest senders first, then by address.
     senders.sort_by(|a, b| {
-        let n = |s: &(String, BTreeMap<String, Vec<&MailMessage>>)| s.1.values().map(Vec::len).sum::<usize>();
+        let n = |s: &(String, BTreeMap<String, Vec<&MailMessage>>)| {
+            s.1.values().map(Vec::len).sum::<usize>()
+        };
         n(&b.1).cmp(&n(&a.1)).then(a.0.cmp(&b.0))
     });
     let mut md = format!(
@@ -470,7 +522,11 @@ pub(super) async fn inbox_digest(
                 escape_md(&first.subject),
                 msgs.len(),
                 local(tz, msgs[msgs.len() - 1].internal_date_ms / 1000).format("%a %H:%M"),
-                if msgs.iter().any(|m| flags(m).contains(&"unread")) { " — unread" } else { "" }
+                if msgs.iter().any(|m| flags(m).contains(&"unread")) {
+                    " — unread"
+                } else {
+                    ""
+                }
             ));
             for m in &msgs {
                 md.push_str(&format!("  - {}\n", escape_md(&m.snippet)));
@@ -479,7 +535,11 @@ pub(super) async fn inbox_digest(
                     Cell::Text(email.to_string()),
                     Cell::Text(m.thread_id.clone()),
                     Cell::Text(m.subject.clone()),
-                    Cell::Text(local(tz, m.internal_date_ms / 1000).format("%Y-%m-%d %H:%M").to_string()),
+                    Cell::Text(
+                        local(tz, m.internal_date_ms / 1000)
+                            .format("%Y-%m-%d %H:%M")
+                            .to_string(),
+                    ),
                     Cell::Text(flags(m).join(", ")),
                 ]);
             }
@@ -491,16 +551,24 @@ pub(super) async fn inbox_digest(
     }
     let table = Table {
         name: "Mail".into(),
-        columns: ["Sender", "Address", "Thread", "Subject", "Received", "Flags"]
-            .map(String::from)
-            .to_vec(),
+        columns: [
+            "Sender", "Address", "Thread", "Subject", "Received", "Flags",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     };
     let job = &ctx.job_id;
     let md_rel = format!("reports/inbox-digest-{job}.md");
     let xlsx_rel = format!("reports/inbox-digest-{job}.xlsx");
     write_file(env, job, &md_rel, md.into_bytes()).await?;
-    write_file(env, job, &xlsx_rel, report::to_xlsx(&[table]).map_err(fatal)?).await?;
+    write_file(
+        env,
+        job,
+        &xlsx_rel,
+        report::to_xlsx(&[table]).map_err(fatal)?,
+    )
+    .await?;
     Ok(json!({"path": md_rel, "xlsx": xlsx_rel, "messages": mail.len(), "senders": senders.len()}))
 }
 
@@ -522,7 +590,11 @@ pub(super) fn records_xlsx(
                     Some(Value::String(s)) => Cell::Text(s.clone()),
                     Some(Value::Array(a)) => Cell::Text(
                         a.iter()
-                            .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                            .map(|v| {
+                                v.as_str()
+                                    .map(String::from)
+                                    .unwrap_or_else(|| v.to_string())
+                            })
                             .collect::<Vec<_>>()
                             .join("; "),
                     ),
@@ -557,7 +629,10 @@ mod tests {
         let cl: Tz = "America/Santiago".parse().unwrap();
         let t = midnight(cl, NaiveDate::from_ymd_opt(2026, 9, 6).unwrap());
         assert_eq!(t.with_timezone(&cl).format("%H:%M").to_string(), "01:00");
-        assert_eq!(email_of("Grace Hopper <Grace@Navy.example>"), "grace@navy.example");
+        assert_eq!(
+            email_of("Grace Hopper <Grace@Navy.example>"),
+            "grace@navy.example"
+        );
         assert_eq!(name_of("\"Hopper, Grace\" <g@n.example>"), "Hopper, Grace");
     }
 }

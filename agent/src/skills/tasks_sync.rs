@@ -77,11 +77,18 @@ impl Schema {
                         .collect();
                     let done = opts
                         .iter()
-                        .find(|o| matches!(o.to_lowercase().as_str(), "done" | "complete" | "completed"))
+                        .find(|o| {
+                            matches!(o.to_lowercase().as_str(), "done" | "complete" | "completed")
+                        })
                         .cloned();
                     let todo = opts
                         .iter()
-                        .find(|o| matches!(o.to_lowercase().as_str(), "not started" | "to do" | "to-do" | "todo"))
+                        .find(|o| {
+                            matches!(
+                                o.to_lowercase().as_str(),
+                                "not started" | "to do" | "to-do" | "todo"
+                            )
+                        })
                         .or(opts.first())
                         .cloned();
                     if let (Some(d), Some(t)) = (done, todo) {
@@ -98,7 +105,9 @@ impl Schema {
             }
         }
         if s.title.is_empty() {
-            return Err(StepError::Fatal("the data source has no title property".into()));
+            return Err(StepError::Fatal(
+                "the data source has no title property".into(),
+            ));
         }
         if s.status.is_none() && s.checkbox.is_none() {
             return Err(StepError::Fatal(
@@ -113,7 +122,11 @@ impl Schema {
             (Some((name, done, _)), _) if p.properties.contains_key(name) => {
                 p.properties[name].as_str() == Some(done.as_str())
             }
-            (_, Some(cb)) => p.properties.get(cb).and_then(Value::as_bool).unwrap_or(false),
+            (_, Some(cb)) => p
+                .properties
+                .get(cb)
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             _ => false,
         };
         let due = self
@@ -190,7 +203,10 @@ pub fn plan(
         .collect();
     for (id, l) in &linked {
         let Some(r) = remote.get(*id) else {
-            plan.notes.push(format!("{:?} is no longer in Notion (archived or unshared); left as is", l.title));
+            plan.notes.push(format!(
+                "{:?} is no longer in Notion (archived or unshared); left as is",
+                l.title
+            ));
             continue;
         };
         let b = base.get(*id).cloned().unwrap_or_else(|| r.clone());
@@ -288,8 +304,14 @@ pub(super) async fn run(
     let id = connection(Provider::Notion, args);
     let conn = id.to_string();
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
-    let wanted = arg(args, "data_source").as_str().unwrap_or_default().to_string();
-    let section = arg(args, "section").as_str().unwrap_or("Notion").to_string();
+    let wanted = arg(args, "data_source")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let section = arg(args, "section")
+        .as_str()
+        .unwrap_or("Notion")
+        .to_string();
     let ds = hub
         .cache()
         .data_sources(Some(&conn))
@@ -301,7 +323,10 @@ pub(super) async fn run(
                 "no data source {wanted:?} is shared with {conn}; share it with the integration in Notion"
             ))
         })?;
-    let notion = hub.notion(&id).await.map_err(super::super::connector_skills::step_error)?;
+    let notion = hub
+        .notion(&id)
+        .await
+        .map_err(super::super::connector_skills::step_error)?;
     let schema = Schema::from_source(
         &notion
             .data_source(&ds.id)
@@ -312,8 +337,10 @@ pub(super) async fn run(
         .cache()
         .pages(Some(&conn), &ds.id)
         .map_err(|e| StepError::Fatal(e.to_string()))?;
-    let remote: BTreeMap<String, Fields> =
-        pages.iter().map(|p| (p.id.clone(), schema.remote(p))).collect();
+    let remote: BTreeMap<String, Fields> = pages
+        .iter()
+        .map(|p| (p.id.clone(), schema.remote(p)))
+        .collect();
     let key = format!("notion-tasks:{conn}:{}", ds.id);
     let base: BTreeMap<String, Fields> = env
         .store
@@ -336,7 +363,13 @@ pub(super) async fn run(
     let local: Vec<(String, Option<String>, Fields)> = list
         .tasks()
         .iter()
-        .map(|t| (line_text(&list, t), link_of(&t.text).map(String::from), local_fields(t)))
+        .map(|t| {
+            (
+                line_text(&list, t),
+                link_of(&t.text).map(String::from),
+                local_fields(t),
+            )
+        })
         .collect();
     let plan = plan(&local, &remote, &base);
 
@@ -391,7 +424,10 @@ pub(super) async fn run(
                 }
             }
             for (pid, f) in &add {
-                let already = list.tasks().iter().any(|t| link_of(&t.text) == Some(pid.as_str()));
+                let already = list
+                    .tasks()
+                    .iter()
+                    .any(|t| link_of(&t.text) == Some(pid.as_str()));
                 if !already {
                     let mut text = f.title.clone();
                     if let Some(d) = &f.due {
@@ -464,19 +500,55 @@ mod tests {
         ]
         .into();
         let local = vec![
-            ("- [ ] Report".to_string(), Some("p1".to_string()), f("Report", false, None)),
-            ("- [ ] Call".to_string(), Some("p2".to_string()), f("Call", false, Some("2026-12-02"))),
-            ("- [ ] Same title".to_string(), None, f("same title", false, None)),
-            ("- [ ] Local only".to_string(), None, f("Local only", false, None)),
+            (
+                "- [ ] Report".to_string(),
+                Some("p1".to_string()),
+                f("Report", false, None),
+            ),
+            (
+                "- [ ] Call".to_string(),
+                Some("p2".to_string()),
+                f("Call", false, Some("2026-12-02")),
+            ),
+            (
+                "- [ ] Same title".to_string(),
+                None,
+                f("same title", false, None),
+            ),
+            (
+                "- [ ] Local only".to_string(),
+                None,
+                f("Local only", false, None),
+            ),
         ];
         let p = plan(&local, &remote, &base);
-        assert_eq!(p.pull["p1"], f("Report", true, None), "done in Notion comes to the file");
-        assert_eq!(p.push["p2"].due.as_deref(), Some("2026-12-02"), "the file wins a conflict");
+        assert_eq!(
+            p.pull["p1"],
+            f("Report", true, None),
+            "done in Notion comes to the file"
+        );
+        assert_eq!(
+            p.push["p2"].due.as_deref(),
+            Some("2026-12-02"),
+            "the file wins a conflict"
+        );
         assert_eq!(p.conflicts.len(), 1);
-        assert_eq!(p.add, vec![("p4".to_string(), f("New in Notion", false, None))]);
-        assert_eq!(p.link, vec![("- [ ] Same title".to_string(), "p5".to_string())]);
+        assert_eq!(
+            p.add,
+            vec![("p4".to_string(), f("New in Notion", false, None))]
+        );
+        assert_eq!(
+            p.link,
+            vec![("- [ ] Same title".to_string(), "p5".to_string())]
+        );
         assert_eq!(p.create.len(), 1);
-        assert!(p.notes.iter().any(|n| n.contains("Gone") && n.contains("removed")), "{:?}", p.notes);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("Gone") && n.contains("removed")),
+            "{:?}",
+            p.notes
+        );
         assert_eq!(link_of("Report <!-- notion:abc-1 -->"), Some("abc-1"));
     }
 }

@@ -111,6 +111,7 @@ pub fn router(agent: Agent, token: String) -> Router {
         .route("/skills", get(list_skills))
         .route("/jobs", get(list_jobs).post(create_job))
         .route("/connections", get(list_connections))
+        .route("/schedules", get(list_schedules))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/events", get(job_events))
         .route("/jobs/{id}/cancel", post(cancel_job))
@@ -168,6 +169,26 @@ fn summary(r: &JobRecord) -> Value {
 }
 
 /// Connections with their health, so the phone can say "reconnect Google".
+async fn list_schedules(State(s): State<AppState>) -> Json<Value> {
+    let ledger = std::sync::Arc::clone(s.agent.ledger());
+    let list = tokio::task::spawn_blocking(move || {
+        ledger
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|sch| {
+                let mut v = serde_json::to_value(&sch).unwrap_or_default();
+                v["last_run"] = serde_json::to_value(ledger.last_run(&sch.id).ok().flatten())
+                    .unwrap_or_default();
+                v
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    Json(Value::Array(list))
+}
+
 async fn list_connections(State(s): State<AppState>) -> Json<Value> {
     Json(serde_json::to_value(s.agent.connections().await).unwrap_or_default())
 }

@@ -1,6 +1,8 @@
-//! The Deskhand desktop agent. This release holds the command line surface of the browser engine
-//! (`deskhand browse …`), the bundled demo, the benchmarks, configuration and atomic outputs; jobs,
-//! queues and the guard arrive with the dispatch and guardrails work.
+//! The Deskhand desktop agent: the `deskhand` command line, jobs and queues (embedded SQLite or NATS),
+//! the runner, skills (SKILL.md + skill.yaml) and their actions, schedules, the dashboard, the local
+//! API and phone page. Browser work is `deskhand-browser`, accounts `deskhand-connectors`, workspace
+//! files `deskhand-workspace`, schedule timing `deskhand-schedule`; the guard arrives with the
+//! guardrails work.
 //!
 //! ```
 //! let c = deskhand_agent::config::Config::parse("[browser]\nbackend = \"webdriver\"\n").unwrap();
@@ -16,7 +18,6 @@ pub mod connect;
 pub mod connector_skills;
 pub mod dashboard;
 pub mod job;
-pub mod output;
 pub mod queue;
 pub mod runner;
 pub mod scheduler;

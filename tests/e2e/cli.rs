@@ -154,16 +154,63 @@ fn the_demo_runs_on_the_embedded_default_and_leaves_reports() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    let stdout = text(&out.stdout);
+    for skill in ["status-report", "fill-form", "extract"] {
+        assert!(
+            stdout.contains(&format!("{skill:<14} succeeded")),
+            "{stdout}"
+        );
+    }
+    // The status report for the fixture day, from the fake Google through the real code path.
+    let reports: Vec<std::path::PathBuf> = std::fs::read_dir(ws.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let find = |prefix: &str, ext: &str| {
+        reports
+            .iter()
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with(prefix) && n.ends_with(ext)
+            })
+            .unwrap_or_else(|| panic!("no {prefix}*{ext} in {reports:?}"))
+    };
+    let md = std::fs::read_to_string(find("status-report-", ".md")).unwrap();
     assert!(
-        text(&out.stdout).contains("20 fields filled"),
-        "{}",
-        text(&out.stdout)
+        md.contains("Difference engine demo") && md.contains("Re: Difference engine demo"),
+        "{md}"
     );
-    let reports = ws.path().join("reports");
-    let csv = std::fs::read_to_string(reports.join("demo-products.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 31);
-    let png = std::fs::read(reports.join("demo-signup.png")).unwrap();
-    assert_eq!(&png[..4], b"\x89PNG");
+    assert_eq!(
+        &std::fs::read(find("status-report-", ".xlsx")).unwrap()[..2],
+        b"PK"
+    );
+    assert_eq!(
+        &std::fs::read(find("browser.fill-", ".png")).unwrap()[..4],
+        b"\x89PNG"
+    );
+    let fill: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(find("browser.fill-", ".json")).unwrap())
+            .unwrap();
+    assert_eq!(fill["fields"].as_array().map(Vec::len), Some(20), "{fill}");
+    assert_eq!(fill["submit"]["navigated"], true);
+    assert_eq!(
+        &std::fs::read(find("browser.extract-", ".xlsx")).unwrap()[..2],
+        b"PK"
+    );
+    let dash = std::fs::read_to_string(ws.path().join("dashboard.html")).unwrap();
+    assert!(
+        dash.contains("status-report")
+            && dash.contains("Send Charles the corrected logarithm tables")
+    );
+    // The demo's fake tokens are kept encrypted, never in the clear.
+    let secrets = std::fs::read(ws.path().join(".deskhand/demo/secrets.enc")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&secrets).contains("ntn_demo"),
+        "token stored in the clear"
+    );
+    // A second run reuses the workspace (and its connections) and succeeds again.
+    let again = run(&["demo", "--no-browser"], ws.path());
+    assert!(again.status.success(), "{}", text(&again.stderr));
 }
 
 #[test]

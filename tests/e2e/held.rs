@@ -90,20 +90,7 @@ async fn held_job_resumes_after_reconnect(queue: &str) {
     let (_, listing, _) = env.run(&["jobs", "list"]).await;
     assert!(listing.contains("held"), "{listing}");
     // The phone sees why, through the API.
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.ws.path().join(".deskhand/agent.json")).unwrap(),
-    )
-    .unwrap();
-    let token = std::fs::read_to_string(env.ws.path().join(".deskhand/api-token")).unwrap();
-    let conns: Value = reqwest::Client::new()
-        .get(format!("{}/api/connections", info["api"].as_str().unwrap()))
-        .bearer_auth(token.trim())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let conns = crate::util::api_get(env.ws.path(), "/api/connections").await;
     assert_eq!(conns[0]["state"], "stale", "{conns}");
 
     // A second job on the same connection is held at once, without asking Google.

@@ -96,8 +96,16 @@ async fn missed_slots_run_once_on_wake_or_are_skipped_and_never_run_twice() {
         (r.len() == 1 && r[0]["outcome"]["kind"] == "ok").then_some(r)
     })
     .await;
+    // The phone page's view: the same runs over the local API.
+    let api: Vec<Value> =
+        serde_json::from_value(crate::util::api_get(ws.path(), "/api/schedules").await).unwrap();
     let _ = agent.kill();
     let _ = agent.wait();
+    let mine = api
+        .iter()
+        .find(|s| s["id"] == once.id.as_str())
+        .expect("schedule listed");
+    assert_eq!(mine["last_run"]["outcome"]["kind"], "ok", "{mine}");
     let got = got.unwrap_or_else(|| {
         panic!(
             "the missed slots did not run once with outcome ok: {:?}",

@@ -232,3 +232,25 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// GET `path` from the local API of the agent serving `ws` (its address and token from the files
+/// `deskhand serve` writes), as JSON.
+pub async fn api_get(ws: &std::path::Path, path: &str) -> serde_json::Value {
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.join(".deskhand/agent.json")).expect("agent.json"),
+    )
+    .expect("agent.json is JSON");
+    let token = std::fs::read_to_string(ws.join(".deskhand/api-token")).expect("api token");
+    reqwest::Client::new()
+        .get(format!(
+            "{}{path}",
+            info["api"].as_str().unwrap_or_default()
+        ))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("API reachable")
+        .json()
+        .await
+        .expect("API answers JSON")
+}

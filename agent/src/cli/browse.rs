@@ -11,7 +11,7 @@ use deskhand_browser::{Browser, FillRequest, Locator, Page, ScrollUntil, Shot, S
 
 use super::BrowserArgs;
 use crate::config::Config;
-use crate::output::atomic_write;
+use deskhand_workspace::atomic_write;
 
 /// `deskhand browse`.
 #[derive(Debug, Args)]

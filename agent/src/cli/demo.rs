@@ -178,7 +178,7 @@ fn demo_hub(workspace: &Path, base: &url::Url) -> anyhow::Result<Hub> {
             let mut k = [0u8; 32];
             getrandom::fill(&mut k).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
             let k = base64::engine::general_purpose::STANDARD.encode(k);
-            crate::output::atomic_write(&key_path, k.as_bytes())?;
+            deskhand_workspace::atomic_write(&key_path, k.as_bytes())?;
             k
         }
     };

@@ -159,7 +159,7 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}; is another agent running? (choose another with --port)"))?;
     let addr = listener.local_addr()?;
     let info = serde_json::json!({"pid": std::process::id(), "api": format!("http://{addr}"), "queue": cfg.queue});
-    crate::output::atomic_write(
+    deskhand_workspace::atomic_write(
         &workspace.join(".deskhand/agent.json"),
         info.to_string().as_bytes(),
     )?;

@@ -269,6 +269,8 @@ impl Agent {
             let me = self.clone();
             tokio::spawn(async move { me.write_dashboards().await })
         };
+        // A fresh dashboard as soon as the agent is up (schedules, connections), not only after a job.
+        self.inner.dashboard.notify_one();
         loop {
             let permit = tokio::select! {
                 _ = self.inner.stop.cancelled() => break,
@@ -597,6 +599,11 @@ impl Agent {
                 let id = serde_json::from_slice::<serde_json::Value>(&d.body)
                     .ok()
                     .and_then(|v| v["id"].as_str().map(String::from));
+                store.audit().record(
+                    "job.refused",
+                    id.as_deref(),
+                    serde_json::json!({"reason": e.to_string()}),
+                );
                 let _ = queue.dead_letter(store, d, id, &e.to_string()).await;
                 return;
             }
@@ -646,6 +653,11 @@ impl Agent {
         let (def, params) = match skills.check(&name, &params) {
             Ok(x) => x,
             Err(e) => {
+                store.audit().record(
+                    "job.refused",
+                    Some(&id),
+                    serde_json::json!({"origin": job.origin, "reason": e.to_string()}),
+                );
                 self.transition(&id, Transition::Fail(e.to_string())).await;
                 let _ = queue.dead_letter(store, d, Some(id), &e.to_string()).await;
                 return;
@@ -666,11 +678,29 @@ impl Agent {
     /// Run a job here and now, without a queue (`deskhand skills run`, `deskhand /trigger`, the
     /// demo). The job is recorded like any other, so it shows in `jobs list` and the dashboard.
     pub async fn run_now(&self, job: Job) -> Result<crate::store::JobRecord, AgentError> {
-        job.validate()?;
-        let (name, params) = job.resolved();
-        let skills = self.skills();
-        let (def, params) = skills.check(&name, &params)?;
+        let audit = self.inner.store.audit();
         let id = job.id.to_string();
+        let skills = self.skills();
+        let checked = job.validate().and_then(|_| {
+            let (name, params) = job.resolved();
+            skills.check(&name, &params)
+        });
+        let (def, params) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                audit.record(
+                    "job.refused",
+                    Some(&id),
+                    serde_json::json!({"origin": job.origin, "reason": e.to_string()}),
+                );
+                return Err(e.into());
+            }
+        };
+        audit.record(
+            "job.received",
+            Some(&id),
+            serde_json::json!({"skill": def.name, "origin": job.origin, "params": params}),
+        );
         self.inner.store.insert(&job).await?;
         let plan = skills.plan(&def, params, Arc::clone(&self.inner.env));
         self.execute(&id, plan, None).await;
@@ -688,6 +718,12 @@ impl Agent {
         let store = &self.inner.store;
         let queue = &self.inner.queue;
         let id = id.to_string();
+        let audit = store.audit();
+        audit.record(
+            "job.started",
+            Some(&id),
+            serde_json::json!({"steps": plan.iter().map(|s| s.name.clone()).collect::<Vec<_>>()}),
+        );
         self.transition(
             &id,
             Transition::Start {
@@ -720,11 +756,19 @@ impl Agent {
         let result = loop {
             tokio::select! {
                 r = &mut run => break r,
-                Some((n, step)) = rx.recv() => { self.transition(&id, Transition::Step { n, name: step }).await; }
+                Some((n, step)) = rx.recv() => {
+                    audit.record("step.started", Some(&id), serde_json::json!({"n": n, "step": step}));
+                    self.transition(&id, Transition::Step { n, name: step }).await;
+                }
                 _ = tick.tick() => { if let Some(d) = d { let _ = queue.progress(d).await; } }
             }
         };
         while let Ok((n, step)) = rx.try_recv() {
+            audit.record(
+                "step.started",
+                Some(&id),
+                serde_json::json!({"n": n, "step": step}),
+            );
             self.transition(&id, Transition::Step { n, name: step })
                 .await;
         }
@@ -774,6 +818,13 @@ impl Agent {
                 Ended::Done
             }
         };
+        if let Ok(rec) = store.get(&id).await {
+            audit.record(
+                "job.ended",
+                Some(&id),
+                serde_json::json!({"state": rec.state.as_str(), "error": rec.error, "outputs": rec.outputs}),
+            );
+        }
         self.after_job(&id).await;
         ended
     }
@@ -795,13 +846,36 @@ pub async fn submit(
     skills: &Skills,
     job: Job,
 ) -> Result<String, AgentError> {
-    job.validate()?;
-    let (name, params) = job.resolved();
-    skills.check(&name, &params)?;
-    let bytes = job.to_bytes();
-    if bytes.len() > crate::job::MAX_JOB_BYTES {
-        return Err(JobError::TooLarge(bytes.len()).into());
+    let audit = store.audit();
+    let id = job.id.to_string();
+    let checked = job
+        .validate()
+        .and_then(|_| {
+            let (name, params) = job.resolved();
+            skills.check(&name, &params).map(|_| ())
+        })
+        .and_then(|_| {
+            let n = job.to_bytes().len();
+            if n > crate::job::MAX_JOB_BYTES {
+                Err(JobError::TooLarge(n))
+            } else {
+                Ok(())
+            }
+        });
+    if let Err(e) = checked {
+        audit.record(
+            "job.refused",
+            Some(&id),
+            serde_json::json!({"origin": job.origin, "reason": e.to_string()}),
+        );
+        return Err(e.into());
     }
+    let (name, params) = job.resolved();
+    audit.record(
+        "job.received",
+        Some(&id),
+        serde_json::json!({"skill": name, "origin": job.origin, "params": params}),
+    );
     match queue {
         // One transaction records the job and enqueues it.
         Queue::Embedded(q) => {

@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod audit;
 pub mod browsers;
 pub mod cli;
 pub mod config;

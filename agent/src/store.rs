@@ -128,6 +128,16 @@ impl Store {
         workspace.join(".deskhand").join("state.db")
     }
 
+    /// The audit log kept beside this state file.
+    pub fn audit(&self) -> crate::audit::AuditLog {
+        crate::audit::AuditLog::at(
+            self.path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("audit.jsonl"),
+        )
+    }
+
     /// Open (creating if needed) the workspace's state database.
     pub fn open(workspace: &Path) -> Result<Store, StoreError> {
         Self::open_file(&Self::path_in(workspace))

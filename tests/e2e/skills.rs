@@ -160,6 +160,15 @@ async fn status_report_cross_references_calendar_mail_and_tasks() {
         md2.contains("Difference engine demo"),
         "the calendar is still shown"
     );
+    let log = read(ws, ".deskhand/audit.jsonl");
+    assert!(
+        !log.contains("GOCSPX") && !log.contains("AAECAwQF"),
+        "a secret reached the audit log"
+    );
+    assert!(
+        log.contains(md_rel.as_str()),
+        "the report's write is audited"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,6 +290,38 @@ async fn fill_form_and_extract_skills_run_on_the_fixture_site() {
         .run(&["/extract", "url=javascript:alert(1)", "schema={}"])
         .await;
     assert!(!ok && err.contains("not an http"), "{err}");
+
+    // The audit log: every job received or refused, steps, files and the submit; no password.
+    let log = read(ws, ".deskhand/audit.jsonl");
+    assert!(
+        !log.contains("correct-horse"),
+        "a password reached the audit log"
+    );
+    for kind in [
+        "job.received",
+        "job.started",
+        "step.started",
+        "file.written",
+        "form.submitted",
+        "job.ended",
+        "job.refused",
+    ] {
+        assert!(
+            log.contains(&format!("\"kind\":\"{kind}\"")),
+            "no {kind} in:\n{log}"
+        );
+    }
+    let (ok, out, err) = env.run(&["audit", "verify"]).await;
+    assert!(ok && out.contains("intact"), "{out}{err}");
+    // Editing one entry is caught, at that entry.
+    let mut lines: Vec<String> = log.lines().map(String::from).collect();
+    lines[2] = lines[2].replacen("\"kind\":\"", "\"kind\":\"x", 1);
+    std::fs::write(ws.join(".deskhand/audit.jsonl"), lines.join("\n") + "\n").unwrap();
+    let (ok, _, err) = env.run(&["audit", "verify"]).await;
+    assert!(
+        !ok && err.contains("line 3") && err.contains("changed"),
+        "{err}"
+    );
 }
 
 fn write_skill(dir: &Path, name: &str, md_extra: &str, yaml: Option<&str>) {

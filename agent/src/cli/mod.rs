@@ -8,6 +8,7 @@ use deskhand_browser::{Backend, LaunchOptions};
 
 use crate::config::Config;
 
+pub mod audit;
 pub mod bench;
 pub mod browse;
 pub mod connect;
@@ -59,6 +60,8 @@ pub enum Command {
     Calendar(connect::CalendarArgs),
     /// Query cached Notion data sources.
     Notion(connect::NotionArgs),
+    /// The audit log: verify its hash chain, show entries.
+    Audit(audit::AuditArgs),
     /// Skills: list, show, run now, install a bundle, trust.
     Skills(skills::SkillsArgs),
     /// Run skills on a schedule: add, list, pause, resume, remove, runs.
@@ -159,6 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calendar(a) => connect::calendar(a, &ws),
         Command::Notion(a) => connect::notion(a, &ws),
         Command::Skills(a) => skills::run(a, &ws, &config).await,
+        Command::Audit(a) => audit::run(a, &ws),
         Command::Schedule(a) => schedule::run(a, &ws),
         Command::Tasks(a) => workspace::tasks(a, &ws),
         Command::Memory(a) => workspace::memory(a, &ws),

@@ -32,6 +32,13 @@ pub(super) async fn fill(
         .unwrap_or(0)
         .into();
     out["submitted"] = Value::Bool(report["submit"].is_object());
+    if report["submit"].is_object() {
+        env.store.audit().record(
+            "form.submitted",
+            Some(&ctx.job_id),
+            json!({"url": super::arg(args, "url"), "button": super::arg(args, "submit"), "landed_on": report["submit"]["url"]}),
+        );
+    }
     Ok(out)
 }
 

@@ -547,6 +547,11 @@ async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, St
         .await
         .map_err(|e| StepError::Fatal(e.to_string()))?
         .map_err(|e| StepError::Fatal(e.to_string()))?;
+    env.store.audit().record(
+        "schedule.added",
+        None,
+        json!({"id": s.id, "cron": s.cron, "tz": s.tz, "skill": s.skill}),
+    );
     Ok(serde_json::to_value(&s).unwrap_or_default())
 }
 
@@ -573,10 +578,15 @@ pub(crate) async fn write_file(
 ) -> Result<(), StepError> {
     let files = env.files.clone();
     let r = rel.to_string();
-    tokio::task::spawn_blocking(move || files.write(&r, &bytes))
+    let written = tokio::task::spawn_blocking(move || files.write(&r, &bytes))
         .await
         .map_err(|e| StepError::Fatal(e.to_string()))?
         .map_err(|e| StepError::Retryable(format!("writing {rel}: {e}")))?;
+    env.store.audit().record(
+        "file.written",
+        Some(job),
+        json!({"path": written.rel, "bytes": written.bytes, "sha256": written.sha256}),
+    );
     env.store
         .add_output(job, rel)
         .await

@@ -299,7 +299,7 @@ fn line_text(_list: &TaskList, t: &Task) -> String {
 pub(super) async fn run(
     env: &SkillEnv,
     args: &Map<String, Value>,
-    _ctx: &StepCtx,
+    ctx: &StepCtx,
 ) -> Result<Value, StepError> {
     let id = connection(Provider::Notion, args);
     let conn = id.to_string();
@@ -375,11 +375,17 @@ pub(super) async fn run(
 
     // Notion first: a failure here leaves the file untouched, and the next run redoes it.
     let notion_err = super::super::connector_skills::step_error;
+    let audit = env.store.audit();
     for (page, f) in &plan.push {
         notion
             .update_page(page, json!({"properties": schema.properties(f)}))
             .await
             .map_err(notion_err)?;
+        audit.record(
+            "notion.updated",
+            Some(&ctx.job_id),
+            json!({"page": page, "title": f.title, "done": f.done, "due": f.due}),
+        );
     }
     let mut created = Vec::new();
     for (line, f) in &plan.create {
@@ -388,6 +394,11 @@ pub(super) async fn run(
             .await
             .map_err(notion_err)?;
         if let Some(pid) = page["id"].as_str() {
+            audit.record(
+                "notion.created",
+                Some(&ctx.job_id),
+                json!({"page": pid, "data_source": ds.id, "title": f.title}),
+            );
             created.push((line.clone(), pid.to_string(), f.clone()));
         }
     }
@@ -446,6 +457,11 @@ pub(super) async fn run(
     .await
     .map_err(|e| StepError::Fatal(e.to_string()))?
     .map_err(|e| StepError::Retryable(e.to_string()))?;
+    audit.record(
+        "file.written",
+        Some(&ctx.job_id),
+        json!({"path": "TASKS.md", "pulled": plan.pull.len(), "added": plan.add.len()}),
+    );
 
     // The new base: what both sides hold now.
     let mut new_base = remote.clone();

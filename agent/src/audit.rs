@@ -1,0 +1,398 @@
+//! The audit log: append-only JSON lines in `.deskhand/audit.jsonl`, each entry carrying the
+//! SHA-256 of the one before, so an edited, deleted, reordered or forged entry breaks the chain
+//! and `deskhand audit verify` names it. Several processes (the daemon, `deskhand /skill`) append
+//! to one file: each append takes an exclusive file lock, reads the last entry, and writes the
+//! next. Secrets never get in: values under secret-looking keys are replaced before hashing.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The hash before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One entry as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// What happened: `job.received`, `job.refused`, `job.started`, `step.started`,
+    /// `job.ended`, `file.written`, …
+    pub kind: String,
+    /// The job it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// Details (redacted).
+    #[serde(default)]
+    pub data: Value,
+    /// The previous entry's hash.
+    pub prev: String,
+    /// SHA-256 of this entry without `hash`.
+    pub hash: String,
+}
+
+impl Entry {
+    fn digest(&self) -> String {
+        let body = serde_json::json!({
+            "seq": self.seq, "at": self.at, "kind": self.kind, "job": self.job,
+            "data": self.data, "prev": self.prev,
+        });
+        hex(&Sha256::digest(body.to_string().as_bytes()))
+    }
+}
+
+/// Audit failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// File system.
+    #[error("audit log {path}: {source}")]
+    Io {
+        /// The log.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The chain is broken.
+    #[error("audit log broken at line {line} (entry {seq}): {why}")]
+    Broken {
+        /// 1-based line.
+        line: usize,
+        /// The entry's seq as written (0 if unreadable).
+        seq: u64,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The log of a workspace.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    path: PathBuf,
+}
+
+impl AuditLog {
+    /// The log in `<workspace>/.deskhand/audit.jsonl`.
+    pub fn new(workspace: &Path) -> AuditLog {
+        AuditLog {
+            path: workspace.join(".deskhand/audit.jsonl"),
+        }
+    }
+
+    /// A log at a given file.
+    pub fn at(path: PathBuf) -> AuditLog {
+        AuditLog { path }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: std::io::Error) -> AuditError {
+        AuditError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Append an entry (data redacted first). Returns it.
+    pub fn append(&self, kind: &str, job: Option<&str>, data: Value) -> Result<Entry, AuditError> {
+        if let Some(d) = self.path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| self.io(e))?;
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        // One appender at a time across processes; released when `f` closes.
+        f.lock().map_err(|e| self.io(e))?;
+        let last = last_entry(&mut f).map_err(|e| self.io(e))?;
+        let (seq, prev) = match last {
+            Some(e) => (e.seq + 1, e.hash),
+            None => (1, GENESIS.to_string()),
+        };
+        let mut e = Entry {
+            seq,
+            at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            kind: kind.to_string(),
+            job: job.map(String::from),
+            data: redact(data),
+            prev,
+            hash: String::new(),
+        };
+        e.hash = e.digest();
+        let mut line = serde_json::to_vec(&e).unwrap_or_default();
+        line.push(b'\n');
+        f.write_all(&line).map_err(|e| self.io(e))?;
+        f.sync_data().map_err(|e| self.io(e))?;
+        Ok(e)
+    }
+
+    /// Append, logging instead of failing (an audit failure must be seen, but the caller's work
+    /// has already happened).
+    pub fn record(&self, kind: &str, job: Option<&str>, data: Value) {
+        if let Err(e) = self.append(kind, job, data) {
+            tracing::error!(error = %e, kind, "could not write the audit log");
+        }
+    }
+
+    /// Every entry, checked: the first break is an error naming its line and entry.
+    pub fn verify(&self) -> Result<Vec<Entry>, AuditError> {
+        let f = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut out: Vec<Entry> = Vec::new();
+        let mut prev = GENESIS.to_string();
+        for (i, line) in BufReader::new(f).lines().enumerate() {
+            let line = line.map_err(|e| self.io(e))?;
+            let n = i + 1;
+            let broken = |seq, why: String| AuditError::Broken { line: n, seq, why };
+            let e: Entry = serde_json::from_str(&line)
+                .map_err(|err| broken(0, format!("not an audit entry ({err})")))?;
+            let expected_seq = out.last().map(|l| l.seq + 1).unwrap_or(1);
+            if e.hash != e.digest() {
+                return Err(broken(
+                    e.seq,
+                    "its content was changed after it was written".into(),
+                ));
+            }
+            if e.prev != prev {
+                return Err(broken(
+                    e.seq,
+                    if e.seq > expected_seq {
+                        format!(
+                            "entries {expected_seq}..{} are missing (deleted)",
+                            e.seq - 1
+                        )
+                    } else if e.seq < expected_seq {
+                        "it is out of order (entries were reordered or replayed)".into()
+                    } else {
+                        "it does not follow the entry before it (written outside Deskhand)".into()
+                    },
+                ));
+            }
+            if e.seq != expected_seq {
+                return Err(broken(e.seq, format!("expected entry {expected_seq}")));
+            }
+            prev = e.hash.clone();
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// Entries as written (unchecked), optionally of one job.
+    pub fn read(&self, job: Option<&str>) -> Result<Vec<Entry>, AuditError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(self.io(e)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+            .filter(|e| job.is_none() || e.job.as_deref() == job)
+            .collect())
+    }
+}
+
+/// The last complete entry of an open log.
+fn last_entry(f: &mut File) -> std::io::Result<Option<Entry>> {
+    let len = f.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(None);
+    }
+    // Entries are small; read a growing tail until it holds a whole last line.
+    let mut window = 4096u64;
+    loop {
+        let start = len.saturating_sub(window);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf);
+        let trimmed = text.trim_end_matches('\n');
+        if let Some(i) = trimmed.rfind('\n') {
+            return Ok(serde_json::from_str(&trimmed[i + 1..]).ok());
+        }
+        if start == 0 {
+            return Ok(serde_json::from_str(trimmed).ok());
+        }
+        window *= 4;
+    }
+}
+
+/// Keys whose values are secrets, whatever the nesting.
+fn secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "cookie",
+        "authorization",
+        "api_key",
+        "apikey",
+        "credential",
+        "cvv",
+        "card_number",
+        "cardnumber",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// Replace secret values (by key) with `"[redacted]"`.
+pub fn redact(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    if secret_key(&k) {
+                        (k, Value::String("[redacted]".into()))
+                    } else {
+                        (k, redact(v))
+                    }
+                })
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(a) => {
+            // The list form of form values: [{"label": "Password", "value": "…"}].
+            Value::Array(
+                a.into_iter()
+                    .map(|item| match item {
+                        Value::Object(mut o)
+                            if o.get("label")
+                                .and_then(Value::as_str)
+                                .is_some_and(secret_key) =>
+                        {
+                            o.insert("value".into(), Value::String("[redacted]".into()));
+                            Value::Object(o)
+                        }
+                        other => redact(other),
+                    })
+                    .collect(),
+            )
+        }
+        other => other,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn lines(log: &AuditLog) -> Vec<String> {
+        std::fs::read_to_string(log.path())
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn write(log: &AuditLog, l: &[String]) {
+        std::fs::write(log.path(), l.join("\n") + "\n").unwrap();
+    }
+
+    #[test]
+    fn the_chain_detects_edits_deletions_reordering_and_forgeries() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(d.path());
+        for i in 0..5 {
+            log.append(
+                "step.started",
+                Some("j1"),
+                json!({"n": i, "params": {"Password": "hunter2", "Email": "a@b.c"}}),
+            )
+            .unwrap();
+        }
+        assert_eq!(log.verify().unwrap().len(), 5);
+        let good = lines(&log);
+        assert!(!good.join("").contains("hunter2") && good.join("").contains("a@b.c"));
+
+        let mut edited = good.clone();
+        edited[2] = edited[2].replace("\"n\":2", "\"n\":7");
+        write(&log, &edited);
+        let e = log.verify().unwrap_err().to_string();
+        assert!(
+            e.contains("line 3") && e.contains("entry 3") && e.contains("changed"),
+            "{e}"
+        );
+
+        let mut deleted = good.clone();
+        deleted.remove(1);
+        write(&log, &deleted);
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("missing"), "{e}");
+
+        let mut swapped = good.clone();
+        swapped.swap(3, 4);
+        write(&log, &swapped);
+        let e = log.verify().unwrap_err().to_string();
+        assert!(
+            e.contains("line 4") && e.contains("missing") || e.contains("order"),
+            "{e}"
+        );
+
+        // An entry appended by hand: a plausible line with a made-up hash.
+        let mut forged = good.clone();
+        let mut fake: Entry = serde_json::from_str(&good[4]).unwrap();
+        fake.seq = 6;
+        fake.kind = "file.written".into();
+        forged.push(serde_json::to_string(&fake).unwrap());
+        write(&log, &forged);
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("line 6") && e.contains("changed"), "{e}");
+
+        // Even with a correct hash, an entry that does not chain is caught.
+        fake.hash = fake.digest();
+        forged.pop();
+        forged.push(serde_json::to_string(&fake).unwrap());
+        write(&log, &forged);
+        let e = log.verify().unwrap_err().to_string();
+        assert!(
+            e.contains("line 6") && e.contains("outside Deskhand"),
+            "{e}"
+        );
+
+        write(&log, &good);
+        log.append("job.ended", Some("j1"), json!({})).unwrap();
+        assert_eq!(
+            log.verify().unwrap().len(),
+            6,
+            "appending continues the chain"
+        );
+        assert_eq!(log.read(Some("j1")).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn secrets_are_redacted_at_any_depth_and_in_label_lists() {
+        let v = redact(json!({
+            "fields": [{"label": "Password", "value": "p"}, {"label": "Name", "value": "Ada"}],
+            "nested": {"access_token": "t", "ok": 1},
+            "Cookie": "c"
+        }));
+        assert_eq!(v["fields"][0]["value"], "[redacted]");
+        assert_eq!(v["fields"][1]["value"], "Ada");
+        assert_eq!(v["nested"]["access_token"], "[redacted]");
+        assert_eq!(v["nested"]["ok"], 1);
+        assert_eq!(v["Cookie"], "[redacted]");
+    }
+}

@@ -1,0 +1,69 @@
+//! `deskhand audit verify|show`: check the audit log's hash chain, and read it.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+
+use crate::store::Store;
+
+/// `deskhand audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    cmd: AuditCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Check every entry's hash and link; name the first edited, deleted, reordered or forged one.
+    Verify,
+    /// Print entries (all, or one job's).
+    Show {
+        /// Only this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// JSON lines as stored.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run `deskhand audit ...`.
+pub fn run(args: AuditArgs, workspace: &Path) -> anyhow::Result<()> {
+    let log = crate::audit::AuditLog::at(
+        Store::path_in(workspace)
+            .parent()
+            .unwrap_or(workspace)
+            .join("audit.jsonl"),
+    );
+    match args.cmd {
+        AuditCmd::Verify => {
+            let entries = log.verify()?;
+            println!(
+                "audit log intact: {} entries, last hash {}",
+                entries.len(),
+                entries
+                    .last()
+                    .map(|e| e.hash.as_str())
+                    .unwrap_or(crate::audit::GENESIS)
+            );
+        }
+        AuditCmd::Show { job, json } => {
+            for e in log.read(job.as_deref())? {
+                if json {
+                    println!("{}", serde_json::to_string(&e)?);
+                } else {
+                    println!(
+                        "{:>5} {} {:<14} {} {}",
+                        e.seq,
+                        e.at,
+                        e.kind,
+                        e.job.as_deref().unwrap_or("-"),
+                        e.data
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

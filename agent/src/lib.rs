@@ -19,6 +19,7 @@ pub mod connect;
 pub mod connector_skills;
 pub mod dashboard;
 pub mod job;
+pub mod journal;
 pub mod queue;
 pub mod runner;
 pub mod scheduler;

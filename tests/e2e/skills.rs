@@ -613,6 +613,39 @@ async fn notion_tasks_sync_both_ways() {
         pages_before + 1,
         "no duplicates on the second run"
     );
+
+    // Undo: the second run's change to TASKS.md goes back, but not over a later hand edit.
+    let job = out
+        .split_whitespace()
+        .nth(1)
+        .expect("the job id is printed")
+        .to_string();
+    let (ok, hist, _) = env.run(&["history"]).await;
+    assert!(
+        ok && hist.contains(&job) && hist.contains("changed TASKS.md"),
+        "{hist}"
+    );
+    let after_job = read(ws, "TASKS.md");
+    std::fs::write(
+        ws.join("TASKS.md"),
+        format!("{after_job}- [ ] Added by hand\n"),
+    )
+    .unwrap();
+    let (ok, _, err) = env.run(&["undo", &job]).await;
+    assert!(
+        !ok && err.contains("--force") && err.contains("+- [ ] Added by hand"),
+        "{err}"
+    );
+    let (ok, out, err) = env.run(&["undo", &job, "--force"]).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        read(ws, "TASKS.md"),
+        edited,
+        "TASKS.md is as it was before the job"
+    );
+    let (ok, _, err) = env.run(&["audit", "verify"]).await;
+    assert!(ok, "{err}");
+    assert!(read(ws, ".deskhand/audit.jsonl").contains("job.undone"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

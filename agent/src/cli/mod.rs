@@ -16,6 +16,7 @@ pub mod demo;
 pub mod jobs;
 pub mod schedule;
 pub mod skills;
+pub mod undo;
 pub mod workspace;
 
 /// Deskhand: a local-first desktop agent.
@@ -60,6 +61,10 @@ pub enum Command {
     Calendar(connect::CalendarArgs),
     /// Query cached Notion data sources.
     Notion(connect::NotionArgs),
+    /// Put back what a job changed in the workspace.
+    Undo(undo::UndoArgs),
+    /// Jobs with the workspace files they created or changed.
+    History(undo::HistoryArgs),
     /// The audit log: verify its hash chain, show entries.
     Audit(audit::AuditArgs),
     /// Skills: list, show, run now, install a bundle, trust.
@@ -163,6 +168,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notion(a) => connect::notion(a, &ws),
         Command::Skills(a) => skills::run(a, &ws, &config).await,
         Command::Audit(a) => audit::run(a, &ws),
+        Command::Undo(a) => undo::undo(a, &ws).await,
+        Command::History(a) => undo::history(a, &ws).await,
         Command::Schedule(a) => schedule::run(a, &ws),
         Command::Tasks(a) => workspace::tasks(a, &ws),
         Command::Memory(a) => workspace::memory(a, &ws),

@@ -578,10 +578,18 @@ pub(crate) async fn write_file(
 ) -> Result<(), StepError> {
     let files = env.files.clone();
     let r = rel.to_string();
-    let written = tokio::task::spawn_blocking(move || files.write(&r, &bytes))
-        .await
-        .map_err(|e| StepError::Fatal(e.to_string()))?
-        .map_err(|e| StepError::Retryable(format!("writing {rel}: {e}")))?;
+    let journal = crate::journal::Journal::new(&env.workspace);
+    let j = job.to_string();
+    let written = tokio::task::spawn_blocking(move || {
+        // What was there first, so `deskhand undo` can put it back.
+        journal.before(&j, &r).map_err(|e| e.to_string())?;
+        let w = files.write(&r, &bytes).map_err(|e| e.to_string())?;
+        journal.after(&j, &r).map_err(|e| e.to_string())?;
+        Ok::<_, String>(w)
+    })
+    .await
+    .map_err(|e| StepError::Fatal(e.to_string()))?
+    .map_err(|e| StepError::Retryable(format!("writing {rel}: {e}")))?;
     env.store.audit().record(
         "file.written",
         Some(job),

@@ -414,6 +414,11 @@ pub(super) async fn run(
     let add = plan.add.clone();
     let files = env.files.clone();
     let sec = section.clone();
+    let journal = crate::journal::Journal::new(&env.workspace);
+    let job = ctx.job_id.clone();
+    journal
+        .before(&job, "TASKS.md")
+        .map_err(|e| StepError::Retryable(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         deskhand_workspace::tasks::edit_tasks(&files, |list: &mut TaskList| {
             for t in list.tasks().to_vec() {
@@ -457,6 +462,9 @@ pub(super) async fn run(
     .await
     .map_err(|e| StepError::Fatal(e.to_string()))?
     .map_err(|e| StepError::Retryable(e.to_string()))?;
+    journal
+        .after(&ctx.job_id, "TASKS.md")
+        .map_err(|e| StepError::Retryable(e.to_string()))?;
     audit.record(
         "file.written",
         Some(&ctx.job_id),

@@ -1,0 +1,264 @@
+//! The undo journal: before a job first changes a workspace file, what was there is kept in
+//! `.deskhand/journal/<job>/` (the bytes, or "did not exist"); after the write, the new content's
+//! hash. `deskhand undo JOB` puts every file back, newest change first, but refuses when a file
+//! changed after the job (someone edited it since) unless forced, showing the difference.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use deskhand_workspace::{atomic_write, sha256_hex, Workspace};
+
+/// One file a job changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Workspace-relative path.
+    pub path: String,
+    /// SHA-256 before the job, or `None` if the job created it.
+    pub before: Option<String>,
+    /// SHA-256 after the job's last write.
+    pub after: Option<String>,
+    /// File holding the old bytes, inside the job's journal folder.
+    pub blob: Option<String>,
+}
+
+/// Journal failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// File system.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Workspace refused a path.
+    #[error(transparent)]
+    Workspace(#[from] deskhand_workspace::WorkspaceError),
+    /// Nothing recorded.
+    #[error("job {0} changed no workspace files (or its journal is gone); `deskhand history` lists jobs that did")]
+    Nothing(String),
+    /// Files changed since the job.
+    #[error("not undone: {} changed after job {job}; pass --force to put the job's earlier content back anyway\n{diff}", paths.join(", "))]
+    ChangedSince {
+        /// The job.
+        job: String,
+        /// Which files.
+        paths: Vec<String>,
+        /// What differs (unified diff of text files).
+        diff: String,
+    },
+}
+
+/// The journal of one workspace.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    dir: PathBuf,
+    files: Workspace,
+}
+
+impl Journal {
+    /// The journal in `<workspace>/.deskhand/journal/`.
+    pub fn new(workspace: &Path) -> Journal {
+        Journal {
+            dir: workspace.join(".deskhand/journal"),
+            files: Workspace::new(workspace),
+        }
+    }
+
+    fn io(&self, path: &Path, source: std::io::Error) -> JournalError {
+        JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn index(&self, job: &str) -> PathBuf {
+        self.dir.join(job).join("changes.json")
+    }
+
+    /// The changes a job made, in order.
+    pub fn changes(&self, job: &str) -> Result<Vec<Change>, JournalError> {
+        let p = self.index(job);
+        match std::fs::read(&p) {
+            Ok(b) => Ok(serde_json::from_slice(&b).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+            Err(e) => Err(self.io(&p, e)),
+        }
+    }
+
+    fn save(&self, job: &str, changes: &[Change]) -> Result<(), JournalError> {
+        let p = self.index(job);
+        atomic_write(&p, &serde_json::to_vec_pretty(changes).unwrap_or_default())
+            .map_err(|e| self.io(&p, e))
+    }
+
+    /// Keep what is at `rel` now, unless this job already did (call before changing it).
+    pub fn before(&self, job: &str, rel: &str) -> Result<(), JournalError> {
+        let mut changes = self.changes(job)?;
+        if changes.iter().any(|c| c.path == rel) {
+            return Ok(());
+        }
+        let old = self.files.read(rel)?;
+        let blob = match &old {
+            Some(bytes) => {
+                let name = format!("{}.before", changes.len() + 1);
+                let p = self.dir.join(job).join(&name);
+                atomic_write(&p, bytes).map_err(|e| self.io(&p, e))?;
+                Some(name)
+            }
+            None => None,
+        };
+        changes.push(Change {
+            path: rel.to_string(),
+            before: old.as_deref().map(sha256_hex),
+            after: None,
+            blob,
+        });
+        self.save(job, &changes)
+    }
+
+    /// Record what the job left at `rel` (call after changing it).
+    pub fn after(&self, job: &str, rel: &str) -> Result<(), JournalError> {
+        let mut changes = self.changes(job)?;
+        let now = self.files.hash_of(rel)?;
+        if let Some(c) = changes.iter_mut().find(|c| c.path == rel) {
+            c.after = now;
+        }
+        self.save(job, &changes)
+    }
+
+    /// Jobs with journal entries, newest first (ULIDs sort by time).
+    pub fn jobs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("changes.json").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v.reverse();
+        v
+    }
+
+    /// Put back what was there before `job`. Returns the paths restored or removed.
+    pub fn undo(&self, job: &str, force: bool) -> Result<Vec<String>, JournalError> {
+        let changes = self.changes(job)?;
+        if changes.is_empty() {
+            return Err(JournalError::Nothing(job.to_string()));
+        }
+        let mut changed = Vec::new();
+        let mut diff = String::new();
+        for c in &changes {
+            let now = self.files.hash_of(&c.path)?;
+            if now != c.after {
+                changed.push(c.path.clone());
+                let job_text = c
+                    .after
+                    .as_ref()
+                    .map(|_| "(the job's version)")
+                    .unwrap_or("(deleted by the job)");
+                let current = self
+                    .files
+                    .read(&c.path)?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let before = self.before_text(job, c);
+                diff.push_str(&format!(
+                    "--- {} as it was before the job\n+++ {} now {job_text}\n",
+                    c.path, c.path
+                ));
+                for d in similar::TextDiff::from_lines(&before, &current)
+                    .unified_diff()
+                    .context_radius(2)
+                    .iter_hunks()
+                {
+                    diff.push_str(&d.to_string());
+                }
+            }
+        }
+        if !changed.is_empty() && !force {
+            return Err(JournalError::ChangedSince {
+                job: job.to_string(),
+                paths: changed,
+                diff,
+            });
+        }
+        let mut done = Vec::new();
+        for c in changes.iter().rev() {
+            match &c.blob {
+                Some(b) => {
+                    let p = self.dir.join(job).join(b);
+                    let bytes = std::fs::read(&p).map_err(|e| self.io(&p, e))?;
+                    self.files.write(&c.path, &bytes)?;
+                }
+                None => {
+                    let p = self.files.resolve(&c.path)?;
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(self.io(&p, e)),
+                    }
+                }
+            }
+            done.push(c.path.clone());
+        }
+        // Undone once: the journal goes, so a second undo cannot clobber later work.
+        let d = self.dir.join(job);
+        std::fs::remove_dir_all(&d).map_err(|e| self.io(&d, e))?;
+        Ok(done)
+    }
+
+    fn before_text(&self, job: &str, c: &Change) -> String {
+        c.blob
+            .as_ref()
+            .and_then(|b| std::fs::read(self.dir.join(job).join(b)).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undo_restores_changed_and_removes_created_files_and_refuses_after_later_edits() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(d.path());
+        let j = Journal::new(d.path());
+        ws.write("TASKS.md", b"- [ ] one\n").unwrap();
+        for (rel, bytes) in [
+            ("TASKS.md", &b"- [x] one\n"[..]),
+            ("reports/r.md", b"report"),
+        ] {
+            j.before("J1", rel).unwrap();
+            ws.write(rel, bytes).unwrap();
+            j.after("J1", rel).unwrap();
+        }
+        assert_eq!(j.jobs(), vec!["J1"]);
+        // Someone edits TASKS.md after the job: undo refuses and shows the difference.
+        ws.write("TASKS.md", b"- [x] one\n- [ ] two\n").unwrap();
+        let e = j.undo("J1", false).unwrap_err().to_string();
+        assert!(
+            e.contains("TASKS.md") && e.contains("+- [ ] two") && e.contains("--force"),
+            "{e}"
+        );
+        assert!(
+            d.path().join("reports/r.md").exists(),
+            "nothing undone on refusal"
+        );
+        let done = j.undo("J1", true).unwrap();
+        assert_eq!(done, vec!["reports/r.md", "TASKS.md"]);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("TASKS.md")).unwrap(),
+            "- [ ] one\n"
+        );
+        assert!(!d.path().join("reports/r.md").exists());
+        assert!(matches!(j.undo("J1", false), Err(JournalError::Nothing(_))));
+    }
+}

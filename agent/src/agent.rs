@@ -236,8 +236,9 @@ impl Agent {
     async fn transition(&self, id: &str, t: Transition) -> Option<JobEvent> {
         match self.inner.store.transition(id, t).await {
             Ok(Some(ev)) => {
-                self.inner.queue.emit(&ev).await;
+                // Watchers in this process first; the queue's copy (a NATS round trip) after.
                 let _ = self.inner.events.send(ev.clone());
+                self.inner.queue.emit(&ev).await;
                 Some(ev)
             }
             Ok(None) => None,
@@ -320,7 +321,7 @@ impl Agent {
         schedules.abort();
         dashboard.abort();
         self.refresh_dashboard().await;
-        self.inner.awake.set_due_soon(false, false);
+        self.inner.awake.release();
         self.inner.env.browsers.shutdown().await;
         Ok(())
     }
@@ -341,8 +342,9 @@ impl Agent {
     }
 
     /// After a job ends: write its outcome on its schedule run, and refresh the dashboard.
-    async fn after_job(&self, id: &str) {
-        if let Ok(rec) = self.inner.store.get(id).await {
+    async fn after_job(&self, rec: &crate::store::JobRecord) {
+        let id = rec.id.as_str();
+        {
             let origin = Job::from_bytes(&rec.envelope).ok().map(|j| j.origin);
             if let Some((sid, due)) = origin.as_deref().and_then(crate::scheduler::parse_origin) {
                 if let Some(outcome) = crate::scheduler::outcome_of(rec.state, rec.error.as_deref())
@@ -492,7 +494,7 @@ impl Agent {
             match self.inner.store.get(&job_id.to_string()).await {
                 Ok(rec) => {
                     if rec.state.is_terminal() {
-                        self.after_job(&rec.id).await;
+                        self.after_job(&rec).await;
                     }
                 }
                 Err(_) => {
@@ -824,8 +826,8 @@ impl Agent {
                 Some(&id),
                 serde_json::json!({"state": rec.state.as_str(), "error": rec.error, "outputs": rec.outputs}),
             );
+            self.after_job(&rec).await;
         }
-        self.after_job(&id).await;
         ended
     }
 }

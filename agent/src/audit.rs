@@ -1,10 +1,13 @@
 //! The audit log: append-only JSON lines in `.deskhand/audit.jsonl`, each entry carrying the
 //! SHA-256 of the one before, so an edited, deleted, reordered or forged entry breaks the chain
 //! and `deskhand audit verify` names it. Several processes (the daemon, `deskhand /skill`) append
-//! to one file: each append takes an exclusive file lock, reads the last entry, and writes the
-//! next. Secrets never get in: values under secret-looking keys are replaced before hashing.
+//! to one file: each append takes an exclusive file lock, reads the last entry (or, when nobody
+//! else wrote since, remembers it), and writes the next. Secrets never get in: values under secret-looking keys are replaced before hashing.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -109,34 +112,53 @@ impl AuditLog {
 
     /// Append an entry (data redacted first). Returns it.
     pub fn append(&self, kind: &str, job: Option<&str>, data: Value) -> Result<Entry, AuditError> {
-        if let Some(d) = self.path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| self.io(e))?;
+        let data = redact(data);
+        // One appender per process at a time (the tail cache), and one across processes (the lock).
+        let tail = tail_of(&self.path);
+        let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&self.path)
+        };
+        let mut f = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(d) = self.path.parent() {
+                    std::fs::create_dir_all(d).map_err(|e| self.io(e))?;
+                }
+                open()
+            }
+            r => r,
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.io(e))?;
-        // One appender at a time across processes; released when `f` closes.
+        .map_err(|e| self.io(e))?;
+        // Released when `f` closes.
         f.lock().map_err(|e| self.io(e))?;
-        let last = last_entry(&mut f).map_err(|e| self.io(e))?;
-        let (seq, prev) = match last {
-            Some(e) => (e.seq + 1, e.hash),
-            None => (1, GENESIS.to_string()),
+        let meta = f.metadata().map_err(|e| self.io(e))?;
+        let here = (meta.ino(), meta.len());
+        // The last entry is known if the file is the one this process last wrote and nobody has
+        // appended since; otherwise read it from the file (another process wrote, or a test edited).
+        let (seq, prev) = match &tail.last {
+            Some((at, seq, hash)) if *at == here => (seq + 1, hash.clone()),
+            _ => match last_entry(&mut f).map_err(|e| self.io(e))? {
+                Some(e) => (e.seq + 1, e.hash),
+                None => (1, GENESIS.to_string()),
+            },
         };
         let mut e = Entry {
             seq,
             at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             kind: kind.to_string(),
             job: job.map(String::from),
-            data: redact(data),
+            data,
             prev,
             hash: String::new(),
         };
         e.hash = e.digest();
         let mut line = serde_json::to_vec(&e).unwrap_or_default();
         line.push(b'\n');
+        tail.last = None;
         f.write_all(&line).map_err(|e| self.io(e))?;
         // Side effects are made durable before the caller goes on; job lifecycle entries ride on
         // the next fsync (the job store keeps those durably itself), which keeps a no-op job's
@@ -144,6 +166,7 @@ impl AuditLog {
         if !LIFECYCLE.contains(&kind) {
             f.sync_data().map_err(|e| self.io(e))?;
         }
+        tail.last = Some(((here.0, here.1 + line.len() as u64), e.seq, e.hash.clone()));
         Ok(e)
     }
 
@@ -214,6 +237,20 @@ impl AuditLog {
             .filter(|e| job.is_none() || e.job.as_deref() == job)
             .collect())
     }
+}
+
+/// What this process last appended to a log: (inode, length after), seq and hash.
+#[derive(Default)]
+struct Tail {
+    last: Option<((u64, u64), u64, String)>,
+}
+
+/// The tail cache of a log file, one per path in this process.
+fn tail_of(path: &Path) -> Arc<Mutex<Tail>> {
+    static TAILS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<Tail>>>>> =
+        LazyLock::new(Default::default);
+    let mut all = TAILS.lock().unwrap_or_else(|p| p.into_inner());
+    Arc::clone(all.entry(path.to_path_buf()).or_default())
 }
 
 /// The last complete entry of an open log.
@@ -388,6 +425,26 @@ mod tests {
             "appending continues the chain"
         );
         assert_eq!(log.read(Some("j1")).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn writers_that_do_not_share_the_tail_cache_keep_one_chain() {
+        // Two paths to one file stand in for two processes: each must notice the other's appends.
+        let d = tempfile::tempdir().unwrap();
+        let a = AuditLog::new(d.path());
+        let b = AuditLog::at(d.path().join(".deskhand/./audit.jsonl"));
+        for i in 0..6 {
+            let log = if i % 3 == 0 { &b } else { &a };
+            log.append("job.started", Some("j"), json!({"i": i})).unwrap();
+        }
+        let all = a.verify().unwrap();
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        // A file replaced under the writer (new inode) is read again, not chained onto memory.
+        let text = std::fs::read_to_string(a.path()).unwrap();
+        std::fs::remove_file(a.path()).unwrap();
+        std::fs::write(a.path(), text).unwrap();
+        a.append("job.ended", Some("j"), json!({})).unwrap();
+        assert_eq!(a.verify().unwrap().len(), 7);
     }
 
     #[test]

@@ -344,12 +344,9 @@ impl Store {
     pub async fn get(&self, id: &str) -> Result<JobRecord, StoreError> {
         let idc = id.to_string();
         self.with(move |c| {
-            c.query_row(
-                &format!("{SELECT_JOB} WHERE id = ?1"),
-                params![idc],
-                row_to_job,
-            )
-            .optional()
+            c.prepare_cached(&format!("{SELECT_JOB} WHERE id = ?1"))?
+                .query_row(params![idc], row_to_job)
+                .optional()
         })
         .await?
         .ok_or_else(|| StoreError::NotFound(id.to_string()))

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::error::{Result, ScheduleError};
 
@@ -24,12 +25,21 @@ pub const DEFAULT_INHIBITOR: &str = "systemd-inhibit";
 pub struct Inhibitor {
     program: PathBuf,
     state: Mutex<State>,
+    /// How long after a hold died by itself before starting it again.
+    retry_after: Duration,
 }
+
+/// A hold that ends by itself (systemd-inhibit without logind: a container, a session without
+/// D-Bus) is not started again for this long, so a stream of short jobs does not start one
+/// process per job.
+pub const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct State {
     held: Option<Held>,
     said_missing: bool,
+    /// When a hold last ended by itself.
+    died_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -55,18 +65,21 @@ impl Inhibitor {
         Inhibitor {
             program: command.unwrap_or_else(|| PathBuf::from(DEFAULT_INHIBITOR)),
             state: Mutex::new(State::default()),
+            retry_after: RETRY_AFTER,
         }
     }
 
     /// Blocks sleep, saying `why`, unless already held (a running hold keeps its first
-    /// reason). Does nothing where the program is absent; restarts a hold whose process died.
+    /// reason). Does nothing where the program is absent; restarts a hold whose process died,
+    /// but not within [`RETRY_AFTER`] of it dying.
     pub fn hold(&self, why: &str) -> Result<()> {
         let mut state = self.lock();
         if let Some(held) = state.held.as_mut() {
             match held.child.try_wait() {
                 Ok(None) => return Ok(()),
                 Ok(Some(status)) => {
-                    tracing::debug!(%status, "sleep inhibitor ended by itself; starting it again");
+                    tracing::debug!(%status, "sleep inhibitor ended by itself; trying again later");
+                    state.died_at = Some(Instant::now());
                 }
                 Err(error) => {
                     tracing::debug!(%error, "cannot check the sleep inhibitor; restarting it")
@@ -75,6 +88,12 @@ impl Inhibitor {
             if let Some(held) = state.held.take() {
                 held.stop();
             }
+        }
+        if state
+            .died_at
+            .is_some_and(|t| t.elapsed() < self.retry_after)
+        {
+            return Ok(());
         }
         let program = match which::which(&self.program) {
             Ok(program) => program,
@@ -126,6 +145,7 @@ impl Inhibitor {
         match state.held.as_mut().map(|held| held.child.try_wait()) {
             Some(Ok(None)) => true,
             Some(_) => {
+                state.died_at = Some(Instant::now());
                 if let Some(held) = state.held.take() {
                     held.stop();
                 }
@@ -287,11 +307,20 @@ mod tests {
         let _turn = SPAWNING.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
         // Like systemd-inhibit without logind: it gives up at once.
-        let inhibitor = Inhibitor::new(Some(fake_inhibitor(dir.path(), "exit 1")));
+        let mut inhibitor = Inhibitor::new(Some(fake_inhibitor(dir.path(), "exit 1")));
+        inhibitor.retry_after = Duration::from_millis(300);
         inhibitor.hold("due soon").unwrap();
+        wait_until("the first start", || {
+            line_count(&dir.path().join("starts")) == 1
+        });
+        // It dies; holding again is not a restart at once (that would be one process per job).
         wait_until("the failing inhibitor to exit", || !inhibitor.is_held());
         inhibitor.hold("due soon").unwrap();
-        wait_until("a second start", || {
+        inhibitor.hold("due soon").unwrap();
+        assert_eq!(line_count(&dir.path().join("starts")), 1);
+        std::thread::sleep(Duration::from_millis(350));
+        inhibitor.hold("due soon").unwrap();
+        wait_until("a second start after the pause", || {
             line_count(&dir.path().join("starts")) == 2
         });
     }

@@ -242,8 +242,23 @@ impl NatsQueue {
         {
             tracing::warn!(error = %e, "could not publish a job event to NATS");
         }
-        if let Err(e) = self.kv.put(&ev.job_id, body).await {
-            tracing::warn!(error = %e, "could not store job state in NATS KV");
+        // The final state is stored with JetStream's ack, so a phone reading KV after the end sees
+        // it; the states before it (running, step n) are plain publishes to the bucket's subject,
+        // in order on this connection, without a round trip each (the job store has them durably).
+        if ev.is_terminal() {
+            if let Err(e) = self.kv.put(&ev.job_id, body).await {
+                tracing::warn!(error = %e, "could not store job state in NATS KV");
+            }
+        } else {
+            let kv = &self.kv;
+            let subject = format!(
+                "{}{}",
+                kv.put_prefix.as_ref().unwrap_or(&kv.prefix),
+                ev.job_id
+            );
+            if let Err(e) = self.client.publish(subject, body).await {
+                tracing::warn!(error = %e, "could not store job state in NATS KV");
+            }
         }
     }
 

@@ -132,18 +132,17 @@ impl Agent {
         let ledger = crate::scheduler::open(&cfg.workspace)
             .await
             .map_err(AgentError::Schedule)?;
-        let env = Arc::new(SkillEnv {
-            schedules: Arc::clone(&ledger),
-            workspace: cfg.workspace.clone(),
-            files: deskhand_workspace::Workspace::new(&cfg.workspace),
-            browsers: BrowserPool::new(cfg.browser.clone()),
-            store: store.clone(),
-            connectors: crate::connector_skills::Connectors::new(
+        let env = Arc::new(SkillEnv::new(
+            cfg.workspace.clone(),
+            BrowserPool::new(cfg.browser.clone()),
+            store.clone(),
+            crate::connector_skills::Connectors::new(
                 cfg.workspace.clone(),
                 cfg.connectors.clone(),
                 cfg.secret_store,
             ),
-        });
+            Arc::clone(&ledger),
+        ));
         let (events, _) = broadcast::channel(4096);
         let awake = crate::scheduler::KeepAwake::new(cfg.keep_awake, cfg.inhibit_command.clone());
         let skills = std::sync::RwLock::new((
@@ -899,6 +898,11 @@ type Fingerprint = Vec<(PathBuf, Option<std::time::SystemTime>, u64)>;
 /// size. Cheap (a directory listing and a few stats), so it is checked per job.
 fn skills_fingerprint(workspace: &std::path::Path) -> Fingerprint {
     let mut out = Vec::new();
+    // Trusting a skill (another process) changes what may run.
+    let trust = workspace.join(".deskhand/trust.json");
+    if let Ok(m) = std::fs::metadata(&trust) {
+        out.push((trust, m.modified().ok(), m.len()));
+    }
     let Ok(dirs) = std::fs::read_dir(workspace.join("skills")) else {
         return out;
     };

@@ -112,6 +112,9 @@ pub fn router(agent: Agent, token: String) -> Router {
         .route("/jobs", get(list_jobs).post(create_job))
         .route("/connections", get(list_connections))
         .route("/schedules", get(list_schedules))
+        .route("/approvals", get(list_approvals))
+        .route("/approvals/{id}/approve", post(approve))
+        .route("/approvals/{id}/refuse", post(refuse))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/events", get(job_events))
         .route("/jobs/{id}/cancel", post(cancel_job))
@@ -249,6 +252,35 @@ async fn get_job(
     v["outputs"] = json!(r.outputs);
     v["events"] = serde_json::to_value(events).unwrap_or_default();
     Ok(Json(v))
+}
+
+async fn list_approvals(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let list = crate::guard::approvals::list(s.agent.store(), false).await?;
+    Ok(Json(serde_json::to_value(list).unwrap_or_default()))
+}
+
+async fn decide(s: &AppState, id: &str, approve: bool) -> Result<Json<Value>, ApiError> {
+    use crate::guard::approvals::{decide, ApprovalError};
+    match decide(s.agent.store(), id, approve, "api").await {
+        Ok(a) => Ok(Json(serde_json::to_value(a).unwrap_or_default())),
+        Err(ApprovalError::NotFound(m)) => Err(ApiError::NotFound(format!("no approval {m}"))),
+        Err(e @ ApprovalError::Decided { .. }) => Err(ApiError::Conflict(e.to_string())),
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+async fn approve(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    decide(&s, &id, true).await
+}
+
+async fn refuse(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    decide(&s, &id, false).await
 }
 
 async fn cancel_job(

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::MetadataExt;
-use std::sync::{Arc, LazyLock, Mutex};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -435,10 +435,14 @@ mod tests {
         let b = AuditLog::at(d.path().join(".deskhand/./audit.jsonl"));
         for i in 0..6 {
             let log = if i % 3 == 0 { &b } else { &a };
-            log.append("job.started", Some("j"), json!({"i": i})).unwrap();
+            log.append("job.started", Some("j"), json!({"i": i}))
+                .unwrap();
         }
         let all = a.verify().unwrap();
-        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
         // A file replaced under the writer (new inode) is read again, not chained onto memory.
         let text = std::fs::read_to_string(a.path()).unwrap();
         std::fs::remove_file(a.path()).unwrap();

@@ -15,7 +15,10 @@ pub struct BrowserPool {
 
 impl BrowserPool {
     /// A pool that launches with `opts` (CDP is required for parallel pages).
-    pub fn new(opts: LaunchOptions) -> Self {
+    pub fn new(mut opts: LaunchOptions) -> Self {
+        // Skills never need a second window; with this, window.open and target=_blank open
+        // nothing, so a page cannot reach an origin through a popup the guard does not see.
+        opts.extra_args.push("--block-new-web-contents".into());
         BrowserPool {
             opts,
             current: Mutex::new(None),

@@ -12,8 +12,9 @@ use deskhand_connectors::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
-use crate::skills::{write_output, SkillEnv};
+use crate::skills::manifest::Access;
 
 /// The connectors a running agent uses, opened on first use (no keyring needed until then).
 pub struct Connectors {
@@ -109,12 +110,14 @@ pub(crate) fn step_error(e: ConnectorError) -> StepError {
 /// connection needs the person).
 pub(crate) async fn sync(
     action: &str,
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
+    let env = g.env();
     let resource =
         resource_of(action).ok_or_else(|| StepError::Fatal(format!("{action} syncs nothing")))?;
+    g.connector(resource.as_str(), Access::Read)?;
     let id = connection_of(action, args).expect("a connector action");
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     let work = hub.sync(&id, resource, &Quiet);
@@ -128,22 +131,22 @@ pub(crate) async fn sync(
 /// `gmail.search`, `calendar.agenda`, `notion.query`: sync, then save what matches in reports/.
 pub(crate) async fn search(
     action: &str,
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
-    sync(action, env, args, ctx).await?;
+    let env = g.env();
+    sync(action, g, args, ctx).await?;
     let id = connection_of(action, args).expect("a connector action");
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     let body = read_cache(hub.cache(), &id, action, args)?;
-    let mut out = write_output(
-        env,
-        &ctx.job_id,
-        action,
-        "json",
-        serde_json::to_vec_pretty(&body).unwrap_or_default(),
-    )
-    .await?;
+    let mut out = g
+        .write_output(
+            action,
+            "json",
+            serde_json::to_vec_pretty(&body).unwrap_or_default(),
+        )
+        .await?;
     out["items"] = body["count"].clone();
     Ok(out)
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use deskhand_schedule::Ledger;
-use deskhand_workspace::dashboard::{self, ConnectionCard, Dashboard, JobCard, ScheduleCard};
+use deskhand_workspace::dashboard::{
+    self, ApprovalCard, ConnectionCard, Dashboard, JobCard, ScheduleCard,
+};
 use deskhand_workspace::tasks::TaskList;
 
 use crate::skills::SkillEnv;
@@ -17,10 +19,22 @@ const RECENT_JOBS: u32 = 25;
 /// Collect the data and write `dashboard.html`.
 pub async fn write(store: &Store, ledger: &Arc<Ledger>, env: &Arc<SkillEnv>) -> Result<(), String> {
     let jobs = store.list(RECENT_JOBS).await.map_err(|e| e.to_string())?;
+    let pending: Vec<ApprovalCard> = crate::guard::approvals::list(store, false)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|a| ApprovalCard {
+            id: a.id,
+            job: a.job,
+            action: a.action,
+            target: a.target,
+            created_at: a.created_at,
+        })
+        .collect();
     let (l, e2) = (Arc::clone(ledger), Arc::clone(env));
     let html = tokio::task::spawn_blocking(move || -> Result<String, String> {
         let tasks = e2
-            .files
+            .reader()
             .read("TASKS.md")
             .map_err(|e| e.to_string())?
             .map(|b| {
@@ -77,14 +91,15 @@ pub async fn write(store: &Store, ledger: &Arc<Ledger>, env: &Arc<SkillEnv>) -> 
                 .collect(),
             schedules,
             // Approvals arrive with the guardrails; the section is there and says none are pending.
-            approvals: vec![],
+            approvals: pending,
             connections,
         };
         Ok(dashboard::render(&d))
     })
     .await
     .map_err(|e| e.to_string())??;
-    let files = env.files.clone();
+    // The agent's own file, not a skill's side effect: written directly.
+    let files = deskhand_workspace::Workspace::new(&env.workspace);
     tokio::task::spawn_blocking(move || files.write("dashboard.html", html.as_bytes()))
         .await
         .map_err(|e| e.to_string())?

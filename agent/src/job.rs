@@ -61,6 +61,9 @@ pub enum JobError {
     /// Structurally fine but not meaningful.
     #[error("invalid job: {0}")]
     Invalid(String),
+    /// A workspace skill the person has not accepted (new, or edited since).
+    #[error("skill {0} is not trusted (new, or changed since it was trusted); review its permissions and accept them with `deskhand skills trust {0}`")]
+    Untrusted(String),
     /// Names a skill this agent does not have.
     #[error("unknown skill {name:?}; available: {available}")]
     UnknownSkill {
@@ -79,6 +82,7 @@ impl JobError {
             JobError::Malformed(_) => "invalid_job",
             JobError::Invalid(_) => "invalid_job",
             JobError::UnknownSkill { .. } => "unknown_skill",
+            JobError::Untrusted(_) => "untrusted_skill",
         }
     }
 }

@@ -120,6 +120,13 @@ impl Journal {
         self.save(job, &changes)
     }
 
+    /// Has this job already changed `rel` (a redelivered job rewriting its own output)?
+    pub fn touched(&self, job: &str, rel: &str) -> bool {
+        self.changes(job)
+            .map(|c| c.iter().any(|c| c.path == rel))
+            .unwrap_or(false)
+    }
+
     /// Record what the job left at `rel` (call after changing it).
     pub fn after(&self, job: &str, rel: &str) -> Result<(), JournalError> {
         let mut changes = self.changes(job)?;

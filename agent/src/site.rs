@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub struct StaticSite {
     /// Where it listens (127.0.0.1 and a free port).
     pub addr: SocketAddr,
+    /// Requests served so far (tests check that a refused navigation never arrived).
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -22,14 +24,23 @@ impl StaticSite {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&hits);
         let app = axum::Router::new()
             .route("/slow/{ms}", axum::routing::get(slow))
             .route("/never", axum::routing::get(never))
-            .fallback_service(tower_http::services::ServeDir::new(dir));
+            .route("/redirect", axum::routing::get(redirect))
+            .fallback_service(tower_http::services::ServeDir::new(dir))
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    next.run(req)
+                },
+            ));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(StaticSite { addr, task })
+        Ok(StaticSite { addr, hits, task })
     }
 
     /// `http://127.0.0.1:PORT/path`.
@@ -50,6 +61,21 @@ async fn slow(axum::extract::Path(ms): axum::extract::Path<u64>) -> axum::respon
     axum::response::Html(format!(
         "<title>slow</title><p id=slow>answered after {ms} ms</p>"
     ))
+}
+
+/// `/redirect?to=URL`: a 302 to anywhere (for "a redirect to a non-allowed origin").
+async fn redirect(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match q.get("to") {
+        Some(to) => (
+            axum::http::StatusCode::FOUND,
+            [(axum::http::header::LOCATION, to.clone())],
+        )
+            .into_response(),
+        None => axum::http::StatusCode::BAD_REQUEST.into_response(),
+    }
 }
 
 /// A page that never answers (for "a page that never loads").

@@ -113,6 +113,20 @@ CREATE TABLE IF NOT EXISTS queue (
     deliveries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queue_order ON queue(enqueued_at);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    skill TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    preview TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_pending ON approvals(state, expires_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT,

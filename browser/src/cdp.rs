@@ -35,6 +35,20 @@ fn cdp_err(e: CdpError) -> Error {
     }
 }
 
+/// Installed in guarded pages: no new windows.
+const NO_POPUPS: &str = r#"(() => {
+  const no = () => null;
+  try { Object.defineProperty(window, 'open', { value: no, writable: false, configurable: false }); } catch (e) {}
+  const elsewhere = (t) => t && !['_self', '_top', '_parent'].includes(t.toLowerCase());
+  document.addEventListener('click', (e) => {
+    const a = e.target && e.target.closest ? e.target.closest('a[target], area[target]') : null;
+    if (a && elsewhere(a.getAttribute('target'))) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
+  document.addEventListener('submit', (e) => {
+    if (e.target && elsewhere(e.target.getAttribute('target'))) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
+})();"#;
+
 /// A CDP connection to one Chromium.
 pub(crate) struct CdpBrowser {
     browser: chromiumoxide::Browser,
@@ -100,6 +114,60 @@ pub(crate) struct CdpPage {
 }
 
 impl CdpPage {
+    /// Pause every document request of this tab (top-level and frames: redirects, script
+    /// navigation, form posts, meta refresh) and let through only those `check` accepts; the rest
+    /// fail with `ERR_BLOCKED_BY_CLIENT` before anything leaves the machine.
+    pub(crate) async fn intercept_navigation(&self, check: crate::NavigationCheck) -> Result<()> {
+        use chromiumoxide::cdp::browser_protocol::fetch::{
+            ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams,
+            RequestPattern,
+        };
+        use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
+        let mut paused = self
+            .page
+            .event_listener::<EventRequestPaused>()
+            .await
+            .map_err(cdp_err)?;
+        let pattern = RequestPattern {
+            url_pattern: Some("*".into()),
+            resource_type: Some(ResourceType::Document),
+            request_stage: None,
+        };
+        self.page
+            .execute(EnableParams {
+                patterns: Some(vec![pattern]),
+                handle_auth_requests: None,
+            })
+            .await
+            .map_err(cdp_err)?;
+        // A popup is a new target this interception does not see: give the page no way to open
+        // one (window.open, links and forms aimed at another window), before its own scripts run.
+        self.page
+            .execute(AddScriptToEvaluateOnNewDocumentParams::new(NO_POPUPS))
+            .await
+            .map_err(cdp_err)?;
+        let page = self.page.clone();
+        // Ends when the page closes (its event stream ends).
+        tokio::spawn(async move {
+            while let Some(ev) = paused.next().await {
+                let id = ev.request_id.clone();
+                let r = if check(&ev.request.url) {
+                    page.execute(ContinueRequestParams::new(id))
+                        .await
+                        .map(|_| ())
+                } else {
+                    page.execute(FailRequestParams::new(id, ErrorReason::BlockedByClient))
+                        .await
+                        .map(|_| ())
+                };
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "navigation interception: page gone");
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Navigate by script and wait for the new document's load, polling a marker on the old one.
     ///
     /// Not `Page.navigate`: chromiumoxide queues navigations per frame and holds each until its own

@@ -42,3 +42,6 @@ pub use launch::{
 pub use locator::Locator;
 pub use page::{ClickReport, Located, Page, ScrollReport, ScrollStop, ScrollUntil, Shot};
 pub use script::SCRIPT;
+
+/// Decides whether a page may load a document URL (see [`Page::intercept_navigation`]).
+pub type NavigationCheck = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;

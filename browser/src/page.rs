@@ -228,6 +228,22 @@ impl Page {
             .map_err(|e| self.crashed(e))
     }
 
+    /// From now on, every document this page would load (navigations, redirects, script
+    /// `location` changes, form posts, frames) is first shown to `check`; a `false` blocks it
+    /// before any request leaves. CDP only: WebDriver has no request interception, so there this
+    /// returns [`Error::Unsupported`] and callers must check [`Page::url`] after each action.
+    pub async fn intercept_navigation(&self, check: crate::NavigationCheck) -> Result<()> {
+        match &self.driver {
+            Driver::Cdp(p) => p
+                .intercept_navigation(check)
+                .await
+                .map_err(|e| self.crashed(e)),
+            Driver::WebDriver(_) => Err(Error::Unsupported(
+                "navigation interception needs the CDP backend".into(),
+            )),
+        }
+    }
+
     /// The current URL.
     pub async fn url(&self) -> Result<String> {
         self.driver.url().await.map_err(|e| self.crashed(e))

@@ -9,6 +9,7 @@ mod connectors;
 mod dispatch;
 mod extract;
 mod fill;
+mod guard;
 mod held;
 mod interact;
 mod processes;

@@ -253,6 +253,12 @@ fn approvals(approvals: &[ApprovalCard]) -> Markup {
                                 span.muted { "Asked " (when(approval.created_at)) }
                                 span.muted { "Id " (approval.id) }
                             }
+                            div.muted {
+                                "Answer on the phone page, or: "
+                                code { "deskhand approvals approve " (approval.id) }
+                                " / "
+                                code { "refuse" }
+                            }
                         }
                     }
                 }

@@ -112,16 +112,33 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
             json!({"url": site.url("products/page-1.html"), "schema": schema, "format": "xlsx"}),
         ));
     }
+    // fill-form may not submit without asking; the demo answers as the person would, and says so.
+    let store = agent.store().clone();
+    let answering = tokio::spawn(async move {
+        loop {
+            for a in crate::guard::approvals::list(&store, false)
+                .await
+                .unwrap_or_default()
+            {
+                let _ = crate::guard::approvals::decide(&store, &a.id, true, "demo").await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
     let runs = futures::future::join_all(jobs.into_iter().map(|j| {
         let a = agent.clone();
         async move { a.run_now(j).await }
     }))
     .await;
+    answering.abort();
     bar.finish_and_clear();
     agent.refresh_dashboard().await;
 
     println!("Deskhand demo — workspace {}", workspace.display());
     println!("  fake Google and Notion at {base} (fixture day {FIXTURE_DAY}, {FIXTURE_TZ})");
+    if !args.no_browser {
+        println!("  the form submit asked for approval; the demo approved it for you (`deskhand approvals list --all`)");
+    }
     let mut failed = Vec::new();
     for r in runs {
         let r = r?;

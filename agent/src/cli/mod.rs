@@ -8,6 +8,7 @@ use deskhand_browser::{Backend, LaunchOptions};
 
 use crate::config::Config;
 
+pub mod approvals;
 pub mod audit;
 pub mod bench;
 pub mod browse;
@@ -67,6 +68,8 @@ pub enum Command {
     History(undo::HistoryArgs),
     /// The audit log: verify its hash chain, show entries.
     Audit(audit::AuditArgs),
+    /// Consequential actions waiting for you: list, approve ID, refuse ID.
+    Approvals(approvals::ApprovalsArgs),
     /// Skills: list, show, run now, install a bundle, trust.
     Skills(skills::SkillsArgs),
     /// Run skills on a schedule: add, list, pause, resume, remove, runs.
@@ -168,6 +171,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notion(a) => connect::notion(a, &ws),
         Command::Skills(a) => skills::run(a, &ws, &config).await,
         Command::Audit(a) => audit::run(a, &ws),
+        Command::Approvals(a) => approvals::run(a, &ws).await,
         Command::Undo(a) => undo::undo(a, &ws).await,
         Command::History(a) => undo::history(a, &ws).await,
         Command::Schedule(a) => schedule::run(a, &ws),

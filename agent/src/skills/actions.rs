@@ -289,16 +289,43 @@ impl Action {
         }
     }
 
+    /// What this action gets when a job runs it on its own (no skill declaring more): its
+    /// connectors, the origin of its `url` parameter, and the folder its sample path is in.
+    pub fn minimal_permissions(&self) -> Permissions {
+        let mut p = Permissions::default();
+        for need in self.needs {
+            match need {
+                Need::Connector(res, access) => {
+                    p.connectors.insert(res.to_string(), *access);
+                }
+                Need::Browser => p.browser.push("param:url".into()),
+                Need::Workspace(path) => p.workspace.push(match path.rsplit_once('/') {
+                    Some((dir, _)) => format!("{dir}/**"),
+                    None => path.to_string(),
+                }),
+            }
+        }
+        p
+    }
+
     /// A runnable step with the given (rendered) arguments.
-    pub fn step(&'static self, id: &str, args: Map<String, Value>, env: Arc<SkillEnv>) -> Step {
+    pub fn step(
+        &'static self,
+        id: &str,
+        args: Map<String, Value>,
+        env: Arc<SkillEnv>,
+        policy: Arc<crate::guard::Policy>,
+    ) -> Step {
         let args = Arc::new(args);
         let name = self.name;
         let mut step = Step::new(
             id,
             &[],
             Arc::new(move |ctx| {
-                let (env, args) = (Arc::clone(&env), Arc::clone(&args));
-                Box::pin(async move { super::run_action(name, &env, &args, ctx).await })
+                // The step's only way to act: its job's guard.
+                let guard = env.guard(Arc::clone(&policy), &ctx.job_id, ctx.cancel.clone());
+                let args = Arc::clone(&args);
+                Box::pin(async move { super::run_action(name, &guard, &args, ctx).await })
             }),
         );
         step.timeout = Duration::from_secs(self.timeout_s);

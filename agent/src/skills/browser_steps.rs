@@ -1,30 +1,33 @@
 //! The browser actions: fill a form, extract records. Both drive the agent's shared headless
-//! Chromium; cancellation closes the page.
+//! Chromium through the guard: the start URL is checked, every document the page then loads
+//! (redirects, script navigation, form posts) is checked in the browser before it is requested,
+//! popups are blocked by the pool, and a submit waits for the person unless the skill may submit
+//! without asking. Cancellation closes the page.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use deskhand_browser::extract::{self, Format, Schema};
-use deskhand_browser::{FillRequest, Shot, Submit};
+use deskhand_browser::{FillRequest, Page, Shot, Submit};
 use serde_json::{json, Map, Value};
 
-use super::{write_output, SkillEnv};
+use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
 
-/// `browser.fill`: fill, screenshot, and save the report beside the screenshot.
+/// `browser.fill`: fill, screenshot, ask before submitting, and save the report.
 pub(super) async fn fill(
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
-    let report = run_fill(env, args, &ctx.job_id, ctx.cancel.clone()).await?;
-    let mut out = write_output(
-        env,
-        &ctx.job_id,
-        "browser.fill",
-        "json",
-        serde_json::to_vec_pretty(&report).unwrap_or_default(),
-    )
-    .await?;
+    let report = run_fill(g, args, ctx.cancel.clone()).await?;
+    let mut out = g
+        .write_output(
+            "browser.fill",
+            "json",
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )
+        .await?;
     out["screenshot"] = report["screenshot"].clone();
     out["fields"] = report["fields"]
         .as_array()
@@ -33,9 +36,9 @@ pub(super) async fn fill(
         .into();
     out["submitted"] = Value::Bool(report["submit"].is_object());
     if report["submit"].is_object() {
-        env.store.audit().record(
+        g.env().store.audit().record(
             "form.submitted",
-            Some(&ctx.job_id),
+            Some(g.job()),
             json!({"url": super::arg(args, "url"), "button": super::arg(args, "submit"), "landed_on": report["submit"]["url"]}),
         );
     }
@@ -44,7 +47,7 @@ pub(super) async fn fill(
 
 /// `browser.extract`: extract and write the records in the asked format (csv, jsonl, json, xlsx).
 pub(super) async fn extract(
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
@@ -64,7 +67,7 @@ pub(super) async fn extract(
     };
     let got = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
-        r = run_extract(env, args) => r?,
+        r = run_extract(g, args) => r?,
     };
     let recs: Vec<extract::Record> =
         serde_json::from_value(got["records"].clone()).unwrap_or_default();
@@ -78,7 +81,7 @@ pub(super) async fn extract(
         }
         None => super::reports::records_xlsx("records", &cols, &recs)?,
     };
-    let mut out = write_output(env, &ctx.job_id, "browser.extract", &fmt, bytes).await?;
+    let mut out = g.write_output("browser.extract", &fmt, bytes).await?;
     out["records"] = Value::from(recs.len());
     Ok(out)
 }
@@ -93,13 +96,77 @@ fn browser_error(e: deskhand_browser::Error) -> StepError {
     }
 }
 
+/// A page from the pool whose navigation the guard checks. What the guard blocked is collected,
+/// so an action whose page was stopped fails with the refusal, not with a load error.
+struct GuardedPage<'g> {
+    guard: &'g Guard,
+    browser: Arc<deskhand_browser::Browser>,
+    page: Page,
+    blocked: Arc<Mutex<Vec<String>>>,
+    /// WebDriver cannot intercept: check the URL after each action instead.
+    post_check: bool,
+}
+
+impl<'g> GuardedPage<'g> {
+    async fn open(guard: &'g Guard, url: &str) -> Result<GuardedPage<'g>, StepError> {
+        guard.check_url(url)?;
+        let (browser, page) = guard.env().browsers.page().await.map_err(browser_error)?;
+        let blocked = Arc::new(Mutex::new(Vec::new()));
+        let post_check = match page
+            .intercept_navigation(guard.navigation_hook(Arc::clone(&blocked)))
+            .await
+        {
+            Ok(()) => false,
+            Err(deskhand_browser::Error::Unsupported(_)) => true,
+            Err(e) => {
+                let _ = page.close().await;
+                return Err(browser_error(e));
+            }
+        };
+        Ok(GuardedPage {
+            guard,
+            browser,
+            page,
+            blocked,
+            post_check,
+        })
+    }
+
+    /// After an action: a refusal wins over whatever error the blocked load caused.
+    async fn checked<T>(&self, r: Result<T, deskhand_browser::Error>) -> Result<T, StepError> {
+        if let Some(why) = self
+            .blocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .first()
+        {
+            return Err(StepError::Fatal(format!(
+                "refused: the page tried to leave its allowed origins: {why}"
+            )));
+        }
+        let v = r.map_err(browser_error)?;
+        if self.post_check {
+            let now = self.page.url().await.map_err(browser_error)?;
+            self.guard.check_url(&now)?;
+        }
+        Ok(v)
+    }
+
+    async fn close(self, result: &Result<impl Sized, StepError>) {
+        let _ = self.page.close().await;
+        if let Err(StepError::Fatal(m)) = result {
+            if m.contains("Chromium crashed") {
+                self.guard.env().browsers.forget(&self.browser).await;
+            }
+        }
+    }
+}
+
 async fn run_fill(
-    env: &SkillEnv,
+    g: &Guard,
     params: &Map<String, Value>,
-    job: &str,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Value, StepError> {
-    let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
     let url = super::arg(params, "url")
         .as_str()
         .unwrap_or_default()
@@ -123,45 +190,63 @@ async fn run_fill(
         }
     };
     let mut req = FillRequest::from_map(&fields);
-    req.submit = params
+    let submit = params
         .get("submit")
         .and_then(|s| s.as_str())
+        .filter(|s| !s.is_empty())
         .map(|s| Submit::Button(s.to_string()));
     req.allow_partial = params
         .get("partial")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let page = GuardedPage::open(g, &url).await?;
     let work = async {
-        page.goto(&url).await?;
-        let report = page.fill(&req).await?;
-        let png = page.screenshot(&Shot::Viewport).await?;
-        Ok::<_, deskhand_browser::Error>((report, png))
+        let r = page.page.goto(&url).await;
+        page.checked(r).await?;
+        let r = page.page.fill(&req).await;
+        let report = page.checked(r).await?;
+        let r = page.page.screenshot(&Shot::Viewport).await;
+        let png = page.checked(r).await?;
+        let shot = g.write_output("browser.fill", "png", png).await?;
+        let Some(submit) = submit else {
+            return Ok((report, shot));
+        };
+        // The filled form is the preview; nothing is sent until the person (or the skill's
+        // permissions) says so.
+        g.approve(
+            "submit",
+            &url,
+            json!({"screenshot": shot["path"], "button": submit,
+                   "fields": report.fields.iter().map(|f| json!({"label": f.key, "value": f.value})).collect::<Vec<_>>()}),
+        )
+        .await?;
+        req.submit = Some(submit);
+        let r = page.page.fill(&req).await;
+        let report = page.checked(r).await?;
+        Ok((report, shot))
     };
     // Cancellation stops the page: the future is dropped and the tab closed.
     let result = tokio::select! {
         _ = cancel.cancelled() => Err(StepError::Cancelled),
-        r = work => r.map_err(browser_error),
+        r = work => r,
     };
-    let _ = page.close().await;
-    if let Err(StepError::Fatal(m)) = &result {
-        if m.contains("Chromium crashed") {
-            env.browsers.forget(&browser).await;
-        }
-    }
-    let (report, png) = result?;
-    let shot = write_output(env, job, "browser.fill", "png", png).await?;
+    page.close(&result).await;
+    let (report, shot) = result?;
     let mut v = serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))?;
     v["screenshot"] = shot["path"].clone();
     Ok(v)
 }
 
-async fn run_extract(env: &SkillEnv, params: &Map<String, Value>) -> Result<Value, StepError> {
+async fn run_extract(g: &Guard, params: &Map<String, Value>) -> Result<Value, StepError> {
+    let env = g.env();
     let schema = match &super::arg(params, "schema") {
         Value::String(path) => {
             let p = resolve_in(&env.workspace, path).ok_or_else(|| {
-                StepError::Fatal(format!(
-                    "schema path {path:?} must stay inside the workspace"
-                ))
+                g.refuse(
+                    "file",
+                    path,
+                    &format!("schema path {path:?} must stay inside the workspace"),
+                )
             })?;
             Schema::from_file(&p).map_err(|e| StepError::Fatal(e.to_string()))?
         }
@@ -172,29 +257,20 @@ async fn run_extract(env: &SkillEnv, params: &Map<String, Value>) -> Result<Valu
         .as_i64()
         .unwrap_or(10)
         .max(1) as usize;
-    let (browser, page) = env.browsers.page().await.map_err(browser_error)?;
     let url = super::arg(params, "url")
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let result = match page.goto(&url).await {
-        Ok(()) => page
-            .extract_pages(&schema, max_pages)
-            .await
-            .map(|(records, _)| records),
-        Err(e) => Err(e),
-    };
-    let _ = page.close().await;
-    let records = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let se = browser_error(e);
-            if matches!(&se, StepError::Fatal(m) if m.contains("Chromium crashed")) {
-                env.browsers.forget(&browser).await;
-            }
-            return Err(se);
-        }
-    };
+    let page = GuardedPage::open(g, &url).await?;
+    let result = async {
+        let r = page.page.goto(&url).await;
+        page.checked(r).await?;
+        let r = page.page.extract_pages(&schema, max_pages).await;
+        page.checked(r).await.map(|(records, _)| records)
+    }
+    .await;
+    page.close(&result).await;
+    let records = result?;
     Ok(json!({"records": records, "columns": schema.field_names()}))
 }
 

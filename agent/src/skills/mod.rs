@@ -19,6 +19,7 @@ use deskhand_workspace::Workspace;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::guard::{Guard, Policy};
 use crate::job::JobError;
 use crate::runner::{Step, StepCtx, StepError};
 use crate::store::Store;
@@ -95,6 +96,8 @@ pub struct SkillDef {
     /// SHA-256 of SKILL.md + skill.yaml (trust is bound to it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// Built in, or accepted by the person at this hash (`deskhand skills trust`).
+    pub trusted: bool,
     /// The steps (workflows).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepSpec>,
@@ -103,12 +106,13 @@ pub struct SkillDef {
     pub body: String,
 }
 
-/// What steps need from the agent.
+/// What steps need from the agent. There is no writable workspace handle here: steps write
+/// through their job's [`Guard`], which holds the only one.
 pub struct SkillEnv {
     /// The workspace folder.
     pub workspace: PathBuf,
-    /// The one workspace-write API.
-    pub files: Workspace,
+    /// The workspace-write API, handed only to guards.
+    files: Workspace,
     /// The shared browser.
     pub browsers: crate::browsers::BrowserPool,
     /// State (to record outputs).
@@ -117,6 +121,52 @@ pub struct SkillEnv {
     pub connectors: crate::connector_skills::Connectors,
     /// The schedule ledger.
     pub schedules: Arc<deskhand_schedule::Ledger>,
+}
+
+impl SkillEnv {
+    /// An environment for a workspace.
+    pub fn new(
+        workspace: PathBuf,
+        browsers: crate::browsers::BrowserPool,
+        store: Store,
+        connectors: crate::connector_skills::Connectors,
+        schedules: Arc<deskhand_schedule::Ledger>,
+    ) -> SkillEnv {
+        SkillEnv {
+            files: Workspace::new(&workspace),
+            workspace,
+            browsers,
+            store,
+            connectors,
+            schedules,
+        }
+    }
+
+    /// Read-only access to the workspace's files.
+    pub fn reader(&self) -> Reader {
+        Reader(self.files.clone())
+    }
+
+    /// The guard for one job's step.
+    pub fn guard(
+        self: &Arc<Self>,
+        policy: Arc<Policy>,
+        job: &str,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Guard {
+        Guard::new(policy, Arc::clone(self), self.files.clone(), job, cancel)
+    }
+}
+
+/// Reads workspace files (same path checks as writes), and nothing else.
+#[derive(Clone)]
+pub struct Reader(Workspace);
+
+impl Reader {
+    /// The bytes at `rel`, or None when there is no such file.
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, deskhand_workspace::WorkspaceError> {
+        self.0.read(rel)
+    }
 }
 
 /// The built-in skills, compiled in from the repository's `skills/`.
@@ -144,6 +194,7 @@ impl Skills {
                 permissions: None,
                 schedule: None,
                 hash: None,
+                trusted: true,
                 steps: vec![],
                 body: String::new(),
             });
@@ -199,6 +250,13 @@ impl Skills {
             };
             let yaml = std::fs::read_to_string(f.join("skill.yaml")).ok();
             s.add(&folder, &shown, &shown, &md, yaml.as_deref());
+        }
+        // Deny by default: a workspace skill runs only at the content hash the person accepted.
+        for d in s.list.iter_mut().filter(|d| d.source != "built-in") {
+            d.trusted = d
+                .hash
+                .as_deref()
+                .is_some_and(|h| install::is_trusted(workspace, &d.name, h));
         }
         s
     }
@@ -274,6 +332,9 @@ impl Skills {
                 JobError::Invalid(format!("skill {name} did not load: {}", broken.join("; ")))
             }
         })?;
+        if !skill.trusted {
+            return Err(JobError::Untrusted(skill.name.clone()));
+        }
         if skill.kind == SkillKind::PromptOnly {
             return Err(JobError::Invalid(format!(
                 "skill {} is prompt-only (a SKILL.md without skill.yaml): it needs a planner, \
@@ -292,9 +353,10 @@ impl Skills {
         params: Map<String, Value>,
         env: Arc<SkillEnv>,
     ) -> Vec<Step> {
+        let policy = Arc::new(Policy::for_skill(skill, &params));
         match skill.kind {
             SkillKind::Action => match actions::find(&skill.name) {
-                Some(a) => vec![a.step(&skill.name, params, env)],
+                Some(a) => vec![a.step(&skill.name, params, env, policy)],
                 None => vec![],
             },
             _ => skill
@@ -321,7 +383,7 @@ impl Skills {
                             }
                         }
                     }
-                    let mut step = action.step(&s.id, full, Arc::clone(&env));
+                    let mut step = action.step(&s.id, full, Arc::clone(&env), Arc::clone(&policy));
                     step.needs = s.needs.clone();
                     if let Some(t) = s.timeout {
                         step.timeout = std::time::Duration::from_secs(t);
@@ -387,6 +449,7 @@ fn from_manifest(m: Manifest, source: &str) -> SkillDef {
         permissions: m.executable.then_some(m.permissions),
         schedule: m.schedule,
         hash: Some(m.hash),
+        trusted: true,
         steps: m.steps,
         body: m.body,
     }
@@ -462,23 +525,23 @@ pub(crate) fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
 /// Run one action with its arguments.
 pub(crate) async fn run_action(
     name: &str,
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: StepCtx,
 ) -> Result<Value, StepError> {
     match name {
-        "browser.fill" => browser_steps::fill(env, args, &ctx).await,
-        "browser.extract" => browser_steps::extract(env, args, &ctx).await,
+        "browser.fill" => browser_steps::fill(g, args, &ctx).await,
+        "browser.extract" => browser_steps::extract(g, args, &ctx).await,
         "gmail.search" | "calendar.agenda" | "notion.query" => {
-            crate::connector_skills::search(name, env, args, &ctx).await
+            crate::connector_skills::search(name, g, args, &ctx).await
         }
         "gmail.sync" | "calendar.sync" | "notion.sync" => {
-            crate::connector_skills::sync(name, env, args, &ctx).await
+            crate::connector_skills::sync(name, g, args, &ctx).await
         }
-        "report.status" => reports::status(env, args, &ctx).await,
-        "report.inbox-digest" => reports::inbox_digest(env, args, &ctx).await,
-        "tasks.notion-sync" => tasks_sync::run(env, args, &ctx).await,
-        "schedule" => schedule(env, args).await,
+        "report.status" => reports::status(g, args, &ctx).await,
+        "report.inbox-digest" => reports::inbox_digest(g, args, &ctx).await,
+        "tasks.notion-sync" => tasks_sync::run(g, args, &ctx).await,
+        "schedule" => schedule(g.env(), args).await,
         "noop" => Ok(Value::Null),
         other => Err(StepError::Fatal(format!("no action {other}"))),
     }
@@ -553,52 +616,6 @@ async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, St
         json!({"id": s.id, "cron": s.cron, "tz": s.tz, "skill": s.skill}),
     );
     Ok(serde_json::to_value(&s).unwrap_or_default())
-}
-
-/// Write `reports/<name>-<job>.<ext>` through the workspace API. The name depends only on the
-/// job, so a redelivered job overwrites its own report instead of adding a second one.
-pub(crate) async fn write_output(
-    env: &SkillEnv,
-    job: &str,
-    name: &str,
-    ext: &str,
-    bytes: Vec<u8>,
-) -> Result<Value, StepError> {
-    let rel = format!("reports/{name}-{job}.{ext}");
-    write_file(env, job, &rel, bytes).await?;
-    Ok(json!({ "path": rel }))
-}
-
-/// Write a workspace file for a job and record it as the job's output.
-pub(crate) async fn write_file(
-    env: &SkillEnv,
-    job: &str,
-    rel: &str,
-    bytes: Vec<u8>,
-) -> Result<(), StepError> {
-    let files = env.files.clone();
-    let r = rel.to_string();
-    let journal = crate::journal::Journal::new(&env.workspace);
-    let j = job.to_string();
-    let written = tokio::task::spawn_blocking(move || {
-        // What was there first, so `deskhand undo` can put it back.
-        journal.before(&j, &r).map_err(|e| e.to_string())?;
-        let w = files.write(&r, &bytes).map_err(|e| e.to_string())?;
-        journal.after(&j, &r).map_err(|e| e.to_string())?;
-        Ok::<_, String>(w)
-    })
-    .await
-    .map_err(|e| StepError::Fatal(e.to_string()))?
-    .map_err(|e| StepError::Retryable(format!("writing {rel}: {e}")))?;
-    env.store.audit().record(
-        "file.written",
-        Some(job),
-        json!({"path": written.rel, "bytes": written.bytes, "sha256": written.sha256}),
-    );
-    env.store
-        .add_output(job, rel)
-        .await
-        .map_err(|e| StepError::Retryable(e.to_string()))
 }
 
 /// An argument, or null when absent (never panics like `map["k"]`).

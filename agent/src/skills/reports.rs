@@ -15,7 +15,9 @@ use deskhand_workspace::report::{self, Cell, Table};
 use deskhand_workspace::tasks::{Task, TaskList};
 use serde_json::{json, Map, Value};
 
-use super::{arg, connection, write_file, SkillEnv};
+use super::manifest::Access;
+use super::{arg, connection, SkillEnv};
+use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
 
 /// Text from mail or pages, made inert in Markdown: markup and table/emphasis characters escaped.
@@ -108,7 +110,7 @@ fn inbox(
 }
 
 async fn read_text(env: &SkillEnv, rel: &str) -> Result<String, StepError> {
-    let files = env.files.clone();
+    let files = env.reader();
     let rel = rel.to_string();
     let bytes = tokio::task::spawn_blocking(move || files.read(&rel))
         .await
@@ -163,10 +165,13 @@ fn task_cell(t: &Task) -> Vec<Cell> {
 
 /// `report.status`.
 pub(super) async fn status(
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
+    let env = g.env();
+    g.connector("gmail", Access::Read)?;
+    g.connector("calendar", Access::Read)?;
     let tz = zone(args)?;
     let now = Utc::now();
     let day = match arg(args, "date").as_str() {
@@ -441,8 +446,8 @@ pub(super) async fn status(
     let job = &ctx.job_id;
     let md_rel = format!("reports/status-report-{job}.md");
     let xlsx_rel = format!("reports/status-report-{job}.xlsx");
-    write_file(env, job, &md_rel, md.into_bytes()).await?;
-    write_file(env, job, &xlsx_rel, xlsx).await?;
+    g.write_file(&md_rel, md.into_bytes()).await?;
+    g.write_file(&xlsx_rel, xlsx).await?;
     env.store
         .set_skill_state(
             &mark_key,
@@ -464,10 +469,12 @@ pub(super) async fn status(
 
 /// `report.inbox-digest`.
 pub(super) async fn inbox_digest(
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
+    let env = g.env();
+    g.connector("gmail", Access::Read)?;
     let hours = arg(args, "hours").as_i64().unwrap_or(24).clamp(1, 24 * 366);
     let until = match arg(args, "until").as_str() {
         Some(u) if !u.is_empty() => DateTime::parse_from_rfc3339(u)
@@ -561,14 +568,9 @@ pub(super) async fn inbox_digest(
     let job = &ctx.job_id;
     let md_rel = format!("reports/inbox-digest-{job}.md");
     let xlsx_rel = format!("reports/inbox-digest-{job}.xlsx");
-    write_file(env, job, &md_rel, md.into_bytes()).await?;
-    write_file(
-        env,
-        job,
-        &xlsx_rel,
-        report::to_xlsx(&[table]).map_err(fatal)?,
-    )
-    .await?;
+    g.write_file(&md_rel, md.into_bytes()).await?;
+    g.write_file(&xlsx_rel, report::to_xlsx(&[table]).map_err(fatal)?)
+        .await?;
     Ok(json!({"path": md_rel, "xlsx": xlsx_rel, "messages": mail.len(), "senders": senders.len()}))
 }
 

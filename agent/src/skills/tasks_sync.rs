@@ -17,7 +17,9 @@ use deskhand_workspace::tasks::{Task, TaskList};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{arg, connection, SkillEnv};
+use super::manifest::Access;
+use super::{arg, connection};
+use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
 
 /// One task's synced fields.
@@ -297,10 +299,12 @@ fn line_text(_list: &TaskList, t: &Task) -> String {
 
 /// Run the sync.
 pub(super) async fn run(
-    env: &SkillEnv,
+    g: &Guard,
     args: &Map<String, Value>,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
+    let env = g.env();
+    g.connector("notion", Access::Read)?;
     let id = connection(Provider::Notion, args);
     let conn = id.to_string();
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
@@ -351,7 +355,7 @@ pub(super) async fn run(
         .unwrap_or_default();
 
     let text = {
-        let files = env.files.clone();
+        let files = env.reader();
         tokio::task::spawn_blocking(move || files.read("TASKS.md"))
             .await
             .map_err(|e| StepError::Fatal(e.to_string()))?
@@ -376,6 +380,16 @@ pub(super) async fn run(
     // Notion first: a failure here leaves the file untouched, and the next run redoes it.
     let notion_err = super::super::connector_skills::step_error;
     let audit = env.store.audit();
+    if !plan.push.is_empty() || !plan.create.is_empty() {
+        g.connector("notion", Access::Write)?;
+        g.approve(
+            "external-write",
+            &format!("Notion data source {}", ds.id),
+            json!({"update": plan.push.values().map(|f| f.title.clone()).collect::<Vec<_>>(),
+                   "create": plan.create.iter().map(|(_, f)| f.title.clone()).collect::<Vec<_>>()}),
+        )
+        .await?;
+    }
     for (page, f) in &plan.push {
         notion
             .update_page(page, json!({"properties": schema.properties(f)}))
@@ -412,15 +426,9 @@ pub(super) async fn run(
         .chain(created.iter().map(|(l, p, _)| (l.clone(), p.clone())))
         .collect();
     let add = plan.add.clone();
-    let files = env.files.clone();
     let sec = section.clone();
-    let journal = crate::journal::Journal::new(&env.workspace);
-    let job = ctx.job_id.clone();
-    journal
-        .before(&job, "TASKS.md")
-        .map_err(|e| StepError::Retryable(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        deskhand_workspace::tasks::edit_tasks(&files, |list: &mut TaskList| {
+    g.edit_file("TASKS.md", move |files| {
+        deskhand_workspace::tasks::edit_tasks(files, |list: &mut TaskList| {
             for t in list.tasks().to_vec() {
                 if let Some(pid) = link_of(&t.text) {
                     if let Some(f) = pull.get(pid) {
@@ -458,18 +466,9 @@ pub(super) async fn run(
             }
             Ok(())
         })
+        .map_err(|e| e.to_string())
     })
-    .await
-    .map_err(|e| StepError::Fatal(e.to_string()))?
-    .map_err(|e| StepError::Retryable(e.to_string()))?;
-    journal
-        .after(&ctx.job_id, "TASKS.md")
-        .map_err(|e| StepError::Retryable(e.to_string()))?;
-    audit.record(
-        "file.written",
-        Some(&ctx.job_id),
-        json!({"path": "TASKS.md", "pulled": plan.pull.len(), "added": plan.add.len()}),
-    );
+    .await?;
 
     // The new base: what both sides hold now.
     let mut new_base = remote.clone();

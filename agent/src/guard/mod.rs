@@ -1,0 +1,284 @@
+//! The guard: the one way a running skill takes a side effect. A step never holds a writable
+//! workspace handle or an unchecked browser page; it holds a [`Guard`], which checks the job's
+//! [`Policy`] (deny by default), asks the person for consequential actions the skill may not take
+//! on its own ([`approvals`]), writes the audit log, and journals files for `deskhand undo`.
+//! A refusal fails the step with a message that says what was refused and how to allow it.
+
+pub mod approvals;
+pub mod policy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskhand_workspace::Workspace;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+pub use policy::Policy;
+
+use crate::runner::StepError;
+use crate::skills::manifest::Access;
+use crate::skills::SkillEnv;
+use approvals::ApprovalState;
+
+/// How long an approval waits for the person by default (`DESKHAND_APPROVAL_TIMEOUT` seconds
+/// overrides it).
+pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The approval timeout in force.
+pub fn approval_timeout() -> Duration {
+    std::env::var("DESKHAND_APPROVAL_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(APPROVAL_TIMEOUT)
+}
+
+/// Audit a refusal (`guard.refused`) and log it.
+fn record_refusal(
+    store: &crate::store::Store,
+    job: &str,
+    skill: &str,
+    what: &str,
+    target: &str,
+    why: &str,
+) {
+    store.audit().record(
+        "guard.refused",
+        Some(job),
+        json!({"skill": skill, "what": what, "target": target, "why": why}),
+    );
+    tracing::warn!(job, what, target, why, "refused");
+}
+
+/// One job's guard.
+pub struct Guard {
+    policy: Arc<Policy>,
+    env: Arc<SkillEnv>,
+    files: Workspace,
+    job: String,
+    cancel: CancellationToken,
+}
+
+impl Guard {
+    /// A guard for `job` under `policy`. `files` is the only writable workspace handle a step
+    /// reaches, and only through this guard.
+    pub(crate) fn new(
+        policy: Arc<Policy>,
+        env: Arc<SkillEnv>,
+        files: Workspace,
+        job: &str,
+        cancel: CancellationToken,
+    ) -> Guard {
+        Guard {
+            policy,
+            env,
+            files,
+            job: job.to_string(),
+            cancel,
+        }
+    }
+
+    /// What steps may read and use: connectors (checked with [`Guard::connector`]), the browser
+    /// pool (pages opened through [`Guard::check_url`] and the navigation hook), the store.
+    pub fn env(&self) -> &SkillEnv {
+        &self.env
+    }
+
+    /// The job.
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Audit a refusal and turn it into the step's (non-retryable) error.
+    pub fn refuse(&self, what: &str, target: &str, why: &str) -> StepError {
+        record_refusal(
+            &self.env.store,
+            &self.job,
+            &self.policy.skill,
+            what,
+            target,
+            why,
+        );
+        StepError::Fatal(format!("refused: {why}"))
+    }
+
+    /// May the browser open this URL?
+    pub fn check_url(&self, url: &str) -> Result<(), StepError> {
+        self.policy
+            .url_allowed(url)
+            .map_err(|why| self.refuse("navigation", url, &why))
+    }
+
+    /// The check the browser runs on every document request the page makes (redirects, script
+    /// navigation, form posts): true to let it through; a refusal is audited.
+    /// `blocked` collects what was refused, so the step can fail saying so.
+    pub fn navigation_hook(
+        &self,
+        blocked: Arc<std::sync::Mutex<Vec<String>>>,
+    ) -> deskhand_browser::NavigationCheck {
+        let (policy, store, job) = (
+            Arc::clone(&self.policy),
+            self.env.store.clone(),
+            self.job.clone(),
+        );
+        Arc::new(move |url: &str| match policy.url_allowed(url) {
+            Ok(()) => true,
+            Err(why) => {
+                record_refusal(&store, &job, &policy.skill, "navigation", url, &why);
+                blocked.lock().unwrap_or_else(|p| p.into_inner()).push(why);
+                false
+            }
+        })
+    }
+
+    /// May the job use this connector resource so?
+    pub fn connector(&self, resource: &str, access: Access) -> Result<(), StepError> {
+        self.policy
+            .connector_allowed(resource, access)
+            .map_err(|why| self.refuse("connector", resource, &why))
+    }
+
+    /// Run a consequential action only if the skill may take it without asking, or the person
+    /// approves it now. `preview` is what the person sees (fields, a screenshot's path, text).
+    pub async fn approve(
+        &self,
+        action: &str,
+        target: &str,
+        preview: Value,
+    ) -> Result<(), StepError> {
+        if self.policy.without_asking(action) {
+            return Ok(());
+        }
+        let store = &self.env.store;
+        let a = approvals::request(
+            store,
+            &self.job,
+            &self.policy.skill,
+            action,
+            target,
+            preview,
+            approval_timeout(),
+        )
+        .await
+        .map_err(|e| StepError::Retryable(e.to_string()))?;
+        tracing::info!(job = %self.job, approval = %a.id, action, target,
+            "waiting for approval: deskhand approvals approve {} (or refuse)", a.id);
+        let state = approvals::wait(store, &a.id, &self.cancel)
+            .await
+            .map_err(|e| StepError::Fatal(e.to_string()))?;
+        match state {
+            ApprovalState::Approved => Ok(()),
+            ApprovalState::Expired => Err(StepError::Fatal(format!(
+                "refused: nobody approved {action} on {target} within {} s (approval {})",
+                approval_timeout().as_secs(),
+                a.id
+            ))),
+            _ => Err(StepError::Fatal(format!(
+                "refused: the person refused {action} on {target} (approval {})",
+                a.id
+            ))),
+        }
+    }
+
+    /// Write a workspace file for the job: the path must be inside the workspace (no `..`,
+    /// absolute paths, symlinks out, `.deskhand/`) and match the skill's globs; replacing a file
+    /// the job did not write is an `overwrite` (asks unless allowed). Journaled for undo, audited,
+    /// and recorded as the job's output.
+    pub async fn write_file(&self, rel: &str, bytes: Vec<u8>) -> Result<(), StepError> {
+        let norm = self
+            .files
+            .resolve(rel)
+            .map_err(|e| self.refuse("file", rel, &e.to_string()))?;
+        let norm_rel = norm
+            .strip_prefix(self.files.root())
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| rel.to_string());
+        self.policy
+            .path_allowed(&norm_rel)
+            .map_err(|why| self.refuse("file", &norm_rel, &why))?;
+        let journal = crate::journal::Journal::new(&self.env.workspace);
+        if norm.exists() && !journal.touched(&self.job, &norm_rel) {
+            self.approve(
+                "overwrite",
+                &norm_rel,
+                json!({"path": norm_rel, "bytes": bytes.len()}),
+            )
+            .await?;
+        }
+        let files = self.files.clone();
+        let (r, j) = (norm_rel.clone(), self.job.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            // What was there first, so `deskhand undo` can put it back.
+            journal.before(&j, &r).map_err(|e| e.to_string())?;
+            let w = files.write(&r, &bytes).map_err(|e| e.to_string())?;
+            journal.after(&j, &r).map_err(|e| e.to_string())?;
+            Ok::<_, String>(w)
+        })
+        .await
+        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .map_err(|e| StepError::Retryable(format!("writing {norm_rel}: {e}")))?;
+        self.env.store.audit().record(
+            "file.written",
+            Some(&self.job),
+            json!({"path": written.rel, "bytes": written.bytes, "sha256": written.sha256}),
+        );
+        self.env
+            .store
+            .add_output(&self.job, &norm_rel)
+            .await
+            .map_err(|e| StepError::Retryable(e.to_string()))
+    }
+
+    /// Write `reports/<name>-<job>.<ext>`. The name depends only on the job, so a redelivered
+    /// job overwrites its own report instead of adding a second one.
+    pub async fn write_output(
+        &self,
+        name: &str,
+        ext: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Value, StepError> {
+        let rel = format!("reports/{name}-{}.{ext}", self.job);
+        self.write_file(&rel, bytes).await?;
+        Ok(json!({ "path": rel }))
+    }
+
+    /// Change a workspace file in place with `edit` (re-applied on the person's newer text; see
+    /// the workspace crate), under the same checks and journal as [`Guard::write_file`].
+    pub async fn edit_file<T: Send + 'static>(
+        &self,
+        rel: &str,
+        edit: impl FnOnce(&Workspace) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, StepError> {
+        self.policy
+            .path_allowed(rel)
+            .map_err(|why| self.refuse("file", rel, &why))?;
+        self.files
+            .resolve(rel)
+            .map_err(|e| self.refuse("file", rel, &e.to_string()))?;
+        let journal = crate::journal::Journal::new(&self.env.workspace);
+        let files = self.files.clone();
+        let (r, j) = (rel.to_string(), self.job.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            journal.before(&j, &r).map_err(|e| e.to_string())?;
+            let out = edit(&files)?;
+            journal.after(&j, &r).map_err(|e| e.to_string())?;
+            Ok::<_, String>(out)
+        })
+        .await
+        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .map_err(|e| StepError::Retryable(format!("editing {rel}: {e}")))?;
+        self.env.store.audit().record(
+            "file.written",
+            Some(&self.job),
+            json!({"path": rel, "edit": true}),
+        );
+        Ok(out)
+    }
+}

@@ -332,15 +332,15 @@ impl Skills {
                 JobError::Invalid(format!("skill {name} did not load: {}", broken.join("; ")))
             }
         })?;
-        if !skill.trusted {
-            return Err(JobError::Untrusted(skill.name.clone()));
-        }
         if skill.kind == SkillKind::PromptOnly {
             return Err(JobError::Invalid(format!(
                 "skill {} is prompt-only (a SKILL.md without skill.yaml): it needs a planner, \
                  which this agent does not have; add a skill.yaml with steps to run it",
                 skill.name
             )));
+        }
+        if !skill.trusted {
+            return Err(JobError::Untrusted(skill.name.clone()));
         }
         let out = check_params(&skill.name, &skill.params, params)?;
         Ok((skill, out))

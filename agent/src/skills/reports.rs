@@ -198,7 +198,8 @@ pub(super) async fn status(
     }
     .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
     .map(|t| t.with_timezone(&Utc))
-    .filter(|t| *t < until)
+    // A mark at `until` means nothing is new (a report for a past day run again), not "start over".
+    .filter(|t| *t <= until)
     .unwrap_or_else(|| midnight(tz, day - Days::days(1)));
 
     let events = cache

@@ -615,6 +615,16 @@ impl Agent {
             tracing::debug!(job = %id, "already running here; ignoring the duplicate delivery");
             return;
         }
+        // Signed dispatch: only paired devices' jobs run; replays and forgeries are refused.
+        if let Err(why) = self.check_signature(&job).await {
+            store.audit().record(
+                "job.refused",
+                Some(&id),
+                serde_json::json!({"origin": job.origin, "reason": why}),
+            );
+            let _ = queue.dead_letter(store, d, Some(id), &why).await;
+            return;
+        }
         // The ledger: a job the store has seen end is never run again (redelivery, duplicate, late ack).
         if let Err(e) = store.insert(&job).await {
             tracing::error!(job = %id, error = %e, "cannot record job; handing it back");
@@ -673,6 +683,30 @@ impl Agent {
         if let Err(e) = queue.ack(d).await {
             // The ledger makes a redelivery harmless.
             tracing::warn!(job = %id, error = %e, "ack failed; a redelivery will be skipped");
+        }
+    }
+
+    /// Who may send this job: a paired, unrevoked device's signature over exactly this envelope;
+    /// a job new to this agent must also be recent and carry an unused nonce.
+    async fn check_signature(&self, job: &Job) -> Result<(), String> {
+        use crate::guard::devices::{Devices, SignatureError};
+        let store = &self.inner.store;
+        let devices = Devices::in_dir(store.private_dir());
+        let id = job.id.to_string();
+        let now = chrono::Utc::now();
+        // Accepted before (submitted here, or a redelivery): the time window applied then.
+        let known = store.get(&id).await.is_ok();
+        if known {
+            devices.verify_signature(job, now)
+        } else {
+            devices.verify(job, now)
+        }
+        .map_err(|e| e.to_string())?;
+        let signer = crate::guard::devices::signer_of(&job.origin);
+        match store.claim_nonce(signer, &job.nonce, &id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SignatureError::Replayed(job.nonce.clone()).to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -845,12 +879,28 @@ pub async fn submit(
     store: &Store,
     queue: &Queue,
     skills: &Skills,
-    job: Job,
+    mut job: Job,
 ) -> Result<String, AgentError> {
     let audit = store.audit();
     let id = job.id.to_string();
+    // Submitted on this desktop (the CLI, the local API): signed with its own device key. A job
+    // that arrives signed keeps its signature, which must then verify.
+    let devices = crate::guard::devices::Devices::in_dir(store.private_dir());
+    if job.signature.is_none() {
+        let secret = devices
+            .local_secret()
+            .map_err(|e| AgentError::Job(JobError::Signature(e.to_string())))?;
+        crate::guard::devices::DeviceKey::parse(&secret)
+            .map_err(|e| AgentError::Job(JobError::Signature(e.to_string())))?
+            .sign(&mut job);
+    }
     let checked = job
         .validate()
+        .and_then(|_| {
+            devices
+                .verify(&job, chrono::Utc::now())
+                .map_err(|e| JobError::Signature(e.to_string()))
+        })
         .and_then(|_| {
             let (name, params) = job.resolved();
             skills.check(&name, &params).map(|_| ())
@@ -864,6 +914,24 @@ pub async fn submit(
             }
         });
     if let Err(e) = checked {
+        audit.record(
+            "job.refused",
+            Some(&id),
+            serde_json::json!({"origin": job.origin, "reason": e.to_string()}),
+        );
+        return Err(e.into());
+    }
+    if !store
+        .claim_nonce(
+            crate::guard::devices::signer_of(&job.origin),
+            &job.nonce,
+            &id,
+        )
+        .await?
+    {
+        let e = JobError::Signature(
+            crate::guard::devices::SignatureError::Replayed(job.nonce.clone()).to_string(),
+        );
         audit.record(
             "job.refused",
             Some(&id),

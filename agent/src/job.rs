@@ -61,6 +61,9 @@ pub enum JobError {
     /// Structurally fine but not meaningful.
     #[error("invalid job: {0}")]
     Invalid(String),
+    /// Not signed by a paired device, altered, replayed or stale (see `guard::devices`).
+    #[error("job refused: {0}")]
+    Signature(String),
     /// A workspace skill the person has not accepted (new, or edited since).
     #[error("skill {0} is not trusted (new, or changed since it was trusted); review its permissions and accept them with `deskhand skills trust {0}`")]
     Untrusted(String),
@@ -83,6 +86,7 @@ impl JobError {
             JobError::Invalid(_) => "invalid_job",
             JobError::UnknownSkill { .. } => "unknown_skill",
             JobError::Untrusted(_) => "untrusted_skill",
+            JobError::Signature(_) => "bad_signature",
         }
     }
 }

@@ -113,6 +113,13 @@ CREATE TABLE IF NOT EXISTS queue (
     deliveries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queue_order ON queue(enqueued_at);
+CREATE TABLE IF NOT EXISTS nonces (
+    device TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    job TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (device, nonce)
+);
 CREATE TABLE IF NOT EXISTS approvals (
     id TEXT PRIMARY KEY,
     job TEXT NOT NULL,
@@ -278,6 +285,35 @@ impl Store {
                 path: self.path.clone(),
                 source,
             })
+    }
+
+    /// The agent's private folder (`.deskhand/`).
+    pub fn private_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Record that `device` used `nonce` for `job`. False when another job already used it (a
+    /// replay); the same job again (a redelivery) is fine.
+    pub async fn claim_nonce(
+        &self,
+        device: &str,
+        nonce: &str,
+        job: &str,
+    ) -> Result<bool, StoreError> {
+        let (d, n, j) = (device.to_string(), nonce.to_string(), job.to_string());
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO nonces (device, nonce, job, at) VALUES (?1, ?2, ?3, ?4)",
+                params![d, n, j, Utc::now().to_rfc3339()],
+            )?;
+            let owner: String = c.query_row(
+                "SELECT job FROM nonces WHERE device = ?1 AND nonce = ?2",
+                params![d, n],
+                |r| r.get(0),
+            )?;
+            Ok(owner == j)
+        })
+        .await
     }
 
     /// Remember a file the job wrote (relative to the workspace).

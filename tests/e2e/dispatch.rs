@@ -44,6 +44,12 @@ fn qcfg(lease_ms: u64) -> QueueConfig {
     }
 }
 
+/// This desktop's own device key (what `deskhand dispatch` signs with).
+fn local_key(ws: &Path) -> deskhand_agent::guard::devices::DeviceKey {
+    let d = deskhand_agent::guard::devices::Devices::new(ws);
+    deskhand_agent::guard::devices::DeviceKey::parse(&d.local_secret().unwrap()).unwrap()
+}
+
 macro_rules! both_queues {
     ($(async fn $name:ident($b:ident) $body:block)*) => {
         $(
@@ -151,6 +157,7 @@ both_queues! {
         agent.queue().publish_raw("garbage-1", b"{not json".to_vec()).await.unwrap();
         let mut unknown = noop();
         unknown.skill = Some("no.such.skill".into());
+        local_key(ws.path()).sign(&mut unknown);
         agent.queue().publish(&unknown).await.unwrap(); // bypasses submit's check, as a remote sender could
         let ok = agent.submit(noop()).await.unwrap();
         assert_eq!(wait_for_end(agent.store(), &ok, Duration::from_secs(20)).await, JobState::Succeeded);
@@ -163,6 +170,72 @@ both_queues! {
             let on_stream = q.dead_letters().await.unwrap();
             assert!(on_stream.iter().any(|(_, r)| r.contains("malformed")), "{on_stream:?}");
         }
+        agent.shutdown();
+        h.await.unwrap();
+    }
+
+    async fn unsigned_forged_unknown_replayed_stale_and_revoked_jobs_are_refused(b) {
+        use deskhand_agent::guard::devices::{DeviceKey, Devices};
+        let ws = temp();
+        let (agent, h) = start_agent(&b, ws.path(), 5000).await;
+        let devices = Devices::new(ws.path());
+        let (phone, secret) = devices.pair("phone").unwrap();
+        let key = DeviceKey::parse(&secret).unwrap();
+        let mut good = noop();
+        key.sign(&mut good);
+        agent.queue().publish(&good).await.unwrap();
+        let gid = good.id.to_string();
+        assert_eq!(wait_for_end(agent.store(), &gid, Duration::from_secs(20)).await, JobState::Succeeded);
+
+        let mut attacks: Vec<(&str, Job)> = Vec::new();
+        attacks.push(("not signed", noop()));
+        let mut forged = noop();
+        key.sign(&mut forged);
+        forged.params.insert("url".into(), json!("https://evil.example/"));
+        attacks.push(("does not match", forged));
+        let stranger = DeviceKey::parse("dh1.dev-stranger.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let mut unknown = noop();
+        stranger.sign(&mut unknown);
+        attacks.push(("unknown device", unknown));
+        let mut replay = noop();
+        replay.nonce = good.nonce.clone();
+        key.sign(&mut replay);
+        attacks.push(("replayed", replay));
+        let mut stale = noop();
+        key.sign_at(&mut stale, chrono::Utc::now() - chrono::Duration::minutes(30));
+        attacks.push(("more than 5 minutes", stale));
+        for (_, j) in &attacks {
+            agent.queue().publish(j).await.unwrap();
+        }
+        let expect = attacks.len();
+        let dead = eventually(Duration::from_secs(20), || async {
+            let d = agent.store().dead_letters().await.unwrap();
+            (d.len() >= expect).then_some(d)
+        })
+        .await
+        .expect("every attack dead-lettered");
+        for (why, j) in &attacks {
+            let id = j.id.to_string();
+            assert!(
+                dead.iter().any(|(d, r)| d.as_deref() == Some(id.as_str()) && r.contains(why)),
+                "{why}: {dead:?}"
+            );
+            assert!(agent.store().get(&id).await.is_err(), "{why}: a refused job was recorded");
+        }
+        // A revoked device: its next job is refused too.
+        devices.revoke(&phone.id).unwrap();
+        let mut late = noop();
+        key.sign(&mut late);
+        agent.queue().publish(&late).await.unwrap();
+        let lid = late.id.to_string();
+        eventually(Duration::from_secs(20), || async {
+            let d = agent.store().dead_letters().await.unwrap();
+            d.iter().any(|(d, r)| d.as_deref() == Some(lid.as_str()) && r.contains("revoked")).then_some(())
+        })
+        .await
+        .expect("the revoked device's job dead-lettered");
+        let log = std::fs::read_to_string(ws.path().join(".deskhand/audit.jsonl")).unwrap();
+        assert_eq!(log.matches("\"kind\":\"job.refused\"").count(), expect + 1, "{log}");
         agent.shutdown();
         h.await.unwrap();
     }

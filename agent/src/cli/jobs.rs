@@ -85,6 +85,9 @@ pub struct DispatchArgs {
     /// Follow the job until it ends (progress bar on a terminal, JSON lines otherwise).
     #[arg(long)]
     wait: bool,
+    /// Sign as this paired device (the key `deskhand pair` printed); default: this desktop's own.
+    #[arg(long, env = "DESKHAND_DEVICE_KEY", hide_env_values = true)]
+    device_key: Option<String>,
     #[command(flatten)]
     queue: QueueArgs,
 }
@@ -234,6 +237,9 @@ pub async fn dispatch(args: DispatchArgs, workspace: &Path, config: &Config) -> 
     let mut job = Job::new(args.skill.clone().unwrap_or_default(), params, device_id());
     job.skill = args.skill.clone();
     job.text = args.text.clone();
+    if let Some(k) = &args.device_key {
+        crate::guard::devices::DeviceKey::parse(k)?.sign(&mut job);
+    }
     let id = agent::submit(&store, &queue, &skills::Skills::load(workspace), job).await?;
     if !args.wait {
         println!("{id}");

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod browse;
 pub mod connect;
 pub mod demo;
+pub mod devices;
 pub mod jobs;
 pub mod schedule;
 pub mod skills;
@@ -70,6 +71,10 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Consequential actions waiting for you: list, approve ID, refuse ID.
     Approvals(approvals::ApprovalsArgs),
+    /// Pair a device: it gets a key to sign the jobs it sends (shown once).
+    Pair(devices::PairArgs),
+    /// Paired devices: list, revoke ID.
+    Devices(devices::DevicesArgs),
     /// Skills: list, show, run now, install a bundle, trust.
     Skills(skills::SkillsArgs),
     /// Run skills on a schedule: add, list, pause, resume, remove, runs.
@@ -172,6 +177,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Skills(a) => skills::run(a, &ws, &config).await,
         Command::Audit(a) => audit::run(a, &ws),
         Command::Approvals(a) => approvals::run(a, &ws).await,
+        Command::Pair(a) => devices::pair(a, &ws),
+        Command::Devices(a) => devices::devices(a, &ws),
         Command::Undo(a) => undo::undo(a, &ws).await,
         Command::History(a) => undo::history(a, &ws).await,
         Command::Schedule(a) => schedule::run(a, &ws),

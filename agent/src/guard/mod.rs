@@ -5,6 +5,7 @@
 //! A refusal fails the step with a message that says what was refused and how to allow it.
 
 pub mod approvals;
+pub mod devices;
 pub mod policy;
 
 use std::sync::Arc;

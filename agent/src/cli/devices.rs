@@ -1,0 +1,98 @@
+//! `deskhand pair [NAME]` and `deskhand devices list|revoke ID`: the devices whose signed jobs
+//! this agent accepts.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+
+use crate::guard::devices::Devices;
+
+/// `deskhand pair`.
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// What to call the device ("Ada's phone").
+    #[arg(default_value = "phone")]
+    name: String,
+}
+
+/// `deskhand devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(subcommand)]
+    command: Option<DevicesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// Paired devices (the default).
+    List {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse this device's jobs from now on.
+    Revoke {
+        /// The device id (`dev-…`).
+        id: String,
+    },
+}
+
+/// Run `deskhand pair`.
+pub fn pair(args: PairArgs, workspace: &Path) -> anyhow::Result<()> {
+    let (device, secret) = Devices::new(workspace).pair(&args.name)?;
+    crate::store::Store::open(workspace)?.audit().record(
+        "device.paired",
+        None,
+        serde_json::json!({"device": device.id, "name": device.name, "public_key": device.public_key}),
+    );
+    println!("Paired {} ({}).", device.name, device.id);
+    println!();
+    println!("Its key, shown this once (keep it like a password; this agent stores only the public half):");
+    println!();
+    println!("  {secret}");
+    println!();
+    println!("Sign jobs with it: deskhand dispatch --device-key '{secret}' SKILL …");
+    println!("Revoke it: deskhand devices revoke {}", device.id);
+    Ok(())
+}
+
+/// Run `deskhand devices`.
+pub fn devices(args: DevicesArgs, workspace: &Path) -> anyhow::Result<()> {
+    let devices = Devices::new(workspace);
+    match args.command.unwrap_or(DevicesCommand::List { json: false }) {
+        DevicesCommand::List { json } => {
+            let list = devices.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(());
+            }
+            if list.is_empty() {
+                println!("No devices paired. `deskhand pair NAME` pairs one.");
+            }
+            for d in list {
+                println!(
+                    "{:<16} {:<24} paired {}{}",
+                    d.id,
+                    d.name,
+                    d.paired_at.format("%Y-%m-%d %H:%M UTC"),
+                    d.revoked_at
+                        .map(|t| format!(", REVOKED {}", t.format("%Y-%m-%d %H:%M UTC")))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        DevicesCommand::Revoke { id } => {
+            let d = devices.revoke(&id)?;
+            crate::store::Store::open(workspace)?.audit().record(
+                "device.revoked",
+                None,
+                serde_json::json!({"device": d.id, "name": d.name}),
+            );
+            println!(
+                "revoked {} ({}): its jobs are refused from now on",
+                d.id, d.name
+            );
+        }
+    }
+    Ok(())
+}

@@ -79,23 +79,87 @@ pub enum AuditError {
     },
 }
 
+/// Every this-many entries, one is a checkpoint signed with the agent's key.
+pub const CHECKPOINT_EVERY: u64 = 100;
+
 /// The log of a workspace.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
+    every: u64,
 }
 
 impl AuditLog {
     /// The log in `<workspace>/.deskhand/audit.jsonl`.
     pub fn new(workspace: &Path) -> AuditLog {
-        AuditLog {
-            path: workspace.join(".deskhand/audit.jsonl"),
-        }
+        AuditLog::at(workspace.join(".deskhand/audit.jsonl"))
     }
 
     /// A log at a given file.
     pub fn at(path: PathBuf) -> AuditLog {
-        AuditLog { path }
+        AuditLog {
+            path,
+            every: CHECKPOINT_EVERY,
+        }
+    }
+
+    /// Checkpoints every `n` entries instead (tests).
+    pub fn with_checkpoints_every(mut self, n: u64) -> AuditLog {
+        self.every = n.max(2);
+        self
+    }
+
+    /// The agent's audit signing key, beside the log (made on first use, mode 0600). Someone who
+    /// rewrites the log and recomputes every hash still cannot sign its checkpoints without it.
+    fn key(&self) -> Result<ed25519_dalek::SigningKey, AuditError> {
+        let p = self.path.with_file_name("agent.key");
+        if let Ok(b) = std::fs::read(&p) {
+            if let Ok(seed) = <[u8; 32]>::try_from(b.as_slice()) {
+                return Ok(ed25519_dalek::SigningKey::from_bytes(&seed));
+            }
+        }
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| self.io(std::io::Error::other(e.to_string())))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+        {
+            Ok(mut f) => {
+                f.write_all(&seed).map_err(|e| self.io(e))?;
+                f.sync_all().map_err(|e| self.io(e))?;
+                Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+            }
+            // Another process made it a moment ago: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let b = std::fs::read(&p).map_err(|e| self.io(e))?;
+                <[u8; 32]>::try_from(b.as_slice())
+                    .map(|seed| ed25519_dalek::SigningKey::from_bytes(&seed))
+                    .map_err(|_| {
+                        self.io(std::io::Error::other(format!(
+                            "{} is not an agent key (32 bytes)",
+                            p.display()
+                        )))
+                    })
+            }
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// The checkpoint entry's data: the agent's public key and its signature over the hash of
+    /// everything before.
+    fn checkpoint(&self, seq: u64, prev: &str) -> Result<Value, AuditError> {
+        use ed25519_dalek::Signer;
+        let key = self.key()?;
+        let sig = key.sign(format!("{seq}:{prev}").as_bytes());
+        Ok(serde_json::json!({
+            "covers": seq - 1,
+            "public_key": hex(key.verifying_key().as_bytes()),
+            "signature": hex(&sig.to_bytes()),
+        }))
     }
 
     /// Where it is.
@@ -139,13 +203,31 @@ impl AuditLog {
         let here = (meta.ino(), meta.len());
         // The last entry is known if the file is the one this process last wrote and nobody has
         // appended since; otherwise read it from the file (another process wrote, or a test edited).
-        let (seq, prev) = match &tail.last {
+        let (mut seq, mut prev) = match &tail.last {
             Some((at, seq, hash)) if *at == here => (seq + 1, hash.clone()),
             _ => match last_entry(&mut f).map_err(|e| self.io(e))? {
                 Some(e) => (e.seq + 1, e.hash),
                 None => (1, GENESIS.to_string()),
             },
         };
+        let mut out = Vec::new();
+        if seq % self.every == 0 {
+            // This slot is a checkpoint; the caller's entry follows it.
+            let mut c = Entry {
+                seq,
+                at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                kind: "audit.checkpoint".into(),
+                job: None,
+                data: self.checkpoint(seq, &prev)?,
+                prev: prev.clone(),
+                hash: String::new(),
+            };
+            c.hash = c.digest();
+            out.extend(serde_json::to_vec(&c).unwrap_or_default());
+            out.push(b'\n');
+            seq += 1;
+            prev = c.hash;
+        }
         let mut e = Entry {
             seq,
             at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -156,8 +238,9 @@ impl AuditLog {
             hash: String::new(),
         };
         e.hash = e.digest();
-        let mut line = serde_json::to_vec(&e).unwrap_or_default();
-        line.push(b'\n');
+        out.extend(serde_json::to_vec(&e).unwrap_or_default());
+        out.push(b'\n');
+        let line = out;
         tail.last = None;
         f.write_all(&line).map_err(|e| self.io(e))?;
         // Side effects are made durable before the caller goes on; job lifecycle entries ride on
@@ -187,6 +270,7 @@ impl AuditLog {
         };
         let mut out: Vec<Entry> = Vec::new();
         let mut prev = GENESIS.to_string();
+        let key = self.key()?.verifying_key();
         for (i, line) in BufReader::new(f).lines().enumerate() {
             let line = line.map_err(|e| self.io(e))?;
             let n = i + 1;
@@ -218,10 +302,35 @@ impl AuditLog {
             if e.seq != expected_seq {
                 return Err(broken(e.seq, format!("expected entry {expected_seq}")));
             }
+            if e.seq % self.every == 0 {
+                self.check_checkpoint(&e, &key)
+                    .map_err(|why| broken(e.seq, why))?;
+            }
             prev = e.hash.clone();
             out.push(e);
         }
         Ok(out)
+    }
+
+    /// A checkpoint must be one, signed by this agent's key over everything before it.
+    fn check_checkpoint(&self, e: &Entry, key: &ed25519_dalek::VerifyingKey) -> Result<(), String> {
+        use ed25519_dalek::Verifier;
+        if e.kind != "audit.checkpoint" {
+            return Err(format!(
+                "entry {} should be a signed checkpoint (every {}th is); the log was rebuilt without the agent's key",
+                e.seq, self.every
+            ));
+        }
+        let sig = unhex(e.data["signature"].as_str().unwrap_or_default())
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .ok_or("its checkpoint signature is unreadable")?;
+        key.verify(
+            format!("{}:{}", e.seq, e.prev).as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .map_err(|_| {
+            "its checkpoint is not signed by this agent's key (the log was rebuilt)".to_string()
+        })
     }
 
     /// Entries as written (unchecked), optionally of one job.
@@ -333,6 +442,16 @@ pub fn redact(v: Value) -> Value {
         }
         other => other,
     }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -449,6 +568,64 @@ mod tests {
         std::fs::write(a.path(), text).unwrap();
         a.append("job.ended", Some("j"), json!({})).unwrap();
         assert_eq!(a.verify().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn signed_checkpoints_catch_a_log_rebuilt_with_recomputed_hashes() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(d.path()).with_checkpoints_every(4);
+        for i in 0..9 {
+            log.append("step.started", Some("j"), json!({"i": i}))
+                .unwrap();
+        }
+        let all = log.verify().unwrap();
+        let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            all.len(),
+            11,
+            "two checkpoints among nine entries: {kinds:?}"
+        );
+        assert_eq!(all[3].kind, "audit.checkpoint");
+        assert_eq!(all[7].kind, "audit.checkpoint");
+        // Rebuild the whole chain after changing entry 2, recomputing every hash (what someone
+        // without the key can do): the first checkpoint's signature no longer matches.
+        let mut rebuilt = Vec::new();
+        let mut prev = GENESIS.to_string();
+        for mut e in all.clone() {
+            if e.seq == 2 {
+                e.data = json!({"i": 99});
+            }
+            e.prev = prev.clone();
+            e.hash = e.digest();
+            prev = e.hash.clone();
+            rebuilt.push(serde_json::to_string(&e).unwrap());
+        }
+        write(&log, &rebuilt);
+        let err = log.verify().unwrap_err().to_string();
+        assert!(
+            err.contains("entry 4") && err.contains("not signed"),
+            "{err}"
+        );
+        // Dropping the checkpoints instead is caught too.
+        let mut prev = GENESIS.to_string();
+        let mut stripped = Vec::new();
+        for (i, mut e) in all
+            .into_iter()
+            .filter(|e| e.kind != "audit.checkpoint")
+            .enumerate()
+        {
+            e.seq = i as u64 + 1;
+            e.prev = prev.clone();
+            e.hash = e.digest();
+            prev = e.hash.clone();
+            stripped.push(serde_json::to_string(&e).unwrap());
+        }
+        write(&log, &stripped);
+        let err = log.verify().unwrap_err().to_string();
+        assert!(
+            err.contains("entry 4") && err.contains("checkpoint"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,6 +52,17 @@ pub enum JournalError {
     },
 }
 
+/// Something a job created outside the workspace.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct External {
+    /// `notion.page`.
+    pub kind: String,
+    /// The connection it was created through (`notion:work`).
+    pub connection: String,
+    /// Its id there.
+    pub id: String,
+}
+
 /// The journal of one workspace.
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -137,12 +148,45 @@ impl Journal {
         self.save(job, &changes)
     }
 
+    /// Record something a job created outside the workspace (a Notion page), so undo can
+    /// archive it.
+    pub fn created_external(
+        &self,
+        job: &str,
+        kind: &str,
+        connection: &str,
+        id: &str,
+    ) -> Result<(), JournalError> {
+        let mut list = self.externals(job)?;
+        list.push(External {
+            kind: kind.to_string(),
+            connection: connection.to_string(),
+            id: id.to_string(),
+        });
+        let p = self.dir.join(job).join("external.json");
+        atomic_write(&p, &serde_json::to_vec_pretty(&list).unwrap_or_default())
+            .map_err(|e| self.io(&p, e))
+    }
+
+    /// What a job created outside the workspace.
+    pub fn externals(&self, job: &str) -> Result<Vec<External>, JournalError> {
+        let p = self.dir.join(job).join("external.json");
+        match std::fs::read(&p) {
+            Ok(b) => Ok(serde_json::from_slice(&b).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+            Err(e) => Err(self.io(&p, e)),
+        }
+    }
+
     /// Jobs with journal entries, newest first (ULIDs sort by time).
     pub fn jobs(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.dir)
             .map(|d| {
                 d.flatten()
-                    .filter(|e| e.path().join("changes.json").is_file())
+                    .filter(|e| {
+                        e.path().join("changes.json").is_file()
+                            || e.path().join("external.json").is_file()
+                    })
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect()
             })
@@ -156,7 +200,13 @@ impl Journal {
     pub fn undo(&self, job: &str, force: bool) -> Result<Vec<String>, JournalError> {
         let changes = self.changes(job)?;
         if changes.is_empty() {
-            return Err(JournalError::Nothing(job.to_string()));
+            if self.externals(job)?.is_empty() {
+                return Err(JournalError::Nothing(job.to_string()));
+            }
+            // Only outside changes (undone by the caller): the journal goes all the same.
+            let d = self.dir.join(job);
+            std::fs::remove_dir_all(&d).map_err(|e| self.io(&d, e))?;
+            return Ok(vec![]);
         }
         let mut changed = Vec::new();
         let mut diff = String::new();

@@ -559,6 +559,11 @@ async fn notion_tasks_sync_both_ways() {
 
     let (ok, out, err) = env.run(&["/notion-tasks"]).await;
     assert!(ok, "{out}\n{err}");
+    let first_job = out
+        .split_whitespace()
+        .nth(1)
+        .expect("the job id is printed")
+        .to_string();
     let tasks = read(ws, "TASKS.md");
     // Our open task became a page, linked by an invisible comment; Notion's pages came in.
     let pages = env.h().pages_in(ds);
@@ -648,6 +653,18 @@ async fn notion_tasks_sync_both_ways() {
     let (ok, _, err) = env.run(&["audit", "verify"]).await;
     assert!(ok, "{err}");
     assert!(read(ws, ".deskhand/audit.jsonl").contains("job.undone"));
+
+    // Undoing the first run archives the page it created in Notion (and puts TASKS.md back).
+    let (ok, out, err) = env.run(&["undo", &first_job, "--force"]).await;
+    assert!(ok && out.contains(&format!("archived Notion page {id}")), "{out}{err}");
+    let page = env
+        .h()
+        .pages_in(ds)
+        .into_iter()
+        .find(|p| p["id"] == id)
+        .unwrap();
+    assert_eq!(page["archived"], true, "{page}");
+    assert!(read(ws, ".deskhand/audit.jsonl").contains("notion.archived"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

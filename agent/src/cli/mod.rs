@@ -179,7 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Approvals(a) => approvals::run(a, &ws).await,
         Command::Pair(a) => devices::pair(a, &ws),
         Command::Devices(a) => devices::devices(a, &ws),
-        Command::Undo(a) => undo::undo(a, &ws).await,
+        Command::Undo(a) => undo::undo(a, &ws, &config).await,
         Command::History(a) => undo::history(a, &ws).await,
         Command::Schedule(a) => schedule::run(a, &ws),
         Command::Tasks(a) => workspace::tasks(a, &ws),

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use clap::Args;
 
+use anyhow::Context;
+
+use crate::config::Config;
 use crate::journal::Journal;
 use crate::store::Store;
 
@@ -27,10 +30,48 @@ pub struct HistoryArgs {
 }
 
 /// Run `deskhand undo`.
-pub async fn undo(args: UndoArgs, workspace: &Path) -> anyhow::Result<()> {
+pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let journal = Journal::new(workspace);
-    let done = journal.undo(&args.job, args.force)?;
     let store = Store::open(workspace)?;
+    // Files first (this refuses over later edits, before anything else is touched), then the
+    // pages the job created in Notion are archived.
+    let pages = journal.externals(&args.job)?;
+    let done = journal.undo(&args.job, args.force)?;
+    if !pages.is_empty() {
+        let connectors = crate::connector_skills::Connectors::new(
+            workspace.to_path_buf(),
+            crate::connect::settings(config)?,
+            config
+                .secrets
+                .store
+                .unwrap_or(deskhand_connectors::SecretStoreKind::Auto),
+        );
+        let hub = connectors.hub().await.map_err(anyhow::Error::msg)?;
+        for p in pages.iter().filter(|p| p.kind == "notion.page") {
+            let conn: deskhand_connectors::ConnectionId = p
+                .connection
+                .parse()
+                .map_err(|e| anyhow::anyhow!("journal names connection {:?}: {e}", p.connection))?;
+            let notion = hub.notion(&conn).await?;
+            notion
+                .update_page(&p.id, serde_json::json!({"archived": true}))
+                .await
+                .with_context(|| {
+                    format!(
+                        "the files are restored, but archiving Notion page {} failed; archive it (and any of {:?} still open) in Notion",
+                        p.id,
+                        pages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>()
+                    )
+                })?;
+            store.audit().record(
+                "notion.archived",
+                Some(&args.job),
+                serde_json::json!({"page": p.id, "connection": p.connection}),
+            );
+            println!("archived Notion page {}", p.id);
+        }
+    }
+
     store.audit().record(
         "job.undone",
         Some(&args.job),

@@ -413,6 +413,10 @@ pub(super) async fn run(
                 Some(&ctx.job_id),
                 json!({"page": pid, "data_source": ds.id, "title": f.title}),
             );
+            // So `deskhand undo` can archive it.
+            crate::journal::Journal::new(&env.workspace)
+                .created_external(&ctx.job_id, "notion.page", &conn, pid)
+                .map_err(|e| StepError::Retryable(e.to_string()))?;
             created.push((line.clone(), pid.to_string(), f.clone()));
         }
     }

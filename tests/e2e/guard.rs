@@ -311,3 +311,60 @@ async fn an_untrusted_or_edited_skill_does_not_run_and_page_text_is_not_an_instr
     let (ok, _, err) = env.run(&["/grab", &url]).await;
     assert!(!ok && err.contains("not trusted"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paired_devices_sign_dispatches_and_unknown_or_revoked_keys_are_refused() {
+    let env = env().await;
+    let (ok, out, err) = env.run(&["pair", "test phone"]).await;
+    assert!(ok, "{err}");
+    let secret = out
+        .split_whitespace()
+        .find(|w| w.starts_with("dh1."))
+        .expect("the key is shown")
+        .to_string();
+    let list = env.json(&["devices", "list", "--json"]).await;
+    let dev = list[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        secret.contains(&dev) && list[0]["name"] == "test phone",
+        "{list}"
+    );
+    assert!(
+        !std::fs::read_to_string(env.ws.path().join(".deskhand/devices.json"))
+            .unwrap()
+            .contains(secret.rsplit('.').next().unwrap()),
+        "only the public key is kept"
+    );
+    let (ok, id, err) = env
+        .run(&["dispatch", "noop", "--device-key", &secret])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, shown, err) = env.run(&["jobs", "show", id.trim()]).await;
+    assert!(
+        ok && shown.contains("noop") && shown.contains("queued"),
+        "{shown}{err}"
+    );
+    // A key of a device that was never paired, and a malformed one.
+    let stranger = "dh1.dev-nobody.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let (ok, _, err) = env
+        .run(&["dispatch", "noop", "--device-key", stranger])
+        .await;
+    assert!(!ok && err.contains("unknown device"), "{err}");
+    let (ok, _, err) = env
+        .run(&["dispatch", "noop", "--device-key", "hunter2"])
+        .await;
+    assert!(!ok && err.contains("not a device key"), "{err}");
+    // Revoked: refused from then on.
+    let (ok, _, err) = env.run(&["devices", "revoke", &dev]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = env
+        .run(&["dispatch", "noop", "--device-key", &secret])
+        .await;
+    assert!(!ok && err.contains("revoked"), "{err}");
+    let log = std::fs::read_to_string(env.ws.path().join(".deskhand/audit.jsonl")).unwrap();
+    assert!(log.contains("device.paired") && log.contains("device.revoked"));
+    assert_eq!(log.matches("\"kind\":\"job.refused\"").count(), 2, "{log}");
+    assert!(
+        !log.contains(secret.rsplit('.').next().unwrap()),
+        "the key reached the audit log"
+    );
+}

@@ -656,7 +656,10 @@ async fn notion_tasks_sync_both_ways() {
 
     // Undoing the first run archives the page it created in Notion (and puts TASKS.md back).
     let (ok, out, err) = env.run(&["undo", &first_job, "--force"]).await;
-    assert!(ok && out.contains(&format!("archived Notion page {id}")), "{out}{err}");
+    assert!(
+        ok && out.contains(&format!("archived Notion page {id}")),
+        "{out}{err}"
+    );
     let page = env
         .h()
         .pages_in(ds)

@@ -694,14 +694,14 @@ impl Agent {
         let devices = Devices::in_dir(store.private_dir());
         let id = job.id.to_string();
         let now = chrono::Utc::now();
-        // Accepted before (submitted here, or a redelivery): the time window applied then.
-        let known = store.get(&id).await.is_ok();
-        if known {
-            devices.verify_signature(job, now)
-        } else {
-            devices.verify(job, now)
+        // Accepted before (submitted here, or a redelivery): the time window and the nonce were
+        // checked then; the signature still binds this copy to what was accepted.
+        if store.get(&id).await.is_ok() {
+            return devices
+                .verify_signature(job, now)
+                .map_err(|e| e.to_string());
         }
-        .map_err(|e| e.to_string())?;
+        devices.verify(job, now).map_err(|e| e.to_string())?;
         let signer = crate::guard::devices::signer_of(&job.origin);
         match store.claim_nonce(signer, &job.nonce, &id).await {
             Ok(true) => Ok(()),
@@ -887,10 +887,8 @@ pub async fn submit(
     // that arrives signed keeps its signature, which must then verify.
     let devices = crate::guard::devices::Devices::in_dir(store.private_dir());
     if job.signature.is_none() {
-        let secret = devices
-            .local_secret()
-            .map_err(|e| AgentError::Job(JobError::Signature(e.to_string())))?;
-        crate::guard::devices::DeviceKey::parse(&secret)
+        devices
+            .local_key()
             .map_err(|e| AgentError::Job(JobError::Signature(e.to_string())))?
             .sign(&mut job);
     }

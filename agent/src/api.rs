@@ -222,6 +222,17 @@ async fn create_job(
     State(s): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // A whole envelope signed by a paired device (the phone page with its device key) is taken
+    // as it is, and its signature must verify.
+    if let Ok(job) = Job::from_bytes(&body) {
+        if job.signature.is_some() {
+            let id = s.agent.submit(job).await?;
+            return Ok((
+                StatusCode::CREATED,
+                Json(json!({"id": id, "state": "queued"})),
+            ));
+        }
+    }
     let req: JobRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest("invalid_job", format!("malformed job: {e}")))?;
     let mut job = Job::new(

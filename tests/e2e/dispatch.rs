@@ -530,6 +530,50 @@ async fn http_api_and_phone_page() {
         state.is_some(),
         "the phone page did not show the job succeed"
     );
+
+    // Paired with a device key, the page signs its jobs itself (WebCrypto Ed25519); the agent
+    // checks them against the device's public key.
+    let (phone, secret) = deskhand_agent::guard::devices::Devices::new(ws.path())
+        .pair("test phone")
+        .unwrap();
+    let page = browser.new_page().await.unwrap();
+    page.set_viewport(390, 844, 2.0, true).await.unwrap();
+    page.goto(&format!("{base}/#token={token}&device={secret}"))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), || async {
+        page.eval("localStorage.getItem('deskhand.device')")
+            .await
+            .ok()
+            .filter(|v| v.is_string())
+    })
+    .await
+    .expect("the page took the device key");
+    page.fill(&deskhand_browser::FillRequest {
+        fields: vec![("Skill".into(), json!("noop"))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    page.click(&deskhand_browser::Locator::Css {
+        value: "#run".into(),
+    })
+    .await
+    .unwrap();
+    let signed = eventually(Duration::from_secs(20), || async {
+        let rec = agent.store().list(1).await.ok()?.into_iter().next()?;
+        let job = Job::from_bytes(&rec.envelope).ok()?;
+        (job.origin == phone.id && rec.state == JobState::Succeeded).then_some(job)
+    })
+    .await;
+    let err = page
+        .eval("document.getElementById('error').textContent")
+        .await
+        .unwrap_or_default();
+    assert!(
+        signed.is_some_and(|j| j.signature.is_some()),
+        "the page's signed job did not run (page says {err})"
+    );
     browser.close().await.unwrap();
     server.abort();
     agent.shutdown();

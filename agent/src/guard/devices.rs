@@ -6,7 +6,9 @@
 //! `deskhand pair` as `dh1.<device id>.<base64url seed>`. This desktop's own CLI signs with a
 //! device key of its own in `.deskhand/device.key` (mode 0600), paired on first use.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -103,6 +105,42 @@ impl Devices {
         }
     }
 
+    /// The device list with its keys decoded, cached per file while its mtime and size hold
+    /// (pairing and revoking in another process change both).
+    fn known(&self) -> Result<Arc<Known>, SignatureError> {
+        static CACHE: LazyLock<Mutex<HashMap<PathBuf, Arc<Known>>>> =
+            LazyLock::new(Default::default);
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()));
+        if let Some(k) = CACHE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&self.path)
+            .filter(|k| k.stamp == stamp)
+        {
+            return Ok(Arc::clone(k));
+        }
+        let devices = self.list()?;
+        let keys = devices
+            .iter()
+            .filter_map(|d| {
+                let pk: [u8; 32] = B64.decode(&d.public_key).ok()?.try_into().ok()?;
+                Some((d.id.clone(), VerifyingKey::from_bytes(&pk).ok()?))
+            })
+            .collect();
+        let k = Arc::new(Known {
+            stamp,
+            devices,
+            keys,
+        });
+        CACHE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.path.clone(), Arc::clone(&k));
+        Ok(k)
+    }
+
     fn save(&self, list: &[Device]) -> Result<(), SignatureError> {
         let bytes = serde_json::to_vec_pretty(list).map_err(|e| self.file_err(e))?;
         deskhand_workspace::atomic_write(&self.path, &bytes).map_err(|e| self.file_err(e))
@@ -140,6 +178,35 @@ impl Devices {
         let out = d.clone();
         self.save(&list)?;
         Ok(out)
+    }
+
+    /// This desktop's own signing key (cached while its file is unchanged).
+    pub fn local_key(&self) -> Result<Arc<DeviceKey>, SignatureError> {
+        static CACHE: LazyLock<Mutex<HashMap<PathBuf, (Stamp, Arc<DeviceKey>)>>> =
+            LazyLock::new(Default::default);
+        let key_path = self.path.with_file_name("device.key");
+        let stamp = |p: &Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len()))
+        };
+        let now = (stamp(&key_path), stamp(&self.path));
+        if let Some((s, k)) = CACHE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key_path)
+        {
+            if *s == now {
+                return Ok(Arc::clone(k));
+            }
+        }
+        let k = Arc::new(DeviceKey::parse(&self.local_secret()?)?);
+        let now = (stamp(&key_path), stamp(&self.path));
+        CACHE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key_path, (now, Arc::clone(&k)));
+        Ok(k)
     }
 
     /// This desktop's own device secret, paired on first use.
@@ -195,20 +262,19 @@ impl Devices {
     pub fn verify_signature(&self, job: &Job, now: DateTime<Utc>) -> Result<(), SignatureError> {
         let sig = job.signature.as_deref().ok_or(SignatureError::Unsigned)?;
         let signer = signer_of(&job.origin);
-        let device = self
-            .list()?
-            .into_iter()
+        let known = self.known()?;
+        let device = known
+            .devices
+            .iter()
             .find(|d| d.id == signer)
             .ok_or_else(|| SignatureError::UnknownDevice(signer.to_string()))?;
         if device.revoked_at.is_some_and(|t| t <= now) {
-            return Err(SignatureError::Revoked(device.id));
+            return Err(SignatureError::Revoked(device.id.clone()));
         }
-        let pk: [u8; 32] = B64
-            .decode(&device.public_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
+        let pk = known
+            .keys
+            .get(&device.id)
             .ok_or_else(|| self.file_err(format!("device {} has a bad key", device.id)))?;
-        let pk = VerifyingKey::from_bytes(&pk).map_err(|_| SignatureError::BadSignature)?;
         let sig: [u8; 64] = B64
             .decode(sig)
             .ok()
@@ -217,6 +283,19 @@ impl Devices {
         pk.verify(&signed_bytes(job), &Signature::from_bytes(&sig))
             .map_err(|_| SignatureError::BadSignature)
     }
+}
+
+/// (mtime, size) of a file, or None when it is missing.
+type Stamp = (
+    Option<(Option<std::time::SystemTime>, u64)>,
+    Option<(Option<std::time::SystemTime>, u64)>,
+);
+
+/// The decoded device list.
+struct Known {
+    stamp: Option<(Option<std::time::SystemTime>, u64)>,
+    devices: Vec<Device>,
+    keys: HashMap<String, VerifyingKey>,
 }
 
 /// A device's signing key, from its secret string.

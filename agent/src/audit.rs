@@ -211,7 +211,7 @@ impl AuditLog {
             },
         };
         let mut out = Vec::new();
-        if seq % self.every == 0 {
+        if seq.is_multiple_of(self.every) {
             // This slot is a checkpoint; the caller's entry follows it.
             let mut c = Entry {
                 seq,
@@ -302,7 +302,7 @@ impl AuditLog {
             if e.seq != expected_seq {
                 return Err(broken(e.seq, format!("expected entry {expected_seq}")));
             }
-            if e.seq % self.every == 0 {
+            if e.seq.is_multiple_of(self.every) {
                 self.check_checkpoint(&e, &key)
                     .map_err(|why| broken(e.seq, why))?;
             }
@@ -445,7 +445,7 @@ pub fn redact(v: Value) -> Value {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -182,8 +182,8 @@ impl Devices {
 
     /// This desktop's own signing key (cached while its file is unchanged).
     pub fn local_key(&self) -> Result<Arc<DeviceKey>, SignatureError> {
-        static CACHE: LazyLock<Mutex<HashMap<PathBuf, (Stamp, Arc<DeviceKey>)>>> =
-            LazyLock::new(Default::default);
+        type Keys = Mutex<HashMap<PathBuf, (Stamp, Arc<DeviceKey>)>>;
+        static CACHE: LazyLock<Keys> = LazyLock::new(Default::default);
         let key_path = self.path.with_file_name("device.key");
         let stamp = |p: &Path| {
             std::fs::metadata(p)

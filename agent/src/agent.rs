@@ -107,8 +107,9 @@ struct Inner {
     awake: crate::scheduler::KeepAwake,
     /// The schedule ledger.
     ledger: Arc<deskhand_schedule::Ledger>,
-    /// Wakes the dashboard writer.
-    dashboard: tokio::sync::Notify,
+    /// Wakes the dashboard writer (shared with the skills' guards, which wake it when an
+    /// approval is asked for).
+    dashboard: Arc<tokio::sync::Notify>,
 }
 
 /// Cloneable handle to a running agent.
@@ -149,6 +150,7 @@ impl Agent {
             skills_fingerprint(&cfg.workspace),
             Arc::new(Skills::load(&cfg.workspace)),
         ));
+        let dashboard = Arc::clone(&env.dashboard);
         Ok(Agent {
             inner: Arc::new(Inner {
                 cfg,
@@ -162,7 +164,7 @@ impl Agent {
                 interrupt: CancellationToken::new(),
                 awake,
                 ledger,
-                dashboard: tokio::sync::Notify::new(),
+                dashboard,
             }),
         })
     }

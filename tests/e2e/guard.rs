@@ -368,3 +368,61 @@ async fn paired_devices_sign_dispatches_and_unknown_or_revoked_keys_are_refused(
         "the key reached the audit log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_shows_a_new_approval_on_the_dashboard_and_the_api_answers_it() {
+    let ws = crate::util::temp();
+    let site = StaticSite::serve(&fixture_dir()).await.unwrap();
+    let values = std::fs::read_to_string(fixture_dir().join("signup.values.json")).unwrap();
+    let mut serve = crate::util::spawn_serve(ws.path());
+    let out = crate::util::deskhand()
+        .args(["dispatch", "fill-form", "--param"])
+        .arg(format!("url={}", site.url("signup.html")))
+        .arg("--param")
+        .arg(format!("values={values}"))
+        .args(["--param", "submit=Create account"])
+        .env("DESKHAND_WORKSPACE", ws.path())
+        .env_remove("DESKHAND_QUEUE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The dashboard lists it while the job waits (not only after the job ends).
+    let shown = crate::util::eventually(Duration::from_secs(40), || async {
+        let html = std::fs::read_to_string(ws.path().join("dashboard.html")).unwrap_or_default();
+        (html.contains("deskhand approvals approve") && html.contains("signup.html"))
+            .then_some(html)
+    })
+    .await;
+    // The phone's view: answer it over the API.
+    let pending = crate::util::api_get(ws.path(), "/api/approvals").await;
+    let id = pending[0]["id"].as_str().map(String::from);
+    let decided = match &id {
+        Some(id) => {
+            Some(crate::util::api_post(ws.path(), &format!("/api/approvals/{id}/approve")).await)
+        }
+        None => None,
+    };
+    let done = crate::util::eventually(Duration::from_secs(40), || async {
+        let o = crate::util::deskhand()
+            .args(["jobs", "show", &job])
+            .env("DESKHAND_WORKSPACE", ws.path())
+            .output()
+            .ok()?;
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        t.contains("succeeded").then_some(t)
+    })
+    .await;
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        shown.is_some(),
+        "the dashboard did not show the pending approval"
+    );
+    assert_eq!(decided.unwrap()["state"], "approved");
+    assert!(done.is_some(), "the approved job did not finish");
+}

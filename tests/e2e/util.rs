@@ -236,16 +236,25 @@ where
 /// GET `path` from the local API of the agent serving `ws` (its address and token from the files
 /// `deskhand serve` writes), as JSON.
 pub async fn api_get(ws: &std::path::Path, path: &str) -> serde_json::Value {
+    api_call(ws, reqwest::Method::GET, path).await
+}
+
+/// POST to the running agent's local API (no body).
+pub async fn api_post(ws: &std::path::Path, path: &str) -> serde_json::Value {
+    api_call(ws, reqwest::Method::POST, path).await
+}
+
+async fn api_call(ws: &std::path::Path, method: reqwest::Method, path: &str) -> serde_json::Value {
     let info: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ws.join(".deskhand/agent.json")).expect("agent.json"),
     )
     .expect("agent.json is JSON");
     let token = std::fs::read_to_string(ws.join(".deskhand/api-token")).expect("api token");
     reqwest::Client::new()
-        .get(format!(
-            "{}{path}",
-            info["api"].as_str().unwrap_or_default()
-        ))
+        .request(
+            method,
+            format!("{}{path}", info["api"].as_str().unwrap_or_default()),
+        )
         .bearer_auth(token.trim())
         .send()
         .await

@@ -169,6 +169,7 @@ impl Guard {
         )
         .await
         .map_err(|e| StepError::Retryable(e.to_string()))?;
+        self.env.dashboard.notify_one();
         tracing::info!(job = %self.job, approval = %a.id, action, target,
             "waiting for approval: deskhand approvals approve {} (or refuse)", a.id);
         let state = approvals::wait(store, &a.id, &self.cancel)

@@ -121,6 +121,8 @@ pub struct SkillEnv {
     pub connectors: crate::connector_skills::Connectors,
     /// The schedule ledger.
     pub schedules: Arc<deskhand_schedule::Ledger>,
+    /// Wakes the dashboard writer (a new approval should show at once, not after the job).
+    pub dashboard: Arc<tokio::sync::Notify>,
 }
 
 impl SkillEnv {
@@ -139,6 +141,7 @@ impl SkillEnv {
             store,
             connectors,
             schedules,
+            dashboard: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

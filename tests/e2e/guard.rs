@@ -101,8 +101,20 @@ async fn navigation_to_another_origin_by_redirect_script_or_popup_never_leaves_t
         ])
         .await;
     assert!(ok, "the page itself is fine to read: {out}\n{err}");
+    // 4. window.open borrowed from a fresh about:blank frame.
+    let (ok, out, err) = env
+        .run(&[
+            "/extract",
+            &format!(
+                "url={}",
+                site.url(&format!("attacks/popup-iframe.html?to={}", evil.url("z")))
+            ),
+            &format!("schema={}", schema()),
+        ])
+        .await;
+    assert!(ok, "{out}\n{err}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // 4. A start URL the job's permissions do not cover is refused before Chromium starts: the
+    // 5. A start URL the job's permissions do not cover is refused before Chromium starts: the
     // built-in action may open only its own url parameter's origin, and a workspace skill only
     // what it declares (checked in the unit tests of the policy).
     assert_eq!(

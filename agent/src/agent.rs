@@ -174,6 +174,11 @@ impl Agent {
         &self.inner.store
     }
 
+    /// The link to the browser extension.
+    pub fn extension(&self) -> &Arc<crate::extension::ExtensionHub> {
+        &self.inner.env.extension
+    }
+
     /// The queue.
     pub fn queue(&self) -> &Queue {
         &self.inner.queue

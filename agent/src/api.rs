@@ -166,7 +166,8 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-fn summary(r: &JobRecord) -> Value {
+/// A job as lists show it.
+pub(crate) fn summary(r: &JobRecord) -> Value {
     json!({"id": r.id, "skill": r.skill, "state": r.state, "step": r.step, "steps": r.steps,
            "created_at": r.created_at, "updated_at": r.updated_at, "error": r.error})
 }

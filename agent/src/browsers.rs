@@ -25,6 +25,11 @@ impl BrowserPool {
         }
     }
 
+    /// How long actions wait for their element, and navigations for their page.
+    pub fn timeouts(&self) -> (std::time::Duration, std::time::Duration) {
+        (self.opts.action_timeout, self.opts.navigation_timeout)
+    }
+
     /// A fresh isolated page, starting (or restarting) Chromium if needed.
     pub async fn page(&self) -> Result<(Arc<Browser>, Page), deskhand_browser::Error> {
         let browser = {

@@ -18,6 +18,7 @@ pub mod config;
 pub mod connect;
 pub mod connector_skills;
 pub mod dashboard;
+pub mod extension;
 pub mod guard;
 pub mod job;
 pub mod journal;

@@ -952,11 +952,17 @@
     const wins = winOf(el) === top ? [top] : [top, winOf(el)];
     const types = ['pointerdown', 'mousedown', 'pointerup', 'mouseup', 'click'];
     const guard = (e) => {
+      const path = e.composedPath();
       if (verdict === null) {
-        const path = e.composedPath();
         verdict = path.includes(el) ? 'hit' : 'miss';
         if (verdict === 'hit') top.__deskhandHit = marker;
         else top.__deskhandMiss = describe(path[0]);
+      } else if (verdict === 'hit' && e.type === 'click' && !path.includes(el)) {
+        // Pressed on our element but released elsewhere (the page moved in between): the browser
+        // sends the click to a common ancestor, so our element never got it. Swallow and retry.
+        verdict = 'miss';
+        top.__deskhandHit = null;
+        top.__deskhandMiss = describe(path[0]) + ' (on release)';
       }
       if (verdict === 'miss') {
         e.preventDefault();
@@ -993,6 +999,24 @@
       break;
     }
     return hit;
+  }
+
+  /**
+   * Click at a viewport point with script events, for callers without trusted input (the
+   * extension): pointer and mouse down/up, then click, on whatever is under the point then.
+   */
+  function syntheticClick(x, y) {
+    const hit = deepHit(x, y);
+    if (!hit) return { status: 'not_found', what: 'an element at ' + x + ',' + y, candidates: [] };
+    const init = { bubbles: true, cancelable: true, composed: true, clientX: x, clientY: y, button: 0, view: hit.ownerDocument.defaultView || window };
+    hit.dispatchEvent(new PointerEvent('pointerdown', Object.assign({ buttons: 1, isPrimary: true, pointerType: 'mouse' }, init)));
+    hit.dispatchEvent(new MouseEvent('mousedown', Object.assign({ buttons: 1 }, init)));
+    if (hit.focus) hit.focus({ preventScroll: true });
+    hit.dispatchEvent(new PointerEvent('pointerup', Object.assign({ isPrimary: true, pointerType: 'mouse' }, init)));
+    hit.dispatchEvent(new MouseEvent('mouseup', init));
+    // click() runs the element's activation behaviour (follow a link, toggle a box, submit a form).
+    hit.click();
+    return { status: 'ok', element: describe(hit) };
   }
 
   function hostChainContains(el, hit) {
@@ -1079,6 +1103,7 @@
   const api = {
     version: VERSION,
     norm, matchScore, fillForm, prepareClick, rectOf, scrollToElement, scrollBy, scrollStep, count,
+    syntheticClick,
     locate(loc) {
       const r = resolve(loc);
       if (r.status === 'ok') return { status: 'ok', element: describe(r.el), how: r.how, score: r.score, label: r.label, visible: isVisible(r.el) };

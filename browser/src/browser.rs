@@ -86,6 +86,17 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Stop the service workers whose script URL starts with `prefix` (an extension's, say), as
+    /// the browser does when they are idle. CDP only. Returns how many were stopped.
+    pub async fn stop_service_workers(&self, prefix: &str) -> Result<usize> {
+        match &*self.inner.lock().await {
+            Inner::Cdp(b) => b.stop_workers(prefix).await,
+            _ => Err(Error::Unsupported(
+                "stopping service workers needs the CDP backend".into(),
+            )),
+        }
+    }
+
     /// A new tab in the default browser context (shares cookies with the profile).
     pub async fn new_page(&self) -> Result<Page> {
         self.open_page(false).await

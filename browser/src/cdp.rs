@@ -56,6 +56,28 @@ pub(crate) struct CdpBrowser {
 }
 
 impl CdpBrowser {
+    /// Stop every service worker whose script URL starts with `prefix`, as Chrome does to an idle
+    /// extension worker. Returns how many were stopped.
+    pub(crate) async fn stop_workers(&self, prefix: &str) -> Result<usize> {
+        use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
+        let targets = self
+            .browser
+            .execute(GetTargetsParams::default())
+            .await
+            .map_err(cdp_err)?;
+        let mut stopped = 0;
+        for t in &targets.result.target_infos {
+            if t.r#type == "service_worker" && t.url.starts_with(prefix) {
+                self.browser
+                    .execute(CloseTargetParams::new(t.target_id.clone()))
+                    .await
+                    .map_err(cdp_err)?;
+                stopped += 1;
+            }
+        }
+        Ok(stopped)
+    }
+
     pub(crate) async fn connect(ws_url: &str) -> Result<Self> {
         let config = HandlerConfig {
             request_timeout: Duration::from_secs(60),

@@ -124,6 +124,14 @@ pub enum Error {
     /// The operation was not supported by this backend.
     #[error("{0}")]
     Unsupported(String),
+    /// The Deskhand extension (the person's own browser) could not run a command.
+    #[error("in your browser: {message}")]
+    Extension {
+        /// `not_connected`, `disconnected`, `no_tab`, `no_host_access`, `navigation`, `timeout`…
+        code: String,
+        /// What happened and what to do.
+        message: String,
+    },
 }
 
 fn tail(stderr: &str) -> String {

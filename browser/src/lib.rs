@@ -23,6 +23,7 @@
 mod browser;
 mod cdp;
 mod error;
+mod extension;
 pub mod extract;
 mod fill;
 mod launch;
@@ -35,6 +36,7 @@ mod webdriver;
 
 pub use browser::Browser;
 pub use error::{Error, Result};
+pub use extension::{LinkFuture, TabLink};
 pub use fill::{FieldReport, FieldStatus, FillReport, FillRequest, Matched, Submit, SubmitReport};
 pub use launch::{
     find_chrome, find_chromedriver, reap_stale_profiles, Backend, LaunchOptions, BASE_FLAGS,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::cdp::CdpPage;
+use crate::extension::{ExtPage, Probe, TabLink};
 use crate::fill::{FieldReport, FieldStatus, FillReport, FillRequest, Submit, SubmitReport};
 use crate::launch::ChromiumProcess;
 use crate::retry::next_delay;
@@ -15,9 +16,11 @@ use crate::webdriver::WdPage;
 use crate::{Error, Locator, Result};
 
 /// The backend half of a page.
+#[allow(clippy::enum_variant_names)] // `WebDriver` is the protocol's name.
 pub(crate) enum Driver {
     Cdp(CdpPage),
     WebDriver(WdPage),
+    Extension(ExtPage),
 }
 
 impl Driver {
@@ -25,36 +28,50 @@ impl Driver {
         match self {
             Driver::Cdp(p) => p.goto(url, timeout).await,
             Driver::WebDriver(p) => p.goto(url, timeout).await,
+            Driver::Extension(p) => p.goto(url, timeout).await,
         }
     }
     async fn eval(&self, expr: String) -> Result<Value> {
         match self {
             Driver::Cdp(p) => p.eval(expr).await,
             Driver::WebDriver(p) => p.eval(expr).await,
+            Driver::Extension(_) => Err(Error::Unsupported(
+                "a tab reached through the extension cannot evaluate arbitrary JavaScript (Manifest V3 forbids it); use the page actions".into(),
+            )),
+        }
+    }
+    async fn probe(&self, probe: Probe<'_>) -> Result<Value> {
+        match self {
+            Driver::Extension(p) => p.probe(&probe).await,
+            other => other.eval(probe.expression()).await,
         }
     }
     async fn call(&self, method: &str, args: &str) -> Result<Value> {
         match self {
             Driver::Cdp(p) => p.call(method, args).await,
             Driver::WebDriver(p) => p.call(method, args).await,
+            Driver::Extension(p) => p.call(method, args).await,
         }
     }
     async fn click_at(&self, x: f64, y: f64) -> Result<()> {
         match self {
             Driver::Cdp(p) => p.click_at(x, y).await,
             Driver::WebDriver(p) => p.click_at(x, y).await,
+            Driver::Extension(p) => p.click_at(x, y).await,
         }
     }
     async fn html(&self) -> Result<String> {
         match self {
             Driver::Cdp(p) => p.html().await,
             Driver::WebDriver(p) => p.html().await,
+            Driver::Extension(p) => p.html().await,
         }
     }
     async fn url(&self) -> Result<String> {
         match self {
             Driver::Cdp(p) => p.url().await,
             Driver::WebDriver(p) => p.url().await,
+            Driver::Extension(p) => p.url().await,
         }
     }
 }
@@ -157,7 +174,8 @@ pub struct Page {
     driver: Driver,
     action_timeout: Duration,
     nav_timeout: Duration,
-    process: Arc<std::sync::Mutex<ChromiumProcess>>,
+    /// The Chromium this page lives in, when we started it (not for the person's own browser).
+    process: Option<Arc<std::sync::Mutex<ChromiumProcess>>>,
 }
 
 /// What one in-page attempt said.
@@ -180,8 +198,28 @@ impl Page {
             driver,
             action_timeout,
             nav_timeout,
-            process,
+            process: Some(process),
         }
+    }
+
+    /// A tab of the person's own browser, driven through the Deskhand extension over `link`.
+    pub fn in_extension_tab(
+        link: Arc<dyn TabLink>,
+        tab: i64,
+        action_timeout: Duration,
+        nav_timeout: Duration,
+    ) -> Self {
+        Page {
+            driver: Driver::Extension(ExtPage::new(link, tab)),
+            action_timeout,
+            nav_timeout,
+            process: None,
+        }
+    }
+
+    /// Is this a tab of the person's own browser (reached through the extension)?
+    pub fn is_extension_tab(&self) -> bool {
+        matches!(self.driver, Driver::Extension(_))
     }
 
     /// Change how long actions wait for their element.
@@ -191,7 +229,10 @@ impl Page {
 
     /// Turn a transport error into "the browser crashed" when Chromium is in fact gone.
     fn crashed(&self, e: Error) -> Error {
-        let exited = self.process.lock().ok().and_then(|mut p| p.child.exited());
+        let exited = self
+            .process
+            .as_ref()
+            .and_then(|p| p.lock().ok().and_then(|mut p| p.child.exited()));
         match exited {
             Some(status) => Error::BrowserGone(format!("chromium exited ({status})")),
             None => e,
@@ -208,7 +249,12 @@ impl Page {
     /// Navigate and wait for the load event.
     pub async fn goto(&self, url: &str) -> Result<()> {
         match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https" | "file" | "about" | "data") => {}
+            // chrome-extension: an extension's own pages (its popup, say).
+            Ok(u)
+                if matches!(
+                    u.scheme(),
+                    "http" | "https" | "file" | "about" | "data" | "chrome-extension"
+                ) => {}
             Ok(u) => {
                 return Err(Error::Invalid(format!(
                     "cannot open {url:?}: scheme {:?} is not http, https, file, about or data",
@@ -238,7 +284,7 @@ impl Page {
                 .intercept_navigation(check)
                 .await
                 .map_err(|e| self.crashed(e)),
-            Driver::WebDriver(_) => Err(Error::Unsupported(
+            Driver::WebDriver(_) | Driver::Extension(_) => Err(Error::Unsupported(
                 "navigation interception needs the CDP backend".into(),
             )),
         }
@@ -471,9 +517,6 @@ impl Page {
 
     /// After an action: if it started a navigation, wait for the new document to be interactive.
     async fn settle(&self, marker: &str) -> Result<bool> {
-        let probe = format!(
-            "({{same: window.__deskhandNav === {marker:?}, started: !!window.__deskhandNavStarted, ready: document.readyState}})"
-        );
         let started = Instant::now();
         let mut seen_started = false;
         let mut first = true;
@@ -484,8 +527,11 @@ impl Page {
                 tokio::time::sleep(Duration::from_millis(3)).await;
             }
             first = false;
-            let state =
-                tokio::time::timeout(Duration::from_secs(2), self.driver.eval(probe.clone())).await;
+            let state = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.driver.probe(Probe::Nav(marker)),
+            )
+            .await;
             let state = match state {
                 Ok(Ok(v)) => v,
                 // Mid-navigation the old context may vanish under us: that is progress, not failure.
@@ -526,18 +572,29 @@ impl Page {
                     return Ok(Step::Retry { reason, candidates });
                 }
                 let marker = str_of(&v, "nav_marker");
-                self.driver.click_at(f(&v, "x"), f(&v, "y")).await.map_err(|e| self.crashed(e))?;
+                self.driver
+                    .click_at(f(&v, "x"), f(&v, "y"))
+                    .await
+                    .map_err(|e| self.crashed(e))?;
                 // Did the press reach the element? (Only checkable while the document is the same.)
-                let probe = format!(
-                    "({{same: window.__deskhandNav === {marker:?}, miss: window.__deskhandHit === {marker:?} ? null : (window.__deskhandMiss || null)}})"
-                );
-                let check = self.driver.eval(probe).await.unwrap_or(Value::Null);
+                let check = self
+                    .driver
+                    .probe(Probe::Click(&marker))
+                    .await
+                    .unwrap_or(Value::Null);
                 if check["same"] == true {
                     if let Some(other) = check["miss"].as_str() {
-                        return Ok(Step::Retry { reason: format!("the click landed on {other} instead (the page moved)"), candidates: vec![] });
+                        return Ok(Step::Retry {
+                            reason: format!("the click landed on {other} instead (the page moved)"),
+                            candidates: vec![],
+                        });
                     }
                 }
-                Ok(Step::Done((str_of(&v, "element"), v["how"].as_str().map(String::from), marker)))
+                Ok(Step::Done((
+                    str_of(&v, "element"),
+                    v["how"].as_str().map(String::from),
+                    marker,
+                )))
             })
             .await?;
         let navigated = self.settle(&marker).await?;
@@ -637,6 +694,11 @@ impl Page {
             (Driver::Cdp(p), Shot::Viewport) => p.screenshot(None, false).await,
             (Driver::Cdp(p), Shot::FullPage) => p.screenshot(None, true).await,
             (Driver::WebDriver(p), Shot::Viewport | Shot::FullPage) => p.screenshot(None).await,
+            (Driver::Extension(p), Shot::Viewport | Shot::FullPage) => p.screenshot().await,
+            (Driver::Extension(_), Shot::Element(_)) => Err(Error::Unsupported(
+                "a tab reached through the extension can only be captured whole (the visible part)"
+                    .into(),
+            )),
             (driver, Shot::Element(loc)) => {
                 let what = loc.to_string();
                 let w: &str = &what;
@@ -660,6 +722,9 @@ impl Page {
                         p.screenshot(Some(clip), false).await
                     }
                     Driver::WebDriver(p) => p.screenshot(Some(&str_of(&v, "pick"))).await,
+                    Driver::Extension(_) => {
+                        unreachable!("element shots of extension tabs are refused above")
+                    }
                 }
             }
         };
@@ -699,7 +764,7 @@ impl Page {
     ) -> Result<()> {
         match &self.driver {
             Driver::Cdp(p) => p.set_viewport(width, height, scale, mobile).await,
-            Driver::WebDriver(_) => Err(Error::Unsupported(
+            Driver::WebDriver(_) | Driver::Extension(_) => Err(Error::Unsupported(
                 "device emulation needs the CDP backend".into(),
             )),
         }
@@ -709,7 +774,8 @@ impl Page {
     pub async fn close(self) -> Result<()> {
         match self.driver {
             Driver::Cdp(p) => p.close().await,
-            Driver::WebDriver(_) => Ok(()),
+            // The person's own tab stays open: it was theirs before the job.
+            Driver::WebDriver(_) | Driver::Extension(_) => Ok(()),
         }
     }
 }

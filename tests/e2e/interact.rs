@@ -31,6 +31,14 @@ both_backends! {
         assert_eq!(h.page.count("#danger").await.unwrap(), 1, "the banner did appear");
     }
 
+    async fn a_press_whose_release_lands_elsewhere_is_retried(h) {
+        h.open("shifting.html").await;
+        h.page.click(&Locator::clickable("Archive").unwrap()).await.unwrap();
+        assert_eq!(h.js("document.getElementById('status').textContent").await, "archived");
+        // The first press moved the button away before its release; the second one clicked it.
+        assert_eq!(h.js("document.getElementById('presses').textContent").await, "2");
+    }
+
     async fn clicking_a_link_waits_for_the_next_page(h) {
         h.open("products/page-1.html").await;
         let r = h.page.click(&Locator::clickable("Next").unwrap()).await.unwrap();

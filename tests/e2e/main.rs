@@ -7,6 +7,7 @@ mod util;
 mod cli;
 mod connectors;
 mod dispatch;
+mod extension;
 mod extract;
 mod fill;
 mod guard;

@@ -111,7 +111,8 @@ pub fn deskhand() -> std::process::Command {
 /// `deskhand serve` on a workspace (its config decides the queue), output discarded.
 pub fn spawn_serve(ws: &std::path::Path) -> std::process::Child {
     deskhand()
-        .args(["serve"])
+        // A free port each, so daemons of tests running side by side never collide.
+        .args(["serve", "--port", "0"])
         .env("DESKHAND_WORKSPACE", ws)
         .env_remove("DESKHAND_QUEUE")
         .stdout(std::process::Stdio::null())

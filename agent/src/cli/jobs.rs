@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -167,6 +168,15 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         info.to_string().as_bytes(),
     )?;
     let app = crate::api::router(agent.clone(), token.clone());
+    // The extension's native host reaches the agent on a Unix socket in the workspace.
+    let hub = {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            if let Err(e) = Arc::clone(agent.extension()).serve(agent.clone()).await {
+                tracing::warn!(error = %e, "the browser extension cannot connect to this agent");
+            }
+        })
+    };
     let stop = tokio_util::sync::CancellationToken::new();
     let server_stop = stop.clone();
     let server = tokio::spawn(async move {
@@ -196,6 +206,8 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
     };
     agent.run().await?;
     signals.abort();
+    hub.abort();
+    let _ = std::fs::remove_file(crate::extension::hub::socket_path(workspace));
     stop.cancel();
     let _ = server.await;
     let _ = std::fs::remove_file(workspace.join(".deskhand/agent.json"));

@@ -15,6 +15,7 @@ pub mod browse;
 pub mod connect;
 pub mod demo;
 pub mod devices;
+pub mod extension;
 pub mod jobs;
 pub mod schedule;
 pub mod skills;
@@ -71,6 +72,11 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Consequential actions waiting for you: list, approve ID, refuse ID.
     Approvals(approvals::ApprovalsArgs),
+    /// The Chrome extension: install it and its native host, see whether it is connected.
+    Extension(extension::ExtensionArgs),
+    /// The native messaging host the browser starts for the extension (not for people).
+    #[command(hide = true)]
+    NativeHost(extension::NativeHostArgs),
     /// Pair a device: it gets a key to sign the jobs it sends (shown once).
     Pair(devices::PairArgs),
     /// Paired devices: list, revoke ID.
@@ -177,6 +183,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Skills(a) => skills::run(a, &ws, &config).await,
         Command::Audit(a) => audit::run(a, &ws),
         Command::Approvals(a) => approvals::run(a, &ws).await,
+        Command::Extension(a) => extension::run(a, &ws).await,
+        Command::NativeHost(a) => extension::native_host(a, &ws).await,
         Command::Pair(a) => devices::pair(a, &ws),
         Command::Devices(a) => devices::devices(a, &ws),
         Command::Undo(a) => undo::undo(a, &ws, &config).await,

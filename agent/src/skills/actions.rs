@@ -13,7 +13,14 @@ use super::{ParamDef, ParamType, SkillEnv};
 use crate::runner::{RetryPolicy, Step};
 
 /// Consequential actions a skill may be allowed to run without asking.
-pub const CONSEQUENTIAL: &[&str] = &["submit", "send", "overwrite", "delete", "external-write"];
+pub const CONSEQUENTIAL: &[&str] = &[
+    "submit",
+    "click",
+    "send",
+    "overwrite",
+    "delete",
+    "external-write",
+];
 
 /// A permission an action needs.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +72,22 @@ const ACCOUNT: Arg = (
     "Which connection of the provider.",
 );
 
+const TARGET: Arg = (
+    "target",
+    STRING,
+    false,
+    Some("\"headless\""),
+    "Where: headless (the agent's own Chromium), or a tab of your browser through the extension: tab:active, tab:new, tab:<id>, tab:<URL pattern>.",
+);
+
+const FALLBACK: Arg = (
+    "fallback",
+    STRING,
+    false,
+    Some("\"none\""),
+    "With a tab target: headless runs it in the agent's own Chromium when the extension is not connected; none fails.",
+);
+
 /// Every action.
 pub static ACTIONS: &[Action] = &[
     Action {
@@ -75,6 +98,8 @@ pub static ACTIONS: &[Action] = &[
             ("fields", Json, true, None, "Field labels to values, e.g. {\"Email\": \"a@b.c\", \"Subscribe\": true}."),
             ("submit", STRING, false, None, "Text of the button to click afterwards."),
             ("partial", Bool, false, Some("false"), "Fill what matches and report the rest."),
+            TARGET,
+            FALLBACK,
         ],
         needs: &[Need::Browser, Need::Workspace("reports/x")],
         direct: true,
@@ -89,11 +114,43 @@ pub static ACTIONS: &[Action] = &[
             ("schema", Json, true, None, "Extraction schema {items, fields, next}, or a path to a schema file in the workspace."),
             ("format", STRING, false, Some("\"csv\""), "csv, jsonl, json or xlsx."),
             ("max_pages", Int, false, Some("10"), "Follow next links at most this many pages."),
+            TARGET,
+            FALLBACK,
         ],
         needs: &[Need::Browser, Need::Workspace("reports/x")],
         direct: true,
         timeout_s: 300,
         retry: true,
+    },
+    Action {
+        name: "browser.scroll",
+        description: "Open a page and scroll until enough items match a selector (or nothing new appears); save a report in reports/.",
+        args: &[
+            ("url", Url, true, None, "The page."),
+            ("selector", STRING, true, None, "CSS selector of the items to count."),
+            ("count", Int, false, None, "Stop once this many match (default: until the feed ends)."),
+            ("idle_ms", Int, false, Some("1500"), "The feed has ended when nothing new appears for this long."),
+            TARGET,
+            FALLBACK,
+        ],
+        needs: &[Need::Browser, Need::Workspace("reports/x")],
+        direct: true,
+        timeout_s: 180,
+        retry: true,
+    },
+    Action {
+        name: "browser.click",
+        description: "Open a page and click a button or link by its text (after approval); save a report in reports/.",
+        args: &[
+            ("url", Url, true, None, "The page."),
+            ("text", STRING, true, None, "What the button or link says, or role=button[name=\"…\"], text=…, css=…."),
+            TARGET,
+            FALLBACK,
+        ],
+        needs: &[Need::Browser, Need::Workspace("reports/x")],
+        direct: true,
+        timeout_s: 120,
+        retry: false,
     },
     Action {
         name: "gmail.search",

@@ -1,16 +1,19 @@
-//! The browser actions: fill a form, extract records. Both drive the agent's shared headless
-//! Chromium through the guard: the start URL is checked, every document the page then loads
-//! (redirects, script navigation, form posts) is checked in the browser before it is requested,
-//! popups are blocked by the pool, and a submit waits for the person unless the skill may submit
-//! without asking. Cancellation closes the page.
+//! The browser actions: fill a form, extract records, scroll, click. They drive the agent's shared
+//! headless Chromium, or with `target: tab:…` a tab of the person's own browser through the
+//! extension, always through the guard: the start URL is checked, every document a headless page
+//! then loads (redirects, script navigation, form posts) is checked in the browser before it is
+//! requested (an extension tab is checked after each action), popups are blocked by the pool, and
+//! a submit or click waits for the person unless the skill may do it without asking. Cancellation
+//! closes a headless page; the person's tab is left open.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use deskhand_browser::extract::{self, Format, Schema};
-use deskhand_browser::{FillRequest, Page, Shot, Submit};
+use deskhand_browser::{FillRequest, Locator, Page, ScrollUntil, Shot, Submit};
 use serde_json::{json, Map, Value};
 
+use crate::extension::tabs::{self, Target};
 use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
 
@@ -92,6 +95,12 @@ fn browser_error(e: deskhand_browser::Error) -> StepError {
             StepError::Fatal(format!("Chromium crashed during the step: {e}"))
         }
         deskhand_browser::Error::Navigation { .. } => StepError::Retryable(e.to_string()),
+        // The service worker may just be waking up, or restarting: worth another attempt.
+        deskhand_browser::Error::Extension { ref code, .. }
+            if code == "disconnected" || code == "not_connected" =>
+        {
+            StepError::Retryable(e.to_string())
+        }
         other => StepError::Fatal(other.to_string()),
     }
 }
@@ -100,7 +109,8 @@ fn browser_error(e: deskhand_browser::Error) -> StepError {
 /// so an action whose page was stopped fails with the refusal, not with a load error.
 struct GuardedPage<'g> {
     guard: &'g Guard,
-    browser: Arc<deskhand_browser::Browser>,
+    /// The pool's browser (none for a tab of the person's own browser).
+    browser: Option<Arc<deskhand_browser::Browser>>,
     page: Page,
     blocked: Arc<Mutex<Vec<String>>>,
     /// WebDriver cannot intercept: check the URL after each action instead.
@@ -108,8 +118,47 @@ struct GuardedPage<'g> {
 }
 
 impl<'g> GuardedPage<'g> {
-    async fn open(guard: &'g Guard, url: &str) -> Result<GuardedPage<'g>, StepError> {
+    /// The page a step's `url` and `target` arguments name; an extension tab is already at
+    /// `url` afterwards, a headless page is still blank.
+    async fn open(
+        guard: &'g Guard,
+        args: &Map<String, Value>,
+    ) -> Result<GuardedPage<'g>, StepError> {
+        let url = super::arg(args, "url").as_str().unwrap_or_default();
         guard.check_url(url)?;
+        let target = Target::parse(super::arg(args, "target").as_str().unwrap_or_default())
+            .map_err(StepError::Fatal)?;
+        if target.is_tab() {
+            let hub = &guard.env().extension;
+            match tabs::resolve(hub, &target, url).await {
+                Ok(tab) => {
+                    let (action, nav) = guard.env().browsers.timeouts();
+                    let link: Arc<dyn deskhand_browser::TabLink> = Arc::clone(hub) as _;
+                    let page = GuardedPage {
+                        guard,
+                        browser: None,
+                        page: Page::in_extension_tab(link, tab, action, nav),
+                        blocked: Arc::new(Mutex::new(Vec::new())),
+                        post_check: true,
+                    };
+                    let now = page.page.url().await.map_err(browser_error)?;
+                    if !same_page(&now, url) {
+                        let r = page.page.goto(url).await;
+                        page.checked(r).await?;
+                    } else {
+                        guard.check_url(&now)?;
+                    }
+                    return Ok(page);
+                }
+                Err(deskhand_browser::Error::Extension { code, message })
+                    if code == "not_connected"
+                        && super::arg(args, "fallback").as_str() == Some("headless") =>
+                {
+                    tracing::info!(%message, "the extension is not connected: running headless instead");
+                }
+                Err(e) => return Err(browser_error(e)),
+            }
+        }
         let (browser, page) = guard.env().browsers.page().await.map_err(browser_error)?;
         let blocked = Arc::new(Mutex::new(Vec::new()));
         let post_check = match page
@@ -125,11 +174,20 @@ impl<'g> GuardedPage<'g> {
         };
         Ok(GuardedPage {
             guard,
-            browser,
+            browser: Some(browser),
             page,
             blocked,
             post_check,
         })
+    }
+
+    /// Load the start page (an extension tab is there already).
+    async fn start(&self, url: &str) -> Result<(), StepError> {
+        if self.page.is_extension_tab() {
+            return Ok(());
+        }
+        let r = self.page.goto(url).await;
+        self.checked(r).await
     }
 
     /// After an action: a refusal wins over whatever error the blocked load caused.
@@ -154,9 +212,9 @@ impl<'g> GuardedPage<'g> {
 
     async fn close(self, result: &Result<impl Sized, StepError>) {
         let _ = self.page.close().await;
-        if let Err(StepError::Fatal(m)) = result {
+        if let (Err(StepError::Fatal(m)), Some(browser)) = (result, &self.browser) {
             if m.contains("Chromium crashed") {
-                self.guard.env().browsers.forget(&self.browser).await;
+                self.guard.env().browsers.forget(browser).await;
             }
         }
     }
@@ -199,10 +257,9 @@ async fn run_fill(
         .get("partial")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let page = GuardedPage::open(g, &url).await?;
+    let page = GuardedPage::open(g, params).await?;
     let work = async {
-        let r = page.page.goto(&url).await;
-        page.checked(r).await?;
+        page.start(&url).await?;
         let r = page.page.fill(&req).await;
         let report = page.checked(r).await?;
         let r = page.page.screenshot(&Shot::Viewport).await;
@@ -261,10 +318,9 @@ async fn run_extract(g: &Guard, params: &Map<String, Value>) -> Result<Value, St
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let page = GuardedPage::open(g, &url).await?;
+    let page = GuardedPage::open(g, params).await?;
     let result = async {
-        let r = page.page.goto(&url).await;
-        page.checked(r).await?;
+        page.start(&url).await?;
         let r = page.page.extract_pages(&schema, max_pages).await;
         page.checked(r).await.map(|(records, _)| records)
     }
@@ -272,6 +328,114 @@ async fn run_extract(g: &Guard, params: &Map<String, Value>) -> Result<Value, St
     page.close(&result).await;
     let records = result?;
     Ok(json!({"records": records, "columns": schema.field_names()}))
+}
+
+/// `browser.scroll`: scroll until enough items match (or the feed ends) and save what happened.
+pub(super) async fn scroll(
+    g: &Guard,
+    args: &Map<String, Value>,
+    ctx: &StepCtx,
+) -> Result<Value, StepError> {
+    let url = super::arg(args, "url")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let selector = super::arg(args, "selector").as_str().unwrap_or_default();
+    let mut until = ScrollUntil::new(
+        selector,
+        super::arg(args, "count").as_u64().map(|c| c as usize),
+    );
+    if let Some(ms) = super::arg(args, "idle_ms").as_u64() {
+        until.idle = std::time::Duration::from_millis(ms);
+    }
+    let page = GuardedPage::open(g, args).await?;
+    let work = async {
+        page.start(&url).await?;
+        let r = page.page.scroll_until(&until).await;
+        page.checked(r).await
+    };
+    let result = tokio::select! {
+        _ = ctx.cancel.cancelled() => Err(StepError::Cancelled),
+        r = work => r,
+    };
+    page.close(&result).await;
+    let report = result?;
+    let mut out = g
+        .write_output(
+            "browser.scroll",
+            "json",
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )
+        .await?;
+    out["items"] = report.items.into();
+    out["stopped"] = serde_json::to_value(report.stopped).unwrap_or_default();
+    Ok(out)
+}
+
+/// `browser.click`: click a button or link by what it says, once the person agrees (a click can
+/// send, delete or buy as much as a submit can).
+pub(super) async fn click(
+    g: &Guard,
+    args: &Map<String, Value>,
+    ctx: &StepCtx,
+) -> Result<Value, StepError> {
+    let url = super::arg(args, "url")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let text = super::arg(args, "text")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let locator = Locator::clickable(&text).map_err(|e| StepError::Fatal(e.to_string()))?;
+    let page = GuardedPage::open(g, args).await?;
+    let work = async {
+        page.start(&url).await?;
+        // Wait until it is there before asking, so the person approves something real.
+        let r = page.page.locate(&locator).await;
+        let found = page.checked(r).await?;
+        g.approve(
+            "click",
+            &url,
+            json!({"button": text, "element": found.element}),
+        )
+        .await?;
+        let r = page.page.click(&locator).await;
+        page.checked(r).await
+    };
+    let result = tokio::select! {
+        _ = ctx.cancel.cancelled() => Err(StepError::Cancelled),
+        r = work => r,
+    };
+    page.close(&result).await;
+    let report = result?;
+    g.env().store.audit().record(
+        "page.clicked",
+        Some(g.job()),
+        json!({"url": url, "button": text, "landed_on": report.url}),
+    );
+    let mut out = g
+        .write_output(
+            "browser.click",
+            "json",
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )
+        .await?;
+    out["navigated"] = report.navigated.into();
+    out["url"] = report.url.into();
+    Ok(out)
+}
+
+/// Is the tab already showing this page (fragments aside)?
+fn same_page(now: &str, want: &str) -> bool {
+    let strip = |u: &str| {
+        u.split('#')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string()
+    };
+    !want.is_empty() && strip(now) == strip(want)
 }
 
 /// A workspace-relative path that cannot escape the workspace.

@@ -123,6 +123,8 @@ pub struct SkillEnv {
     pub schedules: Arc<deskhand_schedule::Ledger>,
     /// Wakes the dashboard writer (a new approval should show at once, not after the job).
     pub dashboard: Arc<tokio::sync::Notify>,
+    /// The link to the extension in the person's own browser (for `target: tab:…`).
+    pub extension: Arc<crate::extension::ExtensionHub>,
 }
 
 impl SkillEnv {
@@ -134,6 +136,7 @@ impl SkillEnv {
         connectors: crate::connector_skills::Connectors,
         schedules: Arc<deskhand_schedule::Ledger>,
     ) -> SkillEnv {
+        let extension = crate::extension::ExtensionHub::new(&workspace);
         SkillEnv {
             files: Workspace::new(&workspace),
             workspace,
@@ -142,6 +145,7 @@ impl SkillEnv {
             connectors,
             schedules,
             dashboard: Arc::new(tokio::sync::Notify::new()),
+            extension,
         }
     }
 
@@ -535,6 +539,8 @@ pub(crate) async fn run_action(
     match name {
         "browser.fill" => browser_steps::fill(g, args, &ctx).await,
         "browser.extract" => browser_steps::extract(g, args, &ctx).await,
+        "browser.scroll" => browser_steps::scroll(g, args, &ctx).await,
+        "browser.click" => browser_steps::click(g, args, &ctx).await,
         "gmail.search" | "calendar.agenda" | "notion.query" => {
             crate::connector_skills::search(name, g, args, &ctx).await
         }

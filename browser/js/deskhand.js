@@ -186,7 +186,10 @@
     return { x, y, width: r.width, height: r.height };
   }
 
+  // A tab in the background gets no animation frames at all (the extension acts in the person's
+  // tabs, not only the one in front); a timer still fires there, if throttled.
   function nextFrame() {
+    if (document.visibilityState === 'hidden') return new Promise((res) => setTimeout(res, 16));
     return new Promise((res) => requestAnimationFrame(() => res()));
   }
 

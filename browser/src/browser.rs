@@ -108,10 +108,27 @@ impl Browser {
         self.open_page(true).await
     }
 
+    /// A new tab opened by the browser itself at `url`: for pages a web page may not navigate
+    /// to, such as an extension's own (`chrome-extension://…/popup.html`). CDP only.
+    pub async fn new_page_at(&self, url: &str) -> Result<Page> {
+        let inner = self.inner.lock().await;
+        let Inner::Cdp(b) = &*inner else {
+            return Err(Error::Unsupported(
+                "opening a tab at a URL needs the CDP backend".into(),
+            ));
+        };
+        Ok(Page::new(
+            Driver::Cdp(b.new_page(false, url).await?),
+            self.opts.action_timeout,
+            self.opts.navigation_timeout,
+            Arc::clone(&self.process),
+        ))
+    }
+
     async fn open_page(&self, isolated: bool) -> Result<Page> {
         let inner = self.inner.lock().await;
         let driver = match &*inner {
-            Inner::Cdp(b) => Driver::Cdp(b.new_page(isolated).await?),
+            Inner::Cdp(b) => Driver::Cdp(b.new_page(isolated, "about:blank").await?),
             Inner::WebDriver(Some(wd)) => {
                 if self
                     .page_taken

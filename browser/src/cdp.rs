@@ -97,8 +97,8 @@ impl CdpBrowser {
         Ok(CdpBrowser { browser, handler })
     }
 
-    pub(crate) async fn new_page(&self, isolated: bool) -> Result<CdpPage> {
-        let mut params = CreateTargetParams::new("about:blank");
+    pub(crate) async fn new_page(&self, isolated: bool, url: &str) -> Result<CdpPage> {
+        let mut params = CreateTargetParams::new(url);
         let mut context = None;
         if isolated {
             let id = self

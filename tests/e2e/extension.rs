@@ -284,27 +284,33 @@ async fn a_click_waits_for_approval_and_the_popup_answers_it() {
     assert!(ok, "{err}");
     let job_id = out.trim().to_string();
     // The popup, opened as a page: it lists the approval; the person clicks Approve.
-    let popup = desk.browser().new_page().await.unwrap();
-    popup
-        .goto(&format!("chrome-extension://{}/popup/popup.html", desk.id))
-        .await
-        .unwrap();
+    let popup_url = format!("chrome-extension://{}/popup/popup.html", desk.id);
     let approve = Locator::Css {
         value: "#approvals button.approve".into(),
     };
     let mut approved = false;
     for _ in 0..40 {
+        // The popup reads the list when it opens; open it again until the approval is there,
+        // as a person would.
+        let popup = desk.browser().new_page_at(&popup_url).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
         if popup.count("#approvals button.approve").await.unwrap_or(0) > 0 {
             popup.click(&approve).await.unwrap();
             approved = true;
+            let said = eventually(Duration::from_secs(10), || async {
+                let t = popup
+                    .eval("document.getElementById('approvals').textContent")
+                    .await
+                    .ok()?;
+                t.as_str()
+                    .is_some_and(|t| t.contains("Approved"))
+                    .then_some(())
+            })
+            .await;
+            assert!(said.is_some(), "the popup did not confirm");
             break;
         }
-        // The popup reads the list when it opens; reopen it as a person would.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        popup
-            .goto(&format!("chrome-extension://{}/popup/popup.html", desk.id))
-            .await
-            .unwrap();
+        let _ = popup.close().await;
     }
     assert!(approved, "the popup never showed the approval");
     let job = desk.ended(&job_id).await;

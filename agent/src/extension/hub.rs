@@ -40,6 +40,8 @@ pub struct ExtensionHub {
     changed: Notify,
     next_id: AtomicU64,
     expected_id: String,
+    /// When and why the link last dropped, to explain a later "not connected".
+    last_drop: Mutex<Option<(chrono::DateTime<chrono::Local>, String)>>,
 }
 
 impl ExtensionHub {
@@ -51,6 +53,7 @@ impl ExtensionHub {
             changed: Notify::new(),
             next_id: AtomicU64::new(1),
             expected_id: extension_id(),
+            last_drop: Mutex::new(None),
         })
     }
 
@@ -194,10 +197,11 @@ impl ExtensionHub {
         if guard.as_ref().is_some_and(|c| c.generation == generation) {
             let old = guard.take().expect("checked above");
             drop(guard);
-            fail_all(
-                old,
-                "the extension disconnected (the browser stopped its service worker, or closed)",
-            );
+            let why =
+                "the extension disconnected (the browser stopped its service worker, or closed)";
+            *self.last_drop.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((chrono::Local::now(), why.to_string()));
+            fail_all(old, why);
         }
     }
 
@@ -254,9 +258,16 @@ impl ExtensionHub {
                 }
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                let since = match &*self.last_drop.lock().unwrap_or_else(|p| p.into_inner()) {
+                    Some((at, why)) => format!(
+                        " ({why} at {}, and has not come back)",
+                        at.format("%H:%M:%S")
+                    ),
+                    None => String::new(),
+                };
                 return Err(BrowserError::Extension {
                     code: "not_connected".into(),
-                    message: "the Deskhand extension is not connected: is your browser open with the extension installed (`deskhand extension install`, then load it), and is this agent running?".into(),
+                    message: format!("the Deskhand extension is not connected{since}: is your browser open with the extension loaded (`deskhand extension install` shows the folder), and is this agent running?"),
                 });
             }
         };

@@ -95,12 +95,8 @@ fn browser_error(e: deskhand_browser::Error) -> StepError {
             StepError::Fatal(format!("Chromium crashed during the step: {e}"))
         }
         deskhand_browser::Error::Navigation { .. } => StepError::Retryable(e.to_string()),
-        // The service worker may just be waking up, or restarting: worth another attempt.
-        deskhand_browser::Error::Extension { ref code, .. }
-            if code == "disconnected" || code == "not_connected" =>
-        {
-            StepError::Retryable(e.to_string())
-        }
+        // Not retried: a command cut off halfway (a half-filled form) must not run twice, and
+        // the hub already waited for the extension to connect.
         other => StepError::Fatal(other.to_string()),
     }
 }
@@ -262,9 +258,20 @@ async fn run_fill(
         page.start(&url).await?;
         let r = page.page.fill(&req).await;
         let report = page.checked(r).await?;
-        let r = page.page.screenshot(&Shot::Viewport).await;
-        let png = page.checked(r).await?;
-        let shot = g.write_output("browser.fill", "png", png).await?;
+        let shot = match page.page.screenshot(&Shot::Viewport).await {
+            // Chrome lets an extension capture a tab only after the person clicked its icon
+            // there (activeTab), or with access to every site; the preview then goes without.
+            Err(deskhand_browser::Error::Extension { message, .. })
+                if page.page.is_extension_tab() =>
+            {
+                tracing::info!(%message, "no screenshot of the tab");
+                json!({"path": null, "note": message})
+            }
+            r => {
+                let png = page.checked(r).await?;
+                g.write_output("browser.fill", "png", png).await?
+            }
+        };
         let Some(submit) = submit else {
             return Ok((report, shot));
         };

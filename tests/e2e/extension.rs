@@ -165,6 +165,10 @@ async fn jobs_fill_extract_scroll_and_click_in_the_persons_own_tabs() {
     // A tab the person has open: the job finds it by URL and fills it where it is.
     let tab = desk.browser().new_page().await.unwrap();
     tab.goto(&desk.site.url("signup.html")).await.unwrap();
+    // The person can see which tabs a job could name.
+    let (ok, tabs, err) = run(desk.ws.path(), &["extension", "tabs", "--json"]);
+    assert!(ok, "{err}");
+    assert!(tabs.contains("/signup.html"), "{tabs}");
     let values = std::fs::read_to_string(fixture_dir().join("signup.values.json")).unwrap();
     let (ok, out, err) = desk.dispatch(
         "fill-form",
@@ -308,6 +312,15 @@ async fn a_click_waits_for_approval_and_the_popup_answers_it() {
             })
             .await;
             assert!(said.is_some(), "the popup did not confirm");
+            // Its recent jobs list the waiting one.
+            let jobs = popup
+                .eval("document.getElementById('jobs').textContent")
+                .await
+                .unwrap();
+            assert!(
+                jobs.as_str().unwrap_or_default().contains(&job_id),
+                "{jobs}"
+            );
             break;
         }
         let _ = popup.close().await;
@@ -384,6 +397,46 @@ async fn a_stopped_service_worker_fails_its_command_and_the_next_one_works() {
     assert!(ok, "{err}");
     let job = desk.ended(out.trim()).await;
     assert_eq!(job["state"], "succeeded", "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_extension_a_tab_job_fails_clearly_or_falls_back_to_headless() {
+    let ws = temp();
+    let site = StaticSite::serve(&fixture_dir()).await.unwrap();
+    let mut serve = crate::util::spawn_serve(ws.path());
+    let dispatch = |extra: &[&str]| {
+        let mut args = vec![
+            "dispatch".to_string(),
+            "browser.scroll".into(),
+            "--param".into(),
+            format!("url={}", site.url("feed.html")),
+            "--param".into(),
+            "selector=article.feed-item".into(),
+            "--param".into(),
+            "count=5".into(),
+            "--param".into(),
+            "target=tab:active".into(),
+        ];
+        for e in extra {
+            args.push("--param".into());
+            args.push(e.to_string());
+        }
+        args.push("--wait".into());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(ws.path(), &refs)
+    };
+    let (failed_ok, failed_out, failed_err) = dispatch(&[]);
+    let (fell_ok, fell_out, fell_err) = dispatch(&["fallback=headless"]);
+    let (_, status, _) = run(ws.path(), &["extension", "status", "--json"]);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(!failed_ok, "{failed_out}");
+    assert!(
+        (failed_out.clone() + &failed_err).contains("extension is not connected"),
+        "{failed_out}{failed_err}"
+    );
+    assert!(fell_ok, "{fell_out}{fell_err}");
+    assert!(serde_json::from_str::<Value>(&status).unwrap()["connected"] == false);
 }
 
 /// Chrome's id for an unpacked extension without a key: the hash of its folder's path.

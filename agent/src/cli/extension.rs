@@ -37,6 +37,12 @@ enum ExtensionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The tabs of your browser, with the ids a job can name (`target=tab:ID`).
+    Tabs {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `deskhand native-host ORIGIN`: started by the browser, never by hand.
@@ -77,6 +83,29 @@ pub async fn run(args: ExtensionArgs, ws: &Path) -> anyhow::Result<()> {
                 println!(
                     "then start the agent (`deskhand serve`); the toolbar icon shows the link"
                 );
+            }
+            Ok(())
+        }
+        ExtensionCommand::Tabs { json } => {
+            let v = crate::extension::hub::tabs(ws).await?;
+            if v["ok"] != true {
+                anyhow::bail!(
+                    "{}",
+                    v["error"].as_str().unwrap_or("the extension gave no tabs")
+                );
+            }
+            if json {
+                println!("{}", v["tabs"]);
+            } else {
+                for t in v["tabs"].as_array().into_iter().flatten() {
+                    let front = if t["active"] == true { "*" } else { " " };
+                    println!(
+                        "{front} tab:{:<6} {}  {}",
+                        t["id"],
+                        t["url"].as_str().unwrap_or_default(),
+                        t["title"].as_str().unwrap_or_default()
+                    );
+                }
             }
             Ok(())
         }

@@ -115,6 +115,14 @@ impl ExtensionHub {
                 write.write_all(format!("{v}\n").as_bytes()).await?;
                 return Ok(());
             }
+            Some("tabs") => {
+                let v = match self.command(json!({"op": "tabs"})).await {
+                    Ok(tabs) => json!({"ok": true, "tabs": tabs}),
+                    Err(e) => json!({"ok": false, "error": e.to_string()}),
+                };
+                write.write_all(format!("{v}\n").as_bytes()).await?;
+                return Ok(());
+            }
             Some("host") => {}
             _ => return Ok(()),
         }
@@ -315,6 +323,15 @@ pub fn socket_path(workspace: &Path) -> PathBuf {
 
 /// Ask a running agent whether the extension is connected.
 pub async fn status(workspace: &Path) -> std::io::Result<Value> {
+    ask(workspace, "status").await
+}
+
+/// The tabs of the person's browser, through a running agent.
+pub async fn tabs(workspace: &Path) -> std::io::Result<Value> {
+    ask(workspace, "tabs").await
+}
+
+async fn ask(workspace: &Path, role: &str) -> std::io::Result<Value> {
     let path = socket_path(workspace);
     let stream = UnixStream::connect(&path).await.map_err(|e| {
         std::io::Error::new(
@@ -326,7 +343,9 @@ pub async fn status(workspace: &Path) -> std::io::Result<Value> {
         )
     })?;
     let (read, mut write) = stream.into_split();
-    write.write_all(b"{\"role\":\"status\"}\n").await?;
+    write
+        .write_all(format!("{}\n", json!({"role": role})).as_bytes())
+        .await?;
     let mut lines = BufReader::new(read).lines();
     let line = lines.next_line().await?.unwrap_or_default();
     serde_json::from_str(&line).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))

@@ -13,10 +13,16 @@ impl Env {
     /// `deskhand serve` on this workspace with its environment; killed on drop.
     fn serve(&self) -> tokio::process::Child {
         let mut c = self.cmd(&["serve"]);
+        // Its output is kept beside the workspace, to explain a job that never moved.
+        let log = std::fs::File::create(self.serve_log()).expect("serve log");
         c.env_remove("DESKHAND_QUEUE")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(log);
         c.spawn().expect("deskhand serve")
+    }
+
+    fn serve_log(&self) -> std::path::PathBuf {
+        self.ws.path().join("serve.log")
     }
 
     async fn job(&self, id: &str) -> Value {
@@ -39,7 +45,11 @@ impl Env {
         .await
         {
             Some(j) => j,
-            None => panic!("job {id} never reached {state}: {}", self.job(id).await),
+            None => panic!(
+                "job {id} never reached {state}: {}\ndaemon said:\n{}",
+                self.job(id).await,
+                std::fs::read_to_string(self.serve_log()).unwrap_or_default()
+            ),
         }
     }
 }

@@ -51,9 +51,28 @@ pub fn pair(args: PairArgs, workspace: &Path) -> anyhow::Result<()> {
     println!();
     println!("  {secret}");
     println!();
+    // The same key for a phone's camera.
+    if let Some(code) = qr(&secret) {
+        println!("{code}");
+    }
     println!("Sign jobs with it: deskhand dispatch --device-key '{secret}' SKILL …");
     println!("Revoke it: deskhand devices revoke {}", device.id);
     Ok(())
+}
+
+/// A QR code of `text` drawn with half-block characters (two rows per line) and its quiet zone.
+/// Dark modules are spaces and light ones blocks: right for light text on a dark terminal, and
+/// phone scanners read the inverted code as well.
+fn qr(text: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// Run `deskhand devices`.
@@ -95,4 +114,21 @@ pub fn devices(args: DevicesArgs, workspace: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pairing_key_fits_a_terminal_qr_code() {
+        let secret = format!("dh1.dev-0123456789ab.{}", "A".repeat(43));
+        let code = super::qr(&secret).unwrap();
+        let lines: Vec<&str> = code.lines().collect();
+        // Version 4 at most (33 modules + 8 quiet): under 42 columns, 21 lines.
+        let width = lines[0].chars().count();
+        assert!(width <= 41 && lines.len() <= 21, "{width}x{}", lines.len());
+        assert!(lines.iter().all(|l| l.chars().count() == width));
+        assert!(
+            code.contains('\u{2580}') || code.contains('\u{2584}') || code.contains('\u{2588}')
+        );
+    }
 }

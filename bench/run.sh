@@ -119,6 +119,8 @@ EOF
   fi
   echo "--- fill: playwright"
   record fill_pw node bench/fill_playwright.mjs "$BASE" "$N"
+  echo "--- fill: the browser's own navigation time (floor for any tool)"
+  record nav_floor node bench/nav_floor.mjs "$BASE" 50
 
   echo "--- extract: deskhand"
   record ext_dh "$DESKHAND" bench extract --dir "$LISTING_DIR" --schema "$SCHEMA"
@@ -163,6 +165,11 @@ cdp = num(load("fill_cdp"), "ms_per_form")
 if cdp is not None and pw_ms:
     r = cdp / pw_ms
     print(f"target: deskhand <= 0.20 x playwright -> {r:.3f} {'PASS' if r <= 0.2 else 'MISS'}")
+floor = num(load("nav_floor"), "floor_ms")
+if floor is not None and pw_ms:
+    print(f"browser floor (two navigations to DOMContentLoaded, no tool): {floor:.1f} ms = {floor / pw_ms:.3f} x playwright;"
+          f" deskhand's own share {cdp - floor:.1f} ms, playwright's {pw_ms - floor:.1f} ms"
+          f" ({(cdp - floor) / (pw_ms - floor):.3f} x)" if cdp is not None else "")
 print()
 
 dh = load("ext_dh")

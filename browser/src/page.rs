@@ -40,6 +40,13 @@ impl Driver {
             )),
         }
     }
+    /// Between navigation probes: CDP sleeps on the next document event, the others poll.
+    async fn between_probes(&self) {
+        match self {
+            Driver::Cdp(p) => p.next_document(Duration::from_millis(100)).await,
+            _ => tokio::time::sleep(Duration::from_millis(3)).await,
+        }
+    }
     async fn probe(&self, probe: Probe<'_>) -> Result<Value> {
         match self {
             Driver::Extension(p) => p.probe(&probe).await,
@@ -521,10 +528,11 @@ impl Page {
         let mut seen_started = false;
         let mut first = true;
         while started.elapsed() < self.nav_timeout {
-            // Polling is cheap (one evaluate, well under a millisecond) and the same on both
-            // backends; 3 ms between probes keeps the added latency negligible.
+            // A probe is one evaluate; between probes CDP sleeps until the next document's
+            // DOMContentLoaded (probing during a navigation slows it down), the others poll
+            // every 3 ms.
             if !first {
-                tokio::time::sleep(Duration::from_millis(3)).await;
+                self.driver.between_probes().await;
             }
             first = false;
             let state = tokio::time::timeout(

@@ -91,6 +91,17 @@ pub enum AgentError {
     AlreadyEnded(String, &'static str),
 }
 
+impl AgentError {
+    /// A database lock held by another process at that instant: worth trying again.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            AgentError::Store(e) | AgentError::Queue(QueueError::Store(e)) => e.is_busy(),
+            AgentError::Schedule(m) => m.contains("database is locked"),
+            _ => false,
+        }
+    }
+}
+
 struct Inner {
     cfg: AgentConfig,
     store: Store,

@@ -34,6 +34,21 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Another connection held a lock SQLite would not wait for (its busy handler is skipped
+    /// where waiting could deadlock): worth trying again shortly.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Sqlite { source, .. } if is_busy(source))
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// A job as the store knows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobRecord {
@@ -177,7 +192,18 @@ impl Store {
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        // Two processes opening at once (the daemon starting while the CLI queues a job) can get
+        // SQLITE_BUSY here without the busy handler being asked; the schema is idempotent.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.execute_batch(SCHEMA) {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         let wconn = Connection::open(path).map_err(err)?;
         wconn
             .busy_timeout(std::time::Duration::from_secs(10))

@@ -155,7 +155,18 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
     {
         cfg.schedule_tick = Duration::from_millis(t);
     }
-    let agent = Agent::start(cfg.clone()).await?;
+    // A lock another process held at the same instant is not a reason to give up starting.
+    let mut tries = 0;
+    let agent = loop {
+        match Agent::start(cfg.clone()).await {
+            Err(e) if e.is_busy() && tries < 20 => {
+                tries += 1;
+                tracing::debug!(error = %e, "state database busy at start; trying again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => break r?,
+        }
+    };
     let token = crate::api::load_or_create_token(workspace).context("creating the API token")?;
     let port = args.port.or(config.agent.api_port).unwrap_or(7878);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

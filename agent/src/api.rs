@@ -1,5 +1,7 @@
-//! The local HTTP API (127.0.0.1 only, bearer token) and the phone page. One error type becomes
-//! the response: 4xx carry a safe message, 5xx are logged here and answered generically.
+//! The local HTTP API (127.0.0.1 only) and the phone page. A caller is either this desktop (the
+//! bearer token in `.deskhand/api-token`) or a paired device signing each request with its own
+//! key ([`crate::guard::requests`]). One error type becomes the response: 4xx carry a safe
+//! message, 5xx are logged here and answered generically.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -11,12 +13,13 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::agent::{Agent, AgentError};
+use crate::guard::requests;
 use crate::job::{Job, JobError, JobEvent, MAX_JOB_BYTES};
 use crate::store::{JobRecord, StoreError};
 
@@ -30,6 +33,8 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     /// 401.
     Unauthorized,
+    /// 401 for a device credential that did not pass, saying why.
+    Refused(String),
     /// 404.
     NotFound(String),
     /// 409.
@@ -42,7 +47,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
             ApiError::BadRequest(code, m) => (if code == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST }, code, m),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong bearer token; use the token printed by `deskhand serve` (also in .deskhand/api-token)".into()),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong credential: sign the request with a paired device's key (`deskhand pair`), or use the token printed by `deskhand serve` (also in .deskhand/api-token)".into()),
+            ApiError::Refused(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             ApiError::Internal(m) => {
@@ -81,6 +87,27 @@ impl From<StoreError> for ApiError {
 struct AppState {
     agent: Agent,
     token: std::sync::Arc<String>,
+    devices: crate::guard::devices::Devices,
+    nonces: std::sync::Arc<requests::Nonces>,
+}
+
+/// Who is calling, as the auth layer established it.
+#[derive(Debug, Clone, PartialEq)]
+enum Caller {
+    /// Holds this desktop's bearer token.
+    Desktop,
+    /// A paired device that signed the request.
+    Device(String),
+}
+
+impl Caller {
+    /// How decisions and audit entries name this caller.
+    fn name(&self) -> String {
+        match self {
+            Caller::Desktop => "api".into(),
+            Caller::Device(id) => format!("api:{id}"),
+        }
+    }
 }
 
 /// Read the API token from the workspace, creating it (mode 0600) on first run.
@@ -101,11 +128,15 @@ pub fn load_or_create_token(workspace: &Path) -> std::io::Result<String> {
     Ok(token)
 }
 
-/// The router: `/` phone page, `/openapi.yaml`, and `/api/*` behind the bearer token.
+/// The router: `/` phone page, `/openapi.yaml`, and `/api/*` behind a desktop token or a device
+/// signature.
 pub fn router(agent: Agent, token: String) -> Router {
+    let devices = crate::guard::devices::Devices::in_dir(agent.store().private_dir());
     let state = AppState {
         agent,
         token: std::sync::Arc::new(token),
+        devices,
+        nonces: Default::default(),
     };
     let api = Router::new()
         .route("/skills", get(list_skills))
@@ -118,7 +149,10 @@ pub fn router(agent: Agent, token: String) -> Router {
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/events", get(job_events))
         .route("/jobs/{id}/cancel", post(cancel_job))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_caller,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JOB_BYTES));
     Router::new()
         .route("/", get(|| async { Html(PHONE_PAGE) }))
@@ -130,26 +164,105 @@ pub fn router(agent: Agent, token: String) -> Router {
         .with_state(state)
 }
 
-async fn require_token(
+/// Let a request through as [`Caller::Desktop`] (bearer token) or [`Caller::Device`] (signed by a
+/// paired device); anything else is refused, and a device credential that fails is audited.
+async fn require_caller(
     State(s): State<AppState>,
     headers: HeaderMap,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let bearer = headers
+    let auth = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // EventSource cannot send headers, so the events stream also accepts ?token=.
-    let query = req.uri().query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.into_owned())
-    });
-    let given = bearer.map(String::from).or(query);
+        .and_then(|v| v.to_str().ok());
+    // EventSource cannot send headers, so the events stream also takes ?token= or ?auth=.
+    let device = auth
+        .and_then(|a| a.strip_prefix(requests::SCHEME))
+        .map(|c| c.trim().to_string())
+        .or_else(|| query_param(&req, "auth"));
+    let given = auth
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(String::from)
+        .or_else(|| query_param(&req, "token"));
+    if let Some(credential) = device {
+        return device_request(&s, &credential, req, next).await;
+    }
     match given {
-        Some(t) if constant_time_eq(t.as_bytes(), s.token.as_bytes()) => Ok(next.run(req).await),
+        Some(t) if constant_time_eq(t.as_bytes(), s.token.as_bytes()) => {
+            let mut req = req;
+            req.extensions_mut().insert(Caller::Desktop);
+            Ok(next.run(req).await)
+        }
         _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// One query parameter, decoded.
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// Verify a device-signed request (its body is read to check its hash, then handed on).
+async fn device_request(
+    s: &AppState,
+    credential: &str,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_JOB_BYTES)
+        .await
+        .map_err(|e| ApiError::BadRequest("too_large", format!("request body: {e}")))?;
+    // As the device sent it: `nest` strips the `/api` prefix from `parts.uri`.
+    let uri = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|o| o.0.clone())
+        .unwrap_or_else(|| parts.uri.clone());
+    let target = requests::signed_target(uri.path(), uri.query());
+    let (devices, nonces) = (s.devices.clone(), std::sync::Arc::clone(&s.nonces));
+    let (method, cred, bytes) = (
+        parts.method.to_string(),
+        credential.to_string(),
+        body.clone(),
+    );
+    let target2 = target.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let cred = requests::Credential::parse(&cred)?;
+        requests::verify(
+            &devices,
+            &nonces,
+            &cred,
+            &method,
+            &target2,
+            &bytes,
+            chrono::Utc::now(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match checked {
+        Ok(device) => {
+            parts.extensions.insert(Caller::Device(device));
+            Ok(next
+                .run(Request::from_parts(parts, axum::body::Body::from(body)))
+                .await)
+        }
+        Err(why) => {
+            let device = credential.split('.').next().unwrap_or_default();
+            s.agent.store().audit().record(
+                "api.refused",
+                None,
+                json!({"device": device, "method": parts.method.as_str(), "target": target,
+                       "why": why.to_string()}),
+            );
+            tracing::warn!(device, %target, %why, "API request refused");
+            Err(ApiError::Refused(why.to_string()))
+        }
     }
 }
 
@@ -221,11 +334,23 @@ struct JobRequest {
 
 async fn create_job(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // A whole envelope signed by a paired device (the phone page with its device key) is taken
     // as it is, and its signature must verify.
     if let Ok(job) = Job::from_bytes(&body) {
+        if let Caller::Device(id) = &caller {
+            if crate::guard::devices::signer_of(&job.origin) != id {
+                return Err(ApiError::BadRequest(
+                    "invalid_job",
+                    format!(
+                        "device {id} may send only jobs it signed itself, not jobs from {:?}",
+                        job.origin
+                    ),
+                ));
+            }
+        }
         if job.signature.is_some() {
             let id = s.agent.submit(job).await?;
             return Ok((
@@ -233,6 +358,14 @@ async fn create_job(
                 Json(json!({"id": id, "state": "queued"})),
             ));
         }
+    }
+    if let Caller::Device(id) = &caller {
+        // Only this desktop vouches for unsigned requests; a device signs its jobs, whose nonce
+        // the agent keeps, so a replayed request cannot start a second job.
+        return Err(ApiError::BadRequest(
+            "invalid_job",
+            format!("device {id}: send the whole job envelope signed with your device key, not a bare {{skill, params}} request"),
+        ));
     }
     let req: JobRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest("invalid_job", format!("malformed job: {e}")))?;
@@ -271,9 +404,14 @@ async fn list_approvals(State(s): State<AppState>) -> Result<Json<Value>, ApiErr
     Ok(Json(serde_json::to_value(list).unwrap_or_default()))
 }
 
-async fn decide(s: &AppState, id: &str, approve: bool) -> Result<Json<Value>, ApiError> {
+async fn decide(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    approve: bool,
+) -> Result<Json<Value>, ApiError> {
     use crate::guard::approvals::{decide, ApprovalError};
-    match decide(s.agent.store(), id, approve, "api").await {
+    match decide(s.agent.store(), id, approve, &caller.name()).await {
         Ok(a) => Ok(Json(serde_json::to_value(a).unwrap_or_default())),
         Err(ApprovalError::NotFound(m)) => Err(ApiError::NotFound(format!("no approval {m}"))),
         Err(e @ ApprovalError::Decided { .. }) => Err(ApiError::Conflict(e.to_string())),
@@ -283,16 +421,18 @@ async fn decide(s: &AppState, id: &str, approve: bool) -> Result<Json<Value>, Ap
 
 async fn approve(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    decide(&s, &id, true).await
+    decide(&s, &caller, &id, true).await
 }
 
 async fn refuse(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    decide(&s, &id, false).await
+    decide(&s, &caller, &id, false).await
 }
 
 async fn cancel_job(

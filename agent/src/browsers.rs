@@ -16,9 +16,12 @@ pub struct BrowserPool {
 impl BrowserPool {
     /// A pool that launches with `opts` (CDP is required for parallel pages).
     pub fn new(mut opts: LaunchOptions) -> Self {
-        // Skills never need a second window; with this, window.open and target=_blank open
-        // nothing, so a page cannot reach an origin through a popup the guard does not see.
-        opts.extra_args.push("--block-new-web-contents".into());
+        // Over CDP the guard intercepts popups too (they open paused and carry the page's
+        // check). WebDriver has no interception: there, window.open and target=_blank open
+        // nothing, so a page cannot reach an origin through a window the guard does not see.
+        if opts.backend == deskhand_browser::Backend::WebDriver {
+            opts.extra_args.push("--block-new-web-contents".into());
+        }
         BrowserPool {
             opts,
             current: Mutex::new(None),

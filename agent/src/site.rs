@@ -10,6 +10,8 @@ pub struct StaticSite {
     pub addr: SocketAddr,
     /// Requests served so far (tests check that a refused navigation never arrived).
     pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The path and query of every request served, in order.
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -26,6 +28,8 @@ impl StaticSite {
         let addr = listener.local_addr()?;
         let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = std::sync::Arc::clone(&hits);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
         let app = axum::Router::new()
             .route("/slow/{ms}", axum::routing::get(slow))
             .route("/never", axum::routing::get(never))
@@ -34,13 +38,23 @@ impl StaticSite {
             .layer(axum::middleware::from_fn(
                 move |req: axum::extract::Request, next: axum::middleware::Next| {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if let Some(pq) = req.uri().path_and_query() {
+                        log.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(pq.to_string());
+                    }
                     next.run(req)
                 },
             ));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(StaticSite { addr, hits, task })
+        Ok(StaticSite {
+            addr,
+            hits,
+            seen,
+            task,
+        })
     }
 
     /// `http://127.0.0.1:PORT/path`.

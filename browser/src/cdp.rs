@@ -35,24 +35,26 @@ fn cdp_err(e: CdpError) -> Error {
     }
 }
 
-/// Installed in guarded pages: no new windows.
-const NO_POPUPS: &str = r#"(() => {
-  const no = () => null;
-  try { Object.defineProperty(window, 'open', { value: no, writable: false, configurable: false }); } catch (e) {}
-  const elsewhere = (t) => t && !['_self', '_top', '_parent'].includes(t.toLowerCase());
-  document.addEventListener('click', (e) => {
-    const a = e.target && e.target.closest ? e.target.closest('a[target], area[target]') : null;
-    if (a && elsewhere(a.getAttribute('target'))) { e.preventDefault(); e.stopImmediatePropagation(); }
-  }, true);
-  document.addEventListener('submit', (e) => {
-    if (e.target && elsewhere(e.target.getAttribute('target'))) { e.preventDefault(); e.stopImmediatePropagation(); }
-  }, true);
-})();"#;
-
 /// A CDP connection to one Chromium.
 pub(crate) struct CdpBrowser {
     browser: chromiumoxide::Browser,
     handler: tokio::task::JoinHandle<()>,
+    popups: PopupWatch,
+}
+
+/// The browser's popup guard, started by the first page that asks for navigation interception.
+#[derive(Clone)]
+struct PopupWatch {
+    ws_url: std::sync::Arc<str>,
+    started: std::sync::Arc<tokio::sync::OnceCell<crate::popups::Popups>>,
+}
+
+impl PopupWatch {
+    async fn get(&self) -> Result<&crate::popups::Popups> {
+        self.started
+            .get_or_try_init(|| crate::popups::Popups::start(&self.ws_url))
+            .await
+    }
 }
 
 impl CdpBrowser {
@@ -94,7 +96,15 @@ impl CdpBrowser {
                 }
             }
         });
-        Ok(CdpBrowser { browser, handler })
+        let popups = PopupWatch {
+            ws_url: ws_url.into(),
+            started: Default::default(),
+        };
+        Ok(CdpBrowser {
+            browser,
+            handler,
+            popups,
+        })
     }
 
     pub(crate) async fn new_page(&self, isolated: bool, url: &str) -> Result<CdpPage> {
@@ -131,6 +141,8 @@ impl CdpBrowser {
         Ok(CdpPage {
             page,
             context,
+            popups: self.popups.clone(),
+            popup_guard: std::sync::Mutex::new(None),
             documents: tokio::sync::Mutex::new(documents),
             _documents_task: AbortOnDrop(task),
         })
@@ -152,6 +164,9 @@ impl Drop for CdpBrowser {
 pub(crate) struct CdpPage {
     page: chromiumoxide::Page,
     context: Option<chromiumoxide::cdp::browser_protocol::browser::BrowserContextId>,
+    popups: PopupWatch,
+    /// While set, windows this page opens are under its navigation check.
+    popup_guard: std::sync::Mutex<Option<crate::popups::Registration>>,
     /// How many documents of this tab reached DOMContentLoaded, so a wait for the next one
     /// sleeps on the event instead of polling.
     documents: tokio::sync::Mutex<tokio::sync::watch::Receiver<u64>>,
@@ -169,8 +184,9 @@ impl Drop for AbortOnDrop {
 
 impl CdpPage {
     /// Pause every document request of this tab (top-level and frames: redirects, script
-    /// navigation, form posts, meta refresh) and let through only those `check` accepts; the rest
-    /// fail with `ERR_BLOCKED_BY_CLIENT` before anything leaves the machine.
+    /// navigation, form posts, meta refresh) and of every window it opens, and let through only
+    /// those `check` accepts; the rest fail with `ERR_BLOCKED_BY_CLIENT` before anything leaves
+    /// the machine.
     pub(crate) async fn intercept_navigation(&self, check: crate::NavigationCheck) -> Result<()> {
         use chromiumoxide::cdp::browser_protocol::fetch::{
             ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams,
@@ -194,18 +210,20 @@ impl CdpPage {
             })
             .await
             .map_err(cdp_err)?;
-        // A popup is a new target this interception does not see: give the page no way to open
-        // one (window.open, links and forms aimed at another window), before its own scripts run.
-        self.page
-            .execute(AddScriptToEvaluateOnNewDocumentParams::new(NO_POPUPS))
-            .await
-            .map_err(cdp_err)?;
+        // A popup is a new target this interception does not see: the browser-wide watcher
+        // holds each new window paused until it carries the same check.
+        let registration = self.popups.get().await?.register(
+            self.context.as_ref().map(|c| c.inner().clone()),
+            self.page.target_id().inner().clone(),
+            std::sync::Arc::clone(&check),
+        );
+        *self.popup_guard.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
         let page = self.page.clone();
         // Ends when the page closes (its event stream ends).
         tokio::spawn(async move {
             while let Some(ev) = paused.next().await {
                 let id = ev.request_id.clone();
-                let r = if check(&ev.request.url) {
+                let r = if check(&ev.request.url, crate::NavigationSource::Page) {
                     page.execute(ContinueRequestParams::new(id))
                         .await
                         .map(|_| ())

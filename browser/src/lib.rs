@@ -29,6 +29,7 @@ mod fill;
 mod launch;
 mod locator;
 mod page;
+mod popups;
 pub mod process;
 mod retry;
 mod script;
@@ -46,4 +47,13 @@ pub use page::{ClickReport, Located, Page, ScrollReport, ScrollStop, ScrollUntil
 pub use script::SCRIPT;
 
 /// Decides whether a page may load a document URL (see [`Page::intercept_navigation`]).
-pub type NavigationCheck = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub type NavigationCheck = std::sync::Arc<dyn Fn(&str, NavigationSource) -> bool + Send + Sync>;
+
+/// Which window a checked document request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NavigationSource {
+    /// The guarded page itself (or one of its frames).
+    Page,
+    /// A window the guarded page opened (`window.open`, `target=_blank`), or one that opened.
+    Popup,
+}

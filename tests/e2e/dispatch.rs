@@ -492,6 +492,99 @@ async fn http_api_and_phone_page() {
         .unwrap();
     assert_eq!(r.status(), 409, "cancelling an ended job is a conflict");
 
+    // A paired device signs each request with its own key instead of holding the token.
+    use deskhand_agent::guard::devices::{DeviceKey, Devices};
+    use deskhand_agent::guard::requests;
+    let devices = Devices::new(ws.path());
+    let (tablet, tablet_secret) = devices.pair("tablet").unwrap();
+    let tablet_key = DeviceKey::parse(&tablet_secret).unwrap();
+    let signed = |method: &str, target: &str, body: &[u8]| {
+        format!(
+            "{} {}",
+            requests::SCHEME,
+            requests::sign(&tablet_key, method, target, body, chrono::Utc::now())
+        )
+    };
+    let cred = signed("GET", "/api/jobs?limit=5", b"");
+    let r = http
+        .get(format!("{base}/api/jobs?limit=5"))
+        .header("authorization", &cred)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a signed read is served: {:?}",
+        r.text().await
+    );
+    let r = http
+        .get(format!("{base}/api/jobs?limit=5"))
+        .header("authorization", &cred)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the same request again is a replay");
+    let why = r.json::<Value>().await.unwrap()["error"]["message"].clone();
+    assert!(why.as_str().unwrap().contains("replayed"), "{why}");
+    let r = http
+        .get(format!("{base}/api/jobs?limit=50"))
+        .header("authorization", signed("GET", "/api/jobs?limit=5", b""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a credential for another request");
+    // A bare {skill} request is the desktop's to vouch for; a device signs the job itself.
+    let body = br#"{"skill":"noop"}"#;
+    let r = http
+        .post(format!("{base}/api/jobs"))
+        .header("authorization", signed("POST", "/api/jobs", body))
+        .body(&body[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let mut job = Job::new("noop", Map::new(), "tablet");
+    tablet_key.sign(&mut job);
+    let body = job.to_bytes();
+    let r = http
+        .post(format!("{base}/api/jobs"))
+        .header("authorization", signed("POST", "/api/jobs", &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    // Its events stream, with the credential in the query as EventSource sends it.
+    let path = format!("/api/jobs/{}/events", job.id);
+    let cred = requests::sign(&tablet_key, "GET", &path, b"", chrono::Utc::now());
+    let sse = http
+        .get(format!("{base}{path}?auth={cred}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sse.contains("succeeded"), "{sse}");
+    devices.revoke(&tablet.id).unwrap();
+    let r = http
+        .get(format!("{base}/api/jobs"))
+        .header("authorization", signed("GET", "/api/jobs", b""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let why = r.json::<Value>().await.unwrap()["error"]["message"].clone();
+    assert!(why.as_str().unwrap().contains("revoked"), "{why}");
+    let refused = deskhand_agent::audit::AuditLog::new(ws.path())
+        .read(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "api.refused")
+        .count();
+    assert_eq!(refused, 3, "every refused device request is audited");
+
     // The phone page, at a phone's viewport, runs a job end to end.
     let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions::default())
         .await
@@ -536,9 +629,10 @@ async fn http_api_and_phone_page() {
     let (phone, secret) = deskhand_agent::guard::devices::Devices::new(ws.path())
         .pair("test phone")
         .unwrap();
-    let page = browser.new_page().await.unwrap();
+    // A fresh context: no token left in this origin's storage by the first page.
+    let page = browser.new_isolated_page().await.unwrap();
     page.set_viewport(390, 844, 2.0, true).await.unwrap();
-    page.goto(&format!("{base}/#token={token}&device={secret}"))
+    page.goto(&format!("{base}/#device={secret}"))
         .await
         .unwrap();
     eventually(Duration::from_secs(10), || async {
@@ -573,6 +667,22 @@ async fn http_api_and_phone_page() {
     assert!(
         signed.is_some_and(|j| j.signature.is_some()),
         "the page's signed job did not run (page says {err})"
+    );
+    // With no token at all, the page watched it to the end over signed requests.
+    let seen = eventually(Duration::from_secs(20), || async {
+        page.eval("document.getElementById('job-state').textContent")
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .filter(|s| s.contains("succeeded"))
+    })
+    .await;
+    assert!(seen.is_some(), "the device-only page saw its job succeed");
+    assert_eq!(
+        page.eval("localStorage.getItem('deskhand.token')")
+            .await
+            .unwrap(),
+        Value::Null
     );
     browser.close().await.unwrap();
     server.abort();

@@ -89,7 +89,8 @@ async fn navigation_to_another_origin_by_redirect_script_or_popup_never_leaves_t
         "a refused job wrote {:?}",
         reports(ws)
     );
-    // 3. window.open and a target=_blank link: no new window is created at all.
+    // 3. window.open and a target=_blank link by script, with no user activation: Chromium's
+    // popup blocker stops them (a click that opens a window is the next test).
     let (ok, out, err) = env
         .run(&[
             "/extract",
@@ -123,6 +124,91 @@ async fn navigation_to_another_origin_by_redirect_script_or_popup_never_leaves_t
         "the other origin received a request"
     );
     assert!(site.hits.load(Ordering::SeqCst) > 0);
+}
+
+/// A click (with the user activation that gets past the popup blocker) opens a window: to another
+/// origin it is refused inside Chromium and audited, to the allowed one it loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_a_clicked_control_opens_is_checked_like_a_navigation() {
+    let env = env().await;
+    let ws = env.ws.path();
+    let site = StaticSite::serve(&fixture_dir()).await.unwrap();
+    let evil = StaticSite::serve(&fixture_dir()).await.unwrap();
+    let click = |to: String, text: &'static str| {
+        let args = [
+            "/browser.click".to_string(),
+            format!(
+                "url={}",
+                site.url(&format!("attacks/popup-click.html?to={to}"))
+            ),
+            format!("text={text}"),
+        ];
+        let job = env
+            .cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let env = &env;
+        async move {
+            let pending = crate::util::eventually(Duration::from_secs(40), || async {
+                let v = env.json(&["approvals", "list", "--json"]).await;
+                v.as_array().filter(|a| !a.is_empty()).cloned()
+            })
+            .await
+            .expect("the click asks first");
+            let (ok, out, err) = env
+                .run(&["approvals", "approve", pending[0]["id"].as_str().unwrap()])
+                .await;
+            assert!(ok, "{out}{err}");
+            let out = tokio::time::timeout(Duration::from_secs(60), job.wait_with_output())
+                .await
+                .unwrap()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            (out.status.success(), err)
+        }
+    };
+    for (text, via) in [
+        ("Open link", "link"),
+        ("Open window", "window"),
+        ("Send form", "form"),
+    ] {
+        let (ok, err) = click(evil.url("stolen"), text).await;
+        assert!(ok, "the page itself stayed where it may be: {err}");
+        let refused = crate::util::eventually(Duration::from_secs(10), || async {
+            refusals(ws, "navigation").into_iter().find(|e| {
+                e["data"]["target"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(&format!("via={via}")))
+            })
+        })
+        .await
+        .unwrap_or_else(|| panic!("the {via} popup was refused and audited"));
+        assert!(
+            refused["data"]["why"]
+                .as_str()
+                .unwrap()
+                .contains("a window the page opened"),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        evil.hits.load(Ordering::SeqCst),
+        0,
+        "the other origin received a request"
+    );
+    // To the allowed origin, the window loads as it would for the person.
+    let (ok, err) = click(site.url("products/page-2.html"), "Open link").await;
+    assert!(ok, "{err}");
+    let opened = crate::util::eventually(Duration::from_secs(10), || async {
+        let seen = site.seen.lock().unwrap().clone();
+        seen.iter()
+            .any(|p| p.ends_with("page-2.html?via=link"))
+            .then_some(())
+    })
+    .await;
+    assert!(opened.is_some(), "{:?}", site.seen.lock().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

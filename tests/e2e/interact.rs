@@ -138,3 +138,74 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Windows a guarded page opens (link, `window.open`, form, each from a real click) are held
+/// paused until they carry the page's check: refused ones never send a request, allowed ones load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn popups_of_a_guarded_page_are_checked_before_their_first_request() {
+    use deskhand_agent::site::{fixture_dir, StaticSite};
+    use deskhand_browser::{Browser, LaunchOptions, NavigationSource};
+    use std::sync::{atomic::Ordering, Arc, Mutex};
+    let site = StaticSite::serve(&fixture_dir()).await.unwrap();
+    let evil = StaticSite::serve(&fixture_dir()).await.unwrap();
+    let browser = Browser::launch(LaunchOptions::default()).await.unwrap();
+    let page = browser.new_isolated_page().await.unwrap();
+    let checked: Arc<Mutex<Vec<(String, NavigationSource)>>> = Arc::default();
+    let (log, allowed) = (Arc::clone(&checked), site.url(""));
+    page.intercept_navigation(Arc::new(move |url: &str, source| {
+        log.lock().unwrap().push((url.to_string(), source));
+        url.starts_with(&allowed)
+    }))
+    .await
+    .unwrap();
+    let popups_to = |needle: String| {
+        checked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(u, s)| *s == NavigationSource::Popup && u.contains(&needle))
+            .count()
+    };
+    let to = evil.url("stolen");
+    page.goto(&site.url(&format!("attacks/popup-click.html?to={to}")))
+        .await
+        .unwrap();
+    for (i, text) in ["Open link", "Open window", "Send form"].iter().enumerate() {
+        page.click(&Locator::clickable(text).unwrap())
+            .await
+            .unwrap();
+        let n = crate::util::eventually(std::time::Duration::from_secs(10), || async {
+            (popups_to(evil.addr.to_string()) > i).then_some(())
+        })
+        .await;
+        assert!(
+            n.is_some(),
+            "{text}: no popup checked: {:?} evil hits {}",
+            checked.lock().unwrap(),
+            evil.hits.load(Ordering::SeqCst)
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        evil.hits.load(Ordering::SeqCst),
+        0,
+        "a refused popup sent a request"
+    );
+    let page2 = site.url("products/page-2.html");
+    page.goto(&site.url(&format!("attacks/popup-click.html?to={page2}")))
+        .await
+        .unwrap();
+    page.click(&Locator::clickable("Open link").unwrap())
+        .await
+        .unwrap();
+    let loaded = crate::util::eventually(std::time::Duration::from_secs(10), || async {
+        let seen = site.seen.lock().unwrap().clone();
+        seen.iter()
+            .any(|p| p.ends_with("page-2.html?via=link"))
+            .then_some(())
+    })
+    .await;
+    assert!(loaded.is_some(), "{:?}", site.seen.lock().unwrap());
+    assert!(popups_to("page-2.html?via=link".into()) >= 1);
+    browser.close().await.unwrap();
+}

@@ -261,7 +261,17 @@ impl Devices {
     /// earlier may be older than the time window).
     pub fn verify_signature(&self, job: &Job, now: DateTime<Utc>) -> Result<(), SignatureError> {
         let sig = job.signature.as_deref().ok_or(SignatureError::Unsigned)?;
-        let signer = signer_of(&job.origin);
+        self.check(signer_of(&job.origin), sig, &signed_bytes(job), now)
+    }
+
+    /// Did paired, unrevoked device `signer` sign `message` with `sig` (base64url)?
+    pub(crate) fn check(
+        &self,
+        signer: &str,
+        sig: &str,
+        message: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), SignatureError> {
         let known = self.known()?;
         let device = known
             .devices
@@ -280,7 +290,7 @@ impl Devices {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or(SignatureError::BadSignature)?;
-        pk.verify(&signed_bytes(job), &Signature::from_bytes(&sig))
+        pk.verify(message, &Signature::from_bytes(&sig))
             .map_err(|_| SignatureError::BadSignature)
     }
 }
@@ -336,6 +346,11 @@ impl DeviceKey {
     /// The public key, base64url.
     pub fn public_key(&self) -> String {
         B64.encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// Sign any message as this device (base64url), e.g. an API request.
+    pub fn sign_bytes(&self, message: &[u8]) -> String {
+        B64.encode(self.key.sign(message).to_bytes())
     }
 
     /// Sign a job as this device: sets its origin, a fresh `created_at`, then the signature.

@@ -7,10 +7,12 @@
 pub mod approvals;
 pub mod devices;
 pub mod policy;
+pub mod requests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use deskhand_browser::NavigationSource;
 use deskhand_workspace::Workspace;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -118,8 +120,9 @@ impl Guard {
     }
 
     /// The check the browser runs on every document request the page makes (redirects, script
-    /// navigation, form posts): true to let it through; a refusal is audited.
-    /// `blocked` collects what was refused, so the step can fail saying so.
+    /// navigation, form posts) and the windows it opens: true to let it through; a refusal is
+    /// audited. `blocked` collects what the page itself was refused, so the step can fail saying
+    /// so; a refused popup is closed and the page goes on.
     pub fn navigation_hook(
         &self,
         blocked: Arc<std::sync::Mutex<Vec<String>>>,
@@ -129,11 +132,17 @@ impl Guard {
             self.env.store.clone(),
             self.job.clone(),
         );
-        Arc::new(move |url: &str| match policy.url_allowed(url) {
+        Arc::new(move |url: &str, source| match policy.url_allowed(url) {
             Ok(()) => true,
             Err(why) => {
+                let why = match source {
+                    NavigationSource::Page => why,
+                    NavigationSource::Popup => format!("a window the page opened: {why}"),
+                };
                 record_refusal(&store, &job, &policy.skill, "navigation", url, &why);
-                blocked.lock().unwrap_or_else(|p| p.into_inner()).push(why);
+                if source == NavigationSource::Page {
+                    blocked.lock().unwrap_or_else(|p| p.into_inner()).push(why);
+                }
                 false
             }
         })

@@ -234,6 +234,9 @@ async fn jobs_fill_extract_scroll_and_click_in_the_persons_own_tabs() {
             format!("url={}", desk.site.url("feed.html")),
             "selector=article.feed-item".into(),
             "count=35".into(),
+            // This checks the extension's plumbing; the feed-ended rule is tested in interact.rs.
+            // On a loaded 2-core machine 1.5 s without a new item is not a reliable end signal.
+            "idle_ms=5000".into(),
             "target=tab:new".into(),
         ],
         false,

@@ -633,8 +633,11 @@ impl Agent {
             tracing::debug!(job = %id, "already running here; ignoring the duplicate delivery");
             return;
         }
+        // Known already when it was submitted here (or delivered before): one read serves the
+        // signature check and the ledger below.
+        let known = store.get(&id).await.ok();
         // Signed dispatch: only paired devices' jobs run; replays and forgeries are refused.
-        if let Err(why) = self.check_signature(&job, &d.body).await {
+        if let Err(why) = self.check_signature(&job, &d.body, known.as_ref()).await {
             store.audit().record(
                 "job.refused",
                 Some(&id),
@@ -644,17 +647,22 @@ impl Agent {
             return;
         }
         // The ledger: a job the store has seen end is never run again (redelivery, duplicate, late ack).
-        if let Err(e) = store.insert(&job).await {
-            tracing::error!(job = %id, error = %e, "cannot record job; handing it back");
-            let _ = queue.release(d).await;
-            return;
-        }
-        let rec = match store.get(&id).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(job = %id, error = %e, "cannot read job; handing it back");
-                let _ = queue.release(d).await;
-                return;
+        let rec = match known {
+            Some(r) => r,
+            None => {
+                if let Err(e) = store.insert(&job).await {
+                    tracing::error!(job = %id, error = %e, "cannot record job; handing it back");
+                    let _ = queue.release(d).await;
+                    return;
+                }
+                match store.get(&id).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(job = %id, error = %e, "cannot read job; handing it back");
+                        let _ = queue.release(d).await;
+                        return;
+                    }
+                }
             }
         };
         if rec.state.is_terminal() {
@@ -706,7 +714,12 @@ impl Agent {
 
     /// Who may send this job: a paired, unrevoked device's signature over exactly this envelope;
     /// a job new to this agent must also be recent and carry an unused nonce.
-    async fn check_signature(&self, job: &Job, body: &[u8]) -> Result<(), String> {
+    async fn check_signature(
+        &self,
+        job: &Job,
+        body: &[u8],
+        known: Option<&crate::store::JobRecord>,
+    ) -> Result<(), String> {
         use crate::guard::devices::{Devices, SignatureError};
         let store = &self.inner.store;
         let devices = Devices::in_dir(store.private_dir());
@@ -714,7 +727,7 @@ impl Agent {
         let now = chrono::Utc::now();
         // Accepted before (submitted here, or a redelivery): the time window and the nonce were
         // checked then; the signature still binds this copy to what was accepted.
-        if let Ok(rec) = store.get(&id).await {
+        if let Some(rec) = known {
             // Byte for byte the envelope that was verified when it was accepted.
             if rec.envelope == body {
                 return Ok(());

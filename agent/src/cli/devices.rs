@@ -55,6 +55,8 @@ pub fn pair(args: PairArgs, workspace: &Path) -> anyhow::Result<()> {
     if let Some(code) = qr(&secret) {
         println!("{code}");
     }
+    println!("On the phone page: paste it under \"Device key\" (or open the page's URL with #device=KEY);");
+    println!("every request and job is then signed on the phone.");
     println!("Sign jobs with it: deskhand dispatch --device-key '{secret}' SKILL …");
     println!("Revoke it: deskhand devices revoke {}", device.id);
     Ok(())

@@ -37,6 +37,8 @@ function connect() {
     port = null;
     for (const [, resolve] of replies) resolve({ ok: false, error: { code: 'disconnected', message: why } });
     replies.clear();
+    // With the agent gone no job will lift its tab filters: give the person their tabs back.
+    unguardAll().catch(() => {});
     scheduleReconnect();
   });
   const manifest = chrome.runtime.getManifest();
@@ -108,7 +110,9 @@ function describeError(err, msg) {
 async function run(msg) {
   switch (msg.op) {
     case 'tabs': return listTabs();
-    case 'open': return openTab(msg.url, msg.timeout_ms || 30000);
+    case 'open': return openTab(msg.url, msg.timeout_ms || 30000, msg.guard);
+    case 'guard': return guardTab(msg.tab, msg.allow || [], msg.deny || []);
+    case 'unguard': return unguardTab(msg.tab);
     case 'navigate': return navigate(msg.tab, msg.url, msg.timeout_ms || 30000);
     case 'url': return (await chrome.tabs.get(msg.tab)).url;
     case 'html': return inTab(msg.tab, () => document.documentElement.outerHTML, []);
@@ -190,14 +194,61 @@ async function navigate(tabId, url, timeoutMs) {
   return { tab: tabId, url: tab.url };
 }
 
-async function openTab(url, timeoutMs) {
+async function openTab(url, timeoutMs, guard) {
   await requireAccess(url);
   const tab = await chrome.tabs.create({ url: 'about:blank', active: true });
+  // The filters are on before the tab's first request, so its very first page cannot lead away.
+  if (guard) await guardTab(tab.id, guard.allow || [], guard.deny || []);
   const done = waitComplete(tab.id, timeoutMs);
   await chrome.tabs.update(tab.id, { url });
   const loaded = await done;
-  await checkLoaded(tab.id, url);
+  try {
+    await checkLoaded(tab.id, url);
+  } catch (e) {
+    // Its first page led it elsewhere and the filters stopped that: the agent checks the URL and
+    // reports the refusal. Any other failure is the start page's own.
+    const now = (await chrome.tabs.get(tab.id)).url || '';
+    if (guard && now && now !== url) return { tab: tab.id, url: now, led_away: true };
+    throw e;
+  }
   return { tab: tab.id, url: loaded.url };
+}
+
+// ---- navigation filters: a job's tab may load documents only from the job's allowed origins ----
+// Session rules (declarativeNetRequest) block in the browser, before a request leaves: a redirect,
+// a script changing location, a link or a form to another origin fails with
+// ERR_BLOCKED_BY_CLIENT, and the agent's check after the action reports it. Per tab: block every
+// document request (priority 1), allow the job's origins (2), block its denied ones (3).
+const RULES_PER_TAB = 64;
+function ruleIds(tabId) {
+  const base = (tabId % 1000000) * RULES_PER_TAB + 1;
+  return Array.from({ length: RULES_PER_TAB }, (_, i) => base + i);
+}
+
+async function guardTab(tabId, allow, deny) {
+  if (allow.length + deny.length + 1 > RULES_PER_TAB) {
+    throw new CommandError('invalid', `too many origin rules for one tab (${allow.length + deny.length})`);
+  }
+  const ids = ruleIds(tabId);
+  const rule = (i, priority, type, regexFilter) => ({
+    id: ids[i], priority, action: { type },
+    condition: Object.assign({ tabIds: [tabId], resourceTypes: ['main_frame', 'sub_frame'] }, regexFilter ? { regexFilter } : {}),
+  });
+  const addRules = [rule(0, 1, 'block')];
+  allow.forEach((re, i) => addRules.push(rule(1 + i, 2, 'allow', re)));
+  deny.forEach((re, i) => addRules.push(rule(1 + allow.length + i, 3, 'block', re)));
+  await chrome.declarativeNetRequest.updateSessionRules({ removeRuleIds: ids, addRules });
+  return { tab: tabId, rules: addRules.length };
+}
+
+async function unguardTab(tabId) {
+  await chrome.declarativeNetRequest.updateSessionRules({ removeRuleIds: ruleIds(tabId) });
+  return { tab: tabId };
+}
+
+async function unguardAll() {
+  const rules = await chrome.declarativeNetRequest.getSessionRules();
+  await chrome.declarativeNetRequest.updateSessionRules({ removeRuleIds: rules.map((r) => r.id) });
 }
 
 // An error page loads "complete" too; scripting refuses it, which tells them apart.

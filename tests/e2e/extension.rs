@@ -274,6 +274,72 @@ async fn jobs_fill_extract_scroll_and_click_in_the_persons_own_tabs() {
     );
 }
 
+/// In the person's own browser the job's origins are enforced by the browser itself (session
+/// rules of `declarativeNetRequest`): a page that tries to lead the job's tab to another origin
+/// is stopped before the request leaves, the refusal is audited, and the tab is free again after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_tab_cannot_be_led_to_another_origin_and_is_free_again_after() {
+    let desk = Desk::start().await;
+    let evil = StaticSite::serve(&fixture_dir()).await.unwrap();
+    let schema = r#"{"items": "li.product", "fields": {"name": "a.title"}}"#;
+    // 1. A tab the job opens: its first page sends it elsewhere on load.
+    let attack = desk
+        .site
+        .url(&format!("attacks/js-nav.html?to={}", evil.url("x")));
+    let (ok, out, err) = desk.dispatch(
+        "browser.extract",
+        &[
+            format!("url={attack}"),
+            format!("schema={schema}"),
+            "target=tab:new".into(),
+        ],
+        false,
+    );
+    assert!(ok, "{err}");
+    let job = desk.ended(out.trim()).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{job}"
+    );
+    // 2. The person's own tab, named by its URL: the same page, reached by a job's navigation.
+    let tab = desk.browser().new_page().await.unwrap();
+    tab.goto(&desk.site.url("widgets.html")).await.unwrap();
+    let (ok, out, err) = desk.dispatch(
+        "browser.extract",
+        &[
+            format!("url={attack}"),
+            format!("schema={schema}"),
+            "target=tab:*/widgets.html".into(),
+        ],
+        false,
+    );
+    assert!(ok, "{err}");
+    let job = desk.ended(out.trim()).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        evil.hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a request reached the other origin"
+    );
+    let audit = std::fs::read_to_string(desk.ws.path().join(".deskhand/audit.jsonl")).unwrap();
+    let refused = audit
+        .lines()
+        .filter(|l| l.contains("\"guard.refused\"") && l.contains(&evil.addr.to_string()))
+        .count();
+    assert!(refused >= 2, "both refusals are audited:\n{audit}");
+    // 3. The job is over: the person's tab goes wherever the person sends it.
+    tab.goto(&evil.url("products/page-1.html")).await.unwrap();
+    assert!(
+        evil.hits.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the tab's filters were lifted"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_click_waits_for_approval_and_the_popup_answers_it() {
     let desk = Desk::start().await;

@@ -117,7 +117,16 @@ mod tests {
             .iter()
             .filter_map(|p| p.as_str())
             .collect();
-        assert_eq!(perms, ["nativeMessaging", "scripting", "tabs", "activeTab"]);
+        assert_eq!(
+            perms,
+            [
+                "nativeMessaging",
+                "scripting",
+                "tabs",
+                "activeTab",
+                "declarativeNetRequest"
+            ]
+        );
         // Host access is asked per site at run time, never granted up front.
         assert!(m.get("host_permissions").is_none());
         assert!(!m.to_string().contains("<all_urls>"));

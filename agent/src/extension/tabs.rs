@@ -51,14 +51,19 @@ impl Target {
 }
 
 /// Find (or open) the tab a target means. `url` is where a new tab should go.
-pub async fn resolve(hub: &ExtensionHub, target: &Target, url: &str) -> Result<i64, BrowserError> {
+pub async fn resolve(
+    hub: &ExtensionHub,
+    target: &Target,
+    url: &str,
+    filters: &Value,
+) -> Result<i64, BrowserError> {
     let pick = |code: &str, message: String| BrowserError::Extension {
         code: code.into(),
         message,
     };
     if let Target::New = target {
         let v = hub
-            .command(json!({"op": "open", "url": url, "timeout_ms": 30_000}))
+            .command(json!({"op": "open", "url": url, "timeout_ms": 30_000, "guard": filters}))
             .await?;
         return v["tab"]
             .as_i64()
@@ -123,6 +128,22 @@ pub async fn resolve(hub: &ExtensionHub, target: &Target, url: &str) -> Result<i
             ),
         )),
     }
+}
+
+/// Let `tab` load documents only from the origins in `filters` (`{"allow": [..], "deny": [..]}`,
+/// regexes), blocked inside the browser until [`unguard`].
+pub async fn guard(hub: &ExtensionHub, tab: i64, filters: &Value) -> Result<(), BrowserError> {
+    let mut cmd = filters.clone();
+    cmd["op"] = "guard".into();
+    cmd["tab"] = tab.into();
+    hub.command(cmd).await.map(|_| ())
+}
+
+/// Give the person's tab back its freedom to navigate.
+pub async fn unguard(hub: &ExtensionHub, tab: i64) -> Result<(), BrowserError> {
+    hub.command(json!({"op": "unguard", "tab": tab}))
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

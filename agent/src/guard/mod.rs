@@ -112,6 +112,12 @@ impl Guard {
         StepError::Fatal(format!("refused: {why}"))
     }
 
+    /// The job's origins as regexes for a browser that filters requests itself (the extension).
+    pub fn navigation_filters(&self) -> Value {
+        let (allow, deny) = self.policy.navigation_filters();
+        json!({"allow": allow, "deny": deny})
+    }
+
     /// May the browser open this URL?
     pub fn check_url(&self, url: &str) -> Result<(), StepError> {
         self.policy

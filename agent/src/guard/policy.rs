@@ -63,6 +63,37 @@ impl OriginRule {
         })
     }
 
+    /// The same rule as RE2 regexes over a request URL, one per scheme (the Chrome extension's
+    /// `declarativeNetRequest` filters). Chrome drops a scheme's default port from URLs.
+    fn regexes(&self) -> Vec<String> {
+        let schemes: Vec<&str> = match &self.scheme {
+            Some(s) => vec![s.as_str()],
+            None => vec!["http", "https"],
+        };
+        let host = regex_escape(&self.host);
+        let sub = if self.subdomains {
+            "([a-z0-9-]+\\.)*"
+        } else {
+            ""
+        };
+        schemes
+            .into_iter()
+            .map(|scheme| {
+                let default = match scheme {
+                    "http" => Some(80),
+                    "https" => Some(443),
+                    _ => None,
+                };
+                let port = match self.port {
+                    Some(p) if Some(p) == default => format!("(:{p})?"),
+                    Some(p) => format!(":{p}"),
+                    None => String::new(),
+                };
+                format!("^{}://{sub}{host}{port}([/?#]|$)", regex_escape(scheme))
+            })
+            .collect()
+    }
+
     fn matches(&self, u: &Url) -> bool {
         let Some(host) = u.host_str().map(|h| h.to_ascii_lowercase()) else {
             return false;
@@ -152,6 +183,13 @@ impl Policy {
         }
     }
 
+    /// The origins as regexes for a browser that filters requests itself (the person's browser,
+    /// through the extension): `(allow, deny)`; deny wins.
+    pub fn navigation_filters(&self) -> (Vec<String>, Vec<String>) {
+        let all = |rules: &[OriginRule]| rules.iter().flat_map(OriginRule::regexes).collect();
+        (all(&self.allow), all(&self.deny))
+    }
+
     /// May the browser load this URL as a document? `about:blank` and `data:` are always fine
     /// (nothing leaves the machine); anything else needs an allowed origin that no deny matches.
     pub fn url_allowed(&self, url: &str) -> Result<(), String> {
@@ -236,6 +274,18 @@ impl Policy {
     }
 }
 
+/// Escape RE2 metacharacters.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +296,61 @@ mod tests {
             browser: browser.iter().map(|s| s.to_string()).collect(),
             workspace: workspace.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_extension_filters_decide_as_the_policy_does() {
+        let p = Policy::new(
+            "t",
+            &perms(
+                &[
+                    "https://*.example.com",
+                    "!https://evil.example.com",
+                    "http://127.0.0.1:8080",
+                    "docs.example.org",
+                    "https://a.example.net:443",
+                ],
+                &[],
+            ),
+            &Map::new(),
+        );
+        let (allow, deny) = p.navigation_filters();
+        let compile = |v: &[String]| {
+            v.iter()
+                .map(|r| regex::Regex::new(r).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let (allow, deny) = (compile(&allow), compile(&deny));
+        // What Chrome would decide with these rules (deny above allow above block-all).
+        let filtered = |url: &str| {
+            !deny.iter().any(|r| r.is_match(url)) && allow.iter().any(|r| r.is_match(url))
+        };
+        for url in [
+            "https://example.com/a",
+            "https://shop.example.com/a?b",
+            "https://evil.example.com/",
+            "https://notexample.com/",
+            "https://example.com.evil.io/",
+            "https://example.com@evil.io/",
+            "http://example.com/",
+            "https://example.com:8443/",
+            "http://127.0.0.1:8080/x",
+            "http://127.0.0.1:8081/x",
+            "http://127.0.0.1/x",
+            "http://docs.example.org/",
+            "https://docs.example.org/?q",
+            "https://docs.example.org:8443/",
+            "https://a.example.net/",
+            "https://a.example.net:443/",
+            "https://a.example.net:444/",
+            "ftp://docs.example.org/",
+        ] {
+            assert_eq!(
+                filtered(url),
+                p.url_allowed(url).is_ok(),
+                "{url}: filters and policy disagree"
+            );
         }
     }
 

@@ -111,6 +111,8 @@ struct GuardedPage<'g> {
     blocked: Arc<Mutex<Vec<String>>>,
     /// WebDriver cannot intercept: check the URL after each action instead.
     post_check: bool,
+    /// The person's tab whose navigation filters are lifted when the step ends.
+    ext_tab: Option<i64>,
 }
 
 impl<'g> GuardedPage<'g> {
@@ -126,8 +128,16 @@ impl<'g> GuardedPage<'g> {
             .map_err(StepError::Fatal)?;
         if target.is_tab() {
             let hub = &guard.env().extension;
-            match tabs::resolve(hub, &target, url).await {
+            let filters = guard.navigation_filters();
+            match tabs::resolve(hub, &target, url, &filters).await {
                 Ok(tab) => {
+                    // A tab the job opened was filtered from its first request; one of the
+                    // person's is filtered from now on.
+                    if target != Target::New {
+                        tabs::guard(hub, tab, &filters)
+                            .await
+                            .map_err(browser_error)?;
+                    }
                     let (action, nav) = guard.env().browsers.timeouts();
                     let link: Arc<dyn deskhand_browser::TabLink> = Arc::clone(hub) as _;
                     let page = GuardedPage {
@@ -136,15 +146,29 @@ impl<'g> GuardedPage<'g> {
                         page: Page::in_extension_tab(link, tab, action, nav),
                         blocked: Arc::new(Mutex::new(Vec::new())),
                         post_check: true,
+                        ext_tab: Some(tab),
                     };
-                    let now = page.page.url().await.map_err(browser_error)?;
-                    if !same_page(&now, url) {
-                        let r = page.page.goto(url).await;
-                        page.checked(r).await?;
-                    } else {
-                        guard.check_url(&now)?;
-                    }
-                    return Ok(page);
+                    let ready = async {
+                        let now = page.page.url().await.map_err(browser_error)?;
+                        if target == Target::New && !same_page(&now, url) {
+                            // Its first page led it away and the filters stopped it: a refusal.
+                            guard.check_url(&now)?;
+                        }
+                        if !same_page(&now, url) {
+                            let r = page.page.goto(url).await;
+                            page.checked(r).await
+                        } else {
+                            guard.check_url(&now)
+                        }
+                    };
+                    return match ready.await {
+                        Ok(()) => Ok(page),
+                        Err(e) => {
+                            // Not started after all: the tab gets its freedom back now.
+                            page.close(&Err::<(), _>(e.clone())).await;
+                            Err(e)
+                        }
+                    };
                 }
                 Err(deskhand_browser::Error::Extension { code, message })
                     if code == "not_connected"
@@ -174,6 +198,7 @@ impl<'g> GuardedPage<'g> {
             page,
             blocked,
             post_check,
+            ext_tab: None,
         })
     }
 
@@ -198,15 +223,24 @@ impl<'g> GuardedPage<'g> {
                 "refused: the page tried to leave its allowed origins: {why}"
             )));
         }
-        let v = r.map_err(browser_error)?;
         if self.post_check {
-            let now = self.page.url().await.map_err(browser_error)?;
-            self.guard.check_url(&now)?;
+            // Where the tab is now, even when the action failed: a load the filters blocked
+            // fails too, and its refusal is the better answer.
+            match self.page.url().await {
+                Ok(now) => self.guard.check_url(&now)?,
+                Err(e) if r.is_ok() => return Err(browser_error(e)),
+                Err(_) => {}
+            }
         }
-        Ok(v)
+        r.map_err(browser_error)
     }
 
     async fn close(self, result: &Result<impl Sized, StepError>) {
+        if let Some(tab) = self.ext_tab {
+            if let Err(e) = tabs::unguard(&self.guard.env().extension, tab).await {
+                tracing::warn!(tab, error = %e, "could not lift the tab's navigation filters");
+            }
+        }
         let _ = self.page.close().await;
         if let (Err(StepError::Fatal(m)), Some(browser)) = (result, &self.browser) {
             if m.contains("Chromium crashed") {

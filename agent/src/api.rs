@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::agent::{Agent, AgentError};
+use crate::guard::devices::SignatureError;
 use crate::guard::requests;
 use crate::job::{Job, JobError, JobEvent, MAX_JOB_BYTES};
 use crate::store::{JobRecord, StoreError};
@@ -33,8 +34,8 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     /// 401.
     Unauthorized,
-    /// 401 for a device credential that did not pass, saying why.
-    Refused(String),
+    /// 401 for a device credential that did not pass: a code and why.
+    Refused(&'static str, String),
     /// 404.
     NotFound(String),
     /// 409.
@@ -48,7 +49,7 @@ impl IntoResponse for ApiError {
         let (status, code, message) = match self {
             ApiError::BadRequest(code, m) => (if code == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST }, code, m),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong credential: sign the request with a paired device's key (`deskhand pair`), or use the token printed by `deskhand serve` (also in .deskhand/api-token)".into()),
-            ApiError::Refused(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
+            ApiError::Refused(code, m) => (StatusCode::UNAUTHORIZED, code, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             ApiError::Internal(m) => {
@@ -252,16 +253,31 @@ async fn device_request(
                 .run(Request::from_parts(parts, axum::body::Body::from(body)))
                 .await)
         }
+        // The agent cannot read its own device list: its fault, not the caller's.
+        Err(why @ requests::RequestError::Device(SignatureError::File { .. })) => {
+            Err(ApiError::Internal(why.to_string()))
+        }
         Err(why) => {
-            let device = credential.split('.').next().unwrap_or_default();
-            s.agent.store().audit().record(
-                "api.refused",
-                None,
-                json!({"device": device, "method": parts.method.as_str(), "target": target,
-                       "why": why.to_string()}),
-            );
-            tracing::warn!(device, %target, %why, "API request refused");
-            Err(ApiError::Refused(why.to_string()))
+            let device: String = credential
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(64)
+                .collect();
+            // The path only: a query could carry anything, a token included.
+            let path: String = uri.path().chars().take(200).collect();
+            if why.about_a_paired_device() {
+                let store = s.agent.store().clone();
+                let data = json!({"device": device, "method": parts.method.as_str(),
+                                  "path": path, "why": why.to_string()});
+                let _ = tokio::task::spawn_blocking(move || {
+                    store.audit().record("api.refused", None, data)
+                })
+                .await;
+            }
+            tracing::warn!(%device, %path, %why, "API request refused");
+            Err(ApiError::Refused(why.code(), why.to_string()))
         }
     }
 }

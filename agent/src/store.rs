@@ -214,9 +214,14 @@ impl Store {
         // survives a crashed or killed process (the commit is in the OS's cache); only a power cut
         // may lose the last commits. FULL fsyncs every commit: 350-500 us a write here.
         // The WAL is copied back into the database by a thread of its own (below), so no commit
-        // pays for a checkpoint's fsyncs: with SQLite's default, every ~100th job waited for one.
+        // pays for a checkpoint's fsyncs: with SQLite's default (1,000 pages), every ~100th job
+        // waited for one. 10,000 pages stays as a backstop should that thread fall behind (long
+        // readers), and the WAL file is cut back to 64 MiB after a reset.
         wconn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
+            .execute_batch(
+                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000; \
+                 PRAGMA journal_size_limit = 67108864;",
+            )
             .map_err(err)?;
         let cconn = Connection::open(path).map_err(err)?;
         let (checkpoints, stop) = std::sync::mpsc::channel::<()>();

@@ -42,18 +42,23 @@ pub(crate) struct CdpBrowser {
     popups: PopupWatch,
 }
 
-/// The browser's popup guard, started by the first page that asks for navigation interception.
+/// The browser's popup guard, started by the first page that asks for navigation interception
+/// (and again if its connection dropped).
 #[derive(Clone)]
 struct PopupWatch {
     ws_url: std::sync::Arc<str>,
-    started: std::sync::Arc<tokio::sync::OnceCell<crate::popups::Popups>>,
+    started: std::sync::Arc<tokio::sync::Mutex<Option<std::sync::Arc<crate::popups::Popups>>>>,
 }
 
 impl PopupWatch {
-    async fn get(&self) -> Result<&crate::popups::Popups> {
-        self.started
-            .get_or_try_init(|| crate::popups::Popups::start(&self.ws_url))
-            .await
+    async fn get(&self) -> Result<std::sync::Arc<crate::popups::Popups>> {
+        let mut cur = self.started.lock().await;
+        if let Some(p) = cur.as_ref().filter(|p| p.alive()) {
+            return Ok(std::sync::Arc::clone(p));
+        }
+        let p = std::sync::Arc::new(crate::popups::Popups::start(&self.ws_url).await?);
+        *cur = Some(std::sync::Arc::clone(&p));
+        Ok(p)
     }
 }
 
@@ -212,6 +217,15 @@ impl CdpPage {
             .map_err(cdp_err)?;
         // A popup is a new target this interception does not see: the browser-wide watcher
         // holds each new window paused until it carries the same check.
+        // A second call replaces the first registration (same page, same context).
+        let old = self
+            .popup_guard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(old) = old {
+            old.release();
+        }
         let registration = self.popups.get().await?.register(
             self.context.as_ref().map(|c| c.inner().clone()),
             self.page.target_id().inner().clone(),
@@ -443,7 +457,22 @@ impl CdpPage {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
+    /// Whether windows this page opens are still held for its check (false once the popup
+    /// guard's connection to Chromium is gone); true for a page that was never guarded.
+    pub(crate) fn popups_guarded(&self) -> bool {
+        self.popup_guard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(|r| r.alive())
+    }
+
     pub(crate) async fn close(self) -> Result<()> {
+        let guard = self
+            .popup_guard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let context = self.context.clone();
         let target = self.page.target_id().clone();
         let page = self.page;
@@ -459,6 +488,10 @@ impl CdpPage {
                     ),
                 )
                 .await;
+        }
+        // Closed as it should be: its popups need no watching any more.
+        if let Some(g) = guard {
+            g.release();
         }
         Ok(())
     }

@@ -297,6 +297,15 @@ impl Page {
         }
     }
 
+    /// False once a page under [`Page::intercept_navigation`] can open windows its check does
+    /// not hold (the popup guard lost its connection to Chromium); callers should stop.
+    pub fn popups_guarded(&self) -> bool {
+        match &self.driver {
+            Driver::Cdp(p) => p.popups_guarded(),
+            Driver::WebDriver(_) | Driver::Extension(_) => true,
+        }
+    }
+
     /// The current URL.
     pub async fn url(&self) -> Result<String> {
         self.driver.url().await.map_err(|e| self.crashed(e))

@@ -55,15 +55,43 @@ impl Drop for Popups {
     }
 }
 
-/// Keeps a page's popups guarded; dropping it stops that.
+/// Keeps a page's popups guarded until the page is closed ([`Registration::release`]).
 pub(crate) struct Registration {
     registry: Arc<Mutex<Registry>>,
+    out: mpsc::UnboundedSender<Value>,
     context: Option<String>,
     target: String,
+    released: bool,
+}
+
+impl Registration {
+    /// The page is closed (its context disposed): nothing of it can open a window any more.
+    pub(crate) fn release(mut self) {
+        self.released = true;
+    }
+
+    /// Whether the watcher still holds new windows; when its connection is gone they open freely.
+    pub(crate) fn alive(&self) -> bool {
+        !self.out.is_closed()
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if !self.released {
+            // Dropped without being closed (a step cut off by its timeout): the page may still
+            // run scripts. End it in the browser, and keep its entries, so a window it opens
+            // meanwhile is still held and checked.
+            let (method, params) = match &self.context {
+                Some(c) => (
+                    "Target.disposeBrowserContext",
+                    json!({"browserContextId": c}),
+                ),
+                None => ("Target.closeTarget", json!({"targetId": self.target})),
+            };
+            let _ = self.out.send(command("", method, params));
+            return;
+        }
         let mut r = lock(&self.registry);
         if let Some(c) = &self.context {
             r.by_context.remove(c);
@@ -134,6 +162,11 @@ impl Popups {
         Ok(popups)
     }
 
+    /// Whether the connection is up (a watcher whose connection dropped is replaced).
+    pub(crate) fn alive(&self) -> bool {
+        !self.out.is_closed()
+    }
+
     /// Send a browser-level command and wait for its answer.
     async fn call(&self, method: &str, params: Value) -> Result<Value> {
         let id = self
@@ -172,8 +205,10 @@ impl Popups {
         r.by_target.insert(target.clone(), check);
         Registration {
             registry: Arc::clone(&self.registry),
+            out: self.out.clone(),
             context,
             target,
+            released: false,
         }
     }
 }
@@ -235,18 +270,40 @@ fn on_message(
                 }
                 check
             };
+            let waiting = params["waitingForDebugger"].as_bool() == Some(true);
             if check.is_some() {
                 tracing::debug!(%target, "popup of a guarded page: intercepting its documents");
-                send(command(
+                // Resume it only once interception is confirmed; if it cannot be, close it.
+                let enable = command(
                     child,
                     "Fetch.enable",
                     json!({"patterns": [{"urlPattern": "*", "resourceType": "Document"}]}),
-                ));
+                );
+                let (tx, rx) = oneshot::channel();
+                if let Some(id) = enable["id"].as_u64() {
+                    lock(pending).insert(id, tx);
+                }
+                send(enable);
+                let (out, child) = (out.clone(), child.to_string());
+                tokio::spawn(async move {
+                    let next = match rx.await {
+                        Ok(Ok(_)) if waiting => {
+                            command(&child, "Runtime.runIfWaitingForDebugger", json!({}))
+                        }
+                        Ok(Ok(_)) => return,
+                        other => {
+                            tracing::warn!(?other, %target, "could not intercept a popup: closing it");
+                            command("", "Target.closeTarget", json!({"targetId": target}))
+                        }
+                    };
+                    let _ = out.send(next);
+                });
+                return;
             }
-            if params["waitingForDebugger"].as_bool() == Some(true) {
+            if waiting {
                 send(command(child, "Runtime.runIfWaitingForDebugger", json!({})));
             }
-            if check.is_none() {
+            {
                 // Not ours to watch: let chromiumoxide's own session have it.
                 send(command(
                     "",
@@ -325,8 +382,8 @@ mod tests {
         assert!(r.inherited(&json!({})).is_none());
     }
 
-    #[test]
-    fn a_refused_popup_is_failed_and_closed_and_an_allowed_one_continues() {
+    #[tokio::test]
+    async fn a_refused_popup_is_failed_and_closed_and_an_allowed_one_continues() {
         let registry = Mutex::new(Registry::default());
         registry
             .lock()
@@ -348,12 +405,20 @@ mod tests {
                 .map(|m| format!("{}@{}", m["method"], m["sessionId"]))
                 .collect::<Vec<_>>()
         };
+        // Held until Chromium confirms interception; then resumed.
+        let enable = sent.try_recv().unwrap();
+        assert_eq!(enable["method"], "Fetch.enable");
+        assert!(sent.try_recv().is_err(), "not resumed before the answer");
+        on_message(
+            &registry,
+            &pending,
+            &out,
+            json!({"id": enable["id"], "result": {}}),
+        );
+        tokio::task::yield_now().await;
         assert_eq!(
             methods(&mut sent),
-            [
-                "\"Fetch.enable\"@\"S\"",
-                "\"Runtime.runIfWaitingForDebugger\"@\"S\""
-            ]
+            ["\"Runtime.runIfWaitingForDebugger\"@\"S\""]
         );
         let paused = |url: &str| {
             json!({"method": "Fetch.requestPaused", "sessionId": "S",
@@ -382,5 +447,23 @@ mod tests {
                 "\"Target.detachFromTarget\"@null"
             ]
         );
+        // Interception refused: the popup is closed, never resumed.
+        on_message(
+            &registry,
+            &pending,
+            &out,
+            json!({"method": "Target.attachedToTarget", "params": {"sessionId": "W",
+                "waitingForDebugger": true,
+                "targetInfo": {"targetId": "X", "browserContextId": "ctx", "type": "page"}}}),
+        );
+        let enable = sent.try_recv().unwrap();
+        on_message(
+            &registry,
+            &pending,
+            &out,
+            json!({"id": enable["id"], "error": {"message": "no"}}),
+        );
+        tokio::task::yield_now().await;
+        assert_eq!(methods(&mut sent), ["\"Target.closeTarget\"@null"]);
     }
 }

@@ -30,6 +30,9 @@ function connect() {
     scheduleReconnect();
     return;
   }
+  // Filters left by a job whose agent went away while this worker slept: no job can be running
+  // in a tab before the agent hears our hello.
+  unguardAll().catch(() => {});
   port.onMessage.addListener(onHostMessage);
   port.onDisconnect.addListener(() => {
     const why = chrome.runtime.lastError ? chrome.runtime.lastError.message : 'the native host exited';

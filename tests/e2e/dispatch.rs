@@ -525,8 +525,12 @@ async fn http_api_and_phone_page() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "the same request again is a replay");
-    let why = r.json::<Value>().await.unwrap()["error"]["message"].clone();
-    assert!(why.as_str().unwrap().contains("replayed"), "{why}");
+    let err = r.json::<Value>().await.unwrap()["error"].clone();
+    assert_eq!(err["code"], "replayed_request", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("replayed"),
+        "{err}"
+    );
     let r = http
         .get(format!("{base}/api/jobs?limit=50"))
         .header("authorization", signed("GET", "/api/jobs?limit=5", b""))
@@ -583,7 +587,32 @@ async fn http_api_and_phone_page() {
         .into_iter()
         .filter(|e| e.kind == "api.refused")
         .count();
-    assert_eq!(refused, 3, "every refused device request is audited");
+    assert_eq!(
+        refused, 3,
+        "every misuse of a paired device's key is audited"
+    );
+    // A device nobody paired is answered, and only logged (anyone local could send those).
+    let stranger =
+        DeviceKey::parse(&Devices::new(temp().path()).pair("stranger").unwrap().1).unwrap();
+    let cred = requests::sign(&stranger, "GET", "/api/jobs", b"", chrono::Utc::now());
+    let r = http
+        .get(format!("{base}/api/jobs"))
+        .header("authorization", format!("{} {cred}", requests::SCHEME))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_device"
+    );
+    let refused_after = deskhand_agent::audit::AuditLog::new(ws.path())
+        .read(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "api.refused")
+        .count();
+    assert_eq!(refused_after, 3);
 
     // The phone page, at a phone's viewport, runs a job end to end.
     let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions::default())

@@ -41,6 +41,33 @@ pub enum RequestError {
     Device(SignatureError),
 }
 
+impl RequestError {
+    /// A stable code for clients: whether to keep the key (a clock off, a retry) or drop it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::Malformed(_) => "malformed_credential",
+            RequestError::Stale(_) => "stale_request",
+            RequestError::Replayed(_) => "replayed_request",
+            RequestError::Forged => "forged_request",
+            RequestError::Device(SignatureError::UnknownDevice(_)) => "unknown_device",
+            RequestError::Device(SignatureError::Revoked(_)) => "revoked_device",
+            RequestError::Device(_) => "devices_unreadable",
+        }
+    }
+
+    /// Worth an audit entry: a paired device's key was used wrongly. Malformed credentials and
+    /// unknown devices are noise anyone on this machine can make, so they are only logged.
+    pub fn about_a_paired_device(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Stale(_)
+                | RequestError::Replayed(_)
+                | RequestError::Forged
+                | RequestError::Device(SignatureError::Revoked(_))
+        )
+    }
+}
+
 /// A parsed credential.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {

@@ -112,7 +112,38 @@ struct GuardedPage<'g> {
     /// WebDriver cannot intercept: check the URL after each action instead.
     post_check: bool,
     /// The person's tab whose navigation filters are lifted when the step ends.
-    ext_tab: Option<i64>,
+    filter: Option<TabFilter>,
+}
+
+/// A tab of the person's browser under a job's navigation filters. Lifted by [`TabFilter::lift`]
+/// when the step ends; a step cut off (timeout, cancel) drops it, and the drop lifts them too.
+struct TabFilter {
+    hub: Arc<crate::extension::ExtensionHub>,
+    tab: i64,
+    lifted: bool,
+}
+
+impl TabFilter {
+    async fn lift(mut self) {
+        self.lifted = true;
+        if let Err(e) = tabs::unguard(&self.hub, self.tab).await {
+            tracing::warn!(tab = self.tab, error = %e, "could not lift the tab's navigation filters");
+        }
+    }
+}
+
+impl Drop for TabFilter {
+    fn drop(&mut self) {
+        if self.lifted {
+            return;
+        }
+        let (hub, tab) = (Arc::clone(&self.hub), self.tab);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = tabs::unguard(&hub, tab).await;
+            });
+        }
+    }
 }
 
 impl<'g> GuardedPage<'g> {
@@ -146,7 +177,11 @@ impl<'g> GuardedPage<'g> {
                         page: Page::in_extension_tab(link, tab, action, nav),
                         blocked: Arc::new(Mutex::new(Vec::new())),
                         post_check: true,
-                        ext_tab: Some(tab),
+                        filter: Some(TabFilter {
+                            hub: Arc::clone(hub),
+                            tab,
+                            lifted: false,
+                        }),
                     };
                     let ready = async {
                         let now = page.page.url().await.map_err(browser_error)?;
@@ -198,7 +233,7 @@ impl<'g> GuardedPage<'g> {
             page,
             blocked,
             post_check,
-            ext_tab: None,
+            filter: None,
         })
     }
 
@@ -223,6 +258,13 @@ impl<'g> GuardedPage<'g> {
                 "refused: the page tried to leave its allowed origins: {why}"
             )));
         }
+        if !self.page.popups_guarded() {
+            return Err(StepError::Fatal(
+                "refused: the guard lost its hold on windows this page opens (its connection to \
+                 Chromium dropped); the step stops"
+                    .into(),
+            ));
+        }
         if self.post_check {
             // Where the tab is now, even when the action failed: a load the filters blocked
             // fails too, and its refusal is the better answer.
@@ -236,10 +278,8 @@ impl<'g> GuardedPage<'g> {
     }
 
     async fn close(self, result: &Result<impl Sized, StepError>) {
-        if let Some(tab) = self.ext_tab {
-            if let Err(e) = tabs::unguard(&self.guard.env().extension, tab).await {
-                tracing::warn!(tab, error = %e, "could not lift the tab's navigation filters");
-            }
+        if let Some(f) = self.filter {
+            f.lift().await;
         }
         let _ = self.page.close().await;
         if let (Err(StepError::Fatal(m)), Some(browser)) = (result, &self.browser) {

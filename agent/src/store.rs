@@ -215,11 +215,11 @@ impl Store {
         // may lose the last commits. FULL fsyncs every commit: 350-500 us a write here.
         // The WAL is copied back into the database by a thread of its own (below), so no commit
         // pays for a checkpoint's fsyncs: with SQLite's default (1,000 pages), every ~100th job
-        // waited for one. 10,000 pages stays as a backstop should that thread fall behind (long
-        // readers), and the WAL file is cut back to 64 MiB after a reset.
+        // waited for one. 50,000 pages (a few seconds of a burst) stays as a backstop should that
+        // thread fall behind (long readers), and the WAL file is cut back to 64 MiB after a reset.
         wconn
             .execute_batch(
-                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000; \
+                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 50000; \
                  PRAGMA journal_size_limit = 67108864;",
             )
             .map_err(err)?;

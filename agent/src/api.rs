@@ -403,8 +403,10 @@ async fn get_job(
     State(s): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let r = s.agent.store().get(&id).await?;
+    // Events first: the record read after them is at least as new, so the state never lags the
+    // events listed with it (a job that ended in between showed "queued" beside its "succeeded").
     let events = s.agent.store().events(&id, 0).await?;
+    let r = s.agent.store().get(&id).await?;
     let params = Job::from_bytes(&r.envelope)
         .map(|j| Value::Object(j.resolved().1))
         .unwrap_or(Value::Null);

@@ -172,6 +172,7 @@ function probe(kind, marker) {
   return { same: window.__deskhandNav === marker, miss: window.__deskhandHit === marker ? null : (window.__deskhandMiss || null) };
 }
 
+// Resolves when the tab has finished loading a page other than the blank one a new tab starts on.
 function waitComplete(tabId, timeoutMs) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -179,7 +180,7 @@ function waitComplete(tabId, timeoutMs) {
       reject(new CommandError('timeout', `the page in tab ${tabId} did not finish loading within ${timeoutMs} ms`));
     }, timeoutMs);
     function listener(id, change, tab) {
-      if (id !== tabId || change.status !== 'complete') return;
+      if (id !== tabId || change.status !== 'complete' || tab.url === 'about:blank') return;
       clearTimeout(timer);
       chrome.tabs.onUpdated.removeListener(listener);
       resolve(tab);
@@ -191,10 +192,33 @@ function waitComplete(tabId, timeoutMs) {
 async function navigate(tabId, url, timeoutMs) {
   await requireAccess(url);
   const done = waitComplete(tabId, timeoutMs);
-  await chrome.tabs.update(tabId, { url });
+  await loadUrl(tabId, url);
   const tab = await done;
   await checkLoaded(tabId, url);
   return { tab: tabId, url: tab.url };
+}
+
+// Chromium refuses, without saying why, a navigation it cannot start at this instant ("Navigation
+// rejected.", seen for a tab still settling on its first blank page); a moment later it starts.
+async function loadUrl(tabId, url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await chrome.tabs.update(tabId, { url });
+    } catch (e) {
+      if (attempt >= 5 || !/Navigation rejected/i.test(String(e && e.message || e))) throw e;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
+// A new tab's blank page has finished loading (or a second has passed): a navigation started
+// before that can be refused, and its "complete" must not be taken for the job's page.
+async function blankSettled(tabId) {
+  for (let i = 0; i < 50; i++) {
+    const t = await chrome.tabs.get(tabId);
+    if (t.status === 'complete') return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 async function openTab(url, timeoutMs, guard) {
@@ -202,8 +226,9 @@ async function openTab(url, timeoutMs, guard) {
   const tab = await chrome.tabs.create({ url: 'about:blank', active: true });
   // The filters are on before the tab's first request, so its very first page cannot lead away.
   if (guard) await guardTab(tab.id, guard.allow || [], guard.deny || []);
+  await blankSettled(tab.id);
   const done = waitComplete(tab.id, timeoutMs);
-  await chrome.tabs.update(tab.id, { url });
+  await loadUrl(tab.id, url);
   const loaded = await done;
   try {
     await checkLoaded(tab.id, url);

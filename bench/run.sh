@@ -170,6 +170,11 @@ if floor is not None and pw_ms:
     print(f"browser floor (two navigations to DOMContentLoaded, no tool): {floor:.1f} ms = {floor / pw_ms:.3f} x playwright;"
           f" deskhand's own share {cdp - floor:.1f} ms, playwright's {pw_ms - floor:.1f} ms"
           f" ({(cdp - floor) / (pw_ms - floor):.3f} x)" if cdp is not None else "")
+one = num(load("nav_floor"), "one_call_ms")
+if one is not None and pw_ms:
+    print(f"one-call floor (deskhand.js fillForm, one evaluate per form, through Playwright, no other tool work):"
+          f" {one:.1f} ms = {one / pw_ms:.3f} x playwright; deskhand (cdp) is {cdp - one:+.1f} ms from it"
+          if cdp is not None else "")
 print()
 
 dh = load("ext_dh")

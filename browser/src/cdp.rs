@@ -452,7 +452,20 @@ impl CdpPage {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
+    /// The main frame's URL as the browser last reported it (navigations and in-document
+    /// changes alike). Asking the page instead waits behind whatever its renderer is busy with:
+    /// right after a load that was up to 10 ms of style, layout and first paint.
     pub(crate) async fn url(&self) -> Result<String> {
+        if let Some(url) = self
+            .page
+            .url()
+            .await
+            .ok()
+            .flatten()
+            .filter(|u| !u.is_empty())
+        {
+            return Ok(url);
+        }
         let v = self.eval("location.href".into()).await?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }

@@ -264,6 +264,16 @@ struct Profile {
     history_id: String,
 }
 
+/// What `messages.send` answers: the sent message's id and thread.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SentMessage {
+    /// The message id.
+    pub id: String,
+    /// Its thread.
+    pub thread_id: String,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ListPage {
@@ -344,6 +354,20 @@ impl Gmail {
     pub async fn profile(&self) -> Result<(String, u64)> {
         let p: Profile = self.api.get(self.url("profile"), "profile").await?;
         Ok((p.email_address, p.history_id.parse().unwrap_or(0)))
+    }
+
+    /// Send a complete RFC 5322 message as the account (`messages.send`); Gmail files it under
+    /// SENT. The connection needs the `gmail.send` scope.
+    pub async fn send(&self, rfc5322: &[u8]) -> Result<SentMessage> {
+        let body = serde_json::json!({ "raw": B64URL.encode(rfc5322) });
+        self.api
+            .send(
+                reqwest::Method::POST,
+                self.url("messages/send"),
+                Some(&body),
+                "messages.send",
+            )
+            .await
     }
 
     /// One page of message ids matching `q`.

@@ -166,6 +166,22 @@ pub static ACTIONS: &[Action] = &[
         retry: true,
     },
     Action {
+        name: "gmail.send",
+        description: "Send a plain-text mail from the Gmail account, after the person approves it (recipients, subject and text).",
+        args: &[
+            ("to", STRING, true, None, "Recipients, comma-separated: \"Grace Hopper <grace@example.com>, ada@example.com\"."),
+            ("cc", STRING, false, None, "Copy recipients, comma-separated."),
+            ("subject", STRING, true, None, "The subject."),
+            ("body", STRING, true, None, "The text."),
+            ACCOUNT,
+        ],
+        needs: &[Need::Connector("gmail", Access::Write)],
+        direct: true,
+        timeout_s: 120,
+        // A retry could send twice; the job's own redelivery is covered by its send record.
+        retry: false,
+    },
+    Action {
         name: "calendar.agenda",
         description: "Sync Google Calendar, then save the coming days' events in reports/.",
         args: &[("days", Int, false, Some("7"), "Days from today."), ACCOUNT],

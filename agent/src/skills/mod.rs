@@ -8,6 +8,7 @@
 pub mod actions;
 mod browser_steps;
 pub mod install;
+mod mail;
 pub mod manifest;
 mod reports;
 pub mod tasks_sync;
@@ -547,6 +548,7 @@ pub(crate) async fn run_action(
         "gmail.sync" | "calendar.sync" | "notion.sync" => {
             crate::connector_skills::sync(name, g, args, &ctx).await
         }
+        "gmail.send" => mail::send(g, args, &ctx).await,
         "report.status" => reports::status(g, args, &ctx).await,
         "report.inbox-digest" => reports::inbox_digest(g, args, &ctx).await,
         "tasks.notion-sync" => tasks_sync::run(g, args, &ctx).await,

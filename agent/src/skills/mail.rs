@@ -1,0 +1,159 @@
+//! `gmail.send`: a plain-text mail from the person's Gmail account.
+//!
+//! Sending is consequential and cannot be undone, so the person approves each mail (recipients,
+//! subject and the whole text, as it will leave) unless the skill may `send` without asking. A job
+//! sends a given mail at most once: a redelivered job finds its earlier send and reports it.
+
+use deskhand_connectors::Provider;
+use lettre::message::header::{Cc, ContentType, To};
+use lettre::message::{Mailbox, Mailboxes, Message};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::manifest::Access;
+use super::{arg, connection};
+use crate::connector_skills::step_error;
+use crate::guard::Guard;
+use crate::runner::{StepCtx, StepError};
+
+/// Scopes that allow `messages.send` (the narrowest first).
+const SEND_SCOPES: [&str; 4] = [
+    "https://www.googleapis.com/auth/gmail.send",
+    "https://www.googleapis.com/auth/gmail.compose",
+    "https://www.googleapis.com/auth/gmail.modify",
+    "https://mail.google.com/",
+];
+
+/// Recipients from `Name <a@b.c>, d@e.f`; an empty list is an error for `to`.
+fn recipients(field: &str, text: &str, required: bool) -> Result<Option<Mailboxes>, StepError> {
+    if text.trim().is_empty() {
+        return if required {
+            Err(StepError::Fatal(format!("{field}= names no recipient")))
+        } else {
+            Ok(None)
+        };
+    }
+    text.parse::<Mailboxes>().map(Some).map_err(|e| {
+        StepError::Fatal(format!(
+            "{field}={text:?} is not a list of addresses ({e}); write them as \"Name <a@b.c>, d@e.f\""
+        ))
+    })
+}
+
+/// Send the mail the arguments describe.
+pub(super) async fn send(
+    g: &Guard,
+    args: &Map<String, Value>,
+    ctx: &StepCtx,
+) -> Result<Value, StepError> {
+    g.connector("gmail", Access::Write)?;
+    let text = |k: &str| arg(args, k).as_str().unwrap_or_default().to_string();
+    let (to, cc, subject, body) = (text("to"), text("cc"), text("subject"), text("body"));
+    let to_list = recipients("to", &to, true)?.unwrap_or_default();
+    let cc_list = recipients("cc", &cc, false)?;
+    let env = g.env();
+    let store = &env.store;
+    let mut digest = Sha256::new();
+    for part in [&to, &cc, &subject, &body] {
+        digest.update(part.as_bytes());
+        digest.update([0]);
+    }
+    let key = format!("mail.sent:{}:{:x}", ctx.job_id, digest.finalize());
+    let store_err = |e: crate::store::StoreError| StepError::Retryable(e.to_string());
+    if let Some(done) = store.skill_state(&key).await.map_err(store_err)? {
+        tracing::info!(job = %ctx.job_id, "this mail was sent by an earlier delivery of the job");
+        return Ok(
+            json!({"sent": done["id"], "thread": done["threadId"], "to": to,
+                         "subject": subject, "already_sent": true}),
+        );
+    }
+
+    let id = connection(Provider::Google, args);
+    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
+    if let Ok(Some(info)) = hub.cache().connection(&id) {
+        if !info
+            .scopes
+            .iter()
+            .any(|s| SEND_SCOPES.contains(&s.as_str()))
+        {
+            return Err(StepError::Fatal(format!(
+                "{id} may read mail but not send it: run `deskhand connect google --scope {}` \
+                 and accept, then retry this job",
+                SEND_SCOPES[0]
+            )));
+        }
+    }
+    let gmail = hub.gmail(&id).await.map_err(step_error)?;
+    let (from, _) = gmail.profile().await.map_err(step_error)?;
+    let from: Mailbox = from.parse().map_err(|e| {
+        StepError::Fatal(format!("the account's address {from:?} is not usable: {e}"))
+    })?;
+
+    g.approve(
+        "send",
+        &to_list.to_string(),
+        json!({"from": from.to_string(), "to": to_list.to_string(),
+               "cc": cc_list.as_ref().map(|c| c.to_string()),
+               "subject": subject, "text": body}),
+    )
+    .await?;
+
+    let text_sha256 = format!("{:x}", Sha256::digest(body.as_bytes()));
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .header(To::from(to_list.clone()));
+    if let Some(cc) = &cc_list {
+        builder = builder.header(Cc::from(cc.clone()));
+    }
+    let message = builder
+        .body(body)
+        .map_err(|e| StepError::Fatal(format!("could not compose the mail: {e}")))?;
+    let raw = message.formatted();
+    let sent = gmail.send(&raw).await.map_err(step_error)?;
+    store
+        .set_skill_state(&key, &json!(sent))
+        .await
+        .map_err(store_err)?;
+    // The text itself is in the approval's entry (what the person was shown); this one ties the
+    // mail that left to it by its hash.
+    store.audit().record(
+        "mail.sent",
+        Some(&ctx.job_id),
+        json!({"to": to_list.to_string(), "cc": cc_list.map(|c| c.to_string()),
+               "subject": subject, "id": sent.id, "bytes": raw.len(),
+               "text_sha256": text_sha256}),
+    );
+    Ok(
+        json!({"sent": sent.id, "thread": sent.thread_id, "to": to_list.to_string(),
+              "subject": subject}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_are_parsed_and_bad_ones_explained() {
+        let list = recipients(
+            "to",
+            "Grace Hopper <grace@example.com>, ada@example.com",
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        let addrs: Vec<String> = list.iter().map(|m| m.email.to_string()).collect();
+        assert_eq!(addrs, ["grace@example.com", "ada@example.com"]);
+        assert!(recipients("cc", "  ", false).unwrap().is_none());
+        let Err(StepError::Fatal(e)) = recipients("to", "", true) else {
+            panic!("an empty to= must be refused");
+        };
+        assert!(e.contains("no recipient"), "{e}");
+        let Err(StepError::Fatal(e)) = recipients("to", "grace at example", true) else {
+            panic!("a bad address must be refused");
+        };
+        assert!(e.contains("Name <a@b.c>"), "{e}");
+    }
+}

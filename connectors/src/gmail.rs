@@ -357,11 +357,12 @@ impl Gmail {
     }
 
     /// Send a complete RFC 5322 message as the account (`messages.send`); Gmail files it under
-    /// SENT. The connection needs the `gmail.send` scope.
+    /// SENT. The connection needs the `gmail.send` scope. Never repeated after an answer that
+    /// leaves open whether it went out (see [`ApiClient::send_once`]).
     pub async fn send(&self, rfc5322: &[u8]) -> Result<SentMessage> {
         let body = serde_json::json!({ "raw": B64URL.encode(rfc5322) });
         self.api
-            .send(
+            .send_once(
                 reqwest::Method::POST,
                 self.url("messages/send"),
                 Some(&body),

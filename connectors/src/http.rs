@@ -71,7 +71,8 @@ impl ApiClient {
         self.send(Method::GET, url, None, what).await
     }
 
-    /// Sends a request with an optional JSON body and decodes the JSON answer.
+    /// Sends a request with an optional JSON body and decodes the JSON answer; failures that
+    /// may pass (network, 5xx, 429) are retried under the policy.
     pub async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -80,56 +81,104 @@ impl ApiClient {
         what: &str,
     ) -> Result<T> {
         with_retries(&self.policy, self.provider, &self.tokens, |token| {
-            let req = self
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token)
-                .headers(self.headers.clone());
-            let req = match body {
-                Some(b) => req.json(b),
-                None => req,
-            };
-            async move {
-                if let Some(l) = &self.limiter {
-                    l.until_ready().await;
-                }
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                let resp = match req.send().await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Attempt::Retry {
-                            retry_after: None,
-                            quota: false,
-                            message: e.without_url().to_string(),
-                        }
-                    }
-                };
-                let status = resp.status().as_u16();
-                if (200..300).contains(&status) {
-                    return match resp.bytes().await {
-                        Ok(b) => match serde_json::from_slice::<T>(&b) {
-                            Ok(v) => Attempt::Done(v),
-                            Err(e) => Attempt::Fail(ConnectorError::Protocol {
-                                provider: self.provider.title().into(),
-                                message: format!("{what}: {e}"),
-                            }),
-                        },
-                        Err(e) => Attempt::Retry {
-                            retry_after: None,
-                            quota: false,
-                            message: e.without_url().to_string(),
-                        },
-                    };
-                }
-                let retry_after = retry_after_secs(
-                    resp.headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok()),
-                );
-                let body = resp.json::<serde_json::Value>().await.ok();
-                classify(self.provider, status, retry_after, body.as_ref(), what)
-            }
+            self.attempt(method.clone(), url.clone(), body, what, token, true)
         })
         .await
+    }
+
+    /// Like [`ApiClient::send`], for a request that must not take effect twice (sending a mail).
+    /// It is repeated only when it certainly did not reach the provider: a refused connection,
+    /// 429 (rate limit) or 401 (after a token refresh). After a dropped connection or a 5xx
+    /// it may or may not have taken effect, so it fails saying so instead.
+    pub async fn send_once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<T> {
+        with_retries(&self.policy, self.provider, &self.tokens, |token| {
+            self.attempt(method.clone(), url.clone(), body, what, token, false)
+        })
+        .await
+    }
+
+    /// One attempt. With `repeatable` false, an outcome that may have taken effect is final.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        what: &str,
+        token: String,
+        repeatable: bool,
+    ) -> Attempt<T> {
+        let req = self
+            .http
+            .request(method, url)
+            .bearer_auth(token)
+            .headers(self.headers.clone());
+        let req = match body {
+            Some(b) => req.json(b),
+            None => req,
+        };
+        if let Some(l) = &self.limiter {
+            l.until_ready().await;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let unknown = |message: String| {
+            Attempt::Fail(ConnectorError::Transient {
+                provider: self.provider.title().into(),
+                attempts: 1,
+                message: format!(
+                    "{what}: {message}; it may or may not have taken effect, so it was not repeated"
+                ),
+            })
+        };
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if repeatable || e.is_connect() => {
+                return Attempt::Retry {
+                    retry_after: None,
+                    quota: false,
+                    message: e.without_url().to_string(),
+                }
+            }
+            Err(e) => return unknown(e.without_url().to_string()),
+        };
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return match resp.bytes().await {
+                Ok(b) => match serde_json::from_slice::<T>(&b) {
+                    Ok(v) => Attempt::Done(v),
+                    Err(e) => Attempt::Fail(ConnectorError::Protocol {
+                        provider: self.provider.title().into(),
+                        message: format!("{what}: {e}"),
+                    }),
+                },
+                // It succeeded; only its answer was lost.
+                Err(e) if !repeatable => unknown(e.without_url().to_string()),
+                Err(e) => Attempt::Retry {
+                    retry_after: None,
+                    quota: false,
+                    message: e.without_url().to_string(),
+                },
+            };
+        }
+        let retry_after = retry_after_secs(
+            resp.headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let body = resp.json::<serde_json::Value>().await.ok();
+        match classify(self.provider, status, retry_after, body.as_ref(), what) {
+            // 429 and quota answers mean the request was turned away before it did anything.
+            Attempt::Retry {
+                quota: false,
+                message,
+                ..
+            } if !repeatable => unknown(message),
+            other => other,
+        }
     }
 }

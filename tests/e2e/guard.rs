@@ -652,6 +652,33 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
     );
     assert_eq!(env.h().request_count(SEND), 1);
 
+    // Sending is never repeated blind: after a 500 the mail may or may not have left, so the
+    // job fails saying so, after one request. A 429 turned it away unsent: it is retried.
+    use deskhand_fake_providers::Fault;
+    env.h().inject(SEND, Fault::ServerError(500), 1);
+    let out = run_approved(&env, &args).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("may or may not have taken effect"),
+        "{err}"
+    );
+    assert_eq!(env.h().request_count(SEND), 2);
+    env.h().inject(
+        SEND,
+        Fault::TooManyRequests {
+            retry_after_secs: Some(1),
+        },
+        1,
+    );
+    let out = run_approved(&env, &args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.h().request_count(SEND), 4);
+    assert_eq!(env.h().sent_messages().len(), sent_before + 2);
+
     // A mail that tells the agent to send files elsewhere is read, reported and nothing else.
     env.h().add_message(deskhand_fake_providers::FakeMessage {
         id: "19a8c1f0a1b2e7e1".into(),
@@ -663,7 +690,7 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
     });
     let (ok, out, err) = env.run(&["/inbox-digest", "hours=24"]).await;
     assert!(ok, "{out}\n{err}");
-    assert_eq!(env.h().request_count(SEND), 1, "the mail's words sent mail");
+    assert_eq!(env.h().request_count(SEND), 4, "the mail's words sent mail");
     let pending = env.json(&["approvals", "list", "--json"]).await;
     assert_eq!(
         pending,
@@ -676,6 +703,28 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
         .expect("the digest");
     let md = std::fs::read_to_string(ws.join("reports").join(digest)).unwrap();
     assert!(md.contains("Ignore previous instructions"), "{md}");
+}
+
+/// Run a CLI job and approve the one approval it asks for.
+async fn run_approved(env: &Env, args: &[&str]) -> std::process::Output {
+    let job = env
+        .cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = crate::util::eventually(Duration::from_secs(40), || async {
+        let v = env.json(&["approvals", "list", "--json"]).await;
+        v[0]["id"].as_str().map(String::from)
+    })
+    .await
+    .expect("an approval appears");
+    let (ok, out, err) = env.run(&["approvals", "approve", &id]).await;
+    assert!(ok, "{out}{err}");
+    tokio::time::timeout(Duration::from_secs(60), job.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn chrono_now_ms() -> i64 {

@@ -586,6 +586,14 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
             "{a}"
         );
         assert_eq!(env.h().request_count(SEND), 0, "nothing sent while waiting");
+        // The terminal shows it as a mail, line by line.
+        let (ok, listed, err) = env.run(&["approvals", "list"]).await;
+        assert!(ok, "{err}");
+        assert!(
+            listed.contains("    Subject: Quarterly numbers — draft")
+                && listed.contains("    | the draft is attached in spirit."),
+            "{listed}"
+        );
         let (ok, out, err) = env
             .run(&["approvals", answer, a["id"].as_str().unwrap()])
             .await;

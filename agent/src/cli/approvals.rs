@@ -66,7 +66,22 @@ pub async fn run(args: ApprovalsArgs, workspace: &Path) -> anyhow::Result<()> {
                     a.skill,
                     a.expires_at.format("%H:%M:%S UTC")
                 );
-                println!("    {}", a.preview);
+                match a.preview.get("text").and_then(|t| t.as_str()) {
+                    // A mail, shown as it will leave.
+                    Some(text) => {
+                        for (name, key) in [("From", "from"), ("To", "to"), ("Cc", "cc")] {
+                            if let Some(v) = a.preview.get(key).and_then(|v| v.as_str()) {
+                                println!("    {name}: {v}");
+                            }
+                        }
+                        let subject = a.preview["subject"].as_str().unwrap_or_default();
+                        println!("    Subject: {subject}");
+                        for line in text.lines() {
+                            println!("    | {line}");
+                        }
+                    }
+                    None => println!("    {}", a.preview),
+                }
             }
         }
         ApprovalsCommand::Approve { id } => {

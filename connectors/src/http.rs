@@ -80,10 +80,7 @@ impl ApiClient {
         body: Option<&serde_json::Value>,
         what: &str,
     ) -> Result<T> {
-        with_retries(&self.policy, self.provider, &self.tokens, |token| {
-            self.attempt(method.clone(), url.clone(), body, what, token, true)
-        })
-        .await
+        self.call(method, url, body, what, true).await
     }
 
     /// Like [`ApiClient::send`], for a request that must not take effect twice (sending a mail).
@@ -97,8 +94,19 @@ impl ApiClient {
         body: Option<&serde_json::Value>,
         what: &str,
     ) -> Result<T> {
+        self.call(method, url, body, what, false).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        what: &str,
+        repeatable: bool,
+    ) -> Result<T> {
         with_retries(&self.policy, self.provider, &self.tokens, |token| {
-            self.attempt(method.clone(), url.clone(), body, what, token, false)
+            self.attempt(method.clone(), url.clone(), body, what, token, repeatable)
         })
         .await
     }

@@ -237,42 +237,23 @@ async fn a_form_submit_waits_for_approval_a_refusal_stops_it_and_silence_refuses
     };
 
     for answer in ["refuse", "approve"] {
-        let job = env
-            .cmd(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pending = crate::util::eventually(Duration::from_secs(40), || async {
-            let v = env.json(&["approvals", "list", "--json"]).await;
-            v.as_array().filter(|a| !a.is_empty()).cloned()
+        let out = answered(&env, &args, answer, async |a: Value| {
+            assert_eq!(a["action"], "submit");
+            assert!(
+                a["target"].as_str().unwrap().ends_with("signup.html"),
+                "{a}"
+            );
+            // The preview: the filled fields (secrets redacted) and the screenshot in the workspace.
+            let preview = a["preview"].to_string();
+            assert!(
+                !preview.contains("correct-horse"),
+                "a password in the preview: {preview}"
+            );
+            let shot = a["preview"]["screenshot"].as_str().expect("a screenshot");
+            assert!(ws.join(shot).is_file());
+            assert_eq!(submitted(ws), 0, "nothing submitted while waiting");
         })
-        .await
-        .expect("an approval appears");
-        assert_eq!(pending.len(), 1, "{pending:?}");
-        let a = &pending[0];
-        assert_eq!(a["action"], "submit");
-        assert!(
-            a["target"].as_str().unwrap().ends_with("signup.html"),
-            "{a}"
-        );
-        // The preview: the filled fields (secrets redacted) and the screenshot in the workspace.
-        let preview = a["preview"].to_string();
-        assert!(
-            !preview.contains("correct-horse"),
-            "a password in the preview: {preview}"
-        );
-        let shot = a["preview"]["screenshot"].as_str().expect("a screenshot");
-        assert!(ws.join(shot).is_file());
-        assert_eq!(submitted(ws), 0, "nothing submitted while waiting");
-        let (ok, out, err) = env
-            .run(&["approvals", answer, a["id"].as_str().unwrap()])
-            .await;
-        assert!(ok, "{out}{err}");
-        let out = tokio::time::timeout(Duration::from_secs(60), job.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
+        .await;
         let err = String::from_utf8_lossy(&out.stderr);
         if answer == "refuse" {
             assert!(!out.status.success() && err.contains("refused"), "{err}");
@@ -558,50 +539,31 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
     assert!(ok, "{out}{err}");
 
     for answer in ["refuse", "approve"] {
-        let job = env
-            .cmd(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pending = crate::util::eventually(Duration::from_secs(40), || async {
-            let v = env.json(&["approvals", "list", "--json"]).await;
-            v.as_array().filter(|a| !a.is_empty()).cloned()
+        let out = answered(&env, &args, answer, async |a: Value| {
+            assert_eq!(a["action"], "send");
+            assert!(
+                a["target"].as_str().unwrap().contains("grace@example.com"),
+                "{a}"
+            );
+            // The person sees the mail as it will leave: sender, recipients, subject, whole text.
+            let p = &a["preview"];
+            assert!(p["from"].as_str().unwrap().contains('@'), "{a}");
+            assert_eq!(p["subject"], "Quarterly numbers — draft");
+            assert!(
+                p["text"].as_str().unwrap().contains("attached in spirit"),
+                "{a}"
+            );
+            assert_eq!(env.h().request_count(SEND), 0, "nothing sent while waiting");
+            // The terminal shows it as a mail, line by line.
+            let (ok, listed, err) = env.run(&["approvals", "list"]).await;
+            assert!(ok, "{err}");
+            assert!(
+                listed.contains("    Subject: Quarterly numbers — draft")
+                    && listed.contains("    | the draft is attached in spirit."),
+                "{listed}"
+            );
         })
-        .await
-        .expect("an approval appears");
-        assert_eq!(pending.len(), 1, "{pending:?}");
-        let a = &pending[0];
-        assert_eq!(a["action"], "send");
-        assert!(
-            a["target"].as_str().unwrap().contains("grace@example.com"),
-            "{a}"
-        );
-        // The person sees the mail as it will leave: sender, recipients, subject, whole text.
-        let p = &a["preview"];
-        assert!(p["from"].as_str().unwrap().contains('@'), "{a}");
-        assert_eq!(p["subject"], "Quarterly numbers — draft");
-        assert!(
-            p["text"].as_str().unwrap().contains("attached in spirit"),
-            "{a}"
-        );
-        assert_eq!(env.h().request_count(SEND), 0, "nothing sent while waiting");
-        // The terminal shows it as a mail, line by line.
-        let (ok, listed, err) = env.run(&["approvals", "list"]).await;
-        assert!(ok, "{err}");
-        assert!(
-            listed.contains("    Subject: Quarterly numbers — draft")
-                && listed.contains("    | the draft is attached in spirit."),
-            "{listed}"
-        );
-        let (ok, out, err) = env
-            .run(&["approvals", answer, a["id"].as_str().unwrap()])
-            .await;
-        assert!(ok, "{out}{err}");
-        let out = tokio::time::timeout(Duration::from_secs(60), job.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
+        .await;
         let err = String::from_utf8_lossy(&out.stderr);
         if answer == "refuse" {
             assert!(!out.status.success() && err.contains("refused"), "{err}");
@@ -664,7 +626,7 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
     // job fails saying so, after one request. A 429 turned it away unsent: it is retried.
     use deskhand_fake_providers::Fault;
     env.h().inject(SEND, Fault::ServerError(500), 1);
-    let out = run_approved(&env, &args).await;
+    let out = answered(&env, &args, "approve", async |_| {}).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("may or may not have taken effect"),
@@ -678,7 +640,7 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
         },
         1,
     );
-    let out = run_approved(&env, &args).await;
+    let out = answered(&env, &args, "approve", async |_| {}).await;
     assert!(
         out.status.success(),
         "{}",
@@ -713,21 +675,30 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
     assert!(md.contains("Ignore previous instructions"), "{md}");
 }
 
-/// Run a CLI job and approve the one approval it asks for.
-async fn run_approved(env: &Env, args: &[&str]) -> std::process::Output {
+/// Run a CLI job, wait for the one approval it asks for, let `inspect` look at it while the job
+/// waits, give `answer` (approve or refuse), and return the job's output.
+async fn answered(
+    env: &Env,
+    args: &[&str],
+    answer: &str,
+    inspect: impl AsyncFnOnce(Value),
+) -> std::process::Output {
     let job = env
         .cmd(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let id = crate::util::eventually(Duration::from_secs(40), || async {
+    let pending = crate::util::eventually(Duration::from_secs(40), || async {
         let v = env.json(&["approvals", "list", "--json"]).await;
-        v[0]["id"].as_str().map(String::from)
+        v.as_array().filter(|a| !a.is_empty()).cloned()
     })
     .await
     .expect("an approval appears");
-    let (ok, out, err) = env.run(&["approvals", "approve", &id]).await;
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let id = pending[0]["id"].as_str().unwrap().to_string();
+    inspect(pending[0].clone()).await;
+    let (ok, out, err) = env.run(&["approvals", answer, &id]).await;
     assert!(ok, "{out}{err}");
     tokio::time::timeout(Duration::from_secs(60), job.wait_with_output())
         .await

@@ -273,17 +273,7 @@ async fn a_form_submit_waits_for_approval_a_refusal_stops_it_and_silence_refuses
     assert!(!ok && err.contains("already refused"), "{err}");
 
     // Nobody answers: the timeout refuses.
-    let out = env
-        .cmd(&args)
-        .env("DESKHAND_APPROVAL_TIMEOUT", "1")
-        .output()
-        .await
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("nobody approved"),
-        "{err}"
-    );
+    unanswered_is_refused(&env, &args).await;
     assert_eq!(submitted(ws), 1);
     let decided: Vec<Value> = audit(ws)
         .into_iter()
@@ -609,17 +599,7 @@ async fn a_mail_send_waits_for_approval_a_refusal_stops_it_and_mail_text_is_not_
     assert!(entry["data"].get("text").is_none(), "{entry}");
 
     // Nobody answers: the timeout refuses, nothing more leaves.
-    let out = env
-        .cmd(&args)
-        .env("DESKHAND_APPROVAL_TIMEOUT", "1")
-        .output()
-        .await
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("nobody approved"),
-        "{err}"
-    );
+    unanswered_is_refused(&env, &args).await;
     assert_eq!(env.h().request_count(SEND), 1);
 
     // Sending is never repeated blind: after a 500 the mail may or may not have left, so the
@@ -704,6 +684,21 @@ async fn answered(
         .await
         .unwrap()
         .unwrap()
+}
+
+/// Run a CLI job whose approval nobody answers (a 1 s timeout): it must end refused.
+async fn unanswered_is_refused(env: &Env, args: &[&str]) {
+    let out = env
+        .cmd(args)
+        .env("DESKHAND_APPROVAL_TIMEOUT", "1")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("nobody approved"),
+        "{err}"
+    );
 }
 
 fn chrono_now_ms() -> i64 {

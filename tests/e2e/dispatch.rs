@@ -713,6 +713,44 @@ async fn http_api_and_phone_page() {
             .unwrap(),
         Value::Null
     );
+
+    // A mail waiting for approval is shown as it will leave, and as text: markup in it stays
+    // inert.
+    let text = "Hi Grace,\n<img src=x onerror=\"document.title='pwned'\">\nZoë";
+    deskhand_agent::guard::approvals::request(
+        agent.store(),
+        "01JTESTMAILJOB0000000000000",
+        "gmail.send",
+        "send",
+        "Grace Hopper <grace@example.com>",
+        json!({"from": "ada@example.com", "to": "Grace Hopper <grace@example.com>",
+               "cc": null, "subject": "Quarterly numbers", "text": text}),
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
+    let shown = eventually(Duration::from_secs(20), || async {
+        page.eval("(() => { const m = document.querySelector('#approvals .mail-text'); return m && {text: m.textContent, list: document.getElementById('approvals').textContent, imgs: document.querySelectorAll('#approvals img').length, title: document.title}; })()")
+            .await
+            .ok()
+            .filter(|v| v.is_object())
+    })
+    .await
+    .expect("the phone page shows the mail waiting for approval");
+    assert_eq!(shown["text"], text);
+    assert!(
+        shown["list"]
+            .as_str()
+            .unwrap()
+            .contains("Subject: Quarterly numbers")
+            && shown["list"]
+                .as_str()
+                .unwrap()
+                .contains("To: Grace Hopper <grace@example.com>"),
+        "{shown}"
+    );
+    assert_eq!(shown["imgs"], 0, "{shown}");
+    assert_ne!(shown["title"], "pwned");
     browser.close().await.unwrap();
     server.abort();
     agent.shutdown();

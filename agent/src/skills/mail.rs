@@ -40,6 +40,29 @@ fn recipients(field: &str, text: &str, required: bool) -> Result<Option<Mailboxe
     })
 }
 
+/// The mail as Gmail takes it: RFC 5322, plain text, headers encoded by `lettre` (so a newline in
+/// a subject taken from elsewhere cannot add a header).
+fn compose(
+    from: Mailbox,
+    to: &Mailboxes,
+    cc: Option<&Mailboxes>,
+    subject: &str,
+    body: String,
+) -> Result<Vec<u8>, StepError> {
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .header(To::from(to.clone()));
+    if let Some(cc) = cc {
+        builder = builder.header(Cc::from(cc.clone()));
+    }
+    builder
+        .body(body)
+        .map(|m| m.formatted())
+        .map_err(|e| StepError::Fatal(format!("could not compose the mail: {e}")))
+}
+
 /// Send the mail the arguments describe.
 pub(super) async fn send(
     g: &Guard,
@@ -99,18 +122,7 @@ pub(super) async fn send(
     .await?;
 
     let text_sha256 = format!("{:x}", Sha256::digest(body.as_bytes()));
-    let mut builder = Message::builder()
-        .from(from)
-        .subject(subject.clone())
-        .header(ContentType::TEXT_PLAIN)
-        .header(To::from(to_list.clone()));
-    if let Some(cc) = &cc_list {
-        builder = builder.header(Cc::from(cc.clone()));
-    }
-    let message = builder
-        .body(body)
-        .map_err(|e| StepError::Fatal(format!("could not compose the mail: {e}")))?;
-    let raw = message.formatted();
+    let raw = compose(from, &to_list, cc_list.as_ref(), &subject, body)?;
     let sent = gmail.send(&raw).await.map_err(step_error)?;
     store
         .set_skill_state(&key, &json!(sent))
@@ -155,5 +167,36 @@ mod tests {
             panic!("a bad address must be refused");
         };
         assert!(e.contains("Name <a@b.c>"), "{e}");
+    }
+
+    #[test]
+    fn a_newline_in_the_subject_adds_no_header() {
+        let to = recipients("to", "grace@example.com", true)
+            .unwrap()
+            .unwrap();
+        let raw = compose(
+            "ada@example.com".parse().unwrap(),
+            &to,
+            None,
+            "Hello\r\nBcc: evil@example.com",
+            "Text".into(),
+        )
+        .unwrap();
+        let raw = String::from_utf8(raw).unwrap();
+        let (head, _) = raw.split_once("\r\n\r\n").unwrap();
+        assert!(
+            !head
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc")),
+            "{raw}"
+        );
+        let parsed = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
+        assert!(parsed.bcc().is_none(), "{raw}");
+        assert_eq!(
+            parsed.to().unwrap().first().unwrap().address(),
+            Some("grace@example.com")
+        );
     }
 }

@@ -3,6 +3,14 @@
 //! and `deskhand audit verify` names it. Several processes (the daemon, `deskhand /skill`) append
 //! to one file: each append takes an exclusive file lock, reads the last entry (or, when nobody
 //! else wrote since, remembers it), and writes the next. Secrets never get in: values under secret-looking keys are replaced before hashing.
+//!
+//! A hash chain alone cannot see its own end cut off. So after every append the agent signs the
+//! log's head (last entry number and hash) with its key and keeps it beside the log
+//! (`audit.head`). `verify` fails when the log is shorter than the head, diverges from it, is
+//! missing or empty while a head exists, or has a gap. An append that finds the end damaged does
+//! not continue silently: the damaged file is kept (`audit.damaged-<time>.jsonl`) and a new
+//! segment starts whose first entry, `audit.damaged`, records what was found. What this does not
+//! stop (someone holding the agent's key) is in `docs/ARCHITECTURE.md`.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -82,6 +90,38 @@ pub enum AuditError {
 /// Every this-many entries, one is a checkpoint signed with the agent's key.
 pub const CHECKPOINT_EVERY: u64 = 100;
 
+/// The kind of a segment's first entry after damage was found.
+pub const DAMAGED: &str = "audit.damaged";
+
+/// The signed head: the number and hash of the log's last entry, signed with the agent's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// The last entry's number.
+    pub seq: u64,
+    /// The last entry's hash.
+    pub hash: String,
+    /// Ed25519 over `deskhand-audit-head:{seq}:{hash}`, hex.
+    pub signature: String,
+}
+
+impl Head {
+    fn message(seq: u64, hash: &str) -> String {
+        format!("deskhand-audit-head:{seq}:{hash}")
+    }
+}
+
+/// What an append found at the end of the log, when it is not the signed head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Damage {
+    /// What is wrong, in words.
+    pub why: String,
+    /// The signed head, if there was a valid one.
+    pub head: Option<(u64, String)>,
+    /// The last entry found, if any.
+    pub found: Option<(u64, String)>,
+}
+
 /// The log of a workspace.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
@@ -112,6 +152,20 @@ impl AuditLog {
     /// The agent's audit signing key, beside the log (made on first use, mode 0600). Someone who
     /// rewrites the log and recomputes every hash still cannot sign its checkpoints without it.
     fn key(&self) -> Result<ed25519_dalek::SigningKey, AuditError> {
+        static KEYS: LazyLock<Mutex<HashMap<PathBuf, ed25519_dalek::SigningKey>>> =
+            LazyLock::new(Default::default);
+        let p = self.path.with_file_name("agent.key");
+        if let Some(k) = KEYS.lock().unwrap_or_else(|e| e.into_inner()).get(&p) {
+            return Ok(k.clone());
+        }
+        let k = self.load_key()?;
+        KEYS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p, k.clone());
+        Ok(k)
+    }
+
+    fn load_key(&self) -> Result<ed25519_dalek::SigningKey, AuditError> {
         let p = self.path.with_file_name("agent.key");
         if let Ok(b) = std::fs::read(&p) {
             if let Ok(seed) = <[u8; 32]>::try_from(b.as_slice()) {
@@ -162,6 +216,140 @@ impl AuditLog {
         }))
     }
 
+    /// Where the signed head is kept.
+    pub fn head_path(&self) -> PathBuf {
+        self.path.with_extension("head")
+    }
+
+    /// The signed head, if one was written; an unreadable one is an error.
+    pub fn head(&self) -> Result<Option<Head>, String> {
+        match std::fs::read(self.head_path()) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|_| "the signed head (audit.head) is unreadable".to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("the signed head (audit.head) cannot be read: {e}")),
+        }
+    }
+
+    /// Is `head` signed by this agent's key?
+    fn head_signed(&self, head: &Head) -> Result<(), String> {
+        use ed25519_dalek::Verifier;
+        let key = self.key().map_err(|e| e.to_string())?.verifying_key();
+        let sig = unhex(&head.signature)
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .ok_or("the signed head's signature is unreadable")?;
+        key.verify(
+            Head::message(head.seq, &head.hash).as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .map_err(|_| "the head (audit.head) is not signed by this agent's key".to_string())
+    }
+
+    /// Sign and store the head (atomically: a crash leaves the old head or the new one).
+    fn write_head(&self, seq: u64, hash: &str, durable: bool) -> Result<(), AuditError> {
+        use ed25519_dalek::Signer;
+        let sig = self.key()?.sign(Head::message(seq, hash).as_bytes());
+        let head = Head {
+            seq,
+            hash: hash.to_string(),
+            signature: hex(&sig.to_bytes()),
+        };
+        let bytes = serde_json::to_vec(&head).unwrap_or_default();
+        let path = self.head_path();
+        let tmp = path.with_extension("head.tmp");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| self.io(e))?;
+            f.write_all(&bytes).map_err(|e| self.io(e))?;
+            if durable {
+                f.sync_data().map_err(|e| self.io(e))?;
+            }
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| self.io(e))
+    }
+
+    /// Does the log's end (its last entry, or none) match the signed head?
+    fn check_end(&self, last: Option<&Entry>) -> Result<(), Damage> {
+        let found = last.map(|e| (e.seq, e.hash.clone()));
+        let damage = |why: String, head: Option<&Head>| Damage {
+            why,
+            head: head.map(|h| (h.seq, h.hash.clone())),
+            found: found.clone(),
+        };
+        let head = self.head().map_err(|why| damage(why, None))?;
+        let Some(head) = head else {
+            return match last {
+                None => Ok(()),
+                Some(e) => Err(damage(
+                    format!("the log has {} entries but no signed head (audit.head was deleted, or the log was written outside Deskhand)", e.seq),
+                    None,
+                )),
+            };
+        };
+        self.head_signed(&head)
+            .map_err(|why| damage(why, None))?;
+        match last {
+            None => Err(damage(
+                format!(
+                    "the log is missing or empty, but the signed head records {} entries",
+                    head.seq
+                ),
+                Some(&head),
+            )),
+            Some(e) if e.seq < head.seq => Err(damage(
+                format!(
+                    "the log ends at entry {}, but the signed head records {}: entries {}..{} were cut off",
+                    e.seq,
+                    head.seq,
+                    e.seq + 1,
+                    head.seq
+                ),
+                Some(&head),
+            )),
+            Some(e) if e.seq > head.seq => Err(damage(
+                format!(
+                    "entries {}..{} come after the signed head (entry {}): they were written outside Deskhand",
+                    head.seq + 1,
+                    e.seq,
+                    head.seq
+                ),
+                Some(&head),
+            )),
+            Some(e) if e.hash != head.hash => Err(damage(
+                format!(
+                    "entry {} is not the one the signed head records: the log's end was rewritten",
+                    e.seq
+                ),
+                Some(&head),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Keep a damaged log for inspection: renamed beside it. The new name, if there was a file.
+    fn set_aside(&self) -> Result<Option<PathBuf>, AuditError> {
+        // An empty file (emptied, or just created by this append) holds nothing to inspect.
+        match std::fs::metadata(&self.path) {
+            Err(_) => return Ok(None),
+            Ok(m) if m.len() == 0 => {
+                std::fs::remove_file(&self.path).map_err(|e| self.io(e))?;
+                return Ok(None);
+            }
+            Ok(_) => {}
+        }
+        let stamp = Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        let kept = self.path.with_file_name(format!("audit.damaged-{stamp}.jsonl"));
+        std::fs::rename(&self.path, &kept).map_err(|e| self.io(e))?;
+        Ok(Some(kept))
+    }
+
     /// Where it is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -181,10 +369,12 @@ impl AuditLog {
         let tail = tail_of(&self.path);
         let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
         let open = || {
+            use std::os::unix::fs::OpenOptionsExt;
             OpenOptions::new()
                 .create(true)
                 .read(true)
                 .append(true)
+                .mode(0o600)
                 .open(&self.path)
         };
         let mut f = match open() {
@@ -200,17 +390,64 @@ impl AuditLog {
         // Released when `f` closes.
         f.lock().map_err(|e| self.io(e))?;
         let meta = f.metadata().map_err(|e| self.io(e))?;
-        let here = (meta.ino(), meta.len());
+        let mut here = (meta.ino(), meta.len());
+        let mut out = Vec::new();
         // The last entry is known if the file is the one this process last wrote and nobody has
-        // appended since; otherwise read it from the file (another process wrote, or a test edited).
+        // appended since; otherwise read it from the file and hold it against the signed head.
         let (mut seq, mut prev) = match &tail.last {
             Some((at, seq, hash)) if *at == here => (seq + 1, hash.clone()),
-            _ => match last_entry(&mut f).map_err(|e| self.io(e))? {
-                Some(e) => (e.seq + 1, e.hash),
-                None => (1, GENESIS.to_string()),
-            },
+            _ => {
+                tighten(&self.path, &meta);
+                let last = match last_entry(&mut f).map_err(|e| self.io(e))? {
+                    None => Ok(None),
+                    Some(Ok(e)) => Ok(Some(e)),
+                    Some(Err(())) => Err(Damage {
+                        why: "the log's last line is not a whole entry (cut mid-line, or written outside Deskhand)".into(),
+                        head: self.head().ok().flatten().filter(|h| self.head_signed(h).is_ok()).map(|h| (h.seq, h.hash)),
+                        found: None,
+                    }),
+                };
+                match last.and_then(|last| self.check_end(last.as_ref()).map(|()| last)) {
+                    Ok(last) => match last {
+                        Some(e) => (e.seq + 1, e.hash),
+                        None => (1, GENESIS.to_string()),
+                    },
+                    Err(damage) => {
+                        // Keep what is there, start a new segment that says what was found.
+                        let kept = self.set_aside()?;
+                        tracing::error!(why = %damage.why, kept = ?kept,
+                            "the audit log was damaged; it is kept and a new segment begins");
+                        drop(f);
+                        f = open().map_err(|e| self.io(e))?;
+                        f.lock().map_err(|e| self.io(e))?;
+                        let meta = f.metadata().map_err(|e| self.io(e))?;
+                        here = (meta.ino(), meta.len());
+                        let (seq, prev) = match &damage.head {
+                            Some((s, h)) => (s + 1, h.clone()),
+                            None => (1, GENESIS.to_string()),
+                        };
+                        let mut d = Entry {
+                            seq,
+                            at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            kind: DAMAGED.into(),
+                            job: None,
+                            data: serde_json::json!({
+                                "why": damage.why,
+                                "kept_as": kept.as_ref().and_then(|k| k.file_name()).map(|n| n.to_string_lossy().into_owned()),
+                                "head": damage.head.as_ref().map(|(s, h)| serde_json::json!({"seq": s, "hash": h})),
+                                "found": damage.found.as_ref().map(|(s, h)| serde_json::json!({"seq": s, "hash": h})),
+                            }),
+                            prev,
+                            hash: String::new(),
+                        };
+                        d.hash = d.digest();
+                        out.extend(serde_json::to_vec(&d).unwrap_or_default());
+                        out.push(b'\n');
+                        (d.seq + 1, d.hash)
+                    }
+                }
+            }
         };
-        let mut out = Vec::new();
         if seq.is_multiple_of(self.every) {
             // This slot is a checkpoint; the caller's entry follows it.
             let mut c = Entry {
@@ -246,9 +483,13 @@ impl AuditLog {
         // Side effects are made durable before the caller goes on; job lifecycle entries ride on
         // the next fsync (the job store keeps those durably itself), which keeps a no-op job's
         // audit cost to buffered appends.
-        if !LIFECYCLE.contains(&kind) {
+        let durable = !LIFECYCLE.contains(&kind);
+        if durable {
             f.sync_data().map_err(|e| self.io(e))?;
         }
+        // Signed after the entry is written: a crash in between leaves the head one behind,
+        // which the next append reports as damage rather than signing over it unseen.
+        self.write_head(e.seq, &e.hash, durable)?;
         tail.last = Some(((here.0, here.1 + line.len() as u64), e.seq, e.hash.clone()));
         Ok(e)
     }
@@ -261,29 +502,58 @@ impl AuditLog {
         }
     }
 
-    /// Every entry, checked: the first break is an error naming its line and entry.
+    /// Every entry of the current segment, checked: the first break is an error naming its line
+    /// and entry; a log shorter than, or diverging from, its signed head is an error too. A
+    /// segment that began after damage starts from its `audit.damaged` entry (see
+    /// [`AuditLog::damage`] for what it recorded).
     pub fn verify(&self) -> Result<Vec<Entry>, AuditError> {
         let f = match File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(self.io(e)),
         };
         let mut out: Vec<Entry> = Vec::new();
         let mut prev = GENESIS.to_string();
         let key = self.key()?.verifying_key();
-        for (i, line) in BufReader::new(f).lines().enumerate() {
+        let mut lines = 0;
+        for (i, line) in f
+            .map(|f| BufReader::new(f).lines())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let line = line.map_err(|e| self.io(e))?;
             let n = i + 1;
+            lines = n;
             let broken = |seq, why: String| AuditError::Broken { line: n, seq, why };
-            let e: Entry = serde_json::from_str(&line)
-                .map_err(|err| broken(0, format!("not an audit entry ({err})")))?;
-            let expected_seq = out.last().map(|l| l.seq + 1).unwrap_or(1);
+            // Never the line itself: an entry's text is not for error messages.
+            let e: Entry = serde_json::from_str(&line).map_err(|err| {
+                broken(
+                    0,
+                    format!(
+                        "not an audit entry (column {}: {})",
+                        err.column(),
+                        match err.classify() {
+                            serde_json::error::Category::Eof => "it ends early",
+                            serde_json::error::Category::Syntax => "not JSON",
+                            _ => "not the shape of an entry",
+                        }
+                    ),
+                )
+            })?;
             if e.hash != e.digest() {
                 return Err(broken(
                     e.seq,
                     "its content was changed after it was written".into(),
                 ));
             }
+            // A segment begun after damage chains onto the last signed head it knew.
+            if n == 1 && e.kind == DAMAGED {
+                prev = e.hash.clone();
+                out.push(e);
+                continue;
+            }
+            let expected_seq = out.last().map(|l| l.seq + 1).unwrap_or(1);
             if e.prev != prev {
                 return Err(broken(
                     e.seq,
@@ -300,7 +570,10 @@ impl AuditLog {
                 ));
             }
             if e.seq != expected_seq {
-                return Err(broken(e.seq, format!("expected entry {expected_seq}")));
+                return Err(broken(
+                    e.seq,
+                    format!("expected entry {expected_seq}: the numbering has a gap"),
+                ));
             }
             if e.seq.is_multiple_of(self.every) {
                 self.check_checkpoint(&e, &key)
@@ -309,7 +582,18 @@ impl AuditLog {
             prev = e.hash.clone();
             out.push(e);
         }
+        self.check_end(out.last())
+            .map_err(|d| AuditError::Broken {
+                line: lines,
+                seq: out.last().map(|e| e.seq).unwrap_or(0),
+                why: d.why,
+            })?;
         Ok(out)
+    }
+
+    /// The damage recorded at the start of the current segment, if it began after damage.
+    pub fn damage(entries: &[Entry]) -> Option<&Entry> {
+        entries.first().filter(|e| e.kind == DAMAGED)
     }
 
     /// A checkpoint must be one, signed by this agent's key over everything before it.
@@ -362,8 +646,17 @@ fn tail_of(path: &Path) -> Arc<Mutex<Tail>> {
     Arc::clone(all.entry(path.to_path_buf()).or_default())
 }
 
-/// The last complete entry of an open log.
-fn last_entry(f: &mut File) -> std::io::Result<Option<Entry>> {
+/// The log holds what jobs did: only its owner reads it (logs made before this rule included).
+fn tighten(path: &Path, meta: &std::fs::Metadata) {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.mode() & 0o077 != 0 {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+/// The last line of an open log: `None` if the file is empty, `Some(Err(()))` if that line is not
+/// a whole entry (cut mid-line, or written outside Deskhand).
+fn last_entry(f: &mut File) -> std::io::Result<Option<Result<Entry, ()>>> {
     let len = f.seek(SeekFrom::End(0))?;
     if len == 0 {
         return Ok(None);
@@ -375,13 +668,16 @@ fn last_entry(f: &mut File) -> std::io::Result<Option<Entry>> {
         f.seek(SeekFrom::Start(start))?;
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)?;
+        if !buf.ends_with(b"\n") {
+            return Ok(Some(Err(())));
+        }
         let text = String::from_utf8_lossy(&buf);
         let trimmed = text.trim_end_matches('\n');
         if let Some(i) = trimmed.rfind('\n') {
-            return Ok(serde_json::from_str(&trimmed[i + 1..]).ok());
+            return Ok(Some(serde_json::from_str(&trimmed[i + 1..]).map_err(|_| ())));
         }
         if start == 0 {
-            return Ok(serde_json::from_str(trimmed).ok());
+            return Ok(Some(serde_json::from_str(trimmed).map_err(|_| ())));
         }
         window *= 4;
     }
@@ -632,6 +928,132 @@ mod tests {
             err.contains("entry 4") && err.contains("checkpoint"),
             "{err}"
         );
+    }
+
+    fn filled(n: usize) -> (tempfile::TempDir, AuditLog, Vec<String>) {
+        let d = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(d.path()).with_checkpoints_every(4);
+        for i in 0..n {
+            log.append("step.started", Some("j"), json!({"i": i}))
+                .unwrap();
+        }
+        let good = lines(&log);
+        (d, log, good)
+    }
+
+    #[test]
+    fn a_cut_or_rewritten_end_is_caught_by_the_signed_head() {
+        let (_d, log, good) = filled(6); // 7 entries: one checkpoint at 4
+        assert_eq!(log.verify().unwrap().len(), 7);
+
+        // The last entry dropped; cut at a line boundary further up.
+        for keep in [6, 5, 1] {
+            write(&log, &good[..keep]);
+            let e = log.verify().unwrap_err().to_string();
+            assert!(e.contains("signed head records 7") && e.contains("cut off"), "{keep}: {e}");
+        }
+        // Cut in the middle of a line.
+        let text = good.join("\n") + "\n";
+        std::fs::write(log.path(), &text[..text.len() - 20]).unwrap();
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("line 7") && e.contains("not an audit entry"), "{e}");
+        // Emptied, or deleted.
+        std::fs::write(log.path(), "").unwrap();
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("missing or empty") && e.contains("7 entries"), "{e}");
+        std::fs::remove_file(log.path()).unwrap();
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("missing or empty"), "{e}");
+
+        // Entries after the last checkpoint edited with every hash recomputed: the chain holds,
+        // the signed head does not.
+        let mut all: Vec<Entry> = good.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let mut prev = all[4].hash.clone();
+        for e in all.iter_mut().skip(5) {
+            e.data = json!({"i": 99});
+            e.prev = prev.clone();
+            e.hash = e.digest();
+            prev = e.hash.clone();
+        }
+        write(&log, &all.iter().map(|e| serde_json::to_string(e).unwrap()).collect::<Vec<_>>());
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("entry 7") && e.contains("rewritten"), "{e}");
+
+        // A head that is not the agent's, or none at all while entries exist.
+        write(&log, &good);
+        assert!(log.verify().is_ok());
+        let mut head: Head = serde_json::from_slice(&std::fs::read(log.head_path()).unwrap()).unwrap();
+        head.seq = 5;
+        std::fs::write(log.head_path(), serde_json::to_vec(&head).unwrap()).unwrap();
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("not signed by this agent"), "{e}");
+        std::fs::remove_file(log.head_path()).unwrap();
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("no signed head"), "{e}");
+    }
+
+    #[test]
+    fn an_append_after_a_cut_keeps_the_damaged_file_and_starts_a_segment_that_says_so() {
+        let (d, log, good) = filled(6);
+        let head: Head = serde_json::from_slice(&std::fs::read(log.head_path()).unwrap()).unwrap();
+        // Cut the last two entries; a fresh writer (another process) appends next.
+        write(&log, &good[..5]);
+        let other = AuditLog::at(d.path().join(".deskhand/../.deskhand/audit.jsonl")).with_checkpoints_every(4);
+        let e = other.append("job.received", Some("k"), json!({})).unwrap();
+        // The numbering does not continue from the cut: it goes on after the signed head.
+        assert_eq!(e.seq, 9, "entry 8 is the damage record, 9 the caller's");
+        let kept: Vec<_> = std::fs::read_dir(d.path().join(".deskhand"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("audit.damaged-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let kept_text = std::fs::read_to_string(d.path().join(".deskhand").join(&kept[0])).unwrap();
+        assert_eq!(kept_text, good[..5].join("\n") + "\n", "the damaged file is kept as found");
+
+        let entries = log.verify().unwrap();
+        let damage = AuditLog::damage(&entries).expect("the segment starts with the damage");
+        assert_eq!(damage.seq, 8);
+        assert_eq!(damage.prev, head.hash, "it chains onto the last signed head");
+        assert_eq!(damage.data["head"]["seq"], 7);
+        assert_eq!(damage.data["found"]["seq"], 5);
+        assert_eq!(damage.data["kept_as"], kept[0].as_str());
+        assert!(damage.data["why"].as_str().unwrap().contains("cut off"));
+        assert_eq!(entries.len(), 2);
+
+        // A cut in the middle of a line is damage too.
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        std::fs::write(log.path(), &text[..text.len() - 10]).unwrap();
+        let next = AuditLog::at(d.path().join("./.deskhand/../.deskhand/../.deskhand/audit.jsonl"));
+        next.append("job.received", Some("m"), json!({})).unwrap();
+        let entries = log.verify().unwrap();
+        let damage = AuditLog::damage(&entries).unwrap();
+        assert!(damage.data["why"].as_str().unwrap().contains("not a whole entry"), "{damage:?}");
+        assert_eq!(damage.seq, 10, "numbered after the signed head (entry 9)");
+        // Deleting the log (and with it the damage record) is caught in turn.
+        std::fs::remove_file(log.path()).unwrap();
+        assert!(log.verify().is_err());
+        log.append("job.received", Some("l"), json!({})).unwrap();
+        let entries = log.verify().unwrap();
+        let damage = AuditLog::damage(&entries).unwrap();
+        assert_eq!(damage.seq, 12);
+        assert!(damage.data["why"].as_str().unwrap().contains("missing or empty"));
+        assert!(damage.data["kept_as"].is_null(), "there was no file to keep");
+    }
+
+    #[test]
+    fn the_log_and_its_head_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_d, log, _) = filled(2);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(log.path()), 0o600);
+        assert_eq!(mode(&log.head_path()), 0o600);
+        // A log made before this rule (0644) is tightened by the next writer.
+        std::fs::set_permissions(log.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let other = log.path().parent().unwrap().join("../.deskhand/audit.jsonl");
+        AuditLog::at(other).append("x", None, json!({})).unwrap();
+        assert_eq!(mode(log.path()), 0o600);
     }
 
     #[test]

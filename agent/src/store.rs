@@ -190,6 +190,14 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            // The agent's folder holds keys, the token, job parameters and the audit log: only
+            // its owner may list or read it, whatever each file's own mode.
+            use std::os::unix::fs::PermissionsExt;
+            if dir.file_name() == Some(std::ffi::OsStr::new(".deskhand"))
+                && std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+            {
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            }
         }
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))

@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod attacks;
 mod cli;
 mod connectors;
 mod dispatch;

@@ -143,6 +143,52 @@ impl Workspace {
         read_path(&path)
     }
 
+    /// Reads a file a job named, at most `max` bytes: the path is resolved as for a write
+    /// (inside the workspace, never `.deskhand/`, no symlink out), then the file actually
+    /// opened is the canonical path, which must be a regular file. A FIFO or device would block
+    /// or never end; a larger file is refused rather than cut.
+    pub fn read_named(&self, rel: &str, max: u64) -> Result<Vec<u8>, WorkspaceError> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.resolve(rel)?;
+        let real = path.canonicalize().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => refused(rel, "there is no such file in the workspace"),
+            _ => WorkspaceError::io("open", &path, e),
+        })?;
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(|e| WorkspaceError::io("open the workspace", &self.root, e))?;
+        match real.strip_prefix(&root) {
+            Ok(inside) if !is_private(inside) => {}
+            Ok(_) => return Err(refused(rel, "it is in the agent's private folder")),
+            Err(_) => return Err(refused(rel, "a symlink in it leads outside the workspace")),
+        }
+        // O_NOFOLLOW: a symlink swapped in for the file after the check is not followed.
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&real)
+            .map_err(|e| WorkspaceError::io("open", &path, e))?;
+        let meta = f
+            .metadata()
+            .map_err(|e| WorkspaceError::io("open", &path, e))?;
+        if !meta.is_file() {
+            return Err(refused(rel, "it is not a regular file"));
+        }
+        if meta.len() > max {
+            return Err(refused(rel, "it is larger than a job may read"));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        f.take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| WorkspaceError::io("read", &path, e))?;
+        if bytes.len() as u64 > max {
+            return Err(refused(rel, "it is larger than a job may read"));
+        }
+        Ok(bytes)
+    }
+
     /// SHA-256 (hex) of the current content of `rel`; `None` if it does not exist.
     pub fn hash_of(&self, rel: &str) -> Result<Option<String>, WorkspaceError> {
         Ok(self.read(rel)?.map(|bytes| sha256_hex(&bytes)))

@@ -39,6 +39,17 @@ pub fn run(args: AuditArgs, workspace: &Path) -> anyhow::Result<()> {
     match args.cmd {
         AuditCmd::Verify => {
             let entries = log.verify()?;
+            if let Some(d) = crate::audit::AuditLog::damage(&entries) {
+                // The entries since are whole, but the history before them was damaged: that
+                // is not "intact", and scripts checking the exit status must see it.
+                anyhow::bail!(
+                    "audit log damaged before entry {}: {}; the damaged file is kept as {}; the {} entries since are intact",
+                    d.seq,
+                    d.data["why"].as_str().unwrap_or("unknown damage"),
+                    d.data["kept_as"].as_str().unwrap_or("(nothing: the log was gone)"),
+                    entries.len()
+                );
+            }
             println!(
                 "audit log intact: {} entries, last hash {}",
                 entries.len(),

@@ -38,6 +38,19 @@ pub fn approval_timeout() -> Duration {
         .unwrap_or(APPROVAL_TIMEOUT)
 }
 
+/// The largest file a job may read by naming it.
+pub const MAX_NAMED_READ: u64 = 1024 * 1024;
+
+/// Why the workspace refused a path, without the "use a relative path" advice meant for writes.
+fn refusal_reason(e: &deskhand_workspace::WorkspaceError) -> String {
+    match e {
+        deskhand_workspace::WorkspaceError::Refused { rel, reason } => {
+            format!("{rel:?} may not be read: {reason}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Audit a refusal (`guard.refused`) and log it.
 fn record_refusal(
     store: &crate::store::Store,
@@ -202,6 +215,40 @@ impl Guard {
                 a.id
             ))),
         }
+    }
+
+    /// Read a workspace file a job's parameter named (a schema, values, a template): inside the
+    /// workspace, never under `.deskhand/`, no symlink out, a regular file of at most
+    /// [`MAX_NAMED_READ`] bytes, and matching the skill's read (or write) globs. A refusal is
+    /// audited like any other; a read is audited with the file's hash, never its content.
+    pub fn read_file(&self, rel: &str) -> Result<Vec<u8>, StepError> {
+        let norm = self
+            .files
+            .resolve(rel)
+            .map_err(|e| self.refuse("file read", rel, &refusal_reason(&e)))?;
+        let norm_rel = norm
+            .strip_prefix(self.files.root())
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| rel.to_string());
+        self.policy
+            .read_allowed(&norm_rel)
+            .map_err(|why| self.refuse("file read", &norm_rel, &why))?;
+        let bytes = self
+            .files
+            .read_named(&norm_rel, MAX_NAMED_READ)
+            .map_err(|e| match e {
+                deskhand_workspace::WorkspaceError::Refused { .. } => {
+                    self.refuse("file read", &norm_rel, &refusal_reason(&e))
+                }
+                other => StepError::Fatal(format!("reading {norm_rel}: {other}")),
+            })?;
+        self.env.store.audit().record(
+            "file.read",
+            Some(&self.job),
+            json!({"path": norm_rel, "bytes": bytes.len(),
+                   "sha256": deskhand_workspace::sha256_hex(&bytes)}),
+        );
+        Ok(bytes)
     }
 
     /// Write a workspace file for the job: the path must be inside the workspace (no `..`,

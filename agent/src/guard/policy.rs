@@ -124,6 +124,8 @@ pub struct Policy {
     deny: Vec<OriginRule>,
     paths: globset::GlobSet,
     path_globs: Vec<String>,
+    reads: globset::GlobSet,
+    read_globs: Vec<String>,
     connectors: BTreeMap<String, Access>,
     without_asking: BTreeSet<String>,
 }
@@ -166,18 +168,25 @@ impl Policy {
                 (None, _) => tracing::warn!(skill, entry, "an origin pattern that matches nothing"),
             }
         }
-        let mut b = globset::GlobSetBuilder::new();
-        for g in &perms.workspace {
-            if let Ok(g) = globset::GlobBuilder::new(g).literal_separator(true).build() {
-                b.add(g);
+        let globs = |list: &[String]| {
+            let mut b = globset::GlobSetBuilder::new();
+            for g in list {
+                if let Ok(g) = globset::GlobBuilder::new(g).literal_separator(true).build() {
+                    b.add(g);
+                }
             }
-        }
+            b.build().unwrap_or_else(|_| globset::GlobSet::empty())
+        };
+        // What a skill may write it may read back.
+        let read_globs: Vec<String> = perms.read.iter().chain(&perms.workspace).cloned().collect();
         Policy {
             skill: skill.to_string(),
             allow,
             deny,
-            paths: b.build().unwrap_or_else(|_| globset::GlobSet::empty()),
+            paths: globs(&perms.workspace),
             path_globs: perms.workspace.clone(),
+            reads: globs(&read_globs),
+            read_globs,
             connectors: perms.connectors.clone(),
             without_asking: perms.without_asking.iter().cloned().collect(),
         }
@@ -249,6 +258,25 @@ impl Policy {
                     "nothing".to_string()
                 } else {
                     self.path_globs.join(", ")
+                }
+            ))
+        }
+    }
+
+    /// May the job read this (already normalised, workspace-relative) path? The skill's
+    /// `permissions.read` globs and its write globs; `.deskhand/` and anything outside the
+    /// workspace are refused before this by the workspace itself.
+    pub fn read_allowed(&self, rel: &str) -> Result<(), String> {
+        if self.reads.is_match(rel) {
+            Ok(())
+        } else {
+            Err(format!(
+                "skill {} may not read {rel} (allowed: {}); add a glob to its permissions.read",
+                self.skill,
+                if self.read_globs.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    self.read_globs.join(", ")
                 }
             ))
         }

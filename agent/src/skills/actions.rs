@@ -31,7 +31,13 @@ pub enum Need {
     Browser,
     /// Writing this workspace path (a sample path matched against the skill's globs).
     Workspace(&'static str),
+    /// Reading workspace files a parameter names, matching these globs when the action runs on
+    /// its own. Optional in a skill: without `permissions.read` it takes inline values only.
+    Read(&'static [&'static str]),
 }
+
+/// Files an extraction schema may be read from when `browser.extract` runs on its own.
+const SCHEMA_FILES: &[&str] = &["**/*.yaml", "**/*.yml", "**/*.json"];
 
 /// An argument: name, type, required, default (JSON text), description.
 pub type Arg = (
@@ -117,7 +123,7 @@ pub static ACTIONS: &[Action] = &[
             TARGET,
             FALLBACK,
         ],
-        needs: &[Need::Browser, Need::Workspace("reports/x")],
+        needs: &[Need::Browser, Need::Workspace("reports/x"), Need::Read(SCHEMA_FILES)],
         direct: true,
         timeout_s: 300,
         retry: true,
@@ -353,6 +359,7 @@ impl Action {
                         missing.push(format!("workspace: [a glob matching {path:?}]"));
                     }
                 }
+                Need::Read(_) => {}
             }
         }
         if missing.is_empty() {
@@ -376,6 +383,7 @@ impl Action {
                     Some((dir, _)) => format!("{dir}/**"),
                     None => path.to_string(),
                 }),
+                Need::Read(globs) => p.read.extend(globs.iter().map(|g| g.to_string())),
             }
         }
         p

@@ -6,7 +6,6 @@
 //! a submit or click waits for the person unless the skill may do it without asking. Cancellation
 //! closes a headless page; the person's tab is left open.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use deskhand_browser::extract::{self, Format, Schema};
@@ -376,17 +375,17 @@ async fn run_fill(
 }
 
 async fn run_extract(g: &Guard, params: &Map<String, Value>) -> Result<Value, StepError> {
-    let env = g.env();
     let schema = match &super::arg(params, "schema") {
+        // A path: read through the guard like any file a job names.
         Value::String(path) => {
-            let p = resolve_in(&env.workspace, path).ok_or_else(|| {
-                g.refuse(
-                    "file",
-                    path,
-                    &format!("schema path {path:?} must stay inside the workspace"),
-                )
+            let bytes = g.read_file(path)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                StepError::Fatal(format!(
+                    "schema file {path}: not UTF-8 text; save it as UTF-8 YAML or JSON"
+                ))
             })?;
-            Schema::from_file(&p).map_err(|e| StepError::Fatal(e.to_string()))?
+            Schema::parse(&text)
+                .map_err(|e| StepError::Fatal(format!("schema file {path}: {e}")))?
         }
         v => Schema::parse(&serde_json::to_string(v).unwrap_or_default())
             .map_err(|e| StepError::Fatal(e.to_string()))?,
@@ -517,16 +516,4 @@ fn same_page(now: &str, want: &str) -> bool {
             .to_string()
     };
     !want.is_empty() && strip(now) == strip(want)
-}
-
-/// A workspace-relative path that cannot escape the workspace.
-pub(super) fn resolve_in(workspace: &Path, rel: &str) -> Option<PathBuf> {
-    let p = Path::new(rel);
-    if p.is_absolute()
-        || p.components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return None;
-    }
-    Some(workspace.join(p))
 }

@@ -73,9 +73,13 @@ pub struct Permissions {
     /// parameter given at run time.
     #[serde(default)]
     pub browser: Vec<String>,
-    /// Workspace paths (globs) the skill may write.
+    /// Workspace paths (globs) the skill may write (and read back).
     #[serde(default)]
     pub workspace: Vec<String>,
+    /// Workspace paths (globs) the skill may read when a parameter names a file (an extraction
+    /// schema, say). Never `.deskhand/`, never outside the workspace, whatever the glob says.
+    #[serde(default)]
+    pub read: Vec<String>,
     /// Consequential actions that may run without asking (`submit`, `send`, `overwrite`,
     /// `delete`, `external-write`).
     #[serde(default, rename = "without-asking")]

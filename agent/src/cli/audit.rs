@@ -50,6 +50,13 @@ pub fn run(args: AuditArgs, workspace: &Path) -> anyhow::Result<()> {
                     entries.len()
                 );
             }
+            for u in entries.iter().filter(|e| e.kind == crate::audit::UNSIGNED) {
+                // Not damage (nothing is missing), but a doubt the person should know about.
+                println!(
+                    "note: entry {} was found without a signed head (entry {}): the agent stopped between writing and signing, or it was added outside Deskhand",
+                    u.data["entry"], u.seq
+                );
+            }
             println!(
                 "audit log intact: {} entries, last hash {}",
                 entries.len(),

@@ -16,13 +16,14 @@ use crate::util::{deskhand, temp};
 /// versions).
 const VERSION: &str = "4.32.5";
 
-/// Everything but the checks that need two identities (`object_level_authorization`), resources
-/// the spec links (`use_after_free`, `ensure_resource_availability`: no links) or that every
-/// valid-looking request succeed (`positive_data_acceptance`: a well-formed job naming a skill
-/// this agent lacks is rightly a 400).
+/// Every check of this version but those that need two identities (`object_level_authorization`),
+/// a DELETE (`use_after_free`) or that every valid-looking request succeed
+/// (`positive_data_acceptance`: a well-formed job naming a skill this agent lacks is rightly a
+/// 400).
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,negative_data_rejection,\
-missing_required_header,unsupported_method,allow_header_conformance,ignored_auth";
+missing_required_header,unsupported_method,allow_header_conformance,ignored_auth,\
+ensure_resource_availability";
 
 /// `$DESKHAND_SCHEMATHESIS`, then `st` in Python's scripts folder, then on PATH.
 fn schemathesis() -> PathBuf {
@@ -34,13 +35,13 @@ fn schemathesis() -> PathBuf {
         .output()
         .ok()
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("st"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
     let candidates = std::env::var_os("DESKHAND_SCHEMATHESIS")
         .map(PathBuf::from)
         .into_iter()
         .chain(scripts)
         .chain(
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .map(|d| d.join("st")),
+            std::env::split_paths(&path).map(|d| d.join("st")),
         );
     for c in candidates {
         let Ok(out) = Command::new(&c).arg("--version").output() else {

@@ -826,7 +826,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_over_the_limit_is_a_json_413() {
         let app = app().await;
-        let big = format!(r#"{{"skill":"noop","params":{{"x":"{}"}}}}"#, "a".repeat(70_000));
+        let big = format!(
+            r#"{{"skill":"noop","params":{{"x":"{}"}}}}"#,
+            "a".repeat(70_000)
+        );
         let got = call(
             &app,
             request("POST", "/api/jobs", true, Some("application/json"), &big),
@@ -840,7 +843,10 @@ mod tests {
         let app = app().await;
         let got = call(&app, request("GET", "/api/jobs?limit=abc", true, None, "")).await;
         assert_error(&got, 400, "bad_request");
-        assert!(got.2["error"]["message"].as_str().unwrap().contains("limit"));
+        assert!(got.2["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit"));
     }
 
     #[tokio::test]
@@ -868,7 +874,8 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_body_is_bad_request_and_a_refused_job_invalid_job() {
         let app = app().await;
-        let post = |body: &'static str| request("POST", "/api/jobs", true, Some("application/json"), body);
+        let post =
+            |body: &'static str| request("POST", "/api/jobs", true, Some("application/json"), body);
         for malformed in [
             r#"{"skill":"#,
             "not json",
@@ -899,7 +906,11 @@ mod tests {
     #[tokio::test]
     async fn a_job_not_declared_as_json_is_a_json_415() {
         let app = app().await;
-        for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
             let got = call(
                 &app,
                 request("POST", "/api/jobs", true, ct, r#"{"skill":"noop"}"#),
@@ -907,7 +918,11 @@ mod tests {
             .await;
             assert_error(&got, 415, "unsupported_media_type");
         }
-        for ct in ["application/json; charset=utf-8", "Application/JSON", "application/vnd.deskhand+json"] {
+        for ct in [
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/vnd.deskhand+json",
+        ] {
             let (s, _, v) = call(
                 &app,
                 request("POST", "/api/jobs", true, Some(ct), r#"{"skill":"noop"}"#),
@@ -920,25 +935,64 @@ mod tests {
     #[tokio::test]
     async fn unknown_paths_and_methods_are_json() {
         let app = app().await;
-        assert_error(&call(&app, request("GET", "/api/nope", true, None, "")).await, 404, "not_found");
-        assert_error(&call(&app, request("GET", "/nope", false, None, "")).await, 404, "not_found");
+        assert_error(
+            &call(&app, request("GET", "/api/nope", true, None, "")).await,
+            404,
+            "not_found",
+        );
+        assert_error(
+            &call(&app, request("GET", "/nope", false, None, "")).await,
+            404,
+            "not_found",
+        );
         let got = call(&app, request("PUT", "/api/jobs", true, None, "")).await;
         assert_error(&got, 405, "method_not_allowed");
         let allow = got.1.get(header::ALLOW).expect("Allow on a 405");
         assert!(allow.to_str().unwrap().contains("POST"), "{allow:?}");
-        let got = call(&app, request("DELETE", "/api/jobs/01J9Z3K7Q4W8E2R5T6Y7V8M9N0/events", true, None, "")).await;
+        let got = call(
+            &app,
+            request(
+                "DELETE",
+                "/api/jobs/01J9Z3K7Q4W8E2R5T6Y7V8M9N0/events",
+                true,
+                None,
+                "",
+            ),
+        )
+        .await;
         assert_error(&got, 405, "method_not_allowed");
-        assert_error(&call(&app, request("POST", "/", false, None, "")).await, 405, "method_not_allowed");
+        assert_error(
+            &call(&app, request("POST", "/", false, None, "")).await,
+            405,
+            "method_not_allowed",
+        );
         // A path that is not percent-encoded UTF-8.
-        assert_error(&call(&app, request("GET", "/api/jobs/%FF", true, None, "")).await, 400, "bad_request");
-        assert_error(&call(&app, request("GET", "/api/jobs/nope", true, None, "")).await, 404, "not_found");
+        assert_error(
+            &call(&app, request("GET", "/api/jobs/%FF", true, None, "")).await,
+            400,
+            "bad_request",
+        );
+        assert_error(
+            &call(&app, request("GET", "/api/jobs/nope", true, None, "")).await,
+            404,
+            "not_found",
+        );
     }
 
     #[tokio::test]
     async fn a_credential_in_the_url_is_taken_only_by_the_event_stream() {
         let app = app().await;
-        for path in ["/api/jobs", "/api/skills", "/api/approvals", "/api/jobs/x/cancel"] {
-            let method = if path.ends_with("cancel") { "POST" } else { "GET" };
+        for path in [
+            "/api/jobs",
+            "/api/skills",
+            "/api/approvals",
+            "/api/jobs/x/cancel",
+        ] {
+            let method = if path.ends_with("cancel") {
+                "POST"
+            } else {
+                "GET"
+            };
             for q in [format!("token={TOKEN}"), "auth=d.1.2.3".to_string()] {
                 let sep = if path.contains('?') { '&' } else { '?' };
                 let uri = format!("{path}{sep}{q}");
@@ -952,11 +1006,21 @@ mod tests {
         // The stream takes it: an unknown job is a 404, not a 401.
         let got = call(
             &app,
-            request("GET", &format!("/api/jobs/nope/events?token={TOKEN}"), false, None, ""),
+            request(
+                "GET",
+                &format!("/api/jobs/nope/events?token={TOKEN}"),
+                false,
+                None,
+                "",
+            ),
         )
         .await;
         assert_error(&got, 404, "not_found");
-        let got = call(&app, request("GET", "/api/jobs/nope/events?token=wrong", false, None, "")).await;
+        let got = call(
+            &app,
+            request("GET", "/api/jobs/nope/events?token=wrong", false, None, ""),
+        )
+        .await;
         assert_error(&got, 401, "unauthorized");
     }
 
@@ -981,7 +1045,9 @@ mod tests {
             let got = call(&app, req).await;
             assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.2);
             assert_eq!(
-                got.1.get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap()),
+                got.1
+                    .get(header::WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().unwrap()),
                 Some(CHALLENGE),
                 "{}",
                 got.2
@@ -996,8 +1062,8 @@ mod tests {
         use crate::guard::devices::SignatureError;
         use crate::guard::requests::RequestError;
         let spec: Value = serde_norway::from_str(OPENAPI).unwrap();
-        let documented: std::collections::BTreeSet<String> = spec["components"]["schemas"]
-            ["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+        let documented: std::collections::BTreeSet<String> = spec["components"]["schemas"]["Error"]
+            ["properties"]["error"]["properties"]["code"]["enum"]
             .as_array()
             .expect("Error.code has an enum")
             .iter()

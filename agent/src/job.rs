@@ -82,7 +82,7 @@ impl JobError {
     pub fn code(&self) -> &'static str {
         match self {
             JobError::TooLarge(_) => "too_large",
-            JobError::Malformed(_) => "invalid_job",
+            JobError::Malformed(_) => "bad_request",
             JobError::Invalid(_) => "invalid_job",
             JobError::UnknownSkill { .. } => "unknown_skill",
             JobError::Untrusted(_) => "untrusted_skill",

@@ -14,6 +14,7 @@ mod fill;
 mod guard;
 mod held;
 mod interact;
+mod openapi;
 mod processes;
 mod provider_api;
 mod schedules;

@@ -319,6 +319,7 @@ fn print_permissions(p: Option<&crate::skills::manifest::Permissions>, indent: &
     );
     println!("{indent}  browser origins: {}", none(&p.browser));
     println!("{indent}  workspace paths: {}", none(&p.workspace));
+    println!("{indent}  files it may read: {}", none(&p.read));
     println!("{indent}  without asking: {}", none(&p.without_asking));
 }
 

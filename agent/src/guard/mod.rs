@@ -45,7 +45,7 @@ pub const MAX_NAMED_READ: u64 = 1024 * 1024;
 fn refusal_reason(e: &deskhand_workspace::WorkspaceError) -> String {
     match e {
         deskhand_workspace::WorkspaceError::Refused { rel, reason } => {
-            format!("{rel:?} may not be read: {reason}")
+            format!("{rel:?} may not be read: {reason}; name a file inside the workspace")
         }
         other => other.to_string(),
     }

@@ -199,7 +199,8 @@ impl Skills {
                 trigger: Some(format!("/{}", a.name)),
                 params: a.params(),
                 source: "built-in".into(),
-                permissions: None,
+                // What it gets when a job runs it on its own (shown by `skills show`).
+                permissions: Some(a.minimal_permissions()),
                 schedule: None,
                 hash: None,
                 trusted: true,
@@ -689,6 +690,11 @@ mod tests {
     fn builtin_skills_all_load_and_resolve_by_trigger() {
         let s = Skills::builtin();
         assert!(s.problems().is_empty(), "{:?}", s.problems());
+        // A built-in action shows what it gets when run on its own, not "none (prompt-only)".
+        let scroll = s.find("browser.scroll").unwrap().permissions.as_ref().unwrap();
+        assert_eq!(scroll.browser, ["param:url"]);
+        let extract = s.find("browser.extract").unwrap().permissions.as_ref().unwrap();
+        assert!(extract.read.contains(&"**/*.yaml".to_string()), "{extract:?}");
         for name in [
             "status-report",
             "inbox-digest",

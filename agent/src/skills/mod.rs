@@ -32,8 +32,11 @@ use manifest::{Manifest, Permissions, Problem, StepSpec};
 pub enum ParamType {
     /// An http(s) URL.
     Url,
-    /// Text.
+    /// One line of text: no control characters, not even tab or newline (a newline in a
+    /// one-line value is how headers get injected), no bidi controls.
     String,
+    /// Multi-line text (a mail's body): tab, newline and CR allowed, other controls refused.
+    Text,
     /// Any JSON (object, array…); a string holding JSON is parsed.
     Json,
     /// true/false.
@@ -351,6 +354,22 @@ impl Skills {
             return Err(JobError::Untrusted(skill.name.clone()));
         }
         let out = check_params(&skill.name, &skill.params, params)?;
+        // A `text` parameter may not reach a one-line argument of a step (a mail's subject).
+        for s in &skill.steps {
+            let (Some(action), Value::Object(args)) = (
+                actions::find(&s.uses),
+                manifest::render(&Value::Object(s.args.clone()), &out),
+            ) else {
+                continue;
+            };
+            for p in action.params() {
+                if let Some(v) = args.get(&p.name) {
+                    let field =
+                        format!("argument {:?} of step {:?} of {}", p.name, s.id, skill.name);
+                    check_chars(p.kind, v, &field)?;
+                }
+            }
+        }
         Ok((skill, out))
     }
 
@@ -484,6 +503,9 @@ fn check_params(
     }
     let mut out = Map::new();
     for p in defs {
+        if let Some(v) = params.get(&p.name) {
+            check_chars(p.kind, v, &format!("parameter {:?} of {name}", p.name))?;
+        }
         let v = match (params.get(&p.name), &p.default) {
             (Some(v), _) => coerce(p, v.clone())
                 .map_err(|e| JobError::Invalid(format!("parameter {:?} of {name}: {e}", p.name)))?,
@@ -501,8 +523,33 @@ fn check_params(
     Ok(out)
 }
 
+/// Refuse the control characters `kind` does not allow in `v` (issue 14): url and string take
+/// none, text takes tab, newline and CR, JSON's strings and keys are held to the text rule;
+/// bool, int and date are checked by their format.
+pub(crate) fn check_chars(kind: ParamType, v: &Value, field: &str) -> Result<(), JobError> {
+    match (kind, v) {
+        (ParamType::Text, Value::String(s)) => crate::job::multi_line(field, s),
+        (ParamType::Json, v) => json_chars(v, field),
+        (_, Value::String(s)) => crate::job::single_line(field, s),
+        _ => Ok(()),
+    }
+}
+
+fn json_chars(v: &Value, field: &str) -> Result<(), JobError> {
+    match v {
+        Value::String(s) => crate::job::multi_line(field, s),
+        Value::Array(a) => a.iter().try_for_each(|x| json_chars(x, field)),
+        Value::Object(o) => o.iter().try_for_each(|(k, x)| {
+            crate::job::multi_line(field, k)?;
+            json_chars(x, field)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Check one value against its parameter's type.
 pub(crate) fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
+    check_chars(p.kind, &v, "the value").map_err(|e| e.to_string())?;
     match (p.kind, v) {
         (ParamType::Url, Value::String(s)) => match url::Url::parse(&s) {
             Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => Ok(Value::String(s)),
@@ -510,6 +557,8 @@ pub(crate) fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
         },
         (ParamType::String, Value::String(s)) => Ok(Value::String(s)),
         (ParamType::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
+        (ParamType::Text, Value::String(s)) => Ok(Value::String(s)),
+        (ParamType::Text, Value::Number(n)) => Ok(Value::String(n.to_string())),
         (ParamType::Json, Value::String(s)) => {
             Ok(serde_json::from_str(&s).unwrap_or(Value::String(s)))
         }

@@ -454,6 +454,50 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_in_the_envelope_are_refused() {
+        let refused = |j: &Job| match j.validate() {
+            Err(JobError::ControlCharacter { field, found, .. }) => format!("{field} {found}"),
+            other => panic!("expected a control-character refusal, got {other:?}"),
+        };
+        let mut j = job();
+        j.skill = Some("browser.fill\u{1b}[2J".into());
+        assert_eq!(refused(&j), "`skill` U+001B");
+        let mut j = job();
+        j.origin = "phone\u{202e}".into();
+        assert_eq!(refused(&j), "`origin` U+202E");
+        let mut j = job();
+        j.params.insert("ti\ntle".into(), Value::String("x".into()));
+        assert!(refused(&j).contains("parameter name"));
+        let mut j = job();
+        j.skill = None;
+        j.text = Some("/gmail.send body='two\nlines'".into());
+        assert!(j.validate().is_ok(), "a trigger line may carry multi-line text");
+        j.text = Some("/x title=\u{1b}]0;owned\u{7}".into());
+        assert_eq!(refused(&j), "`text` U+001B");
+        assert_eq!(
+            JobError::ControlCharacter {
+                field: String::new(),
+                found: String::new(),
+                rule: ""
+            }
+            .code(),
+            "control_character"
+        );
+    }
+
+    #[test]
+    fn one_line_and_multi_line_rules() {
+        assert!(single_line("f", "plain — ünïcode ✓").is_ok());
+        for bad in ["a\tb", "a\nb", "a\rb", "\u{7f}", "\u{85}", "\u{9b}", "\u{2066}"] {
+            assert!(single_line("f", bad).is_err(), "{bad:?}");
+        }
+        assert!(multi_line("f", "line 1\r\n\tline 2\n").is_ok());
+        for bad in ["\u{1b}[2J", "\u{0}", "\u{7}", "\u{9b}", "\u{202e}"] {
+            assert!(multi_line("f", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn text_triggers_resolve() {
         let mut j = job();
         j.skill = None;

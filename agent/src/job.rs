@@ -471,7 +471,10 @@ mod tests {
         let mut j = job();
         j.skill = None;
         j.text = Some("/gmail.send body='two\nlines'".into());
-        assert!(j.validate().is_ok(), "a trigger line may carry multi-line text");
+        assert!(
+            j.validate().is_ok(),
+            "a trigger line may carry multi-line text"
+        );
         j.text = Some("/x title=\u{1b}]0;owned\u{7}".into());
         assert_eq!(refused(&j), "`text` U+001B");
         assert_eq!(
@@ -488,7 +491,9 @@ mod tests {
     #[test]
     fn one_line_and_multi_line_rules() {
         assert!(single_line("f", "plain — ünïcode ✓").is_ok());
-        for bad in ["a\tb", "a\nb", "a\rb", "\u{7f}", "\u{85}", "\u{9b}", "\u{2066}"] {
+        for bad in [
+            "a\tb", "a\nb", "a\rb", "\u{7f}", "\u{85}", "\u{9b}", "\u{2066}",
+        ] {
             assert!(single_line("f", bad).is_err(), "{bad:?}");
         }
         assert!(multi_line("f", "line 1\r\n\tline 2\n").is_ok());

@@ -422,7 +422,7 @@ fn emit(
             errln!("{} records → {}", records.len(), p.display());
         }
         None => {
-            // Page text: JSON with its unsafe characters escaped, CSV escaped on a terminal.
+            // Page text: escaped for the terminal (`--out FILE` keeps the exact bytes).
             let mut buf = Vec::new();
             extract::write_records(&mut buf, records, format, columns)?;
             let text = String::from_utf8_lossy(&buf);

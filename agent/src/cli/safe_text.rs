@@ -123,23 +123,15 @@ pub fn write_json_text(text: &str) -> io::Result<()> {
     write_raw_out(json_safe(text).as_bytes())
 }
 
-/// Write data records to stdout: JSON text with [`json_safe`] (same values when parsed back);
-/// other text made [`terminal_safe`] when stdout is a terminal, byte for byte into a pipe or file
-/// (the data a person asked for, and nothing renders it there).
+/// Write data records to stdout: JSON text with [`json_safe`] (the same values when parsed
+/// back), other text [`terminal_safe`] — a pipe often ends in a terminal too (`| grep`), so
+/// exact bytes are for `--out FILE`.
 pub fn write_data(text: &str, json: bool) -> io::Result<()> {
     if json {
         write_raw_out(json_safe(text).as_bytes())
-    } else if stdout_is_terminal() {
-        write_raw_out(terminal_safe(text).as_bytes())
     } else {
-        write_raw_out(text.as_bytes())
+        write_raw_out(terminal_safe(text).as_bytes())
     }
-}
-
-/// Whether stdout is a terminal.
-pub fn stdout_is_terminal() -> bool {
-    #[allow(clippy::disallowed_methods)] // asks, never writes
-    io::stdout().is_terminal()
 }
 
 /// Whether stderr is a terminal (progress bars and spinners only draw there).

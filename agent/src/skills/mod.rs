@@ -705,20 +705,24 @@ mod tests {
                 .map(|_| ())
                 .map_err(|e| (e.code(), e.to_string()))
         };
-        let mail = |subject: &str, body: &str| {
-            json!({"to": "a@example.com", "subject": subject, "body": body})
-        };
+        let mail = |subject: &str, body: &str| json!({"to": "a@example.com", "subject": subject, "body": body});
         // text: newline and tab fine, escape sequences not.
         assert!(check("gmail.send", mail("Hi", "line 1\n\tline 2\r\n")).is_ok());
         let (code, msg) = check("gmail.send", mail("Hi", "x\u{1b}]0;owned\u{7}")).unwrap_err();
         assert_eq!(code, "control_character");
-        assert!(msg.contains("parameter \"body\" of gmail.send") && msg.contains("U+001B"), "{msg}");
+        assert!(
+            msg.contains("parameter \"body\" of gmail.send") && msg.contains("U+001B"),
+            "{msg}"
+        );
         // string: no newline (a header), no C1, no bidi.
         for bad in ["Hi\nBcc: x@example.com", "Hi\u{9b}2J", "Hi\u{202e}", "Hi\t"] {
             let (code, msg) = check("gmail.send", mail(bad, "ok")).unwrap_err();
             assert_eq!(code, "control_character", "{bad:?}");
             assert!(msg.contains("\"subject\""), "{msg}");
-            assert!(!msg.contains(bad), "the error does not quote the value: {msg}");
+            assert!(
+                !msg.contains(bad),
+                "the error does not quote the value: {msg}"
+            );
         }
         // url and json (every string and key inside).
         let (code, _) = check(

@@ -53,8 +53,8 @@ fn init_logging(verbose: u8) {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        // Log lines go to stderr through tracing-subscriber, which escapes ANSI sequences in
-        // messages and fields itself (since 0.3.20).
+        // Log lines go to stderr through tracing-subscriber, which escapes ESC, BEL, BS, FF, DEL
+        // and C1 in messages and fields itself (0.3.20+); CR and bidi controls it leaves.
         .with_writer(
             #[allow(clippy::disallowed_methods)]
             std::io::stderr,

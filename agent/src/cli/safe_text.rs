@@ -103,7 +103,11 @@ fn write_raw_out(bytes: &[u8]) -> io::Result<()> {
     #[allow(clippy::disallowed_methods)] // the one place that writes stdout
     let mut out = io::stdout().lock();
     out.write_all(bytes)?;
-    out.flush()
+    // Stdout is line-buffered: a whole line is already written; a prompt without one is not.
+    if !bytes.ends_with(b"\n") {
+        out.flush()?;
+    }
+    Ok(())
 }
 
 /// Print `v` as JSON (pretty or one line) and a newline, with [`json_safe`] applied.

@@ -143,6 +143,27 @@ async fn hostile_parameters_are_refused_by_the_api_and_the_cli() {
     assert!(!ok, "a hostile trigger line was accepted");
     assert_clean("dispatch --text", &err);
 
+    // A paired device (the phone page, the extension) is held to the same rule.
+    let paired = shown(w, &["pair", "phone"]);
+    let key = paired
+        .split("--device-key '")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .expect("pair prints the key");
+    let (ok, _, err) = run(
+        w,
+        &[
+            "dispatch",
+            "--device-key",
+            key,
+            "gmail.search",
+            "--param",
+            &format!("query={HOSTILE}"),
+        ],
+    );
+    assert!(!ok, "a device-signed hostile job was accepted");
+    assert!(err.contains("\"query\""), "{}", err.escape_debug());
+
     // Multi-line text is still accepted where the type allows it.
     let (ok, _, err) = run(
         w,

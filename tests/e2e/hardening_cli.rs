@@ -347,3 +347,46 @@ async fn a_reader_that_goes_away_ends_history_audit_and_tasks_quietly() {
         head_1(w, args);
     }
 }
+
+#[test]
+fn page_text_extracted_to_stdout_is_escaped_and_json_keeps_its_value() {
+    let ws = temp();
+    let w = ws.path();
+    let page = w.join("page.html");
+    std::fs::write(
+        &page,
+        format!(
+            "<html><head><title>Shop{HOSTILE}</title></head><body><table id=\"t\">\
+             <tr><th>Name</th></tr><tr><td>Eve{HOSTILE}x</td></tr></table></body></html>"
+        ),
+    )
+    .unwrap();
+    let page = page.to_str().unwrap();
+    let csv = shown(
+        w,
+        &[
+            "browse", "extract", page, "--table", "#t", "--format", "csv",
+        ],
+    );
+    assert!(csv.contains("Eve\\x1b]0;owned"), "{csv}");
+    for format in ["json", "jsonl"] {
+        let out = shown(
+            w,
+            &[
+                "browse", "extract", page, "--table", "#t", "--format", format,
+            ],
+        );
+        let text = out.lines().next().unwrap_or_default().to_string();
+        let v: Value = serde_json::from_str(if format == "json" { &out } else { &text })
+            .unwrap_or_else(|e| panic!("{format}: {e}: {}", out.escape_debug()));
+        let cell = v.to_string();
+        // The HTML parser turns CR into LF; the rest arrives as it was on the page.
+        assert!(
+            cell.contains("\\u001b]0;owned")
+                && cell.contains('\u{9b}')
+                && cell.contains('\u{202e}'),
+            "{format}: {}",
+            cell.escape_debug()
+        );
+    }
+}

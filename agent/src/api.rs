@@ -7,8 +7,9 @@ use std::convert::Infallible;
 use std::path::Path;
 use std::time::Duration;
 
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -19,7 +20,6 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::agent::{Agent, AgentError};
-use crate::guard::devices::SignatureError;
 use crate::guard::requests;
 use crate::job::{Job, JobError, JobEvent, MAX_JOB_BYTES};
 use crate::store::{JobRecord, StoreError};
@@ -27,48 +27,151 @@ use crate::store::{JobRecord, StoreError};
 const PHONE_PAGE: &str = include_str!("../assets/phone.html");
 const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
 
-/// Errors as the API answers them.
+/// What a 401 answers in `WWW-Authenticate` (RFC 9110 §11.6.1): the two ways to authenticate.
+const CHALLENGE: &str = "Bearer realm=\"deskhand\", Deskhand-Device realm=\"deskhand\"";
+
+/// What a 401 says when no credential, or a wrong token, was sent.
+const NO_CREDENTIAL: &str = "missing or wrong credential: sign the request with a paired device's key (`deskhand pair`), or use the token printed by `deskhand serve` (also in .deskhand/api-token)";
+
+/// Errors as the API answers them. Each variant has one status and one `code` documented in
+/// `docs/openapi.yaml` (`Error`); every error response, axum's own rejections included, is built
+/// from this type, so every error body has the documented shape.
 #[derive(Debug)]
 pub enum ApiError {
     /// 400 with a code and a message the sender can act on.
     BadRequest(&'static str, String),
-    /// 401.
-    Unauthorized,
+    /// 401 `unauthorized`: no credential, a wrong token, or a credential where it is not taken.
+    Unauthorized(String),
     /// 401 for a device credential that did not pass: a code and why.
     Refused(&'static str, String),
     /// 404.
     NotFound(String),
+    /// 405: the path exists but not with this method (the router adds `Allow`).
+    MethodNotAllowed(String),
     /// 409.
     Conflict(String),
+    /// 413: the body is over [`MAX_JOB_BYTES`].
+    TooLarge(String),
+    /// 415: a body that is not declared as JSON.
+    UnsupportedMediaType(String),
     /// 500: logged, answered generically.
     Internal(String),
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = match self {
-            ApiError::BadRequest(code, m) => (if code == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST }, code, m),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong credential: sign the request with a paired device's key (`deskhand pair`), or use the token printed by `deskhand serve` (also in .deskhand/api-token)".into()),
+impl ApiError {
+    /// A 401 for a missing or wrong credential.
+    fn unauthorized() -> ApiError {
+        ApiError::Unauthorized(NO_CREDENTIAL.into())
+    }
+
+    /// Status, code and message as the response carries them.
+    fn parts(self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::BadRequest(code, m) => (StatusCode::BAD_REQUEST, code, m),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
             ApiError::Refused(code, m) => (StatusCode::UNAUTHORIZED, code, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
+            ApiError::MethodNotAllowed(m) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", m)
+            }
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
+            ApiError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m,
+            ),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "internal error in the API");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the agent's log".into())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the agent's log".into(),
+                )
             }
-        };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response()
+        }
     }
+
+    /// The error for a status some layer answered with a bare body (see [`json_errors`]).
+    fn for_status(status: StatusCode, text: String) -> (StatusCode, &'static str, String) {
+        match status {
+            StatusCode::BAD_REQUEST => ApiError::BadRequest("bad_request", text).parts(),
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized(text).parts(),
+            StatusCode::NOT_FOUND => ApiError::NotFound(text).parts(),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(text).parts(),
+            StatusCode::CONFLICT => ApiError::Conflict(text).parts(),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(text).parts(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(text).parts(),
+            s if s.is_server_error() => {
+                let (_, code, m) = ApiError::Internal(text).parts();
+                (s, code, m)
+            }
+            s => (s, "bad_request", text),
+        }
+    }
+}
+
+/// The documented error body, with `WWW-Authenticate` on a 401.
+fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    let mut r = (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(CHALLENGE),
+        );
+    }
+    r
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        error_response(status, code, message)
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        ApiError::BadRequest("bad_request", e.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        if e.status().is_server_error() {
+            ApiError::Internal(e.body_text())
+        } else {
+            ApiError::BadRequest("bad_request", e.body_text())
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::BadRequest("bad_request", e.body_text())
+        }
+    }
+}
+
+/// The 413 for a body over [`MAX_JOB_BYTES`].
+fn too_large() -> ApiError {
+    ApiError::TooLarge(format!(
+        "request body is over {} KiB; send large inputs as files or URLs",
+        MAX_JOB_BYTES / 1024
+    ))
 }
 
 impl From<AgentError> for ApiError {
     fn from(e: AgentError) -> Self {
         match e {
-            AgentError::Job(j) => ApiError::BadRequest(j.code(), j.to_string()),
+            AgentError::Job(j) => j.into(),
             AgentError::Store(StoreError::NotFound(id)) => {
                 ApiError::NotFound(format!("no job {id}"))
             }
@@ -130,7 +233,7 @@ pub fn load_or_create_token(workspace: &Path) -> std::io::Result<String> {
 }
 
 /// The router: `/` phone page, `/openapi.yaml`, and `/api/*` behind a desktop token or a device
-/// signature.
+/// signature. Every error it answers is the JSON body `docs/openapi.yaml` documents.
 pub fn router(agent: Agent, token: String) -> Router {
     let devices = crate::guard::devices::Devices::in_dir(agent.store().private_dir());
     let state = AppState {
@@ -139,6 +242,15 @@ pub fn router(agent: Agent, token: String) -> Router {
         devices,
         nonces: Default::default(),
     };
+    // Browsers' EventSource cannot set headers, so the event stream alone also takes its
+    // credential from the URL; everywhere else a credential in the URL is refused (it would end up
+    // in logs and history for nothing).
+    let stream = Router::new()
+        .route("/jobs/{id}/events", get(job_events))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_caller_or_query,
+        ));
     let api = Router::new()
         .route("/skills", get(list_skills))
         .route("/jobs", get(list_jobs).post(create_job))
@@ -148,12 +260,13 @@ pub fn router(agent: Agent, token: String) -> Router {
         .route("/approvals/{id}/approve", post(approve))
         .route("/approvals/{id}/refuse", post(refuse))
         .route("/jobs/{id}", get(get_job))
-        .route("/jobs/{id}/events", get(job_events))
         .route("/jobs/{id}/cancel", post(cancel_job))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_caller,
         ))
+        .merge(stream)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JOB_BYTES));
     Router::new()
         .route("/", get(|| async { Html(PHONE_PAGE) }))
@@ -161,32 +274,109 @@ pub fn router(agent: Agent, token: String) -> Router {
             "/openapi.yaml",
             get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),
         )
+        .method_not_allowed_fallback(method_not_allowed)
         .nest("/api", api)
+        .fallback(not_found)
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
 
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    ApiError::NotFound(format!(
+        "no such path {path:?}; the API is described at /openapi.yaml"
+    ))
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "this path does not take {method}; the Allow header lists what it takes"
+    ))
+}
+
+/// The last line of defence for "every error is the documented JSON": an error response some
+/// layer answered with another body (none is known; a new axum extractor or layer could) is
+/// rewritten with the code for its status, keeping its headers (`Allow`, for one).
+async fn json_errors(req: Request, next: Next) -> Response {
+    let r = next.run(req).await;
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    tracing::warn!(%status, body = %text, "an error response bypassed ApiError; answered as JSON");
+    let (status, code, message) = ApiError::for_status(status, text);
+    let mut out = error_response(status, code, message);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 /// Let a request through as [`Caller::Desktop`] (bearer token) or [`Caller::Device`] (signed by a
-/// paired device); anything else is refused, and a device credential that fails is audited.
+/// paired device), with the credential in the `Authorization` header only.
 async fn require_caller(
     State(s): State<AppState>,
-    headers: HeaderMap,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let auth = headers
+    authenticate(&s, req, next, false).await
+}
+
+/// As [`require_caller`], also taking `?token=` or `?auth=` (for the event stream).
+async fn require_caller_or_query(
+    State(s): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    authenticate(&s, req, next, true).await
+}
+
+/// Anything but a good token or a good device signature is refused, and a device credential that
+/// fails is audited.
+async fn authenticate(
+    s: &AppState,
+    req: Request,
+    next: Next,
+    query_ok: bool,
+) -> Result<Response, ApiError> {
+    if !query_ok {
+        if let Some(name) = ["token", "auth"]
+            .into_iter()
+            .find(|n| query_param(&req, n).is_some())
+        {
+            return Err(ApiError::Unauthorized(format!(
+                "a credential in the URL (`{name}`) is taken only by the event stream \
+                 (GET /api/jobs/{{id}}/events), because EventSource cannot set headers; \
+                 send it in the Authorization header"
+            )));
+        }
+    }
+    let auth = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    // EventSource cannot send headers, so the events stream also takes ?token= or ?auth=.
     let device = auth
         .and_then(|a| a.strip_prefix(requests::SCHEME))
         .map(|c| c.trim().to_string())
-        .or_else(|| query_param(&req, "auth"));
+        .or_else(|| query_ok.then(|| query_param(&req, "auth")).flatten());
     let given = auth
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(String::from)
-        .or_else(|| query_param(&req, "token"));
+        .or_else(|| query_ok.then(|| query_param(&req, "token")).flatten());
     if let Some(credential) = device {
-        return device_request(&s, &credential, req, next).await;
+        return device_request(s, &credential, req, next).await;
     }
     match given {
         Some(t) if constant_time_eq(t.as_bytes(), s.token.as_bytes()) => {
@@ -194,7 +384,7 @@ async fn require_caller(
             req.extensions_mut().insert(Caller::Desktop);
             Ok(next.run(req).await)
         }
-        _ => Err(ApiError::Unauthorized),
+        _ => Err(ApiError::unauthorized()),
     }
 }
 
@@ -217,7 +407,7 @@ async fn device_request(
     let (mut parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_JOB_BYTES)
         .await
-        .map_err(|e| ApiError::BadRequest("too_large", format!("request body: {e}")))?;
+        .map_err(|_| too_large())?;
     // As the device sent it: `nest` strips the `/api` prefix from `parts.uri`.
     let uri = parts
         .extensions
@@ -254,9 +444,7 @@ async fn device_request(
                 .await)
         }
         // The agent cannot read its own device list: its fault, not the caller's.
-        Err(why @ requests::RequestError::Device(SignatureError::File { .. })) => {
-            Err(ApiError::Internal(why.to_string()))
-        }
+        Err(why) if why.code() == "devices_unreadable" => Err(ApiError::Internal(why.to_string())),
         Err(why) => {
             let device: String = credential
                 .split('.')
@@ -295,6 +483,9 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
+/// `GET /api/jobs` answers at most this many jobs (`limit`, documented as 1..=100).
+const MAX_LIST: u32 = 100;
+
 /// A job as lists show it.
 pub(crate) fn summary(r: &JobRecord) -> Value {
     json!({"id": r.id, "skill": r.skill, "state": r.state, "step": r.step, "steps": r.steps,
@@ -328,13 +519,17 @@ async fn list_connections(State(s): State<AppState>) -> Json<Value> {
 
 async fn list_jobs(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let jobs = s
-        .agent
-        .store()
-        .list(q.limit.unwrap_or(20).clamp(1, 100))
-        .await?;
+    let Query(q) = q?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "bad_request",
+            format!("`limit` must be 1 to {MAX_LIST}; got {limit}"),
+        ));
+    }
+    let jobs = s.agent.store().list(limit).await?;
     Ok(Json(Value::Array(jobs.iter().map(summary).collect())))
 }
 
@@ -348,11 +543,39 @@ struct JobRequest {
     params: Map<String, Value>,
 }
 
+/// Is this body declared as JSON (`application/json` or `application/*+json`, any parameters)?
+fn declares_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 async fn create_job(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    body: axum::body::Bytes,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !declares_json(&headers) {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the job as JSON with `Content-Type: application/json`".into(),
+        ));
+    }
+    let body = body?;
+    // Not JSON at all: say so, whoever sent it (a bad envelope from a device is explained below).
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return Err(ApiError::BadRequest(
+            "bad_request",
+            format!("body is not valid JSON: {e}"),
+        ));
+    }
     // A whole envelope signed by a paired device (the phone page with its device key) is taken
     // as it is, and its signature must verify.
     if let Ok(job) = Job::from_bytes(&body) {
@@ -383,8 +606,11 @@ async fn create_job(
             format!("device {id}: send the whole job envelope signed with your device key, not a bare {{skill, params}} request"),
         ));
     }
+    // JSON, but not of the documented shape (a field unknown or of the wrong type): the body is
+    // malformed, as the spec's `bad_request` says; `invalid_job` is for a well-formed request the
+    // skill cannot take.
     let req: JobRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest("invalid_job", format!("malformed job: {e}")))?;
+        .map_err(|e| ApiError::BadRequest("bad_request", format!("malformed job: {e}")))?;
     let mut job = Job::new(
         req.skill.clone().unwrap_or_default(),
         req.params,
@@ -401,8 +627,9 @@ async fn create_job(
 
 async fn get_job(
     State(s): State<AppState>,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let UrlPath(id) = id?;
     // Events first: the record read after them is at least as new, so the state never lags the
     // events listed with it (a job that ended in between showed "queued" beside its "succeeded").
     let events = s.agent.store().events(&id, 0).await?;
@@ -440,23 +667,26 @@ async fn decide(
 async fn approve(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let UrlPath(id) = id?;
     decide(&s, &caller, &id, true).await
 }
 
 async fn refuse(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let UrlPath(id) = id?;
     decide(&s, &caller, &id, false).await
 }
 
 async fn cancel_job(
     State(s): State<AppState>,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let UrlPath(id) = id?;
     let state = s.agent.cancel(&id).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -466,8 +696,9 @@ async fn cancel_job(
 
 async fn job_events(
     State(s): State<AppState>,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let UrlPath(id) = id?;
     // Subscribe before reading history so nothing falls between the two; drop live duplicates by seq.
     let live = s.agent.subscribe();
     let history = s.agent.store().events(&id, 0).await?;
@@ -507,6 +738,379 @@ async fn job_events(
 
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
-        ApiError::BadRequest(e.code(), e.to_string())
+        match e {
+            JobError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+            e => ApiError::BadRequest(e.code(), e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The router in-process (`oneshot`), one test per promise the API document makes.
+    use super::*;
+    use crate::agent::AgentConfig;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    struct App {
+        router: Router,
+        _ws: tempfile::TempDir,
+    }
+
+    async fn app() -> App {
+        let ws = tempfile::tempdir().unwrap();
+        let mut cfg = AgentConfig::new(ws.path().to_path_buf());
+        cfg.keep_awake = false;
+        let agent = Agent::start(cfg).await.unwrap();
+        App {
+            router: router(agent, TOKEN.into()),
+            _ws: ws,
+        }
+    }
+
+    /// A request with the desktop token (when `auth`), a content type and a body.
+    fn request(method: &str, uri: &str, auth: bool, ct: Option<&str>, body: &str) -> Request {
+        let mut b = Request::builder().method(method).uri(uri);
+        if auth {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        }
+        if let Some(ct) = ct {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(Body::from(body.to_string())).unwrap()
+    }
+
+    /// Status, headers and the body as JSON (panics, showing the body, when it is not JSON).
+    async fn call(app: &App, req: Request) -> (StatusCode, HeaderMap, Value) {
+        let r = app.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = r.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{} answered {:?} with a body that is not JSON: {:?}",
+                parts.status,
+                parts.headers.get(header::CONTENT_TYPE),
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (parts.status, parts.headers, v)
+    }
+
+    /// The documented error: JSON, the status, the code, a message, nothing else.
+    #[track_caller]
+    fn assert_error(got: &(StatusCode, HeaderMap, Value), status: u16, code: &str) {
+        let (s, h, v) = got;
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{v}"
+        );
+        assert_eq!(
+            h.get(header::CONTENT_TYPE).unwrap(),
+            "application/json",
+            "{v}"
+        );
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{v}"
+        );
+        assert_eq!(v.as_object().unwrap().len(), 1, "{v}");
+        assert_eq!(v["error"].as_object().unwrap().len(), 2, "{v}");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_a_json_413() {
+        let app = app().await;
+        let big = format!(
+            r#"{{"skill":"noop","params":{{"x":"{}"}}}}"#,
+            "a".repeat(70_000)
+        );
+        let got = call(
+            &app,
+            request("POST", "/api/jobs", true, Some("application/json"), &big),
+        )
+        .await;
+        assert_error(&got, 413, "too_large");
+    }
+
+    #[tokio::test]
+    async fn a_query_that_does_not_parse_is_a_json_400() {
+        let app = app().await;
+        let got = call(&app, request("GET", "/api/jobs?limit=abc", true, None, "")).await;
+        assert_error(&got, 400, "bad_request");
+        assert!(got.2["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit"));
+    }
+
+    #[tokio::test]
+    async fn limit_outside_1_to_100_is_refused() {
+        let app = app().await;
+        for bad in ["0", "101", "100000"] {
+            let got = call(
+                &app,
+                request("GET", &format!("/api/jobs?limit={bad}"), true, None, ""),
+            )
+            .await;
+            assert_error(&got, 400, "bad_request");
+        }
+        for good in ["1", "100"] {
+            let (s, _, v) = call(
+                &app,
+                request("GET", &format!("/api/jobs?limit={good}"), true, None, ""),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert!(v.is_array(), "{v}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_body_is_bad_request_and_a_refused_job_invalid_job() {
+        let app = app().await;
+        let post =
+            |body: &'static str| request("POST", "/api/jobs", true, Some("application/json"), body);
+        for malformed in [
+            r#"{"skill":"#,
+            "not json",
+            "[]",
+            r#"{"skill":"noop","extra":1}"#,
+            r#"{"skill":1}"#,
+        ] {
+            assert_error(&call(&app, post(malformed)).await, 400, "bad_request");
+        }
+        for refused in [
+            "{}",
+            r#"{"skill":""}"#,
+            r#"{"skill":"noop","text":"/noop"}"#,
+            r#"{"text":"export the listing"}"#,
+        ] {
+            assert_error(&call(&app, post(refused)).await, 400, "invalid_job");
+        }
+        assert_error(
+            &call(&app, post(r#"{"skill":"browser.fly"}"#)).await,
+            400,
+            "unknown_skill",
+        );
+        let (s, _, v) = call(&app, post(r#"{"text":"/noop"}"#)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["state"], "queued", "{v}");
+    }
+
+    #[tokio::test]
+    async fn a_job_not_declared_as_json_is_a_json_415() {
+        let app = app().await;
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            let got = call(
+                &app,
+                request("POST", "/api/jobs", true, ct, r#"{"skill":"noop"}"#),
+            )
+            .await;
+            assert_error(&got, 415, "unsupported_media_type");
+        }
+        for ct in [
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/vnd.deskhand+json",
+        ] {
+            let (s, _, v) = call(
+                &app,
+                request("POST", "/api/jobs", true, Some(ct), r#"{"skill":"noop"}"#),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED, "{ct}: {v}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_and_methods_are_json() {
+        let app = app().await;
+        assert_error(
+            &call(&app, request("GET", "/api/nope", true, None, "")).await,
+            404,
+            "not_found",
+        );
+        assert_error(
+            &call(&app, request("GET", "/nope", false, None, "")).await,
+            404,
+            "not_found",
+        );
+        let got = call(&app, request("PUT", "/api/jobs", true, None, "")).await;
+        assert_error(&got, 405, "method_not_allowed");
+        let allow = got.1.get(header::ALLOW).expect("Allow on a 405");
+        assert!(allow.to_str().unwrap().contains("POST"), "{allow:?}");
+        let got = call(
+            &app,
+            request(
+                "DELETE",
+                "/api/jobs/01J9Z3K7Q4W8E2R5T6Y7V8M9N0/events",
+                true,
+                None,
+                "",
+            ),
+        )
+        .await;
+        assert_error(&got, 405, "method_not_allowed");
+        assert_error(
+            &call(&app, request("POST", "/", false, None, "")).await,
+            405,
+            "method_not_allowed",
+        );
+        // A path that is not percent-encoded UTF-8.
+        assert_error(
+            &call(&app, request("GET", "/api/jobs/%FF", true, None, "")).await,
+            400,
+            "bad_request",
+        );
+        assert_error(
+            &call(&app, request("GET", "/api/jobs/nope", true, None, "")).await,
+            404,
+            "not_found",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_credential_in_the_url_is_taken_only_by_the_event_stream() {
+        let app = app().await;
+        for path in [
+            "/api/jobs",
+            "/api/skills",
+            "/api/approvals",
+            "/api/jobs/x/cancel",
+        ] {
+            let method = if path.ends_with("cancel") {
+                "POST"
+            } else {
+                "GET"
+            };
+            for q in [format!("token={TOKEN}"), "auth=d.1.2.3".to_string()] {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                let uri = format!("{path}{sep}{q}");
+                // Refused without a header, and beside a good one (the URL leaked it either way).
+                for header in [false, true] {
+                    let got = call(&app, request(method, &uri, header, None, "")).await;
+                    assert_error(&got, 401, "unauthorized");
+                }
+            }
+        }
+        // The stream takes it: an unknown job is a 404, not a 401.
+        let got = call(
+            &app,
+            request(
+                "GET",
+                &format!("/api/jobs/nope/events?token={TOKEN}"),
+                false,
+                None,
+                "",
+            ),
+        )
+        .await;
+        assert_error(&got, 404, "not_found");
+        let got = call(
+            &app,
+            request("GET", "/api/jobs/nope/events?token=wrong", false, None, ""),
+        )
+        .await;
+        assert_error(&got, 401, "unauthorized");
+    }
+
+    #[tokio::test]
+    async fn every_401_says_how_to_authenticate() {
+        let app = app().await;
+        let cases = [
+            request("GET", "/api/jobs", false, None, ""),
+            request("GET", "/api/jobs?token=x", false, None, ""),
+            Request::builder()
+                .uri("/api/jobs")
+                .header(header::AUTHORIZATION, "Bearer wrong")
+                .body(Body::empty())
+                .unwrap(),
+            Request::builder()
+                .uri("/api/jobs")
+                .header(header::AUTHORIZATION, "Deskhand-Device not-a-credential")
+                .body(Body::empty())
+                .unwrap(),
+        ];
+        for req in cases {
+            let got = call(&app, req).await;
+            assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.2);
+            assert_eq!(
+                got.1
+                    .get(header::WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().unwrap()),
+                Some(CHALLENGE),
+                "{}",
+                got.2
+            );
+        }
+    }
+
+    /// Every code the API can answer is in the document's `Error.code` enum, and the other way
+    /// round, so a new code cannot ship undocumented.
+    #[test]
+    fn the_error_codes_are_the_documented_ones() {
+        use crate::guard::devices::SignatureError;
+        use crate::guard::requests::RequestError;
+        let spec: Value = serde_norway::from_str(OPENAPI).unwrap();
+        let documented: std::collections::BTreeSet<String> = spec["components"]["schemas"]["Error"]
+            ["properties"]["error"]["properties"]["code"]["enum"]
+            .as_array()
+            .expect("Error.code has an enum")
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        let m = String::new;
+        let mut answered: Vec<ApiError> = vec![
+            ApiError::BadRequest("bad_request", m()),
+            ApiError::unauthorized(),
+            ApiError::NotFound(m()),
+            ApiError::MethodNotAllowed(m()),
+            ApiError::Conflict(m()),
+            ApiError::TooLarge(m()),
+            ApiError::UnsupportedMediaType(m()),
+            ApiError::Internal(m()),
+        ];
+        answered.extend(
+            [
+                JobError::TooLarge(1),
+                JobError::Malformed(m()),
+                JobError::Invalid(m()),
+                JobError::Signature(m()),
+                JobError::Untrusted(m()),
+                JobError::UnknownSkill {
+                    name: m(),
+                    available: m(),
+                },
+            ]
+            .into_iter()
+            .map(ApiError::from),
+        );
+        answered.extend(
+            [
+                RequestError::Malformed("x"),
+                RequestError::Stale(chrono::Utc::now()),
+                RequestError::Replayed(m()),
+                RequestError::Forged,
+                RequestError::Device(SignatureError::UnknownDevice(m())),
+                RequestError::Device(SignatureError::Revoked(m())),
+            ]
+            .into_iter()
+            .map(|e| ApiError::Refused(e.code(), e.to_string())),
+        );
+        let answered: std::collections::BTreeSet<String> = answered
+            .into_iter()
+            .map(|e| e.parts().1.to_string())
+            .collect();
+        assert_eq!(answered, documented);
     }
 }

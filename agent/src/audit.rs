@@ -93,6 +93,9 @@ pub const CHECKPOINT_EVERY: u64 = 100;
 /// The kind of a segment's first entry after damage was found.
 pub const DAMAGED: &str = "audit.damaged";
 
+/// The kind of the entry that records a last entry found without a signed head.
+pub const UNSIGNED: &str = "audit.unsigned";
+
 /// The signed head: the number and hash of the log's last entry, signed with the agent's key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +123,9 @@ pub struct Damage {
     pub head: Option<(u64, String)>,
     /// The last entry found, if any.
     pub found: Option<(u64, String)>,
+    /// Only the last entry is beyond the head, chained onto it: what a crash between writing an
+    /// entry and signing the head leaves. Recorded and continued from, not set aside.
+    pub unsigned_tail: bool,
 }
 
 /// The log of a workspace.
@@ -282,6 +288,7 @@ impl AuditLog {
             why,
             head: head.map(|h| (h.seq, h.hash.clone())),
             found: found.clone(),
+            unsigned_tail: false,
         };
         let head = self.head().map_err(|why| damage(why, None))?;
         let Some(head) = head else {
@@ -313,6 +320,16 @@ impl AuditLog {
                 ),
                 Some(&head),
             )),
+            Some(e) if e.seq == head.seq + 1 && e.prev == head.hash => Err(Damage {
+                unsigned_tail: true,
+                ..damage(
+                    format!(
+                        "entry {} follows the signed head (entry {}) but was never signed: the agent stopped between writing it and signing (a crash or kill), or it was appended outside Deskhand; the agent's next entry records this",
+                        e.seq, head.seq
+                    ),
+                    Some(&head),
+                )
+            }),
             Some(e) if e.seq > head.seq => Err(damage(
                 format!(
                     "entries {}..{} come after the signed head (entry {}): they were written outside Deskhand",
@@ -392,6 +409,7 @@ impl AuditLog {
         let meta = f.metadata().map_err(|e| self.io(e))?;
         let mut here = (meta.ino(), meta.len());
         let mut out = Vec::new();
+        let mut unsigned = None;
         // The last entry is known if the file is the one this process last wrote and nobody has
         // appended since; otherwise read it from the file and hold it against the signed head.
         let (mut seq, mut prev) = match &tail.last {
@@ -405,6 +423,7 @@ impl AuditLog {
                         why: "the log's last line is not a whole entry (cut mid-line, or written outside Deskhand)".into(),
                         head: self.head().ok().flatten().filter(|h| self.head_signed(h).is_ok()).map(|h| (h.seq, h.hash)),
                         found: None,
+                        unsigned_tail: false,
                     }),
                 };
                 match last.and_then(|last| self.check_end(last.as_ref()).map(|()| last)) {
@@ -412,6 +431,17 @@ impl AuditLog {
                         Some(e) => (e.seq + 1, e.hash),
                         None => (1, GENESIS.to_string()),
                     },
+                    Err(Damage {
+                        why,
+                        found: Some((seq, hash)),
+                        unsigned_tail: true,
+                        ..
+                    }) => {
+                        // Nothing was lost: say in the log that this entry went unsigned, go on.
+                        tracing::warn!(%why, "the audit log's last entry was not signed");
+                        unsigned = Some(serde_json::json!({"entry": seq, "why": why}));
+                        (seq + 1, hash)
+                    }
                     Err(damage) => {
                         // Keep what is there, start a new segment that says what was found.
                         let kept = self.set_aside()?;
@@ -448,35 +478,10 @@ impl AuditLog {
                 }
             }
         };
-        if seq.is_multiple_of(self.every) {
-            // This slot is a checkpoint; the caller's entry follows it.
-            let mut c = Entry {
-                seq,
-                at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                kind: "audit.checkpoint".into(),
-                job: None,
-                data: self.checkpoint(seq, &prev)?,
-                prev: prev.clone(),
-                hash: String::new(),
-            };
-            c.hash = c.digest();
-            out.extend(serde_json::to_vec(&c).unwrap_or_default());
-            out.push(b'\n');
-            seq += 1;
-            prev = c.hash;
+        if let Some(note) = unsigned {
+            self.chain(&mut out, &mut seq, &mut prev, UNSIGNED, None, note)?;
         }
-        let mut e = Entry {
-            seq,
-            at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            kind: kind.to_string(),
-            job: job.map(String::from),
-            data,
-            prev,
-            hash: String::new(),
-        };
-        e.hash = e.digest();
-        out.extend(serde_json::to_vec(&e).unwrap_or_default());
-        out.push(b'\n');
+        let e = self.chain(&mut out, &mut seq, &mut prev, kind, job, data)?;
         let line = out;
         tail.last = None;
         f.write_all(&line).map_err(|e| self.io(e))?;
@@ -488,10 +493,50 @@ impl AuditLog {
             f.sync_data().map_err(|e| self.io(e))?;
         }
         // Signed after the entry is written: a crash in between leaves the head one behind,
-        // which the next append reports as damage rather than signing over it unseen.
+        // which the next append records (`audit.unsigned`) rather than signing over it unseen.
         self.write_head(e.seq, &e.hash, durable)?;
         tail.last = Some(((here.0, here.1 + line.len() as u64), e.seq, e.hash.clone()));
         Ok(e)
+    }
+
+    /// Add an entry at `seq` after `prev` to `out` (a signed checkpoint first when `seq` is a
+    /// checkpoint slot), moving `seq` and `prev` past it.
+    fn chain(
+        &self,
+        out: &mut Vec<u8>,
+        seq: &mut u64,
+        prev: &mut String,
+        kind: &str,
+        job: Option<&str>,
+        data: Value,
+    ) -> Result<Entry, AuditError> {
+        // This slot is a checkpoint; the entry follows it.
+        let checkpoint = if seq.is_multiple_of(self.every) {
+            Some(self.checkpoint(*seq, prev)?)
+        } else {
+            None
+        };
+        let mut push = |kind: &str, job: Option<&str>, data: Value| {
+            let mut e = Entry {
+                seq: *seq,
+                at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                kind: kind.to_string(),
+                job: job.map(String::from),
+                data,
+                prev: std::mem::take(prev),
+                hash: String::new(),
+            };
+            e.hash = e.digest();
+            out.extend(serde_json::to_vec(&e).unwrap_or_default());
+            out.push(b'\n');
+            *seq += 1;
+            prev.clone_from(&e.hash);
+            e
+        };
+        if let Some(signed) = checkpoint {
+            push("audit.checkpoint", None, signed);
+        }
+        Ok(push(kind, job, data))
     }
 
     /// Append, logging instead of failing (an audit failure must be seen, but the caller's work
@@ -1040,6 +1085,39 @@ mod tests {
         assert_eq!(damage.seq, 12);
         assert!(damage.data["why"].as_str().unwrap().contains("missing or empty"));
         assert!(damage.data["kept_as"].is_null(), "there was no file to keep");
+    }
+
+    #[test]
+    fn a_crash_between_an_entry_and_its_head_is_recorded_not_treated_as_a_cut() {
+        let (d, log, _) = filled(5);
+        // The state a kill -9 leaves after the entry reached the file and before the head did.
+        let head_before = std::fs::read(log.head_path()).unwrap();
+        log.append("job.received", Some("late"), json!({})).unwrap();
+        std::fs::write(log.head_path(), &head_before).unwrap();
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("never signed") && e.contains("crash or kill"), "{e}");
+        // The next writer (a restarted daemon) records it and goes on; nothing is set aside.
+        let next = AuditLog::at(d.path().join(".deskhand/../.deskhand/audit.jsonl"))
+            .with_checkpoints_every(4);
+        let e = next.append("job.received", Some("after"), json!({})).unwrap();
+        let entries = log.verify().unwrap();
+        assert!(AuditLog::damage(&entries).is_none());
+        let note = entries.iter().find(|e| e.kind == UNSIGNED).expect("recorded");
+        assert_eq!(note.data["entry"], 7, "entries 1..6 then the unsigned job.received");
+        // The note fell on a checkpoint slot (8 of every 4): a signed checkpoint came first.
+        assert_eq!((note.seq, e.seq), (9, 10));
+        assert_eq!(entries.iter().filter(|e| e.kind == "audit.checkpoint").count(), 2);
+        let kept = std::fs::read_dir(d.path().join(".deskhand"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("audit.damaged-"));
+        assert!(!kept);
+        // Two unsigned entries are more than a crash leaves: that stays damage.
+        let head_before = std::fs::read(log.head_path()).unwrap();
+        log.append("x", None, json!({})).unwrap();
+        log.append("y", None, json!({})).unwrap();
+        std::fs::write(log.head_path(), &head_before).unwrap();
+        assert!(log.verify().unwrap_err().to_string().contains("outside Deskhand"));
     }
 
     #[test]

@@ -93,12 +93,13 @@ impl JobError {
     pub fn code(&self) -> &'static str {
         match self {
             JobError::TooLarge(_) => "too_large",
-            JobError::Malformed(_) => "invalid_job",
+            JobError::Malformed(_) => "bad_request",
             JobError::Invalid(_) => "invalid_job",
             JobError::UnknownSkill { .. } => "unknown_skill",
             JobError::Untrusted(_) => "untrusted_skill",
             JobError::Signature(_) => "bad_signature",
-            JobError::ControlCharacter { .. } => "control_character",
+            // One of the API's documented codes; the message names the value and the character.
+            JobError::ControlCharacter { .. } => "invalid_job",
         }
     }
 }
@@ -484,7 +485,7 @@ mod tests {
                 rule: ""
             }
             .code(),
-            "control_character"
+            "invalid_job"
         );
     }
 

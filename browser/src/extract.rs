@@ -17,19 +17,48 @@ use crate::{Error, Result};
 pub type Record = IndexMap<String, Value>;
 
 /// A field as written in a schema file: `"css"`, `"css@attr"`, or the long form.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 enum RawField {
     Short(String),
-    Long {
-        css: String,
-        #[serde(default)]
-        attr: Option<String>,
-        #[serde(default)]
-        optional: bool,
-        #[serde(default)]
-        list: bool,
-    },
+    Long(LongField),
+}
+
+/// The long form of a field; a key it does not know is an error (a typo must not be ignored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LongField {
+    css: String,
+    #[serde(default)]
+    attr: Option<String>,
+    #[serde(default)]
+    optional: bool,
+    #[serde(default)]
+    list: bool,
+}
+
+// By hand rather than `#[serde(untagged)]`: untagged enums swallow the inner error (and with it
+// the unknown key and its line), answering only "did not match any variant".
+impl<'de> Deserialize<'de> for RawField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a selector (\"css\", \"css@attr\") or a map with css, attr, optional, list")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<RawField, E> {
+                Ok(RawField::Short(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<RawField, A::Error> {
+                LongField::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawField::Long)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,10 +92,69 @@ pub struct Schema {
 }
 
 fn selector(css: &str, what: &str) -> Result<Selector> {
-    Selector::parse(css).map_err(|e| Error::Schema {
+    Selector::parse(css).map_err(|_| Error::Schema {
         path: None,
-        message: format!("{what}: invalid CSS selector {css:?}: {e}"),
+        message: format!("{what} is not a valid CSS selector"),
     })
+}
+
+/// Where `key:` is written in a schema's text, as `line N` (for messages that must not quote it).
+fn where_key(text: &str, key: &str) -> String {
+    let plain = format!("{key}:");
+    let quoted = format!("\"{key}\"");
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(&plain) || l.starts_with(&quoted)
+        })
+        .map(|i| format!("line {}", i + 1))
+        .unwrap_or_else(|| "a field".into())
+}
+
+/// A YAML/JSON error as line, column and what was expected, never quoting the text itself: the
+/// "schema" may be any file a job names, and its content must not travel in an error.
+fn without_content(e: &serde_norway::Error) -> String {
+    let full = e.to_string();
+    // Drop the `path.to.key: ` prefix (keys are content) and the ` at line L column C` suffix.
+    let starts = [
+        "unknown field",
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "missing field",
+        "duplicate field",
+        "unknown variant",
+    ];
+    let body = starts
+        .iter()
+        .filter_map(|s| full.find(s))
+        .min()
+        .map_or(full.as_str(), |i| &full[i..]);
+    let body = body.split(" at line ").next().unwrap_or(body);
+    // What was found is content; what was expected is ours.
+    let (found, expected) = match body.find(", expected") {
+        Some(i) => body.split_at(i),
+        None => (body, ""),
+    };
+    let mut out = String::new();
+    let mut quote: Option<char> = None;
+    for c in found.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                quote = Some(c);
+                out.push('…');
+            }
+            None => out.push(c),
+        }
+    }
+    out.push_str(expected);
+    let out = out.replacen("unknown field …", "unknown key", 1);
+    match e.location() {
+        Some(l) => format!("line {} column {}: {out}", l.line(), l.column()),
+        None => out,
+    }
 }
 
 /// Split `css@attr` (an `@` inside brackets, e.g. `a[href*="@"]`, is not a split point).
@@ -95,7 +183,7 @@ impl Schema {
     pub fn parse(text: &str) -> Result<Schema> {
         let raw: RawSchema = serde_norway::from_str(text).map_err(|e| Error::Schema {
             path: None,
-            message: e.to_string(),
+            message: without_content(&e),
         })?;
         if raw.fields.is_empty() {
             return Err(Error::Schema {
@@ -110,12 +198,12 @@ impl Schema {
                     let (css, attr) = split_attr(&s);
                     (css, attr, false, false)
                 }
-                RawField::Long {
+                RawField::Long(LongField {
                     css,
                     attr,
                     optional,
                     list,
-                } => {
+                }) => {
                     let (css, at) = split_attr(&css);
                     (css, attr.or(at), optional, list)
                 }
@@ -123,12 +211,12 @@ impl Schema {
             let selector = if css.is_empty() {
                 None
             } else {
-                Some(selector(&css, &format!("field {name:?}"))?)
+                Some(selector(&css, &format!("the field at {}", where_key(text, &name)))?)
             };
             if selector.is_none() && attr.is_none() {
                 return Err(Error::Schema {
                     path: None,
-                    message: format!("field {name:?} names no selector; write \"css\", \"css@attr\" or \"@attr\""),
+                    message: format!("the field at {} names no selector; write \"css\", \"css@attr\" or \"@attr\"", where_key(text, &name)),
                 });
             }
             fields.push(Field {
@@ -144,14 +232,14 @@ impl Schema {
             Some(n) => {
                 let (css, attr) = split_attr(&n);
                 Some((
-                    selector(&css, "next")?,
+                    selector(&css, &format!("`next` at {}", where_key(text, "next")))?,
                     attr.unwrap_or_else(|| "href".into()),
                 ))
             }
             None => None,
         };
         Ok(Schema {
-            items: selector(&raw.items, "items")?,
+            items: selector(&raw.items, &format!("`items` at {}", where_key(text, "items")))?,
             items_css: raw.items,
             fields,
             next,
@@ -555,7 +643,7 @@ next: "a.next@href"
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("field \"a\"") && e.contains("invalid CSS"),
+            e.contains("field at line 3") && e.contains("not a valid CSS"),
             "{e}"
         );
         assert!(Schema::parse("items: li\nfields: {}\n")
@@ -567,6 +655,40 @@ next: "a.next@href"
             split_attr(r#"a[href*="@"]@href"#),
             (r#"a[href*="@"]"#.to_string(), Some("href".to_string()))
         );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_line() {
+        let e = Schema::parse("items: li\nfields:\n  title:\n    css: h2\n    optinal: true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 5 column 5: unknown key, expected one of `css`, `attr`, `optional`, `list`"),
+            "{e}"
+        );
+        assert!(!e.contains("optinal") && !e.contains("title"), "{e}");
+        let e = Schema::parse("items: li\nfields: {}\nnxt: a\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("unknown key"), "{e}");
+    }
+
+    #[test]
+    fn errors_about_a_file_never_quote_its_content() {
+        let secrets = [
+            "dh1.this-desktop.S3CRETSEED\n",
+            "{\"token\": \"S3CRETSEED\"}",
+            "items: li\nfields:\n  S3CRETSEED: 42\n",
+            "items: li\nfields:\n  a: \"p[[S3CRETSEED\"\n",
+            "items: \"S3CRETSEED[[\"\nfields:\n  a: b\n",
+            "items: li\nfields:\n  a: b\nnext: \"S3CRETSEED[[\"\n",
+            "items: li\nfields:\n  a:\n    css: [S3CRETSEED]\n",
+            "- S3CRETSEED\n- more\n",
+            "S3CRETSEED: [unclosed\n",
+        ];
+        for text in secrets {
+            let e = Schema::parse(text).unwrap_err().to_string();
+            assert!(!e.contains("S3CRET"), "{text:?} -> {e}");
+            assert!(e.contains("line") || e.contains("expected"), "{text:?} -> {e}");
+        }
     }
 
     #[test]

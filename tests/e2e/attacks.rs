@@ -312,6 +312,7 @@ async fn attempt(
                 .http()
                 .post(format!("{}/api/jobs", t.api))
                 .header("authorization", signed("POST", "/api/jobs", &body))
+                .header("content-type", "application/json")
                 .body(body)
                 .send()
                 .await

@@ -379,6 +379,7 @@ async fn http_api_and_phone_page() {
     let r = http
         .post(format!("{base}/api/jobs"))
         .header("authorization", &auth)
+        .header("content-type", "application/json")
         .body(r#"{"skill":"noop","extra":1}"#)
         .send()
         .await
@@ -392,6 +393,7 @@ async fn http_api_and_phone_page() {
     let r = http
         .post(format!("{base}/api/jobs"))
         .header("authorization", &auth)
+        .header("content-type", "application/json")
         .body(r#"{"skill":"nope"}"#)
         .send()
         .await
@@ -408,6 +410,7 @@ async fn http_api_and_phone_page() {
     let r = http
         .post(format!("{base}/api/jobs"))
         .header("authorization", &auth)
+        .header("content-type", "application/json")
         .body(big)
         .send()
         .await
@@ -417,6 +420,7 @@ async fn http_api_and_phone_page() {
     let r = http
         .post(format!("{base}/api/jobs"))
         .header("authorization", &auth)
+        .header("content-type", "application/json")
         .body(r#"{"text":"/noop"}"#)
         .send()
         .await
@@ -543,6 +547,7 @@ async fn http_api_and_phone_page() {
     let r = http
         .post(format!("{base}/api/jobs"))
         .header("authorization", signed("POST", "/api/jobs", body))
+        .header("content-type", "application/json")
         .body(&body[..])
         .send()
         .await
@@ -554,6 +559,7 @@ async fn http_api_and_phone_page() {
     let r = http
         .post(format!("{base}/api/jobs"))
         .header("authorization", signed("POST", "/api/jobs", &body))
+        .header("content-type", "application/json")
         .body(body.clone())
         .send()
         .await

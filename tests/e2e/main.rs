@@ -15,6 +15,7 @@ mod guard;
 mod hardening_cli;
 mod held;
 mod interact;
+mod openapi;
 mod processes;
 mod provider_api;
 mod schedules;

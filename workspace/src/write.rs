@@ -165,9 +165,11 @@ impl Workspace {
             Err(_) => return Err(refused(rel, "a symlink in it leads outside the workspace")),
         }
         // O_NOFOLLOW: a symlink swapped in for the file after the check is not followed.
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever;
+        // it changes nothing for the regular files that pass the check below.
         let f = fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&real)
             .map_err(|e| WorkspaceError::io("open", &path, e))?;
         let meta = f
@@ -390,6 +392,43 @@ mod tests {
             fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_named_read_stays_on_plain_files_inside_the_workspace() {
+        let (dir, ws) = workspace();
+        let outside = tempfile::tempdir().unwrap();
+        let w = dir.path();
+        fs::create_dir_all(w.join(".deskhand")).unwrap();
+        fs::write(w.join(".deskhand/device.key"), "SECRET").unwrap();
+        fs::write(outside.path().join("o.yaml"), "OUTSIDE").unwrap();
+        fs::write(w.join("ok.yaml"), "items: li").unwrap();
+        fs::write(w.join("big.yaml"), vec![b'x'; 2048]).unwrap();
+        std::os::unix::fs::symlink(outside.path(), w.join("out")).unwrap();
+        std::os::unix::fs::symlink(w.join(".deskhand/device.key"), w.join("in.yaml")).unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(w.join("pipe.yaml"))
+            .status()
+            .unwrap()
+            .success());
+        assert_eq!(ws.read_named("ok.yaml", 1024).unwrap(), b"items: li");
+        for (rel, why) in [
+            (".deskhand/device.key", "private"),
+            (".DESKHAND/device.key", "private"),
+            ("x/../.deskhand/device.key", "`..`"),
+            ("out/o.yaml", "outside"),
+            ("in.yaml", "private"),
+            ("pipe.yaml", "not a regular file"),
+            ("big.yaml", "larger"),
+            ("missing.yaml", "no such file"),
+        ] {
+            let e = ws.read_named(rel, 1024).unwrap_err().to_string();
+            assert!(e.contains(why), "{rel}: {e}");
+            assert!(!e.contains("SECRET") && !e.contains("OUTSIDE"), "{rel}: {e}");
+        }
+        let abs = outside.path().join("o.yaml");
+        assert!(ws.read_named(&abs.to_string_lossy(), 1024).is_err());
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub fn run(args: AuditArgs, workspace: &Path) -> anyhow::Result<()> {
                     entries.len()
                 );
             }
+            for u in entries.iter().filter(|e| e.kind == crate::audit::UNSIGNED) {
+                // Not damage (nothing is missing), but a doubt the person should know about.
+                outln!(
+                    "note: entry {} was found without a signed head (entry {}): the agent stopped between writing and signing, or it was added outside Deskhand",
+                    u.data["entry"], u.seq
+                )?;
+            }
             outln!(
                 "audit log intact: {} entries, last hash {}",
                 entries.len(),

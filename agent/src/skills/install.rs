@@ -125,7 +125,13 @@ pub fn scan(dir: &Path) -> Result<Vec<Found>, InstallError> {
         let shown = d.display().to_string();
         let md = std::fs::read_to_string(d.join("SKILL.md"))
             .map_err(|e| InstallError::Io(format!("{shown}/SKILL.md: {e}")))?;
-        let yaml = std::fs::read_to_string(d.join("skill.yaml")).ok();
+        let yaml = match manifest::read_steps_file(&d, &shown) {
+            Ok(y) => y,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
         match manifest::read(&manifest::Files {
             folder: &folder,
             shown: &shown,

@@ -478,7 +478,113 @@ fn check_yaml(
             );
         }
     }
+    if let Some(cycle) = needs_cycle(&y.steps) {
+        let first = cycle[0];
+        let message = if cycle.len() == 2 {
+            format!("step {first:?} needs itself; a step cannot wait for its own output")
+        } else {
+            let path: Vec<String> = cycle.iter().map(|id| format!("{id:?}")).collect();
+            format!(
+                "steps wait for each other in a cycle: {}; remove one of these `needs`",
+                path.join(" -> ")
+            )
+        };
+        p(
+            file,
+            line_of(text, &format!("id: {first}")).or_else(|| line_of(text, "steps:")),
+            message,
+        );
+    }
     (y.trigger, params, y.schedule, y.permissions, y.steps)
+}
+
+/// The first cycle in the steps' `needs`, as step ids from a step back to itself
+/// (`[a, a]` for a step that needs itself), or None when the steps can run in some order.
+fn needs_cycle(steps: &[StepSpec]) -> Option<Vec<&str>> {
+    // Depth-first search with three colours; the stack holds the path being explored.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit<'a>(
+        i: usize,
+        steps: &'a [StepSpec],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<&'a str>> {
+        marks[i] = Mark::Open;
+        path.push(i);
+        for n in &steps[i].needs {
+            let Some(j) = steps.iter().position(|s| &s.id == n) else {
+                continue; // reported as an unknown step elsewhere
+            };
+            match marks[j] {
+                Mark::Open => {
+                    let from = path.iter().position(|&k| k == j).unwrap_or(0);
+                    let mut ids: Vec<&str> =
+                        path[from..].iter().map(|&k| steps[k].id.as_str()).collect();
+                    ids.push(steps[j].id.as_str());
+                    return Some(ids);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(j, steps, marks, path) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        marks[i] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; steps.len()];
+    for i in 0..steps.len() {
+        if marks[i] == Mark::New {
+            if let Some(c) = visit(i, steps, &mut marks, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// A skill folder's `skill.yaml`: `Ok(None)` when there is none, a problem when it exists but is
+/// not a readable UTF-8 file (never mistaken for a missing file, which would make it prompt-only).
+pub fn read_steps_file(folder: &std::path::Path, shown: &str) -> Result<Option<String>, Problem> {
+    let path = folder.join("skill.yaml");
+    let file = format!("{shown}/skill.yaml");
+    let problem = |line, message: String| Problem {
+        file: file.clone(),
+        line,
+        message,
+    };
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(problem(None, format!("cannot be read: {e}"))),
+    };
+    if !meta.is_file() {
+        return Err(problem(
+            None,
+            "is not a regular file (a folder or a link); a skill's steps belong in a plain file named skill.yaml".into(),
+        ));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| problem(None, format!("cannot be read: {e}")))?;
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
+            let column = 1 + good.iter().rev().take_while(|&&b| b != b'\n').count();
+            Err(problem(
+                Some(line),
+                format!("is not valid UTF-8 text (column {column}); save it as UTF-8"),
+            ))
+        }
+    }
 }
 
 /// Agent Skills name rules: 1–64 of a-z, 0-9 and `-`, not at either end, never two in a row.
@@ -672,6 +778,28 @@ mod tests {
         assert!(
             check_name("a--b").is_err() && check_name("-a").is_err() && check_name("ok-1").is_ok()
         );
+    }
+
+    #[test]
+    fn cycles_in_needs_are_load_errors_with_line_and_step_ids() {
+        let yaml = "steps:\n  - id: pull\n    uses: gmail.sync\n    needs: [write]\n  - id: sum\n    uses: gmail.sync\n    needs: [pull]\n  - id: write\n    uses: gmail.sync\n    needs: [sum]\npermissions:\n  connectors:\n    gmail: read\n";
+        let errs = read(&files(MD, Some(yaml))).unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter().any(|e| e.starts_with("skills/weekly-note/skill.yaml:2:")
+                && e.contains("\"pull\" -> \"write\" -> \"sum\" -> \"pull\"")),
+            "{text:?}"
+        );
+        let own = "steps:\n  - id: a\n    uses: gmail.sync\n  - id: b\n    uses: gmail.sync\n    needs: [a, b]\npermissions:\n  connectors:\n    gmail: read\n";
+        let errs = read(&files(MD, Some(own))).unwrap_err();
+        assert!(
+            errs.len() == 1
+                && errs[0].to_string().starts_with("skills/weekly-note/skill.yaml:4:")
+                && errs[0].message.contains("step \"b\" needs itself"),
+            "{errs:?}"
+        );
+        let fine = own.replace("needs: [a, b]", "needs: [a]");
+        assert!(read(&files(MD, Some(&fine))).is_ok());
     }
 
     #[test]

@@ -259,7 +259,13 @@ impl Skills {
                     continue;
                 }
             };
-            let yaml = std::fs::read_to_string(f.join("skill.yaml")).ok();
+            let yaml = match manifest::read_steps_file(&f, &shown) {
+                Ok(y) => y,
+                Err(problem) => {
+                    s.problems.push(problem);
+                    continue;
+                }
+            };
             s.add(&folder, &shown, &shown, &md, yaml.as_deref());
         }
         // Deny by default: a workspace skill runs only at the content hash the person accepted.
@@ -709,7 +715,7 @@ mod tests {
         // text: newline and tab fine, escape sequences not.
         assert!(check("gmail.send", mail("Hi", "line 1\n\tline 2\r\n")).is_ok());
         let (code, msg) = check("gmail.send", mail("Hi", "x\u{1b}]0;owned\u{7}")).unwrap_err();
-        assert_eq!(code, "control_character");
+        assert_eq!(code, "invalid_job");
         assert!(
             msg.contains("parameter \"body\" of gmail.send") && msg.contains("U+001B"),
             "{msg}"
@@ -717,7 +723,8 @@ mod tests {
         // string: no newline (a header), no C1, no bidi.
         for bad in ["Hi\nBcc: x@example.com", "Hi\u{9b}2J", "Hi\u{202e}", "Hi\t"] {
             let (code, msg) = check("gmail.send", mail(bad, "ok")).unwrap_err();
-            assert_eq!(code, "control_character", "{bad:?}");
+            assert_eq!(code, "invalid_job", "{bad:?}");
+            assert!(msg.contains("control character"), "{msg}");
             assert!(msg.contains("\"subject\""), "{msg}");
             assert!(
                 !msg.contains(bad),
@@ -730,13 +737,13 @@ mod tests {
             json!({"url": "https://example.com/\u{1b}[2J", "fields": {}}),
         )
         .unwrap_err();
-        assert_eq!(code, "control_character");
+        assert_eq!(code, "invalid_job");
         let (code, msg) = check(
             "browser.fill",
             json!({"url": "https://example.com/", "fields": {"Name": ["ok", "\u{1b}[2J"]}}),
         )
         .unwrap_err();
-        assert_eq!(code, "control_character");
+        assert_eq!(code, "invalid_job");
         assert!(msg.contains("\"fields\""), "{msg}");
         assert!(check(
             "browser.fill",
@@ -798,6 +805,34 @@ mod tests {
             assert_eq!(d.kind, SkillKind::Workflow);
             assert_eq!(s.find(&format!("/{name}")).unwrap().name, name);
         }
+    }
+
+    #[test]
+    fn an_unreadable_skill_yaml_is_an_error_not_a_prompt_only_skill() {
+        let d = tempfile::tempdir().unwrap();
+        let md = "---\nname: NAME\ndescription: Mine.\n---\n";
+        let latin1 = d.path().join("skills/latin1");
+        std::fs::create_dir_all(&latin1).unwrap();
+        std::fs::write(latin1.join("SKILL.md"), md.replace("NAME", "latin1")).unwrap();
+        std::fs::write(latin1.join("skill.yaml"), b"steps:\n  - id: caf\xe9\n").unwrap();
+        let folder = d.path().join("skills/folder");
+        std::fs::create_dir_all(folder.join("skill.yaml")).unwrap();
+        std::fs::write(folder.join("SKILL.md"), md.replace("NAME", "folder")).unwrap();
+        let s = Skills::load(d.path());
+        assert!(s.find("latin1").is_none() && s.find("folder").is_none());
+        let text: Vec<String> = s.problems().iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter().any(|p| p.contains("latin1/skill.yaml:2:")
+                && p.contains("not valid UTF-8 text (column 12)")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|p| p.contains("folder/skill.yaml") && p.contains("not a regular file")),
+            "{text:?}"
+        );
+        let e = install::scan(&latin1).unwrap_err().to_string();
+        assert!(e.contains("not valid UTF-8"), "{e}");
     }
 
     #[test]

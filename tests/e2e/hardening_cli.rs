@@ -63,7 +63,15 @@ fn shown(ws: &Path, args: &[&str]) -> String {
 async fn hostile_parameters_are_refused_by_the_api_and_the_cli() {
     let ws = temp();
     let w = ws.path();
-    let mut serve = spawn_serve(w);
+    // Killed on drop, so a failed assertion does not leave the daemon running.
+    struct Daemon(std::process::Child);
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _serve = Daemon(spawn_serve(w));
     let info = eventually(Duration::from_secs(30), || async {
         let text = std::fs::read_to_string(w.join(".deskhand/agent.json")).ok()?;
         serde_json::from_str::<Value>(&text).ok()
@@ -187,8 +195,6 @@ async fn hostile_parameters_are_refused_by_the_api_and_the_cli() {
         "a refused job was stored: {listed}"
     );
     shown(w, &["audit", "show"]);
-    let _ = serve.kill();
-    let _ = serve.wait();
 }
 
 /// Plants hostile text where it can still come from: jobs stored before this check existed, a

@@ -67,6 +67,17 @@ pub enum JobError {
     /// A workspace skill the person has not accepted (new, or edited since).
     #[error("skill {0} is not trusted (new, or changed since it was trusted); review its permissions and accept them with `deskhand skills trust {0}`")]
     Untrusted(String),
+    /// A value holds a character its kind does not allow: a control character (C0, DEL, C1) or
+    /// a bidi control, which would reach terminals, logs and mail headers (issue 14).
+    #[error("{field} holds a control character ({found}); {rule}")]
+    ControlCharacter {
+        /// Which value, e.g. `parameter "title" of browser.fill`.
+        field: String,
+        /// The character, as `U+001B`.
+        found: String,
+        /// What the value may hold instead.
+        rule: &'static str,
+    },
     /// Names a skill this agent does not have.
     #[error("unknown skill {name:?}; available: {available}")]
     UnknownSkill {
@@ -87,6 +98,8 @@ impl JobError {
             JobError::UnknownSkill { .. } => "unknown_skill",
             JobError::Untrusted(_) => "untrusted_skill",
             JobError::Signature(_) => "bad_signature",
+            // One of the API's documented codes; the message names the value and the character.
+            JobError::ControlCharacter { .. } => "invalid_job",
         }
     }
 }
@@ -158,6 +171,23 @@ impl Job {
         if self.nonce.len() < 8 || self.nonce.len() > 128 {
             return Err(JobError::Invalid("`nonce` must be 8–128 characters".into()));
         }
+        // Values of parameters are checked against their types (skills::check_params); the
+        // envelope's own strings have no type that allows control characters, except a trigger
+        // line, which may carry a multi-line `text` value.
+        let names = [
+            ("`skill`", self.skill.as_deref()),
+            ("`origin`", Some(self.origin.as_str())),
+            ("`nonce`", Some(self.nonce.as_str())),
+        ];
+        for (field, v) in names {
+            single_line(field, v.unwrap_or_default())?;
+        }
+        for k in self.params.keys() {
+            single_line(&format!("a parameter name ({})", k.escape_debug()), k)?;
+        }
+        if let Some(t) = &self.text {
+            multi_line("`text`", t)?;
+        }
         Ok(())
     }
 
@@ -192,6 +222,39 @@ impl Job {
         (name, params)
     }
 }
+
+/// Refuse any control character in a one-line value: C0 (tab, newline and CR included), DEL,
+/// C1 and bidi controls. A newline in a one-line value is how headers get injected.
+pub fn single_line(field: &str, v: &str) -> Result<(), JobError> {
+    match v.chars().find(|&c| crate::cli::safe_text::is_control(c)) {
+        Some(c) => Err(JobError::ControlCharacter {
+            field: field.to_string(),
+            found: format!("U+{:04X}", c as u32),
+            rule: SINGLE_LINE_RULE,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuse control characters in multi-line text, except tab, newline and CR.
+pub fn multi_line(field: &str, v: &str) -> Result<(), JobError> {
+    match v
+        .chars()
+        .find(|&c| !matches!(c, '\t' | '\n' | '\r') && crate::cli::safe_text::is_control(c))
+    {
+        Some(c) => Err(JobError::ControlCharacter {
+            field: field.to_string(),
+            found: format!("U+{:04X}", c as u32),
+            rule: MULTI_LINE_RULE,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What a one-line value may hold (in [`JobError::ControlCharacter`]).
+pub const SINGLE_LINE_RULE: &str = "one-line values take no control characters (not even tab or newline) and no bidi controls; a skill parameter declared `type: text` takes tab and newline";
+/// What multi-line text may hold.
+pub const MULTI_LINE_RULE: &str = "text may hold tab, newline and CR, but no other control characters and no bidi controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)";
 
 /// Hex string of `n` random bytes (nonces, tokens).
 pub fn random_hex(n: usize) -> String {
@@ -389,6 +452,55 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("invalid type"));
+    }
+
+    #[test]
+    fn control_characters_in_the_envelope_are_refused() {
+        let refused = |j: &Job| match j.validate() {
+            Err(JobError::ControlCharacter { field, found, .. }) => format!("{field} {found}"),
+            other => panic!("expected a control-character refusal, got {other:?}"),
+        };
+        let mut j = job();
+        j.skill = Some("browser.fill\u{1b}[2J".into());
+        assert_eq!(refused(&j), "`skill` U+001B");
+        let mut j = job();
+        j.origin = "phone\u{202e}".into();
+        assert_eq!(refused(&j), "`origin` U+202E");
+        let mut j = job();
+        j.params.insert("ti\ntle".into(), Value::String("x".into()));
+        assert!(refused(&j).contains("parameter name"));
+        let mut j = job();
+        j.skill = None;
+        j.text = Some("/gmail.send body='two\nlines'".into());
+        assert!(
+            j.validate().is_ok(),
+            "a trigger line may carry multi-line text"
+        );
+        j.text = Some("/x title=\u{1b}]0;owned\u{7}".into());
+        assert_eq!(refused(&j), "`text` U+001B");
+        assert_eq!(
+            JobError::ControlCharacter {
+                field: String::new(),
+                found: String::new(),
+                rule: ""
+            }
+            .code(),
+            "invalid_job"
+        );
+    }
+
+    #[test]
+    fn one_line_and_multi_line_rules() {
+        assert!(single_line("f", "plain — ünïcode ✓").is_ok());
+        for bad in [
+            "a\tb", "a\nb", "a\rb", "\u{7f}", "\u{85}", "\u{9b}", "\u{2066}",
+        ] {
+            assert!(single_line("f", bad).is_err(), "{bad:?}");
+        }
+        assert!(multi_line("f", "line 1\r\n\tline 2\n").is_ok());
+        for bad in ["\u{1b}[2J", "\u{0}", "\u{7}", "\u{9b}", "\u{202e}"] {
+            assert!(multi_line("f", bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

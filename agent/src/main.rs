@@ -1,5 +1,10 @@
 //! The `deskhand` binary: parse arguments, set up logging and the runtime, dispatch, report errors.
 
+// Everything printed goes through deskhand_agent::cli::safe_text (issue 14).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+use deskhand_agent::errln;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
@@ -11,25 +16,21 @@ fn main() -> std::process::ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(deskhand_agent::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // A closed pipe (`deskhand … | head`) is not a failure.
-            let broken_pipe = e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-                    || c.to_string().contains("Broken pipe")
-            });
-            if broken_pipe {
+            // A closed pipe (`deskhand … | head`) is not a failure: the reader has what it wanted.
+            if deskhand_agent::cli::safe_text::is_broken_pipe(&e) {
                 return std::process::ExitCode::SUCCESS;
             }
-            eprintln!("error: {e}");
+            // Error messages can quote a page, a job or a file: printed terminal-safe.
+            errln!("error: {e}");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                errln!("  caused by: {cause}");
             }
             std::process::ExitCode::FAILURE
         }
@@ -52,7 +53,12 @@ fn init_logging(verbose: u8) {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Log lines go to stderr through tracing-subscriber, which escapes ESC, BEL, BS, FF, DEL
+        // and C1 in messages and fields itself (0.3.20+); CR and bidi controls it leaves.
+        .with_writer(
+            #[allow(clippy::disallowed_methods)]
+            std::io::stderr,
+        )
         .with_target(false)
         .init();
 }

@@ -12,6 +12,7 @@ mod extension;
 mod extract;
 mod fill;
 mod guard;
+mod hardening_cli;
 mod held;
 mod interact;
 mod openapi;

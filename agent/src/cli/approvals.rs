@@ -1,6 +1,8 @@
 //! `deskhand approvals [list|approve ID|refuse ID]`: the person's answer to a consequential
 //! action a job is waiting on (a form submit, an overwrite, a write to Notion).
 
+use crate::cli::safe_text::print_json;
+use crate::outln;
 use std::path::Path;
 
 use clap::{Args, Subcommand};
@@ -48,14 +50,14 @@ pub async fn run(args: ApprovalsArgs, workspace: &Path) -> anyhow::Result<()> {
         ApprovalsCommand::List { all, json } => {
             let list = approvals::list(&store, all).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&list, true)?;
                 return Ok(());
             }
             if list.is_empty() {
-                println!("No approvals {}.", if all { "yet" } else { "pending" });
+                outln!("No approvals {}.", if all { "yet" } else { "pending" })?;
             }
             for a in list {
-                println!(
+                outln!(
                     "{}  {:8}  {} {} on {}  (job {}, skill {}, until {})",
                     a.id,
                     serde_json::to_value(a.state)?.as_str().unwrap_or_default(),
@@ -65,38 +67,44 @@ pub async fn run(args: ApprovalsArgs, workspace: &Path) -> anyhow::Result<()> {
                     a.job,
                     a.skill,
                     a.expires_at.format("%H:%M:%S UTC")
-                );
+                )?;
                 match a.preview.get("text").and_then(|t| t.as_str()) {
                     // A mail, shown as it will leave.
                     Some(text) => {
                         for (name, key) in [("From", "from"), ("To", "to"), ("Cc", "cc")] {
                             if let Some(v) = a.preview.get(key).and_then(|v| v.as_str()) {
-                                println!("    {name}: {v}");
+                                outln!("    {name}: {v}")?;
                             }
                         }
                         let subject = a.preview["subject"].as_str().unwrap_or_default();
-                        println!("    Subject: {subject}");
+                        outln!("    Subject: {subject}")?;
                         for line in text.lines() {
-                            println!("    | {line}");
+                            outln!("    | {line}")?;
                         }
                     }
-                    None => println!("    {}", a.preview),
+                    None => outln!("    {}", a.preview)?,
                 }
             }
         }
         ApprovalsCommand::Approve { id } => {
             let a = approvals::decide(&store, &id, true, "cli").await?;
-            println!(
+            outln!(
                 "approved {}: {} on {} (job {})",
-                a.id, a.action, a.target, a.job
-            );
+                a.id,
+                a.action,
+                a.target,
+                a.job
+            )?;
         }
         ApprovalsCommand::Refuse { id } => {
             let a = approvals::decide(&store, &id, false, "cli").await?;
-            println!(
+            outln!(
                 "refused {}: {} on {} (job {})",
-                a.id, a.action, a.target, a.job
-            );
+                a.id,
+                a.action,
+                a.target,
+                a.job
+            )?;
         }
     }
     Ok(())

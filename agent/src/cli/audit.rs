@@ -1,5 +1,7 @@
 //! `deskhand audit verify|show`: check the audit log's hash chain, and read it.
 
+use crate::cli::safe_text::print_json;
+use crate::outln;
 use std::path::Path;
 
 use clap::{Args, Subcommand};
@@ -52,33 +54,33 @@ pub fn run(args: AuditArgs, workspace: &Path) -> anyhow::Result<()> {
             }
             for u in entries.iter().filter(|e| e.kind == crate::audit::UNSIGNED) {
                 // Not damage (nothing is missing), but a doubt the person should know about.
-                println!(
+                outln!(
                     "note: entry {} was found without a signed head (entry {}): the agent stopped between writing and signing, or it was added outside Deskhand",
                     u.data["entry"], u.seq
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "audit log intact: {} entries, last hash {}",
                 entries.len(),
                 entries
                     .last()
                     .map(|e| e.hash.as_str())
                     .unwrap_or(crate::audit::GENESIS)
-            );
+            )?;
         }
         AuditCmd::Show { job, json } => {
             for e in log.read(job.as_deref())? {
                 if json {
-                    println!("{}", serde_json::to_string(&e)?);
+                    print_json(&e, false)?;
                 } else {
-                    println!(
+                    outln!(
                         "{:>5} {} {:<14} {} {}",
                         e.seq,
                         e.at,
                         e.kind,
                         e.job.as_deref().unwrap_or("-"),
                         e.data
-                    );
+                    )?;
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! `deskhand bench …`: the Deskhand side of the benchmarks in `bench/` (run.sh compares them with
 //! Playwright, BeautifulSoup and selectolax on the same machine). Each prints one JSON line.
 
+use crate::outln;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -109,11 +110,11 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
             let total: f64 = times.iter().sum();
             times.sort_by(f64::total_cmp);
             let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"tool": format!("deskhand-{backend}"), "forms": n, "ms_per_form": total / n as f64,
                     "p50_ms": pct(0.5), "p99_ms": pct(0.99), "goto_ms": goto_ms / n as f64, "fill_submit_ms": fill_ms / n as f64})
-            );
+            )?;
         }
         BenchCommand::Dispatch {
             queue,
@@ -136,12 +137,12 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
             if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
                 anyhow::bail!("extraction failed: {e}");
             }
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"tool": "deskhand-scraper", "pages": stats.pages, "bytes": stats.bytes, "records": stats.records,
                     "secs": secs, "pages_per_s": stats.pages as f64 / secs, "mb_per_s": stats.bytes as f64 / 1e6 / secs,
                     "threads": rayon::current_num_threads()})
-            );
+            )?;
         }
     }
     Ok(())
@@ -271,6 +272,6 @@ async fn bench_dispatch(
         out["floor_p99_ms"] = percentile(&floor, 0.99).into();
         out["p99_vs_floor"] = (percentile(&lat, 0.99) / percentile(&floor, 0.99)).into();
     }
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `deskhand browse …`: the browser engine from the command line. Scripts call these; the flags
 //! and the `--json` report shapes are stable.
 
-use std::io::Write;
+use crate::cli::safe_text::print_json;
+use crate::{errln, outln};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -186,10 +187,7 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
                     failed,
                     total,
                 }) if json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&serde_json::json!({"ok": false, "report": report}))?
-                    );
+                    print_json(&serde_json::json!({"ok": false, "report": report}), false)?;
                     bail!("form fill failed for {} of {total} fields", failed.len());
                 }
                 Err(e) => return Err(e.into()),
@@ -199,35 +197,39 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
                 atomic_write(&png, &bytes).with_context(|| format!("writing {}", png.display()))?;
             }
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(
-                        &serde_json::json!({"ok": report.all_ok(), "report": report})
-                    )?
-                );
+                print_json(
+                    &serde_json::json!({"ok": report.all_ok(), "report": report}),
+                    false,
+                )?;
             } else {
                 for f in &report.fields {
                     match (&f.matched, &f.value) {
-                        (Some(m), Some(v)) => println!(
+                        (Some(m), Some(v)) => outln!(
                             "✓ {:<24} → {} ({} {}) = {}",
-                            f.key, m.element, m.score, m.how, v
-                        ),
-                        _ => println!("✗ {}", f.describe()),
+                            f.key,
+                            m.element,
+                            m.score,
+                            m.how,
+                            v
+                        )?,
+                        _ => outln!("✗ {}", f.describe())?,
                     }
                 }
                 if let Some(s) = &report.submit {
-                    println!(
+                    outln!(
                         "submitted with {} ({}); navigated: {}",
-                        s.element, s.how, s.navigated
-                    );
+                        s.element,
+                        s.how,
+                        s.navigated
+                    )?;
                 }
-                println!(
+                outln!(
                     "{} fields in {} ms, {} round trip(s); now at {}",
                     report.fields.len(),
                     report.elapsed_ms,
                     report.attempts,
                     report.url
-                );
+                )?;
             }
             Ok(())
         }
@@ -283,12 +285,15 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
             s.max_steps = max_steps;
             let report = page.scroll_until(&s).await?;
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                print_json(&report, false)?;
             } else {
-                println!(
+                outln!(
                     "{} items after {} steps ({:?}, {} ms)",
-                    report.items, report.steps, report.stopped, report.elapsed_ms
-                );
+                    report.items,
+                    report.steps,
+                    report.stopped,
+                    report.elapsed_ms
+                )?;
             }
             Ok(())
         }
@@ -296,12 +301,14 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
             page.goto(&url).await?;
             let report = page.click(&Locator::clickable(&target)?).await?;
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                print_json(&report, false)?;
             } else {
-                println!(
+                outln!(
                     "clicked {}; navigated: {}; now at {}",
-                    report.element, report.navigated, report.url
-                );
+                    report.element,
+                    report.navigated,
+                    report.url
+                )?;
             }
             Ok(())
         }
@@ -321,7 +328,7 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
             };
             let bytes = page.screenshot(&shot).await?;
             atomic_write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-            println!("{} ({} bytes)", out.display(), bytes.len());
+            outln!("{} ({} bytes)", out.display(), bytes.len())?;
             Ok(())
         }
     }
@@ -412,13 +419,14 @@ fn emit(
             let mut buf = Vec::new();
             extract::write_records(&mut buf, records, format, columns)?;
             atomic_write(p, &buf).with_context(|| format!("writing {}", p.display()))?;
-            eprintln!("{} records → {}", records.len(), p.display());
+            errln!("{} records → {}", records.len(), p.display());
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            extract::write_records(&mut lock, records, format, columns)?;
-            lock.flush()?;
+            // Page text: escaped for the terminal (`--out FILE` keeps the exact bytes).
+            let mut buf = Vec::new();
+            extract::write_records(&mut buf, records, format, columns)?;
+            let text = String::from_utf8_lossy(&buf);
+            crate::cli::safe_text::write_data(&text, !matches!(format, Format::Csv))?;
         }
     }
     Ok(())

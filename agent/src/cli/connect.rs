@@ -1,6 +1,8 @@
 //! `connect`, `disconnect`, `connections`, `sync`, and the cache readers `mail`, `calendar`,
 //! `notion`.
 
+use crate::cli::safe_text::print_json;
+use crate::{errln, outln};
 use std::io::{IsTerminal as _, Read as _};
 use std::path::Path;
 use std::sync::Mutex;
@@ -151,7 +153,7 @@ enum NotionCmd {
 
 fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
-        eprintln!("Paste the {what} and press Enter, then Ctrl-D:");
+        errln!("Paste the {what} and press Enter, then Ctrl-D:");
     }
     let mut s = String::new();
     std::io::stdin()
@@ -183,20 +185,21 @@ pub async fn connect(a: ConnectArgs, ws: &Path, config: &Config) -> anyhow::Resu
         let no_browser = a.no_browser;
         hub.connect(&id, &client, &a.scopes, |url| {
             // The URL carries no secret: state and the PKCE challenge only.
-            println!("Open this URL to allow access:\n{url}");
+            // Nothing to stop here on a closed stdout: the sign-in fails by its own timeout.
+            let _ = outln!("Open this URL to allow access:\n{url}");
             if !no_browser && webbrowser::open(url.as_str()).is_err() {
-                eprintln!("(could not open a browser; open the URL yourself)");
+                errln!("(could not open a browser; open the URL yourself)");
             }
-            eprintln!("Waiting for the browser to come back to 127.0.0.1 ...");
+            errln!("Waiting for the browser to come back to 127.0.0.1 ...");
         })
         .await?
     };
-    println!(
+    outln!(
         "Connected {} as {} ({}). Run `deskhand sync` to fill the local cache.",
         info.id,
         info.identity.as_deref().unwrap_or("?"),
         hub_secrets_note(ws, config)
-    );
+    )?;
     Ok(())
 }
 
@@ -210,7 +213,7 @@ fn hub_secrets_note(ws: &Path, config: &Config) -> String {
 pub async fn disconnect(a: DisconnectArgs, ws: &Path, config: &Config) -> anyhow::Result<()> {
     let id = ConnectionId::new(a.provider, a.account.as_deref());
     open_hub(ws, config)?.disconnect(&id).await?;
-    println!("Disconnected {id}: its secrets and cached data are gone.");
+    outln!("Disconnected {id}: its secrets and cached data are gone.")?;
     Ok(())
 }
 
@@ -218,24 +221,27 @@ pub async fn disconnect(a: DisconnectArgs, ws: &Path, config: &Config) -> anyhow
 pub fn connections(a: ConnectionsArgs, ws: &Path) -> anyhow::Result<()> {
     let list = open_cache(ws)?.connections()?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        print_json(&list, true)?;
         return Ok(());
     }
     if list.is_empty() {
-        println!("No connections. Connect one with `deskhand connect google` or `deskhand connect notion`.");
+        outln!("No connections. Connect one with `deskhand connect google` or `deskhand connect notion`.")?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<18} {:<26} {:<6} {:<22} SCOPES",
-        "CONNECTION", "ACCOUNT", "STATE", "LAST SYNC"
-    );
+        "CONNECTION",
+        "ACCOUNT",
+        "STATE",
+        "LAST SYNC"
+    )?;
     for c in &list {
         let scopes: Vec<&str> = c
             .scopes
             .iter()
             .map(|s| s.rsplit('/').next().unwrap_or(s))
             .collect();
-        println!(
+        outln!(
             "{:<18} {:<26} {:<6} {:<22} {}",
             c.id,
             c.identity.as_deref().unwrap_or("-"),
@@ -249,13 +255,13 @@ pub fn connections(a: ConnectionsArgs, ws: &Path) -> anyhow::Result<()> {
             } else {
                 scopes.join(" ")
             }
-        );
+        )?;
         if let Some(r) = c
             .reason
             .as_deref()
             .filter(|_| c.state != ConnectionState::Ok)
         {
-            println!("    {}", fix_hint(c, r));
+            outln!("    {}", fix_hint(c, r))?;
         }
     }
     Ok(())
@@ -314,8 +320,8 @@ impl Progress for Bars {
             ),
             None => ProgressBar::new_spinner(),
         };
-        bar.set_prefix(self.prefix.clone());
-        bar.set_message(name.to_string());
+        bar.set_prefix(crate::cli::safe_text::terminal_safe(&self.prefix).into_owned());
+        bar.set_message(crate::cli::safe_text::terminal_safe(name).into_owned());
         *b = Some(bar);
     }
     fn advance(&self, n: u64) {
@@ -379,16 +385,14 @@ pub async fn sync(a: SyncArgs, ws: &Path, config: &Config) -> anyhow::Result<()>
         }
     }
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"synced": outcomes, "failed": failures})
-            )?
-        );
+        print_json(
+            &serde_json::json!({"synced": outcomes, "failed": failures}),
+            true,
+        )?;
     } else {
         for o in &outcomes {
             let r = &o.report;
-            println!(
+            outln!(
                 "{} {}: {} {} fetched, {} updated, {} removed in {:.2} s ({} requests){}",
                 o.connection,
                 o.resource,
@@ -406,10 +410,10 @@ pub async fn sync(a: SyncArgs, ws: &Path, config: &Config) -> anyhow::Result<()>
                     .as_deref()
                     .map(|n| format!(" — {n}"))
                     .unwrap_or_default()
-            );
+            )?;
         }
         for f in &failures {
-            eprintln!("error: {f}");
+            errln!("error: {f}");
         }
     }
     anyhow::ensure!(
@@ -440,13 +444,13 @@ fn freshness(
         })
         .collect();
     match &last {
-        Some(t) => eprintln!("(cache of {resource} synced {})", ago(t)),
+        Some(t) => errln!("(cache of {resource} synced {})", ago(t)),
         None => {
-            eprintln!("(the {resource} cache was never synced: run `deskhand sync {resource}`)")
+            errln!("(the {resource} cache was never synced: run `deskhand sync {resource}`)")
         }
     }
     for w in &attention {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     Ok(serde_json::json!({ "synced_at": last, "attention": attention }))
 }
@@ -473,14 +477,14 @@ pub fn mail(a: MailArgs, ws: &Path) -> anyhow::Result<()> {
         limit,
     )?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"cache": fresh, "messages": found}))?
-        );
+        print_json(
+            &serde_json::json!({"cache": fresh, "messages": found}),
+            true,
+        )?;
         return Ok(());
     }
     if found.is_empty() {
-        println!("No cached messages match.");
+        outln!("No cached messages match.")?;
     }
     for m in &found {
         let local = chrono::DateTime::parse_from_rfc3339(&m.date)
@@ -495,7 +499,7 @@ pub fn mail(a: MailArgs, ws: &Path) -> anyhow::Result<()> {
         } else {
             " "
         };
-        println!("{unread} {local}  {:<32.32}  {}", m.from, m.subject);
+        outln!("{unread} {local}  {:<32.32}  {}", m.from, m.subject)?;
     }
     Ok(())
 }
@@ -524,14 +528,11 @@ pub fn calendar(a: CalendarArgs, ws: &Path) -> anyhow::Result<()> {
         to,
     )?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"cache": fresh, "events": events}))?
-        );
+        print_json(&serde_json::json!({"cache": fresh, "events": events}), true)?;
         return Ok(());
     }
     if events.is_empty() {
-        println!("Nothing in the next {days} days.");
+        outln!("Nothing in the next {days} days.")?;
     }
     let mut day = String::new();
     for e in &events {
@@ -547,12 +548,12 @@ pub fn calendar(a: CalendarArgs, ws: &Path) -> anyhow::Result<()> {
             start.format("%Y-%m-%d").to_string()
         };
         if d != day {
-            println!(
+            outln!(
                 "{}",
                 chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
                     .map(|x| x.format("%A %d %B %Y").to_string())
                     .unwrap_or(d.clone())
-            );
+            )?;
             day = d;
         }
         let when = if e.all_day {
@@ -565,7 +566,7 @@ pub fn calendar(a: CalendarArgs, ws: &Path) -> anyhow::Result<()> {
         } else {
             format!("  @ {}", e.location)
         };
-        println!("  {when}  {}{place}", e.summary);
+        outln!("  {when}  {}{place}", e.summary)?;
     }
     Ok(())
 }
@@ -622,15 +623,13 @@ pub fn notion(a: NotionArgs, ws: &Path) -> anyhow::Result<()> {
         });
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"cache": fresh, "data_source": ds, "pages": pages})
-            )?
-        );
+        print_json(
+            &serde_json::json!({"cache": fresh, "data_source": ds, "pages": pages}),
+            true,
+        )?;
         return Ok(());
     }
-    println!("{} — {} page(s)", ds.title, pages.len());
+    outln!("{} — {} page(s)", ds.title, pages.len())?;
     for p in &pages {
         let props: Vec<String> = p
             .properties
@@ -638,7 +637,7 @@ pub fn notion(a: NotionArgs, ws: &Path) -> anyhow::Result<()> {
             .filter(|(_, v)| !v.is_null() && plain(v) != p.title && !plain(v).is_empty())
             .map(|(k, v)| format!("{k}: {}", plain(v)))
             .collect();
-        println!("  {}  [{}]", p.title, props.join("; "));
+        outln!("  {}  [{}]", p.title, props.join("; "))?;
     }
     Ok(())
 }

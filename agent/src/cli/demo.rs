@@ -8,6 +8,7 @@
 //! The demo uses its own `demo` connections and its own secrets file under
 //! `.deskhand/demo/`, so it never touches the person's real accounts.
 
+use crate::outln;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -134,36 +135,36 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
     bar.finish_and_clear();
     agent.refresh_dashboard().await;
 
-    println!("Deskhand demo — workspace {}", workspace.display());
-    println!("  fake Google and Notion at {base} (fixture day {FIXTURE_DAY}, {FIXTURE_TZ})");
+    outln!("Deskhand demo — workspace {}", workspace.display())?;
+    outln!("  fake Google and Notion at {base} (fixture day {FIXTURE_DAY}, {FIXTURE_TZ})")?;
     if !args.no_browser {
-        println!("  the form submit asked for approval; the demo approved it for you (`deskhand approvals list --all`)");
+        outln!("  the form submit asked for approval; the demo approved it for you (`deskhand approvals list --all`)")?;
     }
     let mut failed = Vec::new();
     for r in runs {
         let r = r?;
         match r.state {
             JobState::Succeeded => {
-                println!("  {:<14} succeeded", r.skill);
+                outln!("  {:<14} succeeded", r.skill)?;
                 for o in &r.outputs {
-                    println!("      {}", workspace.join(o).display());
+                    outln!("      {}", workspace.join(o).display())?;
                 }
             }
             s => {
-                println!(
+                outln!(
                     "  {:<14} {}: {}",
                     r.skill,
                     s.as_str(),
                     r.error.clone().unwrap_or_default()
-                );
+                )?;
                 failed.push(r.skill);
             }
         }
     }
-    println!(
+    outln!(
         "  dashboard: {}",
         workspace.join("dashboard.html").display()
-    );
+    )?;
     fake.shutdown().await;
     if failed.contains(&"status-report".to_string()) {
         anyhow::bail!("the status report failed");

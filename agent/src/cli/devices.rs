@@ -1,6 +1,8 @@
 //! `deskhand pair [NAME]` and `deskhand devices list|revoke ID`: the devices whose signed jobs
 //! this agent accepts.
 
+use crate::cli::safe_text::print_json;
+use crate::outln;
 use std::path::Path;
 
 use clap::{Args, Subcommand};
@@ -45,20 +47,20 @@ pub fn pair(args: PairArgs, workspace: &Path) -> anyhow::Result<()> {
         None,
         serde_json::json!({"device": device.id, "name": device.name, "public_key": device.public_key}),
     );
-    println!("Paired {} ({}).", device.name, device.id);
-    println!();
-    println!("Its key, shown this once (keep it like a password; this agent stores only the public half):");
-    println!();
-    println!("  {secret}");
-    println!();
+    outln!("Paired {} ({}).", device.name, device.id)?;
+    outln!()?;
+    outln!("Its key, shown this once (keep it like a password; this agent stores only the public half):")?;
+    outln!()?;
+    outln!("  {secret}")?;
+    outln!()?;
     // The same key for a phone's camera.
     if let Some(code) = qr(&secret) {
-        println!("{code}");
+        outln!("{code}")?;
     }
-    println!("On the phone page: paste it under \"Device key\" (or open the page's URL with #device=KEY);");
-    println!("every request and job is then signed on the phone.");
-    println!("Sign jobs with it: deskhand dispatch --device-key '{secret}' SKILL …");
-    println!("Revoke it: deskhand devices revoke {}", device.id);
+    outln!("On the phone page: paste it under \"Device key\" (or open the page's URL with #device=KEY);")?;
+    outln!("every request and job is then signed on the phone.")?;
+    outln!("Sign jobs with it: deskhand dispatch --device-key '{secret}' SKILL …")?;
+    outln!("Revoke it: deskhand devices revoke {}", device.id)?;
     Ok(())
 }
 
@@ -84,14 +86,14 @@ pub fn devices(args: DevicesArgs, workspace: &Path) -> anyhow::Result<()> {
         DevicesCommand::List { json } => {
             let list = devices.list()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&list, true)?;
                 return Ok(());
             }
             if list.is_empty() {
-                println!("No devices paired. `deskhand pair NAME` pairs one.");
+                outln!("No devices paired. `deskhand pair NAME` pairs one.")?;
             }
             for d in list {
-                println!(
+                outln!(
                     "{:<16} {:<24} paired {}{}",
                     d.id,
                     d.name,
@@ -99,7 +101,7 @@ pub fn devices(args: DevicesArgs, workspace: &Path) -> anyhow::Result<()> {
                     d.revoked_at
                         .map(|t| format!(", REVOKED {}", t.format("%Y-%m-%d %H:%M UTC")))
                         .unwrap_or_default()
-                );
+                )?;
             }
         }
         DevicesCommand::Revoke { id } => {
@@ -109,10 +111,11 @@ pub fn devices(args: DevicesArgs, workspace: &Path) -> anyhow::Result<()> {
                 None,
                 serde_json::json!({"device": d.id, "name": d.name}),
             );
-            println!(
+            outln!(
                 "revoked {} ({}): its jobs are refused from now on",
-                d.id, d.name
-            );
+                d.id,
+                d.name
+            )?;
         }
     }
     Ok(())

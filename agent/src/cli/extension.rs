@@ -1,5 +1,7 @@
 //! `deskhand extension install|status` and `deskhand native-host` (what the browser starts).
 
+use crate::cli::safe_text::print_json;
+use crate::outln;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -74,15 +76,13 @@ pub async fn run(args: ExtensionArgs, ws: &Path) -> anyhow::Result<()> {
             )
             .context("installing the extension")?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&got)?);
+                print_json(&got, true)?;
             } else {
-                println!("extension folder: {}", got.extension_dir.display());
-                println!("  load it in chrome://extensions → Developer mode → Load unpacked");
-                println!("extension id:     {}", got.id);
-                println!("native host:      {}", got.host_manifest.display());
-                println!(
-                    "then start the agent (`deskhand serve`); the toolbar icon shows the link"
-                );
+                outln!("extension folder: {}", got.extension_dir.display())?;
+                outln!("  load it in chrome://extensions → Developer mode → Load unpacked")?;
+                outln!("extension id:     {}", got.id)?;
+                outln!("native host:      {}", got.host_manifest.display())?;
+                outln!("then start the agent (`deskhand serve`); the toolbar icon shows the link")?;
             }
             Ok(())
         }
@@ -95,16 +95,16 @@ pub async fn run(args: ExtensionArgs, ws: &Path) -> anyhow::Result<()> {
                 );
             }
             if json {
-                println!("{}", v["tabs"]);
+                print_json(&v["tabs"], false)?;
             } else {
                 for t in v["tabs"].as_array().into_iter().flatten() {
                     let front = if t["active"] == true { "*" } else { " " };
-                    println!(
+                    outln!(
                         "{front} tab:{:<6} {}  {}",
                         t["id"],
                         t["url"].as_str().unwrap_or_default(),
                         t["title"].as_str().unwrap_or_default()
-                    );
+                    )?;
                 }
             }
             Ok(())
@@ -112,15 +112,15 @@ pub async fn run(args: ExtensionArgs, ws: &Path) -> anyhow::Result<()> {
         ExtensionCommand::Status { json } => {
             let v = crate::extension::hub::status(ws).await?;
             if json {
-                println!("{v}");
+                print_json(&v, false)?;
             } else if v["connected"] == true {
-                println!(
+                outln!(
                     "connected: extension {} version {}",
                     v["extension"]["extension_id"].as_str().unwrap_or("?"),
                     v["extension"]["version"].as_str().unwrap_or("?")
-                );
+                )?;
             } else {
-                println!("not connected: open your browser with the Deskhand extension loaded (`deskhand extension install` shows the folder)");
+                outln!("not connected: open your browser with the Deskhand extension loaded (`deskhand extension install` shows the folder)")?;
             }
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! `deskhand serve`, `deskhand dispatch`, `deskhand jobs …`: the daemon and its clients.
 
-use std::io::IsTerminal;
+use crate::cli::safe_text::print_json;
+use crate::{errln, outln};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,12 +196,12 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
             .with_graceful_shutdown(async move { server_stop.cancelled().await })
             .await
     });
-    eprintln!(
+    errln!(
         "deskhand agent: queue {} · workspace {}",
         cfg.queue,
         workspace.display()
     );
-    eprintln!("phone page: http://{addr}/#token={token}");
+    errln!("phone page: http://{addr}/#token={token}");
     let signals = {
         let agent = agent.clone();
         tokio::spawn(async move {
@@ -211,7 +212,7 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
-            eprintln!("shutting down: finishing running jobs (or handing them back)…");
+            errln!("shutting down: finishing running jobs (or handing them back)…");
             agent.shutdown();
         })
     };
@@ -265,21 +266,21 @@ pub async fn dispatch(args: DispatchArgs, workspace: &Path, config: &Config) -> 
     }
     let id = agent::submit(&store, &queue, &skills::Skills::load(workspace), job).await?;
     if !args.wait {
-        println!("{id}");
+        outln!("{id}")?;
         return Ok(());
     }
     follow(&queue, &store, &id).await
 }
 
 async fn follow(queue: &Queue, store: &Store, id: &str) -> anyhow::Result<()> {
-    let tty = std::io::stderr().is_terminal();
+    let tty = crate::cli::safe_text::stderr_is_terminal();
     let bar = if tty {
         let b = ProgressBar::new(1);
         b.set_style(
             ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        b.set_prefix(id.to_string());
+        b.set_prefix(crate::cli::safe_text::terminal_safe(id).into_owned());
         b.enable_steady_tick(Duration::from_millis(100));
         b
     } else {
@@ -291,9 +292,13 @@ async fn follow(queue: &Queue, store: &Store, id: &str) -> anyhow::Result<()> {
         if tty {
             bar.set_length(ev.steps.max(1) as u64);
             bar.set_position(ev.step as u64);
-            bar.set_message(format!("{} {}", ev.state.as_str(), ev.message));
+            bar.set_message(format!(
+                "{} {}",
+                ev.state.as_str(),
+                crate::cli::safe_text::terminal_safe(&ev.message)
+            ));
         } else {
-            println!("{}", serde_json::to_string(&ev)?);
+            print_json(&ev, false)?;
         }
         let end = ev.is_terminal();
         last = Some(ev);
@@ -309,9 +314,9 @@ async fn follow(queue: &Queue, store: &Store, id: &str) -> anyhow::Result<()> {
         JobState::Succeeded => {
             let rec = store.get(id).await.ok();
             if tty {
-                eprintln!("✓ {id} succeeded");
+                errln!("✓ {id} succeeded");
                 for o in rec.map(|r| r.outputs).unwrap_or_default() {
-                    eprintln!("  {o}");
+                    errln!("  {o}");
                 }
             }
             Ok(())
@@ -327,10 +332,10 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
         JobsCommand::List { limit, json } => {
             let jobs = store.list(limit).await?;
             if json {
-                println!("{}", serde_json::to_string(&jobs)?);
+                print_json(&jobs, false)?;
             } else {
                 for j in jobs {
-                    println!(
+                    outln!(
                         "{}  {:<10} {:<16} {}/{}  {}",
                         j.id,
                         j.state.as_str(),
@@ -338,7 +343,7 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
                         j.step,
                         j.steps,
                         j.error.unwrap_or_default()
-                    );
+                    )?;
                 }
             }
         }
@@ -347,7 +352,7 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
             let events = store.events(&id, 0).await?;
             let mut v = serde_json::to_value(&j)?;
             v["events"] = serde_json::to_value(events)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            print_json(&v, true)?;
         }
         JobsCommand::Cancel { id } => {
             // Ask the running daemon (it can stop a running job); otherwise mark it in the store.
@@ -364,7 +369,7 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
                     "cancelled".to_string()
                 }
             };
-            println!("{id} {state}");
+            outln!("{id} {state}")?;
         }
         JobsCommand::Retry { id, queue } => {
             let old = store.get(&id).await?;
@@ -379,7 +384,7 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
             job.retry_of = Some(prev.id);
             let q = Queue::open(&queue.url(config), &store, queue.queue_config(config)).await?;
             let new_id = agent::submit(&store, &q, &skills::Skills::load(workspace), job).await?;
-            println!("{new_id}");
+            outln!("{new_id}")?;
         }
     }
     Ok(())

@@ -1,4 +1,11 @@
 //! Command-line parsing and dispatch. One file per subcommand; logic lives in the library crates.
+//!
+//! Every line the CLI prints goes through [`safe_text`] (`outln!`, `errln!`, `print_json`): text
+//! from jobs, pages, mail, files and skills must not reach a terminal with its control
+//! characters (issue 14). Raw `println!` fails clippy here.
+
+// A raw print would bypass the terminal-safety rule: see safe_text.rs.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +24,7 @@ pub mod demo;
 pub mod devices;
 pub mod extension;
 pub mod jobs;
+pub mod safe_text;
 pub mod schedule;
 pub mod skills;
 pub mod undo;

@@ -1,6 +1,8 @@
 //! `deskhand schedule add|list|pause|resume|remove|runs`: the person's side of the schedule
 //! ledger. The running agent picks changes up on its next check.
 
+use crate::cli::safe_text::print_json;
+use crate::outln;
 use std::path::Path;
 
 use anyhow::Context;
@@ -97,7 +99,7 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                 },
                 Utc::now(),
             )?;
-            println!(
+            outln!(
                 "{}  {} ({}) → {}; next run {}",
                 s.id,
                 s.cron,
@@ -106,7 +108,7 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                 s.next_due
                     .map(|t| local(t, &s.tz))
                     .unwrap_or_else(|| "never".into())
-            );
+            )?;
         }
         ScheduleCmd::List { json } => {
             let list = ledger.list()?;
@@ -120,20 +122,18 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                         v
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&with_runs)?);
+                print_json(&with_runs, true)?;
                 return Ok(());
             }
             if list.is_empty() {
-                println!(
-                    "No schedules. Add one: deskhand schedule add '0 8 * * 1-5' status-report"
-                );
+                outln!("No schedules. Add one: deskhand schedule add '0 8 * * 1-5' status-report")?;
             }
             for s in list {
                 let last = ledger
                     .last_run(&s.id)?
                     .map(|r| format!("{} {}", local(r.due_at, &s.tz), r.outcome))
                     .unwrap_or_else(|| "never ran".into());
-                println!(
+                outln!(
                     "{:<12} {:<16} {:<16} {:<14} next {:<22} last {}",
                     s.id,
                     s.cron,
@@ -147,26 +147,26 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                             .unwrap_or_else(|| "-".into())
                     },
                     last
-                );
+                )?;
             }
         }
         ScheduleCmd::Pause { id } => {
             let s = ledger.pause(&id)?;
-            println!("paused {}", s.id);
+            outln!("paused {}", s.id)?;
         }
         ScheduleCmd::Resume { id } => {
             let s = ledger.resume(&id, Utc::now())?;
-            println!(
+            outln!(
                 "resumed {}; next run {}",
                 s.id,
                 s.next_due
                     .map(|t| local(t, &s.tz))
                     .unwrap_or_else(|| "never".into())
-            );
+            )?;
         }
         ScheduleCmd::Remove { id } => {
             let s = ledger.remove(&id)?;
-            println!("removed {}", s.id);
+            outln!("removed {}", s.id)?;
         }
         ScheduleCmd::Runs { id, limit, json } => {
             let sid = match id {
@@ -175,11 +175,11 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
             };
             let runs = ledger.runs(sid.as_deref(), limit)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                print_json(&runs, true)?;
                 return Ok(());
             }
             for r in runs {
-                println!(
+                outln!(
                     "{:<12} due {:<26} job {:<27} {}{}",
                     r.schedule_id,
                     r.due_at.to_rfc3339(),
@@ -190,7 +190,7 @@ pub fn run(args: ScheduleArgs, workspace: &Path) -> anyhow::Result<()> {
                     } else {
                         String::new()
                     }
-                );
+                )?;
             }
         }
     }

@@ -1,6 +1,8 @@
 //! `deskhand skills list|show|run|install|trust` and `deskhand /trigger k=v ...`.
 
-use std::io::{IsTerminal, Write};
+use crate::cli::safe_text::print_json;
+use crate::{out, outln};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -70,13 +72,13 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
     match args.cmd {
         SkillsCmd::List { json } => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
+                print_json(
+                    &serde_json::json!({
                         "skills": skills.list(),
                         "problems": skills.problems(),
-                    }))?
-                );
+                    }),
+                    true,
+                )?;
                 return Ok(());
             }
             for s in skills.list() {
@@ -85,18 +87,18 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
                     SkillKind::Workflow => "skill",
                     SkillKind::PromptOnly => "prompt-only (needs a planner)",
                 };
-                println!(
+                outln!(
                     "{:<18} {:<18} {:<10} {}",
                     s.name,
                     s.trigger.as_deref().unwrap_or("-"),
                     kind,
                     first_sentence(&s.description)
-                );
+                )?;
             }
             if !skills.problems().is_empty() {
-                println!("\nNot loaded:");
+                outln!("\nNot loaded:")?;
                 for p in skills.problems() {
-                    println!("  {p}");
+                    outln!("  {p}")?;
                 }
             }
             Ok(())
@@ -105,7 +107,7 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             let s = skills
                 .find(&name)
                 .with_context(|| format!("no skill {name:?}; `deskhand skills list` shows them"))?;
-            show(s);
+            show(s)?;
             Ok(())
         }
         SkillsCmd::Run {
@@ -123,15 +125,15 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             for f in &found {
                 let def = Skills::default();
                 let _ = def;
-                println!(
+                outln!(
                     "{} — {}",
                     f.manifest.front.name,
                     first_sentence(&f.manifest.front.description)
-                );
+                )?;
                 print_permissions(
                     f.manifest.executable.then_some(&f.manifest.permissions),
                     "  ",
-                );
+                )?;
             }
             if !confirm(
                 yes,
@@ -142,7 +144,7 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             let placed = install::copy_in(workspace, &found, force)?;
             for (f, dest) in found.iter().zip(&placed) {
                 install::trust(workspace, &f.manifest.front.name, &f.manifest.hash)?;
-                println!("installed {} → {}", f.manifest.front.name, dest.display());
+                outln!("installed {} → {}", f.manifest.front.name, dest.display())?;
             }
             Ok(())
         }
@@ -150,12 +152,12 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             let s = skills
                 .find(&name)
                 .with_context(|| format!("no skill {name:?}; `deskhand skills list` shows them"))?;
-            show(s);
+            show(s)?;
             if !confirm(yes, &format!("Trust {} with these permissions?", s.name))? {
                 bail!("not trusted");
             }
             install::trust(workspace, &s.name, s.hash.as_deref().unwrap_or_default())?;
-            println!("trusted {} (any edit revokes this)", s.name);
+            outln!("trusted {} (any edit revokes this)", s.name)?;
             Ok(())
         }
     }
@@ -210,14 +212,14 @@ async fn run_now(
     bar.finish_and_clear();
     match rec.state {
         crate::job::JobState::Succeeded => {
-            println!("{} {} succeeded", rec.skill, rec.id);
+            outln!("{} {} succeeded", rec.skill, rec.id)?;
             for o in &rec.outputs {
-                println!("  {}", workspace.join(o).display());
+                outln!("  {}", workspace.join(o).display())?;
             }
-            println!(
+            outln!(
                 "  dashboard: {}",
                 workspace.join("dashboard.html").display()
-            );
+            )?;
             Ok(())
         }
         crate::job::JobState::Held => bail!(
@@ -234,19 +236,19 @@ async fn run_now(
     }
 }
 
-fn show(s: &SkillDef) {
-    println!("{}  ({})", s.name, s.source);
-    println!("  {}", s.description);
+fn show(s: &SkillDef) -> std::io::Result<()> {
+    outln!("{}  ({})", s.name, s.source)?;
+    outln!("  {}", s.description)?;
     if let Some(t) = &s.trigger {
-        println!("  trigger: {t}");
+        outln!("  trigger: {t}")?;
     }
     if let Some(c) = &s.schedule {
-        println!("  suggested schedule: {c}");
+        outln!("  suggested schedule: {c}")?;
     }
     if !s.params.is_empty() {
-        println!("  parameters:");
+        outln!("  parameters:")?;
         for p in &s.params {
-            println!(
+            outln!(
                 "    {:<12} {:<6} {}{}{}",
                 p.name,
                 serde_json::to_value(p.kind)
@@ -259,14 +261,14 @@ fn show(s: &SkillDef) {
                     .as_ref()
                     .map(|d| format!(" [default {d}]"))
                     .unwrap_or_default()
-            );
+            )?;
         }
     }
-    print_permissions(s.permissions.as_ref(), "  ");
+    print_permissions(s.permissions.as_ref(), "  ")?;
     if !s.steps.is_empty() {
-        println!("  steps:");
+        outln!("  steps:")?;
         for st in &s.steps {
-            println!(
+            outln!(
                 "    {:<10} uses {}{}",
                 st.id,
                 st.uses,
@@ -275,20 +277,24 @@ fn show(s: &SkillDef) {
                 } else {
                     format!(" after {}", st.needs.join(", "))
                 }
-            );
+            )?;
         }
     }
     if !s.body.trim().is_empty() {
-        println!("\n{}", s.body.trim());
+        outln!("\n{}", s.body.trim())?;
     }
+    Ok(())
 }
 
-fn print_permissions(p: Option<&crate::skills::manifest::Permissions>, indent: &str) {
+fn print_permissions(
+    p: Option<&crate::skills::manifest::Permissions>,
+    indent: &str,
+) -> std::io::Result<()> {
     let Some(p) = p else {
-        println!("{indent}permissions: none (prompt-only: runs nothing by itself)");
-        return;
+        outln!("{indent}permissions: none (prompt-only: runs nothing by itself)")?;
+        return Ok(());
     };
-    println!("{indent}permissions:");
+    outln!("{indent}permissions:")?;
     let none = |v: &[String]| {
         if v.is_empty() {
             "none".to_string()
@@ -296,7 +302,7 @@ fn print_permissions(p: Option<&crate::skills::manifest::Permissions>, indent: &
             v.join(", ")
         }
     };
-    println!(
+    outln!(
         "{indent}  connectors: {}",
         if p.connectors.is_empty() {
             "none".to_string()
@@ -316,11 +322,12 @@ fn print_permissions(p: Option<&crate::skills::manifest::Permissions>, indent: &
                 .collect::<Vec<_>>()
                 .join(", ")
         }
-    );
-    println!("{indent}  browser origins: {}", none(&p.browser));
-    println!("{indent}  workspace paths: {}", none(&p.workspace));
-    println!("{indent}  files it may read: {}", none(&p.read));
-    println!("{indent}  without asking: {}", none(&p.without_asking));
+    )?;
+    outln!("{indent}  browser origins: {}", none(&p.browser))?;
+    outln!("{indent}  workspace paths: {}", none(&p.workspace))?;
+    outln!("{indent}  files it may read: {}", none(&p.read))?;
+    outln!("{indent}  without asking: {}", none(&p.without_asking))?;
+    Ok(())
 }
 
 fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
@@ -330,8 +337,7 @@ fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!("{question} — not a terminal; read the permissions above and pass --yes to accept");
     }
-    print!("{question} [y/N] ");
-    std::io::stdout().flush()?;
+    out!("{question} [y/N] ")?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
@@ -339,11 +345,11 @@ fn confirm(yes: bool, question: &str) -> anyhow::Result<bool> {
 
 /// A spinner on a terminal; hidden otherwise.
 pub(crate) fn spinner(msg: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    if !crate::cli::safe_text::stderr_is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_message(msg.to_string());
+    bar.set_message(crate::cli::safe_text::terminal_safe(msg).into_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(100));
     bar
 }

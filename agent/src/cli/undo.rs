@@ -1,6 +1,7 @@
 //! `deskhand undo JOB [--force]` and `deskhand history`: put back what a job changed in the
 //! workspace, and list jobs with what they changed.
 
+use crate::outln;
 use std::path::Path;
 
 use clap::Args;
@@ -68,7 +69,7 @@ pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::
                 Some(&args.job),
                 serde_json::json!({"page": p.id, "connection": p.connection}),
             );
-            println!("archived Notion page {}", p.id);
+            outln!("archived Notion page {}", p.id)?;
         }
     }
 
@@ -77,9 +78,9 @@ pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::
         Some(&args.job),
         serde_json::json!({"paths": done, "forced": args.force}),
     );
-    println!("undid job {}:", args.job);
+    outln!("undid job {}:", args.job)?;
     for p in done {
-        println!("  {p}");
+        outln!("  {p}")?;
     }
     Ok(())
 }
@@ -90,16 +91,16 @@ pub async fn history(args: HistoryArgs, workspace: &Path) -> anyhow::Result<()> 
     let store = Store::open(workspace)?;
     let jobs = journal.jobs();
     if jobs.is_empty() {
-        println!("No job has changed workspace files (or all were undone).");
+        outln!("No job has changed workspace files (or all were undone).")?;
     }
     for id in jobs.into_iter().take(args.limit) {
         let (skill, state) = match store.get(&id).await {
             Ok(r) => (r.skill, r.state.as_str().to_string()),
             Err(_) => ("?".into(), "?".into()),
         };
-        println!("{id}  {skill}  {state}");
+        outln!("{id}  {skill}  {state}")?;
         for c in journal.changes(&id)? {
-            println!(
+            outln!(
                 "    {} {}",
                 if c.before.is_none() {
                     "created"
@@ -107,7 +108,7 @@ pub async fn history(args: HistoryArgs, workspace: &Path) -> anyhow::Result<()> 
                     "changed"
                 },
                 c.path
-            );
+            )?;
         }
     }
     Ok(())

@@ -2,6 +2,8 @@
 //! from the command line, through the same workspace API jobs use (a hand edit made at the same
 //! time is never lost).
 
+use crate::cli::safe_text::print_json;
+use crate::{out, outln};
 use std::path::Path;
 
 use anyhow::Context;
@@ -92,14 +94,14 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
                 .collect();
             if json {
                 let v: Vec<_> = shown.iter().map(|(_, t)| t).collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                print_json(&v, true)?;
                 return Ok(());
             }
             if list.tasks().is_empty() {
-                println!("No tasks in {}. Add one: deskhand tasks add \"Write the report due:2026-12-01\"", workspace.join("TASKS.md").display());
+                outln!("No tasks in {}. Add one: deskhand tasks add \"Write the report due:2026-12-01\"", workspace.join("TASKS.md").display())?;
             }
             for (i, t) in shown {
-                println!(
+                outln!(
                     "#{:<3} [{}] {}{}{}  ({})",
                     i + 1,
                     if t.done { "x" } else { " " },
@@ -122,14 +124,14 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
                     } else {
                         &t.section
                     }
-                );
+                )?;
             }
         }
         TasksCmd::Add { text, section } => {
             tasks::edit_tasks(&ws, |list: &mut TaskList| {
                 list.add(&section, &text).map(|_| ())
             })?;
-            println!("added to {section}: {text}");
+            outln!("added to {section}: {text}")?;
         }
         TasksCmd::Done { task } => {
             let mut title = String::new();
@@ -138,7 +140,7 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
                 title = t.title.clone();
                 list.set_done(t.line, true)
             })?;
-            println!("done: {title}");
+            outln!("done: {title}")?;
         }
         TasksCmd::Move { task, section } => {
             let mut title = String::new();
@@ -147,7 +149,7 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
                 title = t.title.clone();
                 list.move_to(t.line, &section).map(|_| ())
             })?;
-            println!("moved to {section}: {title}");
+            outln!("moved to {section}: {title}")?;
         }
     }
     Ok(())
@@ -164,7 +166,7 @@ pub fn memory(args: MemoryArgs, workspace: &Path) -> anyhow::Result<()> {
                 Ok(Some(m.to_string()))
             })
             .context("updating MEMORY.md")?;
-            println!("remembered under {section}: {text}");
+            outln!("remembered under {section}: {text}")?;
         }
         MemoryCmd::Show { section } => {
             let text = ws
@@ -172,12 +174,12 @@ pub fn memory(args: MemoryArgs, workspace: &Path) -> anyhow::Result<()> {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
             match section {
-                None if text.is_empty() => println!("MEMORY.md is empty. Add: deskhand memory add People \"Grace Hopper <grace@navy.example> — compiler lead\""),
-                None => print!("{text}"),
+                None if text.is_empty() => outln!("MEMORY.md is empty. Add: deskhand memory add People \"Grace Hopper <grace@navy.example> — compiler lead\"")?,
+                None => out!("{text}")?,
                 Some(s) => {
                     let m = Memory::parse(&text);
                     for e in m.entries(&s) {
-                        println!("- {e}");
+                        outln!("- {e}")?;
                     }
                 }
             }

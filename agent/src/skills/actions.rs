@@ -178,7 +178,7 @@ pub static ACTIONS: &[Action] = &[
             ("to", STRING, true, None, "Recipients, comma-separated: \"Grace Hopper <grace@example.com>, ada@example.com\"."),
             ("cc", STRING, false, None, "Copy recipients, comma-separated."),
             ("subject", STRING, true, None, "The subject."),
-            ("body", STRING, true, None, "The text."),
+            ("body", ParamType::Text, true, None, "The text (several lines)."),
             ACCOUNT,
         ],
         needs: &[Need::Connector("gmail", Access::Write)],

@@ -327,7 +327,8 @@ fn check_yaml(
         let line = line_of(text, &format!("{name}:"));
         let kind = match spec.kind.as_str() {
             "url" => ParamType::Url,
-            "string" | "text" => ParamType::String,
+            "string" => ParamType::String,
+            "text" => ParamType::Text,
             "json" => ParamType::Json,
             "bool" | "boolean" => ParamType::Bool,
             "int" | "integer" => ParamType::Int,
@@ -336,7 +337,7 @@ fn check_yaml(
                 p(
                     file,
                     line,
-                    format!("parameter {name:?} has unknown type {other:?}; use url, string, json, bool, int or date"),
+                    format!("parameter {name:?} has unknown type {other:?}; use url, string, text, json, bool, int or date"),
                 );
                 continue;
             }

@@ -32,8 +32,11 @@ use manifest::{Manifest, Permissions, Problem, StepSpec};
 pub enum ParamType {
     /// An http(s) URL.
     Url,
-    /// Text.
+    /// One line of text: no control characters, not even tab or newline (a newline in a
+    /// one-line value is how headers get injected), no bidi controls.
     String,
+    /// Multi-line text (a mail's body): tab, newline and CR allowed, other controls refused.
+    Text,
     /// Any JSON (object, array…); a string holding JSON is parsed.
     Json,
     /// true/false.
@@ -358,6 +361,22 @@ impl Skills {
             return Err(JobError::Untrusted(skill.name.clone()));
         }
         let out = check_params(&skill.name, &skill.params, params)?;
+        // A `text` parameter may not reach a one-line argument of a step (a mail's subject).
+        for s in &skill.steps {
+            let (Some(action), Value::Object(args)) = (
+                actions::find(&s.uses),
+                manifest::render(&Value::Object(s.args.clone()), &out),
+            ) else {
+                continue;
+            };
+            for p in action.params() {
+                if let Some(v) = args.get(&p.name) {
+                    let field =
+                        format!("argument {:?} of step {:?} of {}", p.name, s.id, skill.name);
+                    check_chars(p.kind, v, &field)?;
+                }
+            }
+        }
         Ok((skill, out))
     }
 
@@ -491,6 +510,9 @@ fn check_params(
     }
     let mut out = Map::new();
     for p in defs {
+        if let Some(v) = params.get(&p.name) {
+            check_chars(p.kind, v, &format!("parameter {:?} of {name}", p.name))?;
+        }
         let v = match (params.get(&p.name), &p.default) {
             (Some(v), _) => coerce(p, v.clone())
                 .map_err(|e| JobError::Invalid(format!("parameter {:?} of {name}: {e}", p.name)))?,
@@ -508,8 +530,33 @@ fn check_params(
     Ok(out)
 }
 
+/// Refuse the control characters `kind` does not allow in `v` (issue 14): url and string take
+/// none, text takes tab, newline and CR, JSON's strings and keys are held to the text rule;
+/// bool, int and date are checked by their format.
+pub(crate) fn check_chars(kind: ParamType, v: &Value, field: &str) -> Result<(), JobError> {
+    match (kind, v) {
+        (ParamType::Text, Value::String(s)) => crate::job::multi_line(field, s),
+        (ParamType::Json, v) => json_chars(v, field),
+        (_, Value::String(s)) => crate::job::single_line(field, s),
+        _ => Ok(()),
+    }
+}
+
+fn json_chars(v: &Value, field: &str) -> Result<(), JobError> {
+    match v {
+        Value::String(s) => crate::job::multi_line(field, s),
+        Value::Array(a) => a.iter().try_for_each(|x| json_chars(x, field)),
+        Value::Object(o) => o.iter().try_for_each(|(k, x)| {
+            crate::job::multi_line(field, k)?;
+            json_chars(x, field)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Check one value against its parameter's type.
 pub(crate) fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
+    check_chars(p.kind, &v, "the value").map_err(|e| e.to_string())?;
     match (p.kind, v) {
         (ParamType::Url, Value::String(s)) => match url::Url::parse(&s) {
             Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => Ok(Value::String(s)),
@@ -517,6 +564,8 @@ pub(crate) fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
         },
         (ParamType::String, Value::String(s)) => Ok(Value::String(s)),
         (ParamType::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
+        (ParamType::Text, Value::String(s)) => Ok(Value::String(s)),
+        (ParamType::Text, Value::Number(n)) => Ok(Value::String(n.to_string())),
         (ParamType::Json, Value::String(s)) => {
             Ok(serde_json::from_str(&s).unwrap_or(Value::String(s)))
         }
@@ -653,6 +702,62 @@ pub(crate) fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_refused_by_parameter_type() {
+        let skills = Skills::builtin();
+        let check = |action: &str, p: Value| {
+            skills
+                .check(action, p.as_object().unwrap())
+                .map(|_| ())
+                .map_err(|e| (e.code(), e.to_string()))
+        };
+        let mail = |subject: &str, body: &str| json!({"to": "a@example.com", "subject": subject, "body": body});
+        // text: newline and tab fine, escape sequences not.
+        assert!(check("gmail.send", mail("Hi", "line 1\n\tline 2\r\n")).is_ok());
+        let (code, msg) = check("gmail.send", mail("Hi", "x\u{1b}]0;owned\u{7}")).unwrap_err();
+        assert_eq!(code, "invalid_job");
+        assert!(
+            msg.contains("parameter \"body\" of gmail.send") && msg.contains("U+001B"),
+            "{msg}"
+        );
+        // string: no newline (a header), no C1, no bidi.
+        for bad in ["Hi\nBcc: x@example.com", "Hi\u{9b}2J", "Hi\u{202e}", "Hi\t"] {
+            let (code, msg) = check("gmail.send", mail(bad, "ok")).unwrap_err();
+            assert_eq!(code, "invalid_job", "{bad:?}");
+            assert!(msg.contains("control character"), "{msg}");
+            assert!(msg.contains("\"subject\""), "{msg}");
+            assert!(
+                !msg.contains(bad),
+                "the error does not quote the value: {msg}"
+            );
+        }
+        // url and json (every string and key inside).
+        let (code, _) = check(
+            "browser.fill",
+            json!({"url": "https://example.com/\u{1b}[2J", "fields": {}}),
+        )
+        .unwrap_err();
+        assert_eq!(code, "invalid_job");
+        let (code, msg) = check(
+            "browser.fill",
+            json!({"url": "https://example.com/", "fields": {"Name": ["ok", "\u{1b}[2J"]}}),
+        )
+        .unwrap_err();
+        assert_eq!(code, "invalid_job");
+        assert!(msg.contains("\"fields\""), "{msg}");
+        assert!(check(
+            "browser.fill",
+            json!({"url": "https://example.com/", "fields": {"Notes": "two\nlines"}})
+        )
+        .is_ok());
+        // A JSON value sent as a string is checked too.
+        assert!(check(
+            "browser.fill",
+            json!({"url": "https://example.com/", "fields": "{\"N\u{1b}\": 1}"})
+        )
+        .is_err());
+    }
 
     #[test]
     fn params_are_checked_and_defaulted() {

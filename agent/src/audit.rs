@@ -300,8 +300,7 @@ impl AuditLog {
                 )),
             };
         };
-        self.head_signed(&head)
-            .map_err(|why| damage(why, None))?;
+        self.head_signed(&head).map_err(|why| damage(why, None))?;
         match last {
             None => Err(damage(
                 format!(
@@ -362,7 +361,9 @@ impl AuditLog {
             Ok(_) => {}
         }
         let stamp = Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
-        let kept = self.path.with_file_name(format!("audit.damaged-{stamp}.jsonl"));
+        let kept = self
+            .path
+            .with_file_name(format!("audit.damaged-{stamp}.jsonl"));
         std::fs::rename(&self.path, &kept).map_err(|e| self.io(e))?;
         Ok(Some(kept))
     }
@@ -627,12 +628,11 @@ impl AuditLog {
             prev = e.hash.clone();
             out.push(e);
         }
-        self.check_end(out.last())
-            .map_err(|d| AuditError::Broken {
-                line: lines,
-                seq: out.last().map(|e| e.seq).unwrap_or(0),
-                why: d.why,
-            })?;
+        self.check_end(out.last()).map_err(|d| AuditError::Broken {
+            line: lines,
+            seq: out.last().map(|e| e.seq).unwrap_or(0),
+            why: d.why,
+        })?;
         Ok(out)
     }
 
@@ -719,7 +719,9 @@ fn last_entry(f: &mut File) -> std::io::Result<Option<Result<Entry, ()>>> {
         let text = String::from_utf8_lossy(&buf);
         let trimmed = text.trim_end_matches('\n');
         if let Some(i) = trimmed.rfind('\n') {
-            return Ok(Some(serde_json::from_str(&trimmed[i + 1..]).map_err(|_| ())));
+            return Ok(Some(
+                serde_json::from_str(&trimmed[i + 1..]).map_err(|_| ()),
+            ));
         }
         if start == 0 {
             return Ok(Some(serde_json::from_str(trimmed).map_err(|_| ())));
@@ -995,24 +997,36 @@ mod tests {
         for keep in [6, 5, 1] {
             write(&log, &good[..keep]);
             let e = log.verify().unwrap_err().to_string();
-            assert!(e.contains("signed head records 7") && e.contains("cut off"), "{keep}: {e}");
+            assert!(
+                e.contains("signed head records 7") && e.contains("cut off"),
+                "{keep}: {e}"
+            );
         }
         // Cut in the middle of a line.
         let text = good.join("\n") + "\n";
         std::fs::write(log.path(), &text[..text.len() - 20]).unwrap();
         let e = log.verify().unwrap_err().to_string();
-        assert!(e.contains("line 7") && e.contains("not an audit entry"), "{e}");
+        assert!(
+            e.contains("line 7") && e.contains("not an audit entry"),
+            "{e}"
+        );
         // Emptied, or deleted.
         std::fs::write(log.path(), "").unwrap();
         let e = log.verify().unwrap_err().to_string();
-        assert!(e.contains("missing or empty") && e.contains("7 entries"), "{e}");
+        assert!(
+            e.contains("missing or empty") && e.contains("7 entries"),
+            "{e}"
+        );
         std::fs::remove_file(log.path()).unwrap();
         let e = log.verify().unwrap_err().to_string();
         assert!(e.contains("missing or empty"), "{e}");
 
         // Entries after the last checkpoint edited with every hash recomputed: the chain holds,
         // the signed head does not.
-        let mut all: Vec<Entry> = good.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let mut all: Vec<Entry> = good
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         let mut prev = all[4].hash.clone();
         for e in all.iter_mut().skip(5) {
             e.data = json!({"i": 99});
@@ -1020,14 +1034,20 @@ mod tests {
             e.hash = e.digest();
             prev = e.hash.clone();
         }
-        write(&log, &all.iter().map(|e| serde_json::to_string(e).unwrap()).collect::<Vec<_>>());
+        write(
+            &log,
+            &all.iter()
+                .map(|e| serde_json::to_string(e).unwrap())
+                .collect::<Vec<_>>(),
+        );
         let e = log.verify().unwrap_err().to_string();
         assert!(e.contains("entry 7") && e.contains("rewritten"), "{e}");
 
         // A head that is not the agent's, or none at all while entries exist.
         write(&log, &good);
         assert!(log.verify().is_ok());
-        let mut head: Head = serde_json::from_slice(&std::fs::read(log.head_path()).unwrap()).unwrap();
+        let mut head: Head =
+            serde_json::from_slice(&std::fs::read(log.head_path()).unwrap()).unwrap();
         head.seq = 5;
         std::fs::write(log.head_path(), serde_json::to_vec(&head).unwrap()).unwrap();
         let e = log.verify().unwrap_err().to_string();
@@ -1043,7 +1063,8 @@ mod tests {
         let head: Head = serde_json::from_slice(&std::fs::read(log.head_path()).unwrap()).unwrap();
         // Cut the last two entries; a fresh writer (another process) appends next.
         write(&log, &good[..5]);
-        let other = AuditLog::at(d.path().join(".deskhand/../.deskhand/audit.jsonl")).with_checkpoints_every(4);
+        let other = AuditLog::at(d.path().join(".deskhand/../.deskhand/audit.jsonl"))
+            .with_checkpoints_every(4);
         let e = other.append("job.received", Some("k"), json!({})).unwrap();
         // The numbering does not continue from the cut: it goes on after the signed head.
         assert_eq!(e.seq, 9, "entry 8 is the damage record, 9 the caller's");
@@ -1055,12 +1076,19 @@ mod tests {
             .collect();
         assert_eq!(kept.len(), 1, "{kept:?}");
         let kept_text = std::fs::read_to_string(d.path().join(".deskhand").join(&kept[0])).unwrap();
-        assert_eq!(kept_text, good[..5].join("\n") + "\n", "the damaged file is kept as found");
+        assert_eq!(
+            kept_text,
+            good[..5].join("\n") + "\n",
+            "the damaged file is kept as found"
+        );
 
         let entries = log.verify().unwrap();
         let damage = AuditLog::damage(&entries).expect("the segment starts with the damage");
         assert_eq!(damage.seq, 8);
-        assert_eq!(damage.prev, head.hash, "it chains onto the last signed head");
+        assert_eq!(
+            damage.prev, head.hash,
+            "it chains onto the last signed head"
+        );
         assert_eq!(damage.data["head"]["seq"], 7);
         assert_eq!(damage.data["found"]["seq"], 5);
         assert_eq!(damage.data["kept_as"], kept[0].as_str());
@@ -1070,11 +1098,20 @@ mod tests {
         // A cut in the middle of a line is damage too.
         let text = std::fs::read_to_string(log.path()).unwrap();
         std::fs::write(log.path(), &text[..text.len() - 10]).unwrap();
-        let next = AuditLog::at(d.path().join("./.deskhand/../.deskhand/../.deskhand/audit.jsonl"));
+        let next = AuditLog::at(
+            d.path()
+                .join("./.deskhand/../.deskhand/../.deskhand/audit.jsonl"),
+        );
         next.append("job.received", Some("m"), json!({})).unwrap();
         let entries = log.verify().unwrap();
         let damage = AuditLog::damage(&entries).unwrap();
-        assert!(damage.data["why"].as_str().unwrap().contains("not a whole entry"), "{damage:?}");
+        assert!(
+            damage.data["why"]
+                .as_str()
+                .unwrap()
+                .contains("not a whole entry"),
+            "{damage:?}"
+        );
         assert_eq!(damage.seq, 10, "numbered after the signed head (entry 9)");
         // Deleting the log (and with it the damage record) is caught in turn.
         std::fs::remove_file(log.path()).unwrap();
@@ -1083,8 +1120,14 @@ mod tests {
         let entries = log.verify().unwrap();
         let damage = AuditLog::damage(&entries).unwrap();
         assert_eq!(damage.seq, 12);
-        assert!(damage.data["why"].as_str().unwrap().contains("missing or empty"));
-        assert!(damage.data["kept_as"].is_null(), "there was no file to keep");
+        assert!(damage.data["why"]
+            .as_str()
+            .unwrap()
+            .contains("missing or empty"));
+        assert!(
+            damage.data["kept_as"].is_null(),
+            "there was no file to keep"
+        );
     }
 
     #[test]
@@ -1095,29 +1138,54 @@ mod tests {
         log.append("job.received", Some("late"), json!({})).unwrap();
         std::fs::write(log.head_path(), &head_before).unwrap();
         let e = log.verify().unwrap_err().to_string();
-        assert!(e.contains("never signed") && e.contains("crash or kill"), "{e}");
+        assert!(
+            e.contains("never signed") && e.contains("crash or kill"),
+            "{e}"
+        );
         // The next writer (a restarted daemon) records it and goes on; nothing is set aside.
         let next = AuditLog::at(d.path().join(".deskhand/../.deskhand/audit.jsonl"))
             .with_checkpoints_every(4);
-        let e = next.append("job.received", Some("after"), json!({})).unwrap();
+        let e = next
+            .append("job.received", Some("after"), json!({}))
+            .unwrap();
         let entries = log.verify().unwrap();
         assert!(AuditLog::damage(&entries).is_none());
-        let note = entries.iter().find(|e| e.kind == UNSIGNED).expect("recorded");
-        assert_eq!(note.data["entry"], 7, "entries 1..6 then the unsigned job.received");
+        let note = entries
+            .iter()
+            .find(|e| e.kind == UNSIGNED)
+            .expect("recorded");
+        assert_eq!(
+            note.data["entry"], 7,
+            "entries 1..6 then the unsigned job.received"
+        );
         // The note fell on a checkpoint slot (8 of every 4): a signed checkpoint came first.
         assert_eq!((note.seq, e.seq), (9, 10));
-        assert_eq!(entries.iter().filter(|e| e.kind == "audit.checkpoint").count(), 2);
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e.kind == "audit.checkpoint")
+                .count(),
+            2
+        );
         let kept = std::fs::read_dir(d.path().join(".deskhand"))
             .unwrap()
             .filter_map(|e| e.ok())
-            .any(|e| e.file_name().to_string_lossy().starts_with("audit.damaged-"));
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("audit.damaged-")
+            });
         assert!(!kept);
         // Two unsigned entries are more than a crash leaves: that stays damage.
         let head_before = std::fs::read(log.head_path()).unwrap();
         log.append("x", None, json!({})).unwrap();
         log.append("y", None, json!({})).unwrap();
         std::fs::write(log.head_path(), &head_before).unwrap();
-        assert!(log.verify().unwrap_err().to_string().contains("outside Deskhand"));
+        assert!(log
+            .verify()
+            .unwrap_err()
+            .to_string()
+            .contains("outside Deskhand"));
     }
 
     #[test]
@@ -1129,7 +1197,11 @@ mod tests {
         assert_eq!(mode(&log.head_path()), 0o600);
         // A log made before this rule (0644) is tightened by the next writer.
         std::fs::set_permissions(log.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let other = log.path().parent().unwrap().join("../.deskhand/audit.jsonl");
+        let other = log
+            .path()
+            .parent()
+            .unwrap()
+            .join("../.deskhand/audit.jsonl");
         AuditLog::at(other).append("x", None, json!({})).unwrap();
         assert_eq!(mode(log.path()), 0o600);
     }

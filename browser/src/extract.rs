@@ -44,7 +44,9 @@ impl<'de> Deserialize<'de> for RawField {
         impl<'de> serde::de::Visitor<'de> for Visit {
             type Value = RawField;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a selector (\"css\", \"css@attr\") or a map with css, attr, optional, list")
+                f.write_str(
+                    "a selector (\"css\", \"css@attr\") or a map with css, attr, optional, list",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<RawField, E> {
                 Ok(RawField::Short(v.to_string()))
@@ -211,7 +213,10 @@ impl Schema {
             let selector = if css.is_empty() {
                 None
             } else {
-                Some(selector(&css, &format!("the field at {}", where_key(text, &name)))?)
+                Some(selector(
+                    &css,
+                    &format!("the field at {}", where_key(text, &name)),
+                )?)
             };
             if selector.is_none() && attr.is_none() {
                 return Err(Error::Schema {
@@ -239,7 +244,10 @@ impl Schema {
             None => None,
         };
         Ok(Schema {
-            items: selector(&raw.items, &format!("`items` at {}", where_key(text, "items")))?,
+            items: selector(
+                &raw.items,
+                &format!("`items` at {}", where_key(text, "items")),
+            )?,
             items_css: raw.items,
             fields,
             next,
@@ -663,11 +671,15 @@ next: "a.next@href"
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("line 5 column 5: unknown key, expected one of `css`, `attr`, `optional`, `list`"),
+            e.contains(
+                "line 5 column 5: unknown key, expected one of `css`, `attr`, `optional`, `list`"
+            ),
             "{e}"
         );
         assert!(!e.contains("optinal") && !e.contains("title"), "{e}");
-        let e = Schema::parse("items: li\nfields: {}\nnxt: a\n").unwrap_err().to_string();
+        let e = Schema::parse("items: li\nfields: {}\nnxt: a\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3") && e.contains("unknown key"), "{e}");
     }
 
@@ -687,7 +699,10 @@ next: "a.next@href"
         for text in secrets {
             let e = Schema::parse(text).unwrap_err().to_string();
             assert!(!e.contains("S3CRET"), "{text:?} -> {e}");
-            assert!(e.contains("line") || e.contains("expected"), "{text:?} -> {e}");
+            assert!(
+                e.contains("line") || e.contains("expected"),
+                "{text:?} -> {e}"
+            );
         }
     }
 

@@ -124,7 +124,11 @@ impl Target {
             .env("DESKHAND_WORKSPACE", w)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         let serve = spawn_serve(w);
         let info = eventually(Duration::from_secs(30), || async {
@@ -133,7 +137,11 @@ impl Target {
         })
         .await
         .expect("the daemon started");
-        let api = info["api"].as_str().unwrap().trim_end_matches('/').to_string();
+        let api = info["api"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
         let token = std::fs::read_to_string(w.join(".deskhand/api-token"))
             .unwrap()
             .trim()
@@ -172,20 +180,50 @@ impl Target {
         vec![
             a("the device key", ".deskhand/device.key", false, false),
             a("the API token", ".deskhand/api-token", false, false),
-            a("the private folder, another case", ".DESKHAND/canary.yaml", false, false),
-            a("`..` into the private folder", "schemas/../.deskhand/canary.yaml", false, false),
+            a(
+                "the private folder, another case",
+                ".DESKHAND/canary.yaml",
+                false,
+                false,
+            ),
+            a(
+                "`..` into the private folder",
+                "schemas/../.deskhand/canary.yaml",
+                false,
+                false,
+            ),
             a(
                 "an absolute path outside",
                 &self.outside.path().join("canary.yaml").to_string_lossy(),
                 false,
                 false,
             ),
-            a("a symlinked folder leading outside", "elsewhere/canary.yaml", false, false),
-            a("a symlink into the private folder", "inner.yaml", false, false),
+            a(
+                "a symlinked folder leading outside",
+                "elsewhere/canary.yaml",
+                false,
+                false,
+            ),
+            a(
+                "a symlink into the private folder",
+                "inner.yaml",
+                false,
+                false,
+            ),
             a("a FIFO (would block a reader)", "pipe.yaml", false, false),
             a("a file no read glob covers", "notes.txt", false, true),
-            a("a readable file that is no schema", "schemas/canary.yaml", true, true),
-            a("a schema with an unknown key", "schemas/keyed.json", true, true),
+            a(
+                "a readable file that is no schema",
+                "schemas/canary.yaml",
+                true,
+                true,
+            ),
+            a(
+                "a schema with an unknown key",
+                "schemas/keyed.json",
+                true,
+                true,
+            ),
         ]
     }
 
@@ -293,7 +331,10 @@ async fn attempt(
                 .await
                 .unwrap();
             let created: Value = r.json().await.unwrap();
-            let id = created["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_string();
+            let id = created["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{created}"))
+                .to_string();
             let detail = t.ended(&id).await;
             (id, format!("{created}\n{detail}"))
         }
@@ -318,7 +359,10 @@ async fn attempt(
                 .await
                 .unwrap();
             let created: Value = r.json().await.unwrap();
-            let id = created["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_string();
+            let id = created["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{created}"))
+                .to_string();
             t.ended(&id).await;
             // What the phone reads back, signed as the phone signs it.
             let target = format!("/api/jobs/{id}");
@@ -332,12 +376,18 @@ async fn attempt(
                 .json()
                 .await
                 .unwrap();
-            assert!(detail["state"].is_string(), "the device may read its job: {detail}");
+            assert!(
+                detail["state"].is_string(),
+                "the device may read its job: {detail}"
+            );
             (id, format!("{created}\n{detail}"))
         }
         "extension popup" => {
             let reply = host
-                .request("run", json!({"skill": "browser.extract", "params": params(t, path)}))
+                .request(
+                    "run",
+                    json!({"skill": "browser.extract", "params": params(t, path)}),
+                )
                 .await;
             let id = reply["result"]["id"]
                 .as_str()
@@ -358,7 +408,10 @@ struct NativeHost {
 
 impl NativeHost {
     fn start(ws: &Path) -> NativeHost {
-        let origin = format!("chrome-extension://{}/", deskhand_agent::extension::extension_id());
+        let origin = format!(
+            "chrome-extension://{}/",
+            deskhand_agent::extension::extension_id()
+        );
         let child = deskhand()
             .args(["native-host", &origin])
             .env("DESKHAND_WORKSPACE", ws)
@@ -474,12 +527,15 @@ async fn hostile_reads_are_refused_on_every_surface_and_nothing_leaks() {
     }
 
     // Nothing the guard protects is in any answer, the audit log or the dashboard.
-    let dashboard =
-        std::fs::read_to_string(t.ws.path().join("dashboard.html")).unwrap_or_default();
+    let dashboard = std::fs::read_to_string(t.ws.path().join("dashboard.html")).unwrap_or_default();
     let audit = t.audit();
     let mut leaks = Vec::new();
     for (name, secret) in &t.secrets {
-        for (place, text) in [("answers", &answers), ("audit log", &audit), ("dashboard", &dashboard)] {
+        for (place, text) in [
+            ("answers", &answers),
+            ("audit log", &audit),
+            ("dashboard", &dashboard),
+        ] {
             if text.contains(secret.as_str()) {
                 leaks.push(format!("{name} in the {place}"));
             }
@@ -504,5 +560,8 @@ async fn hostile_reads_are_refused_on_every_surface_and_nothing_leaks() {
     );
     assert!(failures.is_empty(), "{printed}\n{}", failures.join("\n"));
     assert!(leaks.is_empty(), "{printed}\nleaked: {leaks:?}");
-    assert_eq!(table.values().map(|r| r.0).sum::<usize>(), 5 * t.attacks().len());
+    assert_eq!(
+        table.values().map(|r| r.0).sum::<usize>(),
+        5 * t.attacks().len()
+    );
 }

@@ -425,7 +425,10 @@ mod tests {
         ] {
             let e = ws.read_named(rel, 1024).unwrap_err().to_string();
             assert!(e.contains(why), "{rel}: {e}");
-            assert!(!e.contains("SECRET") && !e.contains("OUTSIDE"), "{rel}: {e}");
+            assert!(
+                !e.contains("SECRET") && !e.contains("OUTSIDE"),
+                "{rel}: {e}"
+            );
         }
         let abs = outside.path().join("o.yaml");
         assert!(ws.read_named(&abs.to_string_lossy(), 1024).is_err());

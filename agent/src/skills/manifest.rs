@@ -786,15 +786,18 @@ mod tests {
         let errs = read(&files(MD, Some(yaml))).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
-            text.iter().any(|e| e.starts_with("skills/weekly-note/skill.yaml:2:")
-                && e.contains("\"pull\" -> \"write\" -> \"sum\" -> \"pull\"")),
+            text.iter()
+                .any(|e| e.starts_with("skills/weekly-note/skill.yaml:2:")
+                    && e.contains("\"pull\" -> \"write\" -> \"sum\" -> \"pull\"")),
             "{text:?}"
         );
         let own = "steps:\n  - id: a\n    uses: gmail.sync\n  - id: b\n    uses: gmail.sync\n    needs: [a, b]\npermissions:\n  connectors:\n    gmail: read\n";
         let errs = read(&files(MD, Some(own))).unwrap_err();
         assert!(
             errs.len() == 1
-                && errs[0].to_string().starts_with("skills/weekly-note/skill.yaml:4:")
+                && errs[0]
+                    .to_string()
+                    .starts_with("skills/weekly-note/skill.yaml:4:")
                 && errs[0].message.contains("step \"b\" needs itself"),
             "{errs:?}"
         );

@@ -796,10 +796,23 @@ mod tests {
         let s = Skills::builtin();
         assert!(s.problems().is_empty(), "{:?}", s.problems());
         // A built-in action shows what it gets when run on its own, not "none (prompt-only)".
-        let scroll = s.find("browser.scroll").unwrap().permissions.as_ref().unwrap();
+        let scroll = s
+            .find("browser.scroll")
+            .unwrap()
+            .permissions
+            .as_ref()
+            .unwrap();
         assert_eq!(scroll.browser, ["param:url"]);
-        let extract = s.find("browser.extract").unwrap().permissions.as_ref().unwrap();
-        assert!(extract.read.contains(&"**/*.yaml".to_string()), "{extract:?}");
+        let extract = s
+            .find("browser.extract")
+            .unwrap()
+            .permissions
+            .as_ref()
+            .unwrap();
+        assert!(
+            extract.read.contains(&"**/*.yaml".to_string()),
+            "{extract:?}"
+        );
         for name in [
             "status-report",
             "inbox-digest",

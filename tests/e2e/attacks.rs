@@ -15,7 +15,7 @@ use deskhand_agent::guard::requests;
 use deskhand_agent::job::Job;
 use serde_json::{json, Map, Value};
 
-use crate::util::{deskhand, eventually, spawn_serve, temp};
+use crate::util::{deskhand, eventually, temp, Daemon};
 
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,20 +55,12 @@ impl Attack {
 
 /// The daemon under attack, its workspace and the secrets that must not leak.
 struct Target {
+    // First, so it stops before the folders it works in are removed.
+    daemon: Daemon,
     ws: tempfile::TempDir,
     outside: tempfile::TempDir,
-    serve: Child,
-    api: String,
-    token: String,
     secrets: Vec<(String, String)>,
     site: String,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.serve.kill();
-        let _ = self.serve.wait();
-    }
 }
 
 const SKILL_YAML: &str = "params:
@@ -130,28 +122,13 @@ impl Target {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        let serve = spawn_serve(w);
-        let info = eventually(Duration::from_secs(30), || async {
-            let text = std::fs::read_to_string(w.join(".deskhand/agent.json")).ok()?;
-            serde_json::from_str::<Value>(&text).ok()
-        })
-        .await
-        .expect("the daemon started");
-        let api = info["api"]
-            .as_str()
-            .unwrap()
-            .trim_end_matches('/')
-            .to_string();
-        let token = std::fs::read_to_string(w.join(".deskhand/api-token"))
-            .unwrap()
-            .trim()
-            .to_string();
+        let daemon = Daemon::start(w);
         // This desktop's own key (made on first use, as the first CLI job would).
         let device_key = Devices::new(w).local_secret().unwrap();
         assert!(w.join(".deskhand/device.key").exists());
         let secrets = vec![
             ("device key".into(), device_key),
-            ("API token".into(), token.clone()),
+            ("API token".into(), daemon.token.clone()),
             ("private canary".into(), "PRIVATE-CANARY-5c1f".into()),
             ("outside canary".into(), "OUTSIDE-CANARY-91aa".into()),
             ("allowed canary".into(), "ALLOWED-CANARY-0d3e".into()),
@@ -159,11 +136,9 @@ impl Target {
             ("notes canary".into(), "NOTES-CANARY-e4f0".into()),
         ];
         Target {
+            daemon,
             ws,
             outside,
-            serve,
-            api,
-            token,
             secrets,
             // Never opened: every attempt ends at the schema, before Chromium.
             site: "http://127.0.0.1:9/".into(),
@@ -236,8 +211,8 @@ impl Target {
         eventually(Duration::from_secs(60), || async {
             let r = self
                 .http()
-                .get(format!("{}/api/jobs/{id}", self.api))
-                .bearer_auth(&self.token)
+                .get(format!("{}/api/jobs/{id}", self.daemon.api))
+                .bearer_auth(&self.daemon.token)
                 .send()
                 .await
                 .ok()?;
@@ -324,8 +299,8 @@ async fn attempt(
         "API, desktop token" => {
             let r = t
                 .http()
-                .post(format!("{}/api/jobs", t.api))
-                .bearer_auth(&t.token)
+                .post(format!("{}/api/jobs", t.daemon.api))
+                .bearer_auth(&t.daemon.token)
                 .json(&json!({"skill": "browser.extract", "params": params(t, path)}))
                 .send()
                 .await
@@ -351,7 +326,7 @@ async fn attempt(
             let body = job.to_bytes();
             let r = t
                 .http()
-                .post(format!("{}/api/jobs", t.api))
+                .post(format!("{}/api/jobs", t.daemon.api))
                 .header("authorization", signed("POST", "/api/jobs", &body))
                 .header("content-type", "application/json")
                 .body(body)
@@ -368,7 +343,7 @@ async fn attempt(
             let target = format!("/api/jobs/{id}");
             let detail: Value = t
                 .http()
-                .get(format!("{}{target}", t.api))
+                .get(format!("{}{target}", t.daemon.api))
                 .header("authorization", signed("GET", &target, b""))
                 .send()
                 .await
@@ -383,12 +358,10 @@ async fn attempt(
             (id, format!("{created}\n{detail}"))
         }
         "extension popup" => {
-            let reply = host
-                .request(
-                    "run",
-                    json!({"skill": "browser.extract", "params": params(t, path)}),
-                )
-                .await;
+            let reply = host.request(
+                "run",
+                json!({"skill": "browser.extract", "params": params(t, path)}),
+            );
             let id = reply["result"]["id"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{reply}"))
@@ -443,16 +416,16 @@ impl NativeHost {
     }
 
     /// A popup request, as the extension's worker sends it; its reply.
-    async fn request(&mut self, op: &str, args: Value) -> Value {
+    fn request(&mut self, op: &str, args: Value) -> Value {
         self.rid += 1;
         let rid = self.rid;
         self.send(&json!({"type": "request", "rid": rid, "op": op, "args": args}));
-        loop {
-            let msg = tokio::task::block_in_place(|| self.read());
+        tokio::task::block_in_place(|| loop {
+            let msg = self.read();
             if msg["reply"] == rid {
                 return msg;
             }
-        }
+        })
     }
 }
 
@@ -471,17 +444,7 @@ async fn hostile_reads_are_refused_on_every_surface_and_nothing_leaks() {
     let mut host = NativeHost::start(t.ws.path());
     // The host relays to the daemon once both are up; the first request proves the link.
     let first = eventually(Duration::from_secs(30), || {
-        let r = tokio::task::block_in_place(|| {
-            host.rid += 1;
-            let rid = host.rid;
-            host.send(&json!({"type": "request", "rid": rid, "op": "jobs", "args": {}}));
-            loop {
-                let m = host.read();
-                if m["reply"] == rid {
-                    return m;
-                }
-            }
-        });
+        let r = host.request("jobs", json!({}));
         async move { (r["ok"] == true).then_some(r) }
     })
     .await;

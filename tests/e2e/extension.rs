@@ -7,7 +7,7 @@ use std::time::Duration;
 use deskhand_browser::{Browser, LaunchOptions, Locator};
 use serde_json::Value;
 
-use crate::util::{deskhand, eventually, fixture_dir, temp, StaticSite};
+use crate::util::{eventually, fixture_dir, temp, StaticSite};
 
 /// A daemon, a Chromium with the extension loaded, and the fixture site.
 struct Desk {
@@ -27,17 +27,7 @@ impl Drop for Desk {
 }
 
 fn run(ws: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = deskhand()
-        .args(args)
-        .env("DESKHAND_WORKSPACE", ws)
-        .env_remove("DESKHAND_QUEUE")
-        .output()
-        .expect("run deskhand");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::util::run_cli(ws, args)
 }
 
 fn install(ws: &Path, udd: &Path) -> Value {

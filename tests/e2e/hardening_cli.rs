@@ -5,11 +5,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::util::{deskhand, eventually, spawn_serve, temp};
+use crate::util::{deskhand, temp, Daemon};
 
 /// Retitles the terminal (OSC 0), clears it (CSI 2J, then the one-byte C1 CSI), reverses what
 /// follows (RLO) and returns to the start of the line (CR).
@@ -26,17 +25,7 @@ fn raw_control(s: &str) -> Option<char> {
 }
 
 fn run(ws: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = deskhand()
-        .args(args)
-        .env("DESKHAND_WORKSPACE", ws)
-        .env_remove("DESKHAND_QUEUE")
-        .output()
-        .expect("run deskhand");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::util::run_cli(ws, args)
 }
 
 /// Fails (printing the output escaped, never raw) when `text` holds a raw control character.
@@ -63,27 +52,8 @@ fn shown(ws: &Path, args: &[&str]) -> String {
 async fn hostile_parameters_are_refused_by_the_api_and_the_cli() {
     let ws = temp();
     let w = ws.path();
-    // Killed on drop, so a failed assertion does not leave the daemon running.
-    struct Daemon(std::process::Child);
-    impl Drop for Daemon {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _serve = Daemon(spawn_serve(w));
-    let info = eventually(Duration::from_secs(30), || async {
-        let text = std::fs::read_to_string(w.join(".deskhand/agent.json")).ok()?;
-        serde_json::from_str::<Value>(&text).ok()
-    })
-    .await
-    .expect("the daemon started");
-    let api = info["api"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    let token = std::fs::read_to_string(w.join(".deskhand/api-token")).unwrap();
+    let daemon = Daemon::start(w);
+    let (api, token) = (&daemon.api, &daemon.token);
     let client = reqwest::Client::new();
     let post = |body: Value| {
         client

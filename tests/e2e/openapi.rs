@@ -7,10 +7,9 @@
 //! without it the test fails and says so, rather than passing without having checked anything.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use crate::util::{deskhand, temp};
+use crate::util::{temp, Daemon};
 
 /// The version the checks below were written for (their names and CLI flags change between
 /// versions).
@@ -57,70 +56,14 @@ fn schemathesis() -> PathBuf {
     );
 }
 
-/// `deskhand serve` on a temp workspace; killed on drop.
-struct Daemon {
-    child: Child,
-    api: String,
-    token: String,
-}
-
-impl Daemon {
-    fn start(ws: &Path) -> Daemon {
-        let child = deskhand()
-            .args(["serve", "--port", "0"])
-            .env("DESKHAND_WORKSPACE", ws)
-            .env_remove("DESKHAND_QUEUE")
-            // Generated jobs (the document's own example names `browser.fill`) must not start a
-            // browser: a Chromium that does not exist fails them at once.
-            .env("DESKHAND_CHROME", ws.join("no-chromium-here"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start deskhand serve");
-        let mut d = Daemon {
-            child,
-            api: String::new(),
-            token: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let info: serde_json::Value = loop {
-            let found = std::fs::read_to_string(ws.join(".deskhand/agent.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
-            if let Some(info) = found {
-                break info;
-            }
-            if let Ok(Some(status)) = d.child.try_wait() {
-                panic!("deskhand serve exited before it served: {status}");
-            }
-            assert!(Instant::now() < deadline, "deskhand serve did not start");
-            std::thread::sleep(Duration::from_millis(25));
-        };
-        d.api = info["api"]
-            .as_str()
-            .expect("agent.json names the API")
-            .trim_end_matches('/')
-            .to_string();
-        d.token = std::fs::read_to_string(ws.join(".deskhand/api-token"))
-            .expect("api token")
-            .trim()
-            .to_string();
-        d
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_api_follows_its_document() {
     let st = schemathesis();
     let ws = temp();
-    let daemon = Daemon::start(ws.path());
+    // Generated jobs (the document's own example names `browser.fill`) must not start a
+    // browser: a Chromium that does not exist fails them at once.
+    let no_chromium = ws.path().join("no-chromium-here");
+    let daemon = Daemon::start_with(ws.path(), &[("DESKHAND_CHROME", no_chromium.as_os_str())]);
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.yaml");
     let reports = temp();
     let out = Command::new(&st)

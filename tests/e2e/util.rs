@@ -121,6 +121,90 @@ pub fn spawn_serve(ws: &std::path::Path) -> std::process::Child {
         .expect("start deskhand serve")
 }
 
+/// `deskhand serve` on a workspace, with its API address and token; killed when dropped, so a
+/// failed assertion never leaves a daemon behind.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub api: String,
+    pub token: String,
+}
+
+impl Daemon {
+    /// Start one on a free port and wait (at most 30 s) until it serves.
+    #[allow(dead_code)]
+    pub fn start(ws: &std::path::Path) -> Daemon {
+        Daemon::start_with(ws, &[])
+    }
+
+    /// The same, with extra environment variables.
+    pub fn start_with(ws: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let mut cmd = deskhand();
+        cmd.args(["serve", "--port", "0"])
+            .env("DESKHAND_WORKSPACE", ws)
+            .env_remove("DESKHAND_QUEUE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut d = Daemon {
+            child: cmd.spawn().expect("start deskhand serve"),
+            api: String::new(),
+            token: String::new(),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let info: serde_json::Value = loop {
+            let found = std::fs::read_to_string(ws.join(".deskhand/agent.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            if let Some(info) = found {
+                break info;
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("deskhand serve exited before it served: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "deskhand serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        d.api = info["api"]
+            .as_str()
+            .expect("agent.json names the API")
+            .trim_end_matches('/')
+            .to_string();
+        d.token = std::fs::read_to_string(ws.join(".deskhand/api-token"))
+            .expect("api token")
+            .trim()
+            .to_string();
+        d
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the CLI on a workspace (the queue its config names): success, stdout, stderr.
+#[allow(dead_code)]
+pub fn run_cli(ws: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = deskhand()
+        .args(args)
+        .env("DESKHAND_WORKSPACE", ws)
+        .env_remove("DESKHAND_QUEUE")
+        .output()
+        .expect("run deskhand");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }

@@ -451,12 +451,13 @@ async fn hostile_reads_are_refused_on_every_surface_and_nothing_leaks() {
     assert!(first.is_some(), "the native host never reached the agent");
 
     let mut table: BTreeMap<usize, (usize, usize, usize)> = BTreeMap::new();
-    let mut answers = String::new();
+    // What each surface answered, all attempts together.
+    let mut answers: BTreeMap<usize, String> = BTreeMap::new();
     let mut failures = Vec::new();
     for (si, surface) in SURFACES.iter().enumerate() {
         for a in t.attacks() {
             let (id, said) = attempt(&t, surface, &a.path, &tablet, &mut host).await;
-            answers.push_str(&said);
+            answers.entry(si).or_default().push_str(&said);
             let refused = t.refusals_of(&id);
             let detail = t.ended(&id).await;
             let error = detail["error"].as_str().unwrap_or_default().to_string();
@@ -490,31 +491,37 @@ async fn hostile_reads_are_refused_on_every_surface_and_nothing_leaks() {
     }
 
     // Nothing the guard protects is in any answer, the audit log or the dashboard.
-    let dashboard = std::fs::read_to_string(t.ws.path().join("dashboard.html")).unwrap_or_default();
-    let audit = t.audit();
+    let secrets_in = |text: &str| -> Vec<&str> {
+        t.secrets
+            .iter()
+            .filter(|(_, secret)| text.contains(secret.as_str()))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    };
     let mut leaks = Vec::new();
-    for (name, secret) in &t.secrets {
-        for (place, text) in [
-            ("answers", &answers),
-            ("audit log", &audit),
-            ("dashboard", &dashboard),
-        ] {
-            if text.contains(secret.as_str()) {
-                leaks.push(format!("{name} in the {place}"));
-            }
-        }
-    }
-
     let mut printed = String::from(
-        "\n| surface | attempts | refused + audited | failed without quoting the file | leaked |\n|---|---|---|---|---|\n",
+        "\n| surface | attempts | refused + audited | failed without quoting the file | secrets in its answers |\n|---|---|---|---|---|\n",
     );
     for (si, (n, refused, safe)) in &table {
+        let found = secrets_in(&answers[si]);
         printed.push_str(&format!(
             "| {} | {n} | {refused} | {safe} | {} |\n",
             SURFACES[*si],
-            leaks.len()
+            found.len()
         ));
+        leaks.extend(
+            found
+                .iter()
+                .map(|f| format!("{f} in answers on {}", SURFACES[*si])),
+        );
     }
+    let dashboard = std::fs::read_to_string(t.ws.path().join("dashboard.html")).unwrap_or_default();
+    for (place, text) in [("audit log", t.audit()), ("dashboard", dashboard)] {
+        let found = secrets_in(&text);
+        printed.push_str(&format!("\nsecrets in the {place}: {}", found.len()));
+        leaks.extend(found.iter().map(|f| format!("{f} in the {place}")));
+    }
+    printed.push_str(&format!(" (of {} watched)\n", t.secrets.len()));
     println!("{printed}");
     // Kept with the test's output for the closing note.
     let _ = std::fs::write(

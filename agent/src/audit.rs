@@ -85,6 +85,13 @@ pub enum AuditError {
         /// What is wrong.
         why: String,
     },
+    /// The log's end does not match its signed head (cut, emptied, deleted, rewritten, or
+    /// written past); the damaged file is kept by the agent's next entry.
+    #[error("audit log damaged at its end: {why}")]
+    End {
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// Every this-many entries, one is a checkpoint signed with the agent's key.
@@ -92,6 +99,9 @@ pub const CHECKPOINT_EVERY: u64 = 100;
 
 /// The kind of a segment's first entry after damage was found.
 pub const DAMAGED: &str = "audit.damaged";
+
+/// The head file's fixed length (its JSON padded with spaces and a newline).
+const HEAD_LEN: usize = 512;
 
 /// The kind of the entry that records a last entry found without a signed head.
 pub const UNSIGNED: &str = "audit.unsigned";
@@ -252,33 +262,40 @@ impl AuditLog {
         .map_err(|_| "the head (audit.head) is not signed by this agent's key".to_string())
     }
 
-    /// Sign and store the head (atomically: a crash leaves the old head or the new one).
+    /// Sign and store the head, in place: one fixed-size write at offset 0 under the log's lock.
+    /// Not a temporary file renamed over the old head: on ext4 that rename forces the new file's
+    /// data to disk (`auto_da_alloc`), which cost more than everything else in an append (no-op
+    /// jobs: ~600/s instead of ~9,000/s). A process killed mid-append cannot tear a finished
+    /// `pwrite`; a power cut can, and is then reported as damage, like the unsynced entries it
+    /// may have lost.
     fn write_head(&self, seq: u64, hash: &str, durable: bool) -> Result<(), AuditError> {
         use ed25519_dalek::Signer;
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
         let sig = self.key()?.sign(Head::message(seq, hash).as_bytes());
         let head = Head {
             seq,
             hash: hash.to_string(),
             signature: hex(&sig.to_bytes()),
         };
-        let bytes = serde_json::to_vec(&head).unwrap_or_default();
-        let path = self.head_path();
-        let tmp = path.with_extension("head.tmp");
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| self.io(e))?;
-            f.write_all(&bytes).map_err(|e| self.io(e))?;
-            if durable {
-                f.sync_data().map_err(|e| self.io(e))?;
-            }
+        let mut bytes = serde_json::to_vec(&head).unwrap_or_default();
+        // Always the same length, so a shorter head never leaves the end of a longer one behind.
+        bytes.resize(HEAD_LEN - 1, b' ');
+        bytes.push(b'\n');
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.head_path())
+            .map_err(|e| self.io(e))?;
+        f.write_all_at(&bytes, 0).map_err(|e| self.io(e))?;
+        if f.metadata().map_err(|e| self.io(e))?.len() != HEAD_LEN as u64 {
+            f.set_len(HEAD_LEN as u64).map_err(|e| self.io(e))?;
         }
-        std::fs::rename(&tmp, &path).map_err(|e| self.io(e))
+        if durable {
+            f.sync_data().map_err(|e| self.io(e))?;
+        }
+        Ok(())
     }
 
     /// Does the log's end (its last entry, or none) match the signed head?
@@ -558,11 +575,16 @@ impl AuditLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(self.io(e)),
         };
+        // Shared with other readers, exclusive of appends: the log and its head are read as one
+        // state, never an entry ahead of (or behind) the head being written.
+        if let Some(f) = &f {
+            f.lock_shared().map_err(|e| self.io(e))?;
+        }
         let mut out: Vec<Entry> = Vec::new();
         let mut prev = GENESIS.to_string();
         let key = self.key()?.verifying_key();
-        let mut lines = 0;
         for (i, line) in f
+            .as_ref()
             .map(|f| BufReader::new(f).lines())
             .into_iter()
             .flatten()
@@ -570,7 +592,6 @@ impl AuditLog {
         {
             let line = line.map_err(|e| self.io(e))?;
             let n = i + 1;
-            lines = n;
             let broken = |seq, why: String| AuditError::Broken { line: n, seq, why };
             // Never the line itself: an entry's text is not for error messages.
             let e: Entry = serde_json::from_str(&line).map_err(|err| {
@@ -628,11 +649,8 @@ impl AuditLog {
             prev = e.hash.clone();
             out.push(e);
         }
-        self.check_end(out.last()).map_err(|d| AuditError::Broken {
-            line: lines,
-            seq: out.last().map(|e| e.seq).unwrap_or(0),
-            why: d.why,
-        })?;
+        self.check_end(out.last())
+            .map_err(|d| AuditError::End { why: d.why })?;
         Ok(out)
     }
 
@@ -1046,8 +1064,7 @@ mod tests {
         // A head that is not the agent's, or none at all while entries exist.
         write(&log, &good);
         assert!(log.verify().is_ok());
-        let mut head: Head =
-            serde_json::from_slice(&std::fs::read(log.head_path()).unwrap()).unwrap();
+        let mut head = log.head().unwrap().unwrap();
         head.seq = 5;
         std::fs::write(log.head_path(), serde_json::to_vec(&head).unwrap()).unwrap();
         let e = log.verify().unwrap_err().to_string();
@@ -1060,7 +1077,7 @@ mod tests {
     #[test]
     fn an_append_after_a_cut_keeps_the_damaged_file_and_starts_a_segment_that_says_so() {
         let (d, log, good) = filled(6);
-        let head: Head = serde_json::from_slice(&std::fs::read(log.head_path()).unwrap()).unwrap();
+        let head = log.head().unwrap().unwrap();
         // Cut the last two entries; a fresh writer (another process) appends next.
         write(&log, &good[..5]);
         let other = AuditLog::at(d.path().join(".deskhand/../.deskhand/audit.jsonl"))

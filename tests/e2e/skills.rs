@@ -324,6 +324,12 @@ async fn fill_form_and_extract_skills_run_on_the_fixture_site() {
         !ok && err.contains("line 3") && err.contains("changed"),
         "{err}"
     );
+    // Cutting whole entries off the end leaves a valid chain; the signed head catches it.
+    let whole: Vec<&str> = log.lines().collect();
+    let cut = whole[..whole.len() - 2].join("\n") + "\n";
+    std::fs::write(ws.join(".deskhand/audit.jsonl"), cut).unwrap();
+    let (ok, _, err) = env.run(&["audit", "verify"]).await;
+    assert!(!ok && err.contains("cut off"), "{err}");
 }
 
 fn write_skill(dir: &Path, name: &str, md_extra: &str, yaml: Option<&str>) {

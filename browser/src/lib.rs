@@ -25,6 +25,9 @@ mod cdp;
 mod error;
 mod extension;
 pub mod extract;
+/// Fuzzing properties, shared by `fuzz/` and the corpus replay test; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod fill;
 mod launch;
 mod locator;

@@ -41,9 +41,54 @@ struct RawSchema {
     next: Option<String>,
 }
 
-/// Every word the schema parser's messages may contain (the fuzz target checks that an error
-/// shows nothing else, so no text of a file read as a schema can leak through it).
-pub(crate) const MESSAGE_WORDS: &[&str] = &["bad", "extraction", "schema"];
+/// Every word the schema parser's messages may contain. A schema may be any file a job names,
+/// so its errors say where and what was expected, never the text found there (issue 14); the
+/// `extract_schema` fuzz target checks that an error shows no other word.
+pub(crate) const MESSAGE_WORDS: &[&str] = &[
+    "a", "an", "and", "appears", "at", "attr", "bad", "brackets", "check", "column", "combinators",
+    "css", "empty", "extraction", "field", "fields", "has", "is", "items", "its", "json", "key",
+    "least", "line", "list", "long", "map", "maps", "missing", "name", "names", "neither", "next",
+    "no", "nor", "not", "of", "one", "only", "optional", "or", "quotes", "required", "schema",
+    "selector", "string", "strings", "the", "twice", "type", "unknown", "valid", "value",
+    "write", "wrong", "yaml", "form", "to", "item", "are", "nested", "too", "deeply",
+];
+
+/// What is wrong with a schema serde_norway refused, without the text it found: serde's
+/// messages quote values, unknown keys and the path of keys to them.
+fn yaml_problem(e: &serde_norway::Error) -> String {
+    let msg = e.to_string();
+    let what = if msg.contains("unknown field") {
+        "an unknown key; a schema has only `items`, `fields` and `next`, and a long-form field only `css`, `attr`, `optional` and `list`"
+    } else if msg.contains("missing field `items`") {
+        "`items` is missing; name the CSS selector of one item"
+    } else if msg.contains("missing field `fields`") {
+        "`fields` is missing; map names to \"css\", \"css@attr\" or {css, attr, optional, list}"
+    } else if msg.contains("missing field `css`") {
+        "a long-form field has no `css`"
+    } else if msg.contains("did not match any variant") {
+        "a field is neither a string nor {css, attr, optional, list}"
+    } else if msg.contains("invalid type") || msg.contains("invalid value") {
+        "a value has the wrong type; `items` and `next` are strings, `fields` maps names to \"css\", \"css@attr\" or {css, attr, optional, list}"
+    } else if msg.contains("duplicate") {
+        "a key appears twice"
+    } else if msg.contains("recursion limit") {
+        "the value is nested too deeply"
+    } else {
+        "not valid YAML or JSON"
+    };
+    match e.location() {
+        Some(l) => format!("{what} (line {} column {})", l.line(), l.column()),
+        None => what.to_string(),
+    }
+}
+
+/// 1-based line of the first line of `text` containing `needle`, as " (line N)".
+fn line_hint(text: &str, needle: &str) -> String {
+    match text.lines().position(|l| !needle.is_empty() && l.contains(needle)) {
+        Some(i) => format!(" (line {})", i + 1),
+        None => String::new(),
+    }
+}
 
 /// A compiled field.
 #[derive(Debug, Clone)]
@@ -66,10 +111,11 @@ pub struct Schema {
     next: Option<(Selector, String)>,
 }
 
+/// Compile `css`; `what` names where it is (never its text, see [`MESSAGE_WORDS`]).
 fn selector(css: &str, what: &str) -> Result<Selector> {
-    Selector::parse(css).map_err(|e| Error::Schema {
+    Selector::parse(css).map_err(|_| Error::Schema {
         path: None,
-        message: format!("{what}: invalid CSS selector {css:?}: {e}"),
+        message: format!("{what} is not a valid CSS selector; check its brackets, quotes and combinators"),
     })
 }
 
@@ -99,7 +145,7 @@ impl Schema {
     pub fn parse(text: &str) -> Result<Schema> {
         let raw: RawSchema = serde_norway::from_str(text).map_err(|e| Error::Schema {
             path: None,
-            message: e.to_string(),
+            message: yaml_problem(&e),
         })?;
         if raw.fields.is_empty() {
             return Err(Error::Schema {
@@ -108,7 +154,13 @@ impl Schema {
             });
         }
         let mut fields = Vec::new();
-        for (name, f) in raw.fields {
+        for (i, (name, f)) in raw.fields.into_iter().enumerate() {
+            // Fields are named by position and line: their names are the file's text.
+            let mut line = line_hint(text, &format!("{name}:"));
+            if line.is_empty() {
+                line = line_hint(text, &format!("\"{name}\""));
+            }
+            let which = format!("field {}{line}", i + 1);
             let (css, attr, optional, list) = match f {
                 RawField::Short(s) => {
                     let (css, attr) = split_attr(&s);
@@ -127,12 +179,12 @@ impl Schema {
             let selector = if css.is_empty() {
                 None
             } else {
-                Some(selector(&css, &format!("field {name:?}"))?)
+                Some(selector(&css, &which)?)
             };
             if selector.is_none() && attr.is_none() {
                 return Err(Error::Schema {
                     path: None,
-                    message: format!("field {name:?} names no selector; write \"css\", \"css@attr\" or \"@attr\""),
+                    message: format!("{which} names no selector; write \"css\", \"css@attr\" or \"@attr\""),
                 });
             }
             fields.push(Field {
@@ -148,14 +200,14 @@ impl Schema {
             Some(n) => {
                 let (css, attr) = split_attr(&n);
                 Some((
-                    selector(&css, "next")?,
+                    selector(&css, &format!("`next`{}", line_hint(text, "next:")))?,
                     attr.unwrap_or_else(|| "href".into()),
                 ))
             }
             None => None,
         };
         Ok(Schema {
-            items: selector(&raw.items, "items")?,
+            items: selector(&raw.items, &format!("`items`{}", line_hint(text, "items:")))?,
             items_css: raw.items,
             fields,
             next,
@@ -558,9 +610,9 @@ next: "a.next@href"
         let e = Schema::parse("items: li\nfields:\n  a: \"p[\"\n")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("field \"a\"") && e.contains("invalid CSS"),
-            "{e}"
+        assert_eq!(
+            e,
+            "bad extraction schema: field 1 (line 3) is not a valid CSS selector; check its brackets, quotes and combinators"
         );
         assert!(Schema::parse("items: li\nfields: {}\n")
             .unwrap_err()
@@ -571,6 +623,26 @@ next: "a.next@href"
             split_attr(r#"a[href*="@"]@href"#),
             (r#"a[href*="@"]"#.to_string(), Some("href".to_string()))
         );
+    }
+
+    #[test]
+    fn schema_errors_say_where_but_never_show_the_schemas_text() {
+        for (text, expected) in [
+            // Each was shown whole before (issue 14: a schema may be any file a job names).
+            ("ALLOWED-CANARY-0d3e\n", "a value has the wrong type"),
+            (
+                r#"{"items": "li", "fields": {"n": {"css": "a", "KEYED-CANARY-77b2": 1}}}"#,
+                "an unknown key",
+            ),
+            ("items: li\nfields:\n  SECRET-NAME: \"p[SECRET-CSS\"\n", "field 1 (line 3)"),
+            ("items: \"SECRET[\"\nfields:\n  a: b\n", "`items` (line 1)"),
+            ("items: li\nfields:\n  a: b\nnext: SECRET(\n", "`next` (line 4)"),
+            ("items: li\nfields: [SECRET\n", "not valid YAML or JSON"),
+        ] {
+            let e = Schema::parse(text).unwrap_err().to_string();
+            assert!(!e.contains("SECRET") && !e.contains("CANARY"), "{e}");
+            assert!(e.contains(expected), "{e}");
+        }
     }
 
     #[test]

@@ -202,7 +202,13 @@ impl Doc {
             self.insert(at, String::new());
             at += 1;
         }
-        self.insert(at, format!("## {section}"));
+        // A closing run keeps a name's own trailing `#` (`## Later # #` reads back as "Later #").
+        let heading = if section.ends_with('#') {
+            format!("## {section} #")
+        } else {
+            format!("## {section}")
+        };
+        self.insert(at, heading);
         self.insert(at + 1, String::new());
         self.insert(at + 2, text);
         at + 2
@@ -308,7 +314,7 @@ mod tests {
         for (text, fence) in [("~~~", "~~~"), ("x\n````rust\ncode\n", "````")] {
             let mut doc = Doc::parse(text);
             let at = doc.add_to_section("Inbox", |_, _| false, "- [ ] t".into());
-            assert_eq!(doc.lines[at - 3].text, fence, "{text:?}");
+            assert_eq!(doc.lines[at - 4].text, fence, "{text:?}");
             assert_eq!(doc.kinds[at - 2], Kind::Heading("Inbox".into()), "{text:?}");
             assert_eq!(doc.kinds[at], Kind::Text, "{text:?}");
             assert!(doc.to_string().starts_with(text));

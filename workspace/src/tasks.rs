@@ -720,5 +720,11 @@ mod tests {
         assert_eq!(list.to_string(), "- [ ] a\n\n## Later\n\n- [ ] b\n- [ ] c\n");
         assert_eq!(list.sections(), ["Later"]);
         assert!(list.tasks()[1..].iter().all(|t| t.section == "Later"));
+        // A name that still ends in `#` once read as a heading keeps it.
+        let mut list = TaskList::parse("");
+        list.add("Later # #", "b").unwrap();
+        list.add("later # #", "c").unwrap();
+        assert_eq!(list.to_string(), "## Later # #\n\n- [ ] b\n- [ ] c\n");
+        assert_eq!(list.sections(), ["Later #"]);
     }
 }

@@ -37,22 +37,22 @@ pub fn extract_schema(data: &[u8]) {
         Err(e) => {
             let message = e.to_string();
             // Words are runs of letters; digits may only count lines, columns and fields.
-            let mut rest = message.as_str();
-            while let Some(start) = rest.find(|c: char| c.is_alphanumeric()) {
-                let tail = &rest[start..];
-                let end = tail
+            let mut at = 0;
+            while let Some(start) = message[at..].find(|c: char| c.is_alphanumeric()) {
+                let start = at + start;
+                let end = message[start..]
                     .find(|c: char| !c.is_alphanumeric())
-                    .unwrap_or(tail.len());
-                let word = &tail[..end];
+                    .map_or(message.len(), |e| start + e);
+                let word = &message[start..end];
                 let counted = word.bytes().all(|b| b.is_ascii_digit())
                     && ["line ", "column ", "field "]
                         .iter()
-                        .any(|w| rest[..start].ends_with(w));
+                        .any(|w| message[..start].ends_with(w));
                 assert!(
                     counted || ours(word),
                     "the error shows {word:?}, which may be the schema's own text: {message:?}"
                 );
-                rest = &tail[end..];
+                at = end;
             }
         }
     }

@@ -168,7 +168,10 @@ pub fn skill_manifest(data: &[u8]) {
                 };
                 // YAML counts lines as editors do: `\r`, `\n`, `\r\n` and the Unicode line
                 // breaks each end one; after a final break there is one more (empty) line.
-                let breaks = content.replace("\r\n", "\n").matches(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']).count();
+                let breaks = content
+                    .replace("\r\n", "\n")
+                    .matches(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+                    .count();
                 if let Some(line) = p.line {
                     assert!(
                         line >= 1 && line <= breaks + 1,
@@ -202,7 +205,9 @@ pub fn native_messaging(data: &[u8]) {
                     assert_eq!(frame, &data[offset + 4..offset + 4 + frame.len()]);
                     offset += 4 + frame.len();
                     let mut out = Vec::new();
-                    write_message(&mut out, &frame).await.expect("writes to memory");
+                    write_message(&mut out, &frame)
+                        .await
+                        .expect("writes to memory");
                     let mut back = out.as_slice();
                     let first = read_frame(&mut back).await.expect("reads what was written");
                     assert_eq!(first.as_deref(), Some(frame.as_slice()));

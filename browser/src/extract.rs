@@ -45,12 +45,69 @@ struct RawSchema {
 /// so its errors say where and what was expected, never the text found there (issue 14); the
 /// `extract_schema` fuzz target checks that an error shows no other word.
 pub(crate) const MESSAGE_WORDS: &[&str] = &[
-    "a", "an", "and", "appears", "at", "attr", "bad", "brackets", "check", "column", "combinators",
-    "css", "empty", "extraction", "field", "fields", "has", "is", "items", "its", "json", "key",
-    "least", "line", "list", "long", "map", "maps", "missing", "name", "names", "neither", "next",
-    "no", "nor", "not", "of", "one", "only", "optional", "or", "quotes", "required", "schema",
-    "selector", "string", "strings", "the", "twice", "type", "unknown", "valid", "value",
-    "write", "wrong", "yaml", "form", "to", "item", "are", "nested", "too", "deeply",
+    "a",
+    "an",
+    "and",
+    "appears",
+    "at",
+    "attr",
+    "bad",
+    "brackets",
+    "check",
+    "column",
+    "combinators",
+    "css",
+    "empty",
+    "extraction",
+    "field",
+    "fields",
+    "has",
+    "is",
+    "items",
+    "its",
+    "json",
+    "key",
+    "least",
+    "line",
+    "list",
+    "long",
+    "map",
+    "maps",
+    "missing",
+    "name",
+    "names",
+    "neither",
+    "next",
+    "no",
+    "nor",
+    "not",
+    "of",
+    "one",
+    "only",
+    "optional",
+    "or",
+    "quotes",
+    "required",
+    "schema",
+    "selector",
+    "string",
+    "strings",
+    "the",
+    "twice",
+    "type",
+    "unknown",
+    "valid",
+    "value",
+    "write",
+    "wrong",
+    "yaml",
+    "form",
+    "to",
+    "item",
+    "are",
+    "nested",
+    "too",
+    "deeply",
 ];
 
 /// What is wrong with a schema serde_norway refused, without the text it found: serde's
@@ -84,7 +141,10 @@ fn yaml_problem(e: &serde_norway::Error) -> String {
 
 /// 1-based line of the first line of `text` containing `needle`, as " (line N)".
 fn line_hint(text: &str, needle: &str) -> String {
-    match text.lines().position(|l| !needle.is_empty() && l.contains(needle)) {
+    match text
+        .lines()
+        .position(|l| !needle.is_empty() && l.contains(needle))
+    {
         Some(i) => format!(" (line {})", i + 1),
         None => String::new(),
     }
@@ -115,7 +175,9 @@ pub struct Schema {
 fn selector(css: &str, what: &str) -> Result<Selector> {
     Selector::parse(css).map_err(|_| Error::Schema {
         path: None,
-        message: format!("{what} is not a valid CSS selector; check its brackets, quotes and combinators"),
+        message: format!(
+            "{what} is not a valid CSS selector; check its brackets, quotes and combinators"
+        ),
     })
 }
 
@@ -184,7 +246,9 @@ impl Schema {
             if selector.is_none() && attr.is_none() {
                 return Err(Error::Schema {
                     path: None,
-                    message: format!("{which} names no selector; write \"css\", \"css@attr\" or \"@attr\""),
+                    message: format!(
+                        "{which} names no selector; write \"css\", \"css@attr\" or \"@attr\""
+                    ),
                 });
             }
             fields.push(Field {
@@ -634,9 +698,15 @@ next: "a.next@href"
                 r#"{"items": "li", "fields": {"n": {"css": "a", "KEYED-CANARY-77b2": 1}}}"#,
                 "an unknown key",
             ),
-            ("items: li\nfields:\n  SECRET-NAME: \"p[SECRET-CSS\"\n", "field 1 (line 3)"),
+            (
+                "items: li\nfields:\n  SECRET-NAME: \"p[SECRET-CSS\"\n",
+                "field 1 (line 3)",
+            ),
             ("items: \"SECRET[\"\nfields:\n  a: b\n", "`items` (line 1)"),
-            ("items: li\nfields:\n  a: b\nnext: SECRET(\n", "`next` (line 4)"),
+            (
+                "items: li\nfields:\n  a: b\nnext: SECRET(\n",
+                "`next` (line 4)",
+            ),
             ("items: li\nfields: [SECRET\n", "not valid YAML or JSON"),
         ] {
             let e = Schema::parse(text).unwrap_err().to_string();

@@ -62,8 +62,8 @@ pub fn extract_schema(data: &[u8]) {
 mod tests {
     #[test]
     fn the_extract_schema_corpus_replays() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/corpus/extract_schema");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/extract_schema");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).expect("the corpus folder exists") {
             let path = entry.unwrap().path();

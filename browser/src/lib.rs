@@ -25,10 +25,10 @@ mod cdp;
 mod error;
 mod extension;
 pub mod extract;
+mod fill;
 /// Fuzzing properties, shared by `fuzz/` and the corpus replay test; not an API.
 #[doc(hidden)]
 pub mod fuzzing;
-mod fill;
 mod launch;
 mod locator;
 mod page;

@@ -94,15 +94,24 @@ pub fn tasks(data: &[u8]) {
     };
     match (op % 6, task) {
         (1, Some(t)) => {
-            list.set_done(t.line, !t.done).expect("a task's line has a box");
+            list.set_done(t.line, !t.done)
+                .expect("a task's line has a box");
             let after = list.to_string();
             assert_kept(&text, &after, Some(t.line), &[t.line]);
             let (old, new) = (before[t.line], split_lines(&after)[t.line]);
             let diff = old.0.bytes().zip(new.0.bytes()).filter(|(a, b)| a != b);
-            assert_eq!((old.0.len(), diff.count()), (new.0.len(), 1), "{old:?} → {new:?}");
+            assert_eq!(
+                (old.0.len(), diff.count()),
+                (new.0.len(), 1),
+                "{old:?} → {new:?}"
+            );
             let back = TaskList::parse(&after);
             assert_eq!(back.tasks().len(), list.tasks().len());
-            let same = back.tasks().iter().find(|x| x.line == t.line).expect("still a task");
+            let same = back
+                .tasks()
+                .iter()
+                .find(|x| x.line == t.line)
+                .expect("still a task");
             assert_eq!(same.done, !t.done);
         }
         (2, Some(t)) => match list.set_text(t.line, &arg) {
@@ -110,7 +119,11 @@ pub fn tasks(data: &[u8]) {
                 let after = list.to_string();
                 assert_kept(&text, &after, Some(t.line), &[t.line]);
                 let back = TaskList::parse(&after);
-                let same = back.tasks().iter().find(|x| x.line == t.line).expect("still a task");
+                let same = back
+                    .tasks()
+                    .iter()
+                    .find(|x| x.line == t.line)
+                    .expect("still a task");
                 assert_eq!(same.text, one_line(&arg));
                 assert_eq!(same.done, t.done);
             }
@@ -121,7 +134,10 @@ pub fn tasks(data: &[u8]) {
             list.remove(t.line).expect("a task's line can be removed");
             let after = list.to_string();
             assert_kept(&text, &after, Some(t.line), &[]);
-            assert_eq!(TaskList::parse(&after).tasks().len() + 1, before_tasks(&text));
+            assert_eq!(
+                TaskList::parse(&after).tasks().len() + 1,
+                before_tasks(&text)
+            );
         }
         (4, _) => {
             let (section, new) = arg.split_once('\n').unwrap_or(("Inbox", arg.as_str()));
@@ -179,7 +195,11 @@ fn before_tasks(text: &str) -> usize {
 pub fn memory(data: &[u8]) {
     let (op, _, text, arg) = input(data);
     let mut memory = Memory::parse(&text);
-    assert_eq!(memory.to_string(), text, "parse → write is not the identity");
+    assert_eq!(
+        memory.to_string(),
+        text,
+        "parse → write is not the identity"
+    );
     let _ = memory.people();
     let before = split_lines(&text);
     if op % 2 == 1 {

@@ -717,7 +717,10 @@ mod tests {
         let mut list = TaskList::parse("- [ ] a\n");
         list.add("Later #", "b").unwrap();
         list.add("Later #", "c").unwrap();
-        assert_eq!(list.to_string(), "- [ ] a\n\n## Later\n\n- [ ] b\n- [ ] c\n");
+        assert_eq!(
+            list.to_string(),
+            "- [ ] a\n\n## Later\n\n- [ ] b\n- [ ] c\n"
+        );
         assert_eq!(list.sections(), ["Later"]);
         assert!(list.tasks()[1..].iter().all(|t| t.section == "Later"));
         // A name that still ends in `#` once read as a heading keeps it.

@@ -631,9 +631,6 @@ mod tests {
         // serde_norway says line 3 for this two-line file (the end of input, past its last line).
         let e = read(&files(MD, Some("trigger: /weekly-note\nsteps (\"x\""))).unwrap_err();
         assert_eq!(e[0].line, Some(2), "{e:?}");
-        let md = "---\nname: weekly-note\ndescription: (\"x\"";
-        let e = read(&files(md, None)).unwrap_err();
-        assert_eq!(e[0].line, Some(3), "{e:?}");
     }
 
     #[test]

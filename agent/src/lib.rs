@@ -19,6 +19,9 @@ pub mod connect;
 pub mod connector_skills;
 pub mod dashboard;
 pub mod extension;
+/// Fuzzing properties, shared by `fuzz/` and the corpus replay tests; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod job;
 pub mod journal;

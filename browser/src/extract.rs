@@ -23,7 +23,8 @@ enum RawField {
     Long(LongField),
 }
 
-/// The long form of a field; a key it does not know is an error (a typo must not be ignored).
+/// The long form of a field; a key it does not know is an error (a typo such as `optinal` must
+/// not silently make the field required).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LongField {
@@ -36,17 +37,15 @@ struct LongField {
     list: bool,
 }
 
-// By hand rather than `#[serde(untagged)]`: untagged enums swallow the inner error (and with it
-// the unknown key and its line), answering only "did not match any variant".
+// By hand rather than `#[serde(untagged)]`: an untagged enum swallows the inner error (and with
+// it the unknown key and its line), answering only "did not match any variant".
 impl<'de> Deserialize<'de> for RawField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct Visit;
         impl<'de> serde::de::Visitor<'de> for Visit {
             type Value = RawField;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(
-                    "a selector (\"css\", \"css@attr\") or a map with css, attr, optional, list",
-                )
+                f.write_str("a selector string or a map with css, attr, optional, list")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<RawField, E> {
                 Ok(RawField::Short(v.to_string()))
@@ -72,6 +71,115 @@ struct RawSchema {
     next: Option<String>,
 }
 
+/// Every word the schema parser's messages may contain. A schema may be any file a job names,
+/// so its errors say where and what was expected, never the text found there (issue 14); the
+/// `extract_schema` fuzz target checks that an error shows no other word.
+pub(crate) const MESSAGE_WORDS: &[&str] = &[
+    "a",
+    "an",
+    "and",
+    "appears",
+    "at",
+    "attr",
+    "bad",
+    "brackets",
+    "check",
+    "column",
+    "combinators",
+    "css",
+    "empty",
+    "extraction",
+    "field",
+    "fields",
+    "has",
+    "is",
+    "items",
+    "its",
+    "json",
+    "key",
+    "least",
+    "line",
+    "list",
+    "long",
+    "map",
+    "maps",
+    "missing",
+    "name",
+    "names",
+    "neither",
+    "next",
+    "no",
+    "nor",
+    "not",
+    "of",
+    "one",
+    "only",
+    "optional",
+    "or",
+    "quotes",
+    "required",
+    "schema",
+    "selector",
+    "string",
+    "strings",
+    "the",
+    "twice",
+    "type",
+    "unknown",
+    "valid",
+    "value",
+    "write",
+    "wrong",
+    "yaml",
+    "form",
+    "to",
+    "item",
+    "are",
+    "nested",
+    "too",
+    "deeply",
+];
+
+/// What is wrong with a schema serde_norway refused, without the text it found: serde's
+/// messages quote values, unknown keys and the path of keys to them.
+fn yaml_problem(e: &serde_norway::Error) -> String {
+    let msg = e.to_string();
+    let what = if msg.contains("unknown field") {
+        "an unknown key; a schema has only `items`, `fields` and `next`, and a long-form field only `css`, `attr`, `optional` and `list`"
+    } else if msg.contains("missing field `items`") {
+        "`items` is missing; name the CSS selector of one item"
+    } else if msg.contains("missing field `fields`") {
+        "`fields` is missing; map names to \"css\", \"css@attr\" or {css, attr, optional, list}"
+    } else if msg.contains("missing field `css`") {
+        "a long-form field has no `css`"
+    } else if msg.contains("did not match any variant") {
+        "a field is neither a string nor {css, attr, optional, list}"
+    } else if msg.contains("invalid type") || msg.contains("invalid value") {
+        "a value has the wrong type; `items` and `next` are strings, `fields` maps names to \"css\", \"css@attr\" or {css, attr, optional, list}"
+    } else if msg.contains("duplicate") {
+        "a key appears twice"
+    } else if msg.contains("recursion limit") {
+        "the value is nested too deeply"
+    } else {
+        "not valid YAML or JSON"
+    };
+    match e.location() {
+        Some(l) => format!("{what} (line {} column {})", l.line(), l.column()),
+        None => what.to_string(),
+    }
+}
+
+/// 1-based line of the first line of `text` containing `needle`, as " (line N)".
+fn line_hint(text: &str, needle: &str) -> String {
+    match text
+        .lines()
+        .position(|l| !needle.is_empty() && l.contains(needle))
+    {
+        Some(i) => format!(" (line {})", i + 1),
+        None => String::new(),
+    }
+}
+
 /// A compiled field.
 #[derive(Debug, Clone)]
 struct Field {
@@ -93,70 +201,14 @@ pub struct Schema {
     next: Option<(Selector, String)>,
 }
 
+/// Compile `css`; `what` names where it is (never its text, see [`MESSAGE_WORDS`]).
 fn selector(css: &str, what: &str) -> Result<Selector> {
     Selector::parse(css).map_err(|_| Error::Schema {
         path: None,
-        message: format!("{what} is not a valid CSS selector"),
+        message: format!(
+            "{what} is not a valid CSS selector; check its brackets, quotes and combinators"
+        ),
     })
-}
-
-/// Where `key:` is written in a schema's text, as `line N` (for messages that must not quote it).
-fn where_key(text: &str, key: &str) -> String {
-    let plain = format!("{key}:");
-    let quoted = format!("\"{key}\"");
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.starts_with(&plain) || l.starts_with(&quoted)
-        })
-        .map(|i| format!("line {}", i + 1))
-        .unwrap_or_else(|| "a field".into())
-}
-
-/// A YAML/JSON error as line, column and what was expected, never quoting the text itself: the
-/// "schema" may be any file a job names, and its content must not travel in an error.
-fn without_content(e: &serde_norway::Error) -> String {
-    let full = e.to_string();
-    // Drop the `path.to.key: ` prefix (keys are content) and the ` at line L column C` suffix.
-    let starts = [
-        "unknown field",
-        "invalid type",
-        "invalid value",
-        "invalid length",
-        "missing field",
-        "duplicate field",
-        "unknown variant",
-    ];
-    let body = starts
-        .iter()
-        .filter_map(|s| full.find(s))
-        .min()
-        .map_or(full.as_str(), |i| &full[i..]);
-    let body = body.split(" at line ").next().unwrap_or(body);
-    // What was found is content; what was expected is ours.
-    let (found, expected) = match body.find(", expected") {
-        Some(i) => body.split_at(i),
-        None => (body, ""),
-    };
-    let mut out = String::new();
-    let mut quote: Option<char> = None;
-    for c in found.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '`' => {
-                quote = Some(c);
-                out.push('…');
-            }
-            None => out.push(c),
-        }
-    }
-    out.push_str(expected);
-    let out = out.replacen("unknown field …", "unknown key", 1);
-    match e.location() {
-        Some(l) => format!("line {} column {}: {out}", l.line(), l.column()),
-        None => out,
-    }
 }
 
 /// Split `css@attr` (an `@` inside brackets, e.g. `a[href*="@"]`, is not a split point).
@@ -185,7 +237,7 @@ impl Schema {
     pub fn parse(text: &str) -> Result<Schema> {
         let raw: RawSchema = serde_norway::from_str(text).map_err(|e| Error::Schema {
             path: None,
-            message: without_content(&e),
+            message: yaml_problem(&e),
         })?;
         if raw.fields.is_empty() {
             return Err(Error::Schema {
@@ -194,7 +246,13 @@ impl Schema {
             });
         }
         let mut fields = Vec::new();
-        for (name, f) in raw.fields {
+        for (i, (name, f)) in raw.fields.into_iter().enumerate() {
+            // Fields are named by position and line: their names are the file's text.
+            let mut line = line_hint(text, &format!("{name}:"));
+            if line.is_empty() {
+                line = line_hint(text, &format!("\"{name}\""));
+            }
+            let which = format!("field {}{line}", i + 1);
             let (css, attr, optional, list) = match f {
                 RawField::Short(s) => {
                     let (css, attr) = split_attr(&s);
@@ -213,15 +271,14 @@ impl Schema {
             let selector = if css.is_empty() {
                 None
             } else {
-                Some(selector(
-                    &css,
-                    &format!("the field at {}", where_key(text, &name)),
-                )?)
+                Some(selector(&css, &which)?)
             };
             if selector.is_none() && attr.is_none() {
                 return Err(Error::Schema {
                     path: None,
-                    message: format!("the field at {} names no selector; write \"css\", \"css@attr\" or \"@attr\"", where_key(text, &name)),
+                    message: format!(
+                        "{which} names no selector; write \"css\", \"css@attr\" or \"@attr\""
+                    ),
                 });
             }
             fields.push(Field {
@@ -237,17 +294,14 @@ impl Schema {
             Some(n) => {
                 let (css, attr) = split_attr(&n);
                 Some((
-                    selector(&css, &format!("`next` at {}", where_key(text, "next")))?,
+                    selector(&css, &format!("`next`{}", line_hint(text, "next:")))?,
                     attr.unwrap_or_else(|| "href".into()),
                 ))
             }
             None => None,
         };
         Ok(Schema {
-            items: selector(
-                &raw.items,
-                &format!("`items` at {}", where_key(text, "items")),
-            )?,
+            items: selector(&raw.items, &format!("`items`{}", line_hint(text, "items:")))?,
             items_css: raw.items,
             fields,
             next,
@@ -650,9 +704,9 @@ next: "a.next@href"
         let e = Schema::parse("items: li\nfields:\n  a: \"p[\"\n")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("field at line 3") && e.contains("not a valid CSS"),
-            "{e}"
+        assert_eq!(
+            e,
+            "bad extraction schema: field 1 (line 3) is not a valid CSS selector; check its brackets, quotes and combinators"
         );
         assert!(Schema::parse("items: li\nfields: {}\n")
             .unwrap_err()
@@ -666,44 +720,50 @@ next: "a.next@href"
     }
 
     #[test]
+    fn schema_errors_say_where_but_never_show_the_schemas_text() {
+        for (text, expected) in [
+            // Each was shown whole before (issue 14: a schema may be any file a job names).
+            ("ALLOWED-CANARY-0d3e\n", "a value has the wrong type"),
+            (
+                r#"{"items": "li", "fields": {"n": "a"}, "KEYED-CANARY-77b2": 1}"#,
+                "an unknown key",
+            ),
+            (
+                "items: li\nfields:\n  SECRET-NAME: \"p{SECRET-CSS\"\n",
+                "field 1 (line 3)",
+            ),
+            ("items: \"SECRET[\"\nfields:\n  a: b\n", "`items` (line 1)"),
+            (
+                "items: li\nfields:\n  a: b\nnext: SECRET(\n",
+                "`next` (line 4)",
+            ),
+            ("items: li\nfields: [SECRET\n", "(line 2 column 9)"),
+        ] {
+            let e = Schema::parse(text).unwrap_err().to_string();
+            assert!(!e.contains("SECRET") && !e.contains("CANARY"), "{e}");
+            assert!(e.contains(expected), "{e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_line() {
         let e = Schema::parse("items: li\nfields:\n  title:\n    css: h2\n    optinal: true\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains(
-                "line 5 column 5: unknown key, expected one of `css`, `attr`, `optional`, `list`"
-            ),
+            e.contains("an unknown key") && e.contains("(line 5 column 5)"),
             "{e}"
         );
         assert!(!e.contains("optinal") && !e.contains("title"), "{e}");
-        let e = Schema::parse("items: li\nfields: {}\nnxt: a\n")
+        let e = Schema::parse("items: li\nfields: {a: b}\nnxt: a\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 3") && e.contains("unknown key"), "{e}");
-    }
-
-    #[test]
-    fn errors_about_a_file_never_quote_its_content() {
-        let secrets = [
-            "dh1.this-desktop.S3CRETSEED\n",
-            "{\"token\": \"S3CRETSEED\"}",
-            "items: li\nfields:\n  S3CRETSEED: 42\n",
-            "items: li\nfields:\n  a: \"p[[S3CRETSEED\"\n",
-            "items: \"S3CRETSEED[[\"\nfields:\n  a: b\n",
-            "items: li\nfields:\n  a: b\nnext: \"S3CRETSEED[[\"\n",
-            "items: li\nfields:\n  a:\n    css: [S3CRETSEED]\n",
-            "- S3CRETSEED\n- more\n",
-            "S3CRETSEED: [unclosed\n",
-        ];
-        for text in secrets {
-            let e = Schema::parse(text).unwrap_err().to_string();
-            assert!(!e.contains("S3CRET"), "{text:?} -> {e}");
-            assert!(
-                e.contains("line") || e.contains("expected"),
-                "{text:?} -> {e}"
-            );
-        }
+        assert!(e.contains("an unknown key") && e.contains("line 3"), "{e}");
+        // A field that is neither a string nor a map says what it may be.
+        let e = Schema::parse("items: li\nfields:\n  a: [S3CRET]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wrong type") && !e.contains("S3CRET"), "{e}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ mod error;
 mod extension;
 pub mod extract;
 mod fill;
+/// Fuzzing properties, shared by `fuzz/` and the corpus replay test; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod launch;
 mod locator;
 mod page;

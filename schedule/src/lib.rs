@@ -58,6 +58,9 @@
 #![warn(missing_docs)]
 
 pub mod error;
+/// Fuzzing properties, shared by `fuzz/` and the corpus replay test; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inhibit;
 pub mod ledger;
 pub mod spec;

@@ -31,6 +31,9 @@
 //! ```
 
 pub mod dashboard;
+/// Fuzzing properties, shared by `fuzz/` and the corpus replay tests; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod lines;
 pub mod memory;
 pub mod report;

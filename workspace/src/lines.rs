@@ -130,7 +130,9 @@ impl Doc {
     pub fn remove(&mut self, at: usize) -> Line {
         let removed = self.lines.remove(at);
         if removed.eol.is_empty() && at == self.lines.len() {
-            if let Some(last) = self.lines.last_mut() {
+            // A blank line without its ending would vanish from the file (and stay in `lines`
+            // as a line no parse gives back): it keeps its ending (found by fuzzing, issue 14).
+            if let Some(last) = self.lines.last_mut().filter(|l| !l.text.is_empty()) {
                 last.eol = "";
             }
         }
@@ -148,7 +150,10 @@ impl Doc {
         is_item: impl Fn(&Line, &Kind) -> bool,
         text: String,
     ) -> usize {
-        let target = section.trim();
+        // The name as its heading reads back (`## Later #` is the section "Later"), so adding
+        // to "Later #" twice finds the section the first call made (found by fuzzing, issue 14).
+        let written = format!("## {}", section.trim());
+        let target = heading(&written).unwrap_or_default();
         let (start, heading) = if target.is_empty() {
             (0, None)
         } else {
@@ -187,11 +192,23 @@ impl Doc {
 
     fn append_section(&mut self, section: &str, text: String) -> usize {
         let mut at = self.lines.len();
+        // A code block left open runs to the end of the file and would swallow the new
+        // section: close it first, so the person's lines read as before (issue 14, fuzzing).
+        if let Some((ch, len)) = self.open_fence_at_end() {
+            self.insert(at, ch.to_string().repeat(len));
+            at += 1;
+        }
         if self.lines.last().is_some_and(|l| !l.text.trim().is_empty()) {
             self.insert(at, String::new());
             at += 1;
         }
-        self.insert(at, format!("## {section}"));
+        // A closing run keeps a name's own trailing `#` (`## Later # #` reads back as "Later #").
+        let heading = if section.ends_with('#') {
+            format!("## {section} #")
+        } else {
+            format!("## {section}")
+        };
+        self.insert(at, heading);
         self.insert(at + 1, String::new());
         self.insert(at + 2, text);
         at + 2
@@ -208,13 +225,28 @@ impl fmt::Display for Doc {
     }
 }
 
+impl Doc {
+    /// The fence of a code block still open at the end of the file, if any.
+    fn open_fence_at_end(&self) -> Option<(char, usize)> {
+        let mut fence = None;
+        for line in &self.lines {
+            match fence {
+                Some((ch, len)) if closes_fence(&line.text, ch, len) => fence = None,
+                Some(_) => {}
+                None => fence = opens_fence(&line.text),
+            }
+        }
+        fence
+    }
+}
+
 /// Makes caller text safe to put on one line: line breaks become spaces, ends trimmed.
 pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ").trim().to_owned()
 }
 
 /// The text of an ATX heading (`#` to `######`, at most three spaces of indent).
-fn heading(line: &str) -> Option<&str> {
+pub(crate) fn heading(line: &str) -> Option<&str> {
     let spaces = line.len() - line.trim_start_matches(' ').len();
     if spaces > 3 {
         return None;
@@ -263,6 +295,31 @@ fn closes_fence(line: &str, ch: char, len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removing_the_unterminated_last_line_keeps_a_blank_line_before_it() {
+        // Used to give "a\n": the blank line lost its ending and so vanished.
+        let mut doc = Doc::parse("a\n\nlast");
+        doc.remove(2);
+        assert_eq!(doc.to_string(), "a\n\n");
+        assert_eq!(doc, Doc::parse("a\n\n"));
+        let mut doc = Doc::parse("a\nlast");
+        doc.remove(1);
+        assert_eq!(doc.to_string(), "a");
+    }
+
+    #[test]
+    fn a_section_added_after_an_open_code_block_closes_it_first() {
+        // Used to put the heading and item inside the code block, where nothing counts.
+        for (text, fence) in [("~~~", "~~~"), ("x\n````rust\ncode\n", "````")] {
+            let mut doc = Doc::parse(text);
+            let at = doc.add_to_section("Inbox", |_, _| false, "- [ ] t".into());
+            assert_eq!(doc.lines[at - 4].text, fence, "{text:?}");
+            assert_eq!(doc.kinds[at - 2], Kind::Heading("Inbox".into()), "{text:?}");
+            assert_eq!(doc.kinds[at], Kind::Text, "{text:?}");
+            assert!(doc.to_string().starts_with(text));
+        }
+    }
 
     #[test]
     fn round_trips_any_text() {

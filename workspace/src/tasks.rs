@@ -709,4 +709,25 @@ mod tests {
         assert!(list.tasks().is_empty());
         assert_eq!(ws.read(TASKS_FILE).unwrap(), None);
     }
+
+    #[test]
+    fn a_section_name_ending_in_hashes_is_found_again() {
+        // `## Later #` reads back as the section "Later" (a closing run of `#`); adding to
+        // "Later #" twice used to make two headings, and filed the task under another name.
+        let mut list = TaskList::parse("- [ ] a\n");
+        list.add("Later #", "b").unwrap();
+        list.add("Later #", "c").unwrap();
+        assert_eq!(
+            list.to_string(),
+            "- [ ] a\n\n## Later\n\n- [ ] b\n- [ ] c\n"
+        );
+        assert_eq!(list.sections(), ["Later"]);
+        assert!(list.tasks()[1..].iter().all(|t| t.section == "Later"));
+        // A name that still ends in `#` once read as a heading keeps it.
+        let mut list = TaskList::parse("");
+        list.add("Later # #", "b").unwrap();
+        list.add("later # #", "c").unwrap();
+        assert_eq!(list.to_string(), "## Later # #\n\n- [ ] b\n- [ ] c\n");
+        assert_eq!(list.sections(), ["Later #"]);
+    }
 }

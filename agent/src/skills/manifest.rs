@@ -199,7 +199,7 @@ pub fn read(files: &Files<'_>) -> Result<Manifest, Vec<Problem>> {
                 Ok(f) => Some(f),
                 Err(e) => {
                     // The front matter starts on line 2, after the opening `---`.
-                    let line = e.location().map(|l| l.line() + 1);
+                    let line = e.location().map(|l| yaml_line(yaml, l.line()) + 1);
                     p(
                         &md_file,
                         line,
@@ -267,7 +267,7 @@ pub fn read(files: &Files<'_>) -> Result<Manifest, Vec<Problem>> {
             Ok(y) => manifest_rest = Some(check_yaml(y, yaml, &yaml_file, &mut p)),
             Err(e) => p(
                 &yaml_file,
-                e.location().map(|l| l.line()),
+                e.location().map(|l| yaml_line(yaml, l.line())),
                 strip_location(&e.to_string()),
             ),
         }
@@ -690,6 +690,17 @@ fn split_front_matter(text: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// A line serde_norway reported, kept inside `text`: at the end of input it points one past an
+/// unterminated last line (found by fuzzing, issue 14). Lines end as YAML ends them: `\n`,
+/// `\r\n`, a lone `\r`, NEL, LS or PS.
+fn yaml_line(text: &str, line: usize) -> usize {
+    let breaks = text
+        .replace("\r\n", "\n")
+        .matches(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .count();
+    line.clamp(1, breaks + 1)
+}
+
 /// 1-based line of the first line containing `needle` (for messages about parsed values).
 fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
@@ -721,6 +732,13 @@ mod tests {
     }
 
     const MD: &str = "---\nname: weekly-note\ndescription: Writes a note.\nlicense: MIT\nmetadata:\n  author: ada\n---\n# Weekly note\nProse.\n";
+
+    #[test]
+    fn a_problem_at_the_end_of_a_file_is_on_its_last_line() {
+        // serde_norway says line 3 for this two-line file (the end of input, past its last line).
+        let e = read(&files(MD, Some("trigger: /weekly-note\nsteps (\"x\""))).unwrap_err();
+        assert_eq!(e[0].line, Some(2), "{e:?}");
+    }
 
     #[test]
     fn a_valid_skill_loads_with_its_trigger_and_typed_params() {

@@ -257,20 +257,7 @@ pub fn native_messaging(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    fn replay(target: &str, property: fn(&[u8])) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/corpus")
-            .join(target);
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).expect("the corpus folder exists") {
-            let path = entry.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            let r = std::panic::catch_unwind(|| property(&data));
-            assert!(r.is_ok(), "corpus file {} fails", path.display());
-            n += 1;
-        }
-        assert!(n > 0, "{} is empty", dir.display());
-    }
+    use deskhand_workspace::fuzzing::replay;
 
     #[test]
     fn the_job_envelope_corpus_replays() {

@@ -257,6 +257,16 @@ fn params(t: &Target, path: &str) -> Map<String, Value> {
     p
 }
 
+/// Send a job to the API; the new job's id and the API's answer.
+async fn post_job(request: reqwest::RequestBuilder) -> (String, Value) {
+    let created: Value = request.send().await.unwrap().json().await.unwrap();
+    let id = created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+    (id, created)
+}
+
 /// Submit one attempt on a surface; the job id and every text the surface answered.
 async fn attempt(
     t: &Target,
@@ -297,19 +307,13 @@ async fn attempt(
             (id, format!("{stdout}\n{stderr}\n{detail}"))
         }
         "API, desktop token" => {
-            let r = t
-                .http()
-                .post(format!("{}/api/jobs", t.daemon.api))
-                .bearer_auth(&t.daemon.token)
-                .json(&json!({"skill": "browser.extract", "params": params(t, path)}))
-                .send()
-                .await
-                .unwrap();
-            let created: Value = r.json().await.unwrap();
-            let id = created["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{created}"))
-                .to_string();
+            let (id, created) = post_job(
+                t.http()
+                    .post(format!("{}/api/jobs", t.daemon.api))
+                    .bearer_auth(&t.daemon.token)
+                    .json(&json!({"skill": "browser.extract", "params": params(t, path)})),
+            )
+            .await;
             let detail = t.ended(&id).await;
             (id, format!("{created}\n{detail}"))
         }
@@ -324,20 +328,14 @@ async fn attempt(
             let mut job = Job::new("browser.extract", params(t, path), tablet.id());
             tablet.sign(&mut job);
             let body = job.to_bytes();
-            let r = t
-                .http()
-                .post(format!("{}/api/jobs", t.daemon.api))
-                .header("authorization", signed("POST", "/api/jobs", &body))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let created: Value = r.json().await.unwrap();
-            let id = created["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{created}"))
-                .to_string();
+            let (id, created) = post_job(
+                t.http()
+                    .post(format!("{}/api/jobs", t.daemon.api))
+                    .header("authorization", signed("POST", "/api/jobs", &body))
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
             t.ended(&id).await;
             // What the phone reads back, signed as the phone signs it.
             let target = format!("/api/jobs/{id}");

@@ -230,9 +230,9 @@ pub fn memory(data: &[u8]) {
     }
 }
 
-/// Runs `property` on every file of `fuzz/corpus/<target>/` (the replay of the fuzz corpora).
-#[cfg(test)]
-pub(crate) fn replay(target: &str, property: fn(&[u8])) {
+/// Runs `property` on every file of `fuzz/corpus/<target>/` (the replay of the fuzz corpora);
+/// the agent's replay tests use it too.
+pub fn replay(target: &str, property: fn(&[u8])) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/corpus")
         .join(target);

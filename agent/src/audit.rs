@@ -136,8 +136,10 @@ pub struct Damage {
     pub head: Option<(u64, String)>,
     /// The last entry found, if any.
     pub found: Option<(u64, String)>,
-    /// Only the last entry is beyond the head, chained onto it: what a crash between writing an
-    /// entry and signing the head leaves. Recorded and continued from, not set aside.
+    /// The log is whole but its end is not covered by a head: only the last entry is past the
+    /// head, chained onto it (what a crash between writing an entry and signing the head
+    /// leaves), or there is no head at all (a log from before signed heads). Recorded in an
+    /// `audit.unsigned` entry and continued from, not set aside.
     pub unsigned_tail: bool,
 }
 
@@ -326,10 +328,15 @@ impl AuditLog {
         let Some(head) = head else {
             return match last {
                 None => Ok(()),
-                Some(e) => Err(damage(
-                    format!("the log has {} entries but no signed head (audit.head was deleted, or the log was written outside Deskhand)", e.seq),
-                    None,
-                )),
+                // Every log written before signed heads existed looks like this: continue from
+                // it (saying so in the log) rather than call every upgraded log damaged.
+                Some(e) => Err(Damage {
+                    unsigned_tail: true,
+                    ..damage(
+                        format!("the log has {} entries but no signed head: it was written by a Deskhand from before signed heads, or audit.head was deleted; those entries are covered by their hash chain and checkpoints only", e.seq),
+                        None,
+                    )
+                }),
             };
         };
         self.head_signed(&head).map_err(|why| damage(why, None))?;
@@ -470,8 +477,8 @@ impl AuditLog {
                         unsigned_tail: true,
                         ..
                     }) => {
-                        // Nothing was lost: say in the log that this entry went unsigned, go on.
-                        tracing::warn!(%why, "the audit log's last entry was not signed");
+                        // Nothing was lost: say in the log that its end went unsigned, go on.
+                        tracing::warn!(%why, "the audit log's end was not signed");
                         unsigned = Some(serde_json::json!({"entry": seq, "why": why}));
                         (seq + 1, hash)
                     }
@@ -1218,6 +1225,46 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("outside Deskhand"));
+    }
+
+    #[test]
+    fn a_log_from_before_signed_heads_is_continued_with_a_note_not_called_damaged() {
+        let (d, log, good) = filled(5);
+        // What every log written before signed heads looks like: entries, no head.
+        std::fs::remove_file(log.head_path()).unwrap();
+        let e = log.verify().unwrap_err().to_string();
+        assert!(e.contains("no signed head"), "{e}");
+        let next = AuditLog::at(d.path().join(".deskhand/../.deskhand/audit.jsonl"))
+            .with_checkpoints_every(4);
+        let e = next
+            .append("job.received", Some("after"), json!({}))
+            .unwrap();
+        let entries = log.verify().unwrap();
+        assert!(AuditLog::damage(&entries).is_none(), "not a new segment");
+        assert_eq!(
+            &lines(&log)[..good.len()],
+            &good[..],
+            "the old entries stay as they were"
+        );
+        let note = entries
+            .iter()
+            .find(|e| e.kind == UNSIGNED)
+            .expect("recorded");
+        assert_eq!(note.data["entry"], 6);
+        assert!(note.data["why"]
+            .as_str()
+            .unwrap()
+            .contains("before signed heads"));
+        assert!(e.seq > note.seq, "the caller's entry follows the note");
+        let kept = std::fs::read_dir(d.path().join(".deskhand"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("audit.damaged-")
+            });
+        assert!(!kept);
     }
 
     #[test]

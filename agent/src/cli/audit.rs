@@ -55,8 +55,10 @@ pub fn run(args: AuditArgs, workspace: &Path) -> anyhow::Result<()> {
             for u in entries.iter().filter(|e| e.kind == crate::audit::UNSIGNED) {
                 // Not damage (nothing is missing), but a doubt the person should know about.
                 outln!(
-                    "note: entry {} was found without a signed head (entry {}): the agent stopped between writing and signing, or it was added outside Deskhand",
-                    u.data["entry"], u.seq
+                    "note: entry {} says entries up to {} were found without a signed head: {}",
+                    u.seq,
+                    u.data["entry"],
+                    u.data["why"].as_str().unwrap_or_default()
                 )?;
             }
             outln!(

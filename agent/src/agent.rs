@@ -560,11 +560,9 @@ impl Agent {
                 }
                 let env = Arc::clone(&self.inner.env);
                 let c2 = conns.clone();
-                let fixed = tokio::task::spawn_blocking(move || {
-                    c2.iter().all(|c| env.usable(c))
-                })
-                .await
-                .unwrap_or(false);
+                let fixed = tokio::task::spawn_blocking(move || c2.iter().all(|c| env.usable(c)))
+                    .await
+                    .unwrap_or(false);
                 if !fixed {
                     continue;
                 }
@@ -875,7 +873,7 @@ impl Agent {
                 }
             }
             Err(RunError::Step {
-                error: crate::runner::StepError::Held(why),
+                error: crate::runner::StepError::Held { why, .. },
                 ..
             }) => {
                 // Parked in the store; the held-job watcher puts it back on the queue once the

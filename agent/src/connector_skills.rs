@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use deskhand_connectors::mail_query::MailQuery;
 use deskhand_connectors::{
-    Cache, ConnectionId, ConnectionState, ConnectorError, Hub, Provider, Quiet, Resource,
-    SecretStoreKind, Settings,
+    Cache, ConnectionId, ConnectionState, Hub, Provider, Quiet, Resource, SecretStoreKind, Settings,
 };
 use serde_json::{json, Map, Value};
 
@@ -94,17 +93,6 @@ pub fn connection_of(resource: &str, args: &Map<String, Value>) -> Option<Connec
     ))
 }
 
-/// How a connector failure affects a step: held while the person must reconnect.
-pub(crate) fn step_error(e: ConnectorError) -> StepError {
-    match e {
-        e if e.needs_reconnect() => StepError::Held(e.to_string()),
-        e @ (ConnectorError::Transient { .. } | ConnectorError::Quota { .. }) => {
-            StepError::Retryable(e.to_string())
-        }
-        e => StepError::Fatal(e.to_string()),
-    }
-}
-
 /// Bring one resource's cache up to date (held while the connection needs the person).
 async fn sync(
     g: &Guard,
@@ -116,7 +104,7 @@ async fn sync(
     let work = hub.sync(id, resource, &Quiet);
     let out = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
-        r = work => r.map_err(step_error)?,
+        r = work => r?,
     };
     Ok(serde_json::to_value(out).unwrap_or_default())
 }
@@ -182,10 +170,6 @@ async fn save_matches(
     Ok((path, items.len(), items))
 }
 
-fn fatal(e: ConnectorError) -> StepError {
-    StepError::Fatal(e.to_string())
-}
-
 /// `gmail.search`: sync, then save the messages matching the query in reports/.
 pub(crate) async fn gmail_search(
     g: Guard,
@@ -199,8 +183,7 @@ pub(crate) async fn gmail_search(
         .map_err(|e| StepError::Fatal(format!("bad query: {e}")))?;
     let found = hub
         .cache()
-        .search_mail(Some(&id.to_string()), &q, a.limit as usize)
-        .map_err(fatal)?;
+        .search_mail(Some(&id.to_string()), &q, a.limit as usize)?;
     let (path, count, messages) = save_matches(&g, &id, json!(found)).await?;
     Ok(SearchOut {
         path,
@@ -254,8 +237,7 @@ pub(crate) async fn calendar_agenda(
     let days = i64::from(a.days.max(1));
     let events = hub
         .cache()
-        .agenda(Some(&id.to_string()), midnight, midnight + days * 86_400)
-        .map_err(fatal)?;
+        .agenda(Some(&id.to_string()), midnight, midnight + days * 86_400)?;
     let (path, count, events) = save_matches(&g, &id, json!(events)).await?;
     Ok(AgendaOut {
         path,
@@ -298,8 +280,7 @@ pub(crate) async fn notion_query(
     let hub = g.connector("notion", Access::Read).await?;
     let (cache, conn, wanted) = (hub.cache(), id.to_string(), a.data_source.as_str());
     let ds = cache
-        .data_sources(Some(&conn))
-        .map_err(fatal)?
+        .data_sources(Some(&conn))?
         .into_iter()
         .find(|d| d.id == wanted || d.title.eq_ignore_ascii_case(wanted))
         .ok_or_else(|| {
@@ -309,8 +290,7 @@ pub(crate) async fn notion_query(
             ))
         })?;
     let pages: Vec<_> = cache
-        .pages(Some(&conn), &ds.id)
-        .map_err(fatal)?
+        .pages(Some(&conn), &ds.id)?
         .into_iter()
         .filter(|p| {
             a.filter.iter().all(|(k, v)| match p.properties.get(k) {

@@ -10,12 +10,40 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// How a step failed.
+/// How a step failed. Each kind is decided where the failure happens (the guard, the browser, a
+/// connector), never guessed later from a message's text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StepError {
-    /// Worth another try (network hiccup, a page still loading).
+    /// The guard refused it (already audited): what, on which target, and why.
+    #[error("refused: {why}")]
+    Refused {
+        /// `navigation`, `file`, `file read`, `connector`.
+        what: String,
+        /// The URL, path or resource.
+        target: String,
+        /// Why, and how to allow it.
+        why: String,
+    },
+    /// A consequential action the person refused, or nobody approved in time.
+    #[error("refused: {0}")]
+    NotApproved(String),
+    /// Only the person can unblock it (reconnect an account): the job is held, not failed.
+    #[error("{why}")]
+    Held {
+        /// The connection to fix (`google:default`), when it is one.
+        connection: Option<String>,
+        /// What the person should do.
+        why: String,
+    },
+    /// Chromium died under the step.
+    #[error("Chromium crashed during the step: {0}")]
+    BrowserCrashed(String),
+    /// Worth another try (network hiccup, a page still loading, a busy database).
     #[error("{0}")]
     Retryable(String),
+    /// The step's input is wrong (an argument, a template, a schema): fix the skill or the job.
+    #[error("{0}")]
+    Invalid(String),
     /// Another try would fail the same way.
     #[error("{0}")]
     Fatal(String),
@@ -25,9 +53,57 @@ pub enum StepError {
     /// The job was cancelled (or the agent is shutting down).
     #[error("cancelled")]
     Cancelled,
-    /// Only the person can unblock it (reconnect an account): the job is held, not failed.
-    #[error("{0}")]
-    Held(String),
+}
+
+impl From<deskhand_browser::Error> for StepError {
+    fn from(e: deskhand_browser::Error) -> StepError {
+        match e {
+            deskhand_browser::Error::BrowserGone(_) => StepError::BrowserCrashed(e.to_string()),
+            deskhand_browser::Error::Navigation { .. } => StepError::Retryable(e.to_string()),
+            // Not retried: a command cut off halfway (a half-filled form) must not run twice,
+            // and the extension hub already waited for the browser to connect.
+            other => StepError::Fatal(other.to_string()),
+        }
+    }
+}
+
+impl From<deskhand_connectors::ConnectorError> for StepError {
+    fn from(e: deskhand_connectors::ConnectorError) -> StepError {
+        use deskhand_connectors::ConnectorError as C;
+        match e {
+            C::NotConnected { ref connection, .. } | C::Stale { ref connection, .. } => {
+                StepError::Held {
+                    connection: Some(connection.clone()),
+                    why: e.to_string(),
+                }
+            }
+            e if e.needs_reconnect() => StepError::Held {
+                connection: None,
+                why: e.to_string(),
+            },
+            e @ (C::Transient { .. } | C::Quota { .. }) => StepError::Retryable(e.to_string()),
+            e => StepError::Fatal(e.to_string()),
+        }
+    }
+}
+
+impl From<deskhand_workspace::WorkspaceError> for StepError {
+    fn from(e: deskhand_workspace::WorkspaceError) -> StepError {
+        match e {
+            deskhand_workspace::WorkspaceError::Refused { rel, reason } => StepError::Refused {
+                what: "file".into(),
+                target: rel,
+                why: reason.to_string(),
+            },
+            other => StepError::Retryable(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for StepError {
+    fn from(e: crate::store::StoreError) -> StepError {
+        StepError::Retryable(e.to_string())
+    }
 }
 
 /// When to try a failed step again. Defaults: 3 attempts, 200 ms then doubling, at most 5 s apart;
@@ -79,8 +155,14 @@ impl RetryPolicy {
     /// `None` to give up.
     pub fn next_delay(&self, attempt: u32, failure: &StepError) -> Option<Duration> {
         match failure {
-            StepError::Fatal(_) | StepError::Cancelled | StepError::Held(_) => return None,
             StepError::Retryable(_) | StepError::Timeout(_) => {}
+            StepError::Refused { .. }
+            | StepError::NotApproved(_)
+            | StepError::Held { .. }
+            | StepError::BrowserCrashed(_)
+            | StepError::Invalid(_)
+            | StepError::Fatal(_)
+            | StepError::Cancelled => return None,
         }
         if attempt >= self.max_attempts {
             return None;

@@ -53,6 +53,20 @@ async fn browse_fill_prints_a_json_report_and_fails_with_a_non_zero_exit() {
     assert_eq!(v["ok"], true);
     assert_eq!(v["report"]["fields"][2]["value"], "Germany");
     assert_eq!(v["report"]["submit"]["navigated"], true);
+    // What the command submitted is in the workspace's audit log, without the sent fields.
+    let log = std::fs::read_to_string(ws.path().join(".deskhand/audit.jsonl")).unwrap();
+    let entry: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["kind"] == "form.submitted")
+        .unwrap_or_else(|| panic!("no form.submitted in {log}"));
+    assert_eq!(entry["data"]["button"], "Create account");
+    assert_eq!(entry["data"]["via"], "deskhand browse");
+    let landed = entry["data"]["landed_on"].as_str().unwrap();
+    assert!(
+        landed.ends_with("submitted.html") && !log.contains("Ada"),
+        "{entry}"
+    );
 
     let out = tokio::task::spawn_blocking({
         let ws = ws.path().to_path_buf();

@@ -146,13 +146,13 @@ pub async fn run(args: BrowseArgs, workspace: &Path, config: &Config) -> anyhow:
     }
     let browser = Browser::launch(opts).await?;
     let page = browser.new_page().await?;
-    let result = run_on_page(&page, args.command).await;
+    let result = run_on_page(&page, args.command, workspace).await;
     let _ = page.close().await;
     browser.close().await?;
     result
 }
 
-async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> {
+async fn run_on_page(page: &Page, command: BrowseCommand, workspace: &Path) -> anyhow::Result<()> {
     match command {
         BrowseCommand::Fill {
             url,
@@ -192,6 +192,22 @@ async fn run_on_page(page: &Page, command: BrowseCommand) -> anyhow::Result<()> 
                 }
                 Err(e) => return Err(e.into()),
             };
+            if let Some(s) = &report.submit {
+                // The person typed the command, so nobody is asked; what left is still recorded,
+                // as a job's submit is (the landed URL without its query: a GET form's fields).
+                crate::store::Store::open(workspace)?.audit().record(
+                    "form.submitted",
+                    None,
+                    serde_json::json!({"url": crate::guard::without_query(&url),
+                           "button": match &req.submit {
+                               Some(Submit::Button(b)) => Some(b.as_str()),
+                               _ => None,
+                           },
+                           "element": s.element,
+                           "landed_on": crate::guard::without_query(&report.url),
+                           "via": "deskhand browse"}),
+                );
+            }
             if let Some(png) = screenshot {
                 let bytes = page.screenshot(&Shot::Viewport).await?;
                 atomic_write(&png, &bytes).with_context(|| format!("writing {}", png.display()))?;

@@ -136,6 +136,19 @@ impl OutputName {
     }
 }
 
+/// A URL for the audit log: scheme, host and path only. A query or fragment may carry what a
+/// form sent (a GET form's password) or a token.
+pub fn without_query(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_string(),
+    }
+}
+
 /// `p` with its extension replaced by `ext` (a declared `reports/leads.csv` is the csv; the same
 /// step's screenshot goes beside it as `reports/leads.png`).
 pub fn with_extension(p: &str, ext: &str) -> String {
@@ -269,7 +282,11 @@ impl Guard {
             target,
             why,
         );
-        StepError::Fatal(format!("refused: {why}"))
+        StepError::Refused {
+            what: what.into(),
+            target: target.into(),
+            why: why.into(),
+        }
     }
 
     /// The job's origins as regexes for a browser that filters requests itself (the extension).
@@ -395,13 +412,13 @@ impl Guard {
             .map_err(|e| StepError::Fatal(e.to_string()))?;
         match state {
             ApprovalState::Approved => Ok(()),
-            ApprovalState::Expired => Err(StepError::Fatal(format!(
-                "refused: nobody approved {action} on {target} within {} s (approval {})",
+            ApprovalState::Expired => Err(StepError::NotApproved(format!(
+                "nobody approved {action} on {target} within {} s (approval {})",
                 approval_timeout().as_secs(),
                 a.id
             ))),
-            _ => Err(StepError::Fatal(format!(
-                "refused: the person refused {action} on {target} (approval {})",
+            _ => Err(StepError::NotApproved(format!(
+                "the person refused {action} on {target} (approval {})",
                 a.id
             ))),
         }
@@ -569,10 +586,29 @@ mod tests {
         assert_eq!(declared.path("J1", "png"), "reports/leads.png");
         assert_eq!(with_extension("out", "md"), "out.md");
 
-        let scope = JobScope::new(Policy::new("leads", &Permissions::default(), &Default::default()));
+        let scope = JobScope::new(Policy::new(
+            "leads",
+            &Permissions::default(),
+            &Default::default(),
+        ));
         assert!(scope.claim(&a, "a").is_ok());
-        assert!(scope.claim(&a, "a").is_ok(), "a step may rewrite its own file");
+        assert!(
+            scope.claim(&a, "a").is_ok(),
+            "a step may rewrite its own file"
+        );
         let e = scope.claim(&a, "b").unwrap_err();
-        assert!(e.contains("step \"a\" already wrote") && e.contains("path:"), "{e}");
+        assert!(
+            e.contains("step \"a\" already wrote") && e.contains("path:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn audited_urls_lose_their_query_and_fragment() {
+        assert_eq!(
+            without_query("http://127.0.0.1:8080/done.html?password=x&a=b#t"),
+            "http://127.0.0.1:8080/done.html"
+        );
+        assert_eq!(without_query("not a url?secret"), "not a url");
     }
 }

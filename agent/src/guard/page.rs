@@ -12,19 +12,6 @@ use super::Guard;
 use crate::extension::tabs::{self, Target};
 use crate::runner::StepError;
 
-/// How a browser failure affects a step.
-pub(crate) fn browser_error(e: deskhand_browser::Error) -> StepError {
-    match e {
-        deskhand_browser::Error::BrowserGone(_) => {
-            StepError::Fatal(format!("Chromium crashed during the step: {e}"))
-        }
-        deskhand_browser::Error::Navigation { .. } => StepError::Retryable(e.to_string()),
-        // Not retried: a command cut off halfway (a half-filled form) must not run twice, and
-        // the hub already waited for the extension to connect.
-        other => StepError::Fatal(other.to_string()),
-    }
-}
-
 /// A page from the pool whose navigation the guard checks. What the guard blocked is collected,
 /// so an action whose page was stopped fails with the refusal, not with a load error.
 pub struct GuardedPage<'g> {
@@ -89,9 +76,7 @@ impl<'g> GuardedPage<'g> {
                     // A tab the job opened was filtered from its first request; one of the
                     // person's is filtered from now on.
                     if target != Target::New {
-                        tabs::guard(hub, tab, &filters)
-                            .await
-                            .map_err(browser_error)?;
+                        tabs::guard(hub, tab, &filters).await?;
                     }
                     let (action, nav) = guard.env.browsers.timeouts();
                     let link: Arc<dyn deskhand_browser::TabLink> = Arc::clone(hub) as _;
@@ -108,7 +93,7 @@ impl<'g> GuardedPage<'g> {
                         }),
                     };
                     let ready = async {
-                        let now = page.page.url().await.map_err(browser_error)?;
+                        let now = page.page.url().await?;
                         if target == Target::New && !same_page(&now, url) {
                             // Its first page led it away and the filters stopped it: a refusal.
                             guard.check_url(&now)?;
@@ -134,10 +119,10 @@ impl<'g> GuardedPage<'g> {
                 {
                     tracing::info!(%message, "the extension is not connected: running headless instead");
                 }
-                Err(e) => return Err(browser_error(e)),
+                Err(e) => return Err(StepError::from(e)),
             }
         }
-        let (browser, page) = guard.env.browsers.page().await.map_err(browser_error)?;
+        let (browser, page) = guard.env.browsers.page().await?;
         let blocked = Arc::new(Mutex::new(Vec::new()));
         let post_check = match page
             .intercept_navigation(guard.navigation_hook(Arc::clone(&blocked)))
@@ -147,7 +132,7 @@ impl<'g> GuardedPage<'g> {
             Err(deskhand_browser::Error::Unsupported(_)) => true,
             Err(e) => {
                 let _ = page.close().await;
-                return Err(browser_error(e));
+                return Err(StepError::from(e));
             }
         };
         Ok(GuardedPage {
@@ -177,27 +162,31 @@ impl<'g> GuardedPage<'g> {
             .unwrap_or_else(|p| p.into_inner())
             .first()
         {
-            return Err(StepError::Fatal(format!(
-                "refused: the page tried to leave its allowed origins: {why}"
-            )));
+            return Err(StepError::Refused {
+                what: "navigation".into(),
+                target: String::new(),
+                why: format!("the page tried to leave its allowed origins: {why}"),
+            });
         }
         if !self.page.popups_guarded() {
-            return Err(StepError::Fatal(
-                "refused: the guard lost its hold on windows this page opens (its connection to \
-                 Chromium dropped); the step stops"
+            return Err(StepError::Refused {
+                what: "popup".into(),
+                target: String::new(),
+                why: "the guard lost its hold on windows this page opens (its connection to \
+                      Chromium dropped); the step stops"
                     .into(),
-            ));
+            });
         }
         if self.post_check {
             // Where the tab is now, even when the action failed: a load the filters blocked
             // fails too, and its refusal is the better answer.
             match self.page.url().await {
                 Ok(now) => self.guard.check_url(&now)?,
-                Err(e) if r.is_ok() => return Err(browser_error(e)),
+                Err(e) if r.is_ok() => return Err(StepError::from(e)),
                 Err(_) => {}
             }
         }
-        r.map_err(browser_error)
+        r.map_err(StepError::from)
     }
 
     pub async fn close(self, result: &Result<impl Sized, StepError>) {
@@ -205,14 +194,11 @@ impl<'g> GuardedPage<'g> {
             f.lift().await;
         }
         let _ = self.page.close().await;
-        if let (Err(StepError::Fatal(m)), Some(browser)) = (result, &self.browser) {
-            if m.contains("Chromium crashed") {
-                self.guard.env.browsers.forget(browser).await;
-            }
+        if let (Err(StepError::BrowserCrashed(_)), Some(browser)) = (result, &self.browser) {
+            self.guard.env.browsers.forget(browser).await;
         }
     }
 }
-
 
 impl GuardedPage<'_> {
     /// The page, for the action's own work (its navigation stays under the guard's watch).

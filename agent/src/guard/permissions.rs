@@ -37,4 +37,3 @@ pub enum Access {
     /// Read and write.
     Write,
 }
-

@@ -50,9 +50,11 @@ pub enum Need {
 const SCHEMA_FILES: &[&str] = &["**/*.yaml", "**/*.yml", "**/*.json"];
 
 /// The type-erased run of an action: parse the arguments into its type, then run it.
-type Run = Arc<dyn Fn(Guard, Map<String, Value>, StepCtx) -> BoxFuture<'static, Result<Value, StepError>>
-    + Send
-    + Sync>;
+type Run = Arc<
+    dyn Fn(Guard, Map<String, Value>, StepCtx) -> BoxFuture<'static, Result<Value, StepError>>
+        + Send
+        + Sync,
+>;
 
 /// What an action declares about itself besides its types.
 pub struct Meta {
@@ -124,7 +126,7 @@ where
                     .map_err(|e| StepError::Fatal(format!("{name}: result: {e}")))
             })
         }
-        Err(e) => Box::pin(futures::future::ready(Err(StepError::Fatal(format!(
+        Err(e) => Box::pin(futures::future::ready(Err(StepError::Invalid(format!(
             "invalid arguments for {name}: {e}"
         ))))),
     });

@@ -34,8 +34,12 @@ impl Place {
         g: &'g Guard,
         url: &str,
     ) -> Result<crate::guard::GuardedPage<'g>, StepError> {
-        g.page(url, self.target.as_str(), self.fallback == Fallback::Headless)
-            .await
+        g.page(
+            url,
+            self.target.as_str(),
+            self.fallback == Fallback::Headless,
+        )
+        .await
     }
 }
 
@@ -87,7 +91,10 @@ pub struct FillOut {
 pub(super) async fn fill(g: Guard, a: FillArgs, ctx: StepCtx) -> Result<FillOut, StepError> {
     let report = run_fill(&g, &a, ctx.cancel.clone()).await?;
     let path = g
-        .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
+        .write_output(
+            "json",
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )
         .await?;
     let submitted = report["submit"].is_object();
     Ok(FillOut {
@@ -144,14 +151,13 @@ pub(super) async fn extract(
 ) -> Result<ExtractOut, StepError> {
     let fmt = a.format.0.clone();
     // Check the format before spending a browser on it.
-    let format: Option<Format> = match fmt.as_str() {
-        "xlsx" => None,
-        other => Some(
-            other
-                .parse()
-                .map_err(|e: deskhand_browser::Error| StepError::Fatal(format!("{e}; or xlsx")))?,
-        ),
-    };
+    let format: Option<Format> =
+        match fmt.as_str() {
+            "xlsx" => None,
+            other => Some(other.parse().map_err(|e: deskhand_browser::Error| {
+                StepError::Invalid(format!("{e}; or xlsx"))
+            })?),
+        };
     let (recs, cols) = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
         r = run_extract(&g, &a) => r?,
@@ -170,10 +176,7 @@ pub(super) async fn extract(
         path,
         count: recs.len(),
         columns: cols,
-        records: recs
-            .into_iter()
-            .map(|r| r.into_iter().collect())
-            .collect(),
+        records: recs.into_iter().map(|r| r.into_iter().collect()).collect(),
     })
 }
 
@@ -235,14 +238,17 @@ async fn run_fill(
         let preview = json!({"screenshot": shot["path"], "button": submit,
                "fields": report.fields.iter().map(|f| json!({"label": f.key, "value": f.value})).collect::<Vec<_>>()});
         req.submit = Some(submit.clone());
-        let (page, req, url, submit) = (&page, &req, &url, &submit);
+        let button = a.submit.as_ref().map(Line::as_str);
+        let (page, req, url) = (&page, &req, &url);
         let done = g
             .external("submit", url, preview, None, |fx| async move {
                 let r = page.page().fill(req).await;
                 let report = page.checked(r).await?;
+                // Where it landed, without the query: a GET form puts its fields (a password)
+                // there, and the audit log keeps no secrets.
                 fx.done(
                     "form.submitted",
-                    json!({"url": url, "button": submit, "landed_on": report.url}),
+                    json!({"url": url, "button": button, "landed_on": crate::guard::without_query(&report.url)}),
                 );
                 serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))
             })
@@ -276,10 +282,10 @@ async fn run_extract(
                 ))
             })?;
             Schema::parse(&text)
-                .map_err(|e| StepError::Fatal(format!("schema file {path}: {e}")))?
+                .map_err(|e| StepError::Invalid(format!("schema file {path}: {e}")))?
         }
         v => Schema::parse(&serde_json::to_string(v).unwrap_or_default())
-            .map_err(|e| StepError::Fatal(e.to_string()))?,
+            .map_err(|e| StepError::Invalid(e.to_string()))?,
     };
     let max_pages = a.max_pages.max(1) as usize;
     let url = a.url.0.clone();
@@ -343,7 +349,10 @@ pub(super) async fn scroll(g: Guard, a: ScrollArgs, ctx: StepCtx) -> Result<Scro
     page.close(&result).await;
     let report = result?;
     let path = g
-        .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
+        .write_output(
+            "json",
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )
         .await?;
     Ok(ScrollOut {
         path,
@@ -394,7 +403,8 @@ pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickO
                 let report = page.checked(r).await?;
                 fx.done(
                     "page.clicked",
-                    json!({"url": url, "button": text, "landed_on": report.url}),
+                    json!({"url": url, "button": text,
+                           "landed_on": crate::guard::without_query(&report.url)}),
                 );
                 serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))
             })
@@ -409,7 +419,10 @@ pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickO
     page.close(&result).await;
     let report = result?;
     let path = g
-        .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
+        .write_output(
+            "json",
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )
         .await?;
     Ok(ClickOut {
         path,
@@ -417,4 +430,3 @@ pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickO
         url: report.url,
     })
 }
-

@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 
 use super::args::{Line, Text};
 use super::Account;
-use crate::connector_skills::step_error;
 use crate::guard::{Access, Guard};
 use crate::runner::{StepCtx, StepError};
 
@@ -110,8 +109,8 @@ pub(super) async fn send(g: Guard, a: SendArgs, _: StepCtx) -> Result<Value, Ste
             )));
         }
     }
-    let gmail = hub.gmail(&id).await.map_err(step_error)?;
-    let (from, _) = gmail.profile().await.map_err(step_error)?;
+    let gmail = hub.gmail(&id).await?;
+    let (from, _) = gmail.profile().await?;
     let from: Mailbox = from.parse().map_err(|e| {
         StepError::Fatal(format!("the account's address {from:?} is not usable: {e}"))
     })?;
@@ -123,7 +122,7 @@ pub(super) async fn send(g: Guard, a: SendArgs, _: StepCtx) -> Result<Value, Ste
     g.external("send", &target, preview, Some(&mail_key), |fx| async move {
         let text_sha256 = format!("{:x}", Sha256::digest(body.as_bytes()));
         let raw = compose(from, &to_list, cc_list.as_ref(), &subject, body)?;
-        let sent = gmail.send(&raw).await.map_err(step_error)?;
+        let sent = gmail.send(&raw).await?;
         // The text itself is in the approval's entry (what the person was shown); this one ties
         // the mail that left to it by its hash.
         fx.done(
@@ -132,8 +131,10 @@ pub(super) async fn send(g: Guard, a: SendArgs, _: StepCtx) -> Result<Value, Ste
                    "subject": subject, "id": sent.id, "bytes": raw.len(),
                    "text_sha256": text_sha256}),
         );
-        Ok(json!({"sent": sent.id, "thread": sent.thread_id, "to": to_list.to_string(),
-                  "subject": subject}))
+        Ok(
+            json!({"sent": sent.id, "thread": sent.thread_id, "to": to_list.to_string(),
+                  "subject": subject}),
+        )
     })
     .await
 }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{actions, template};
-pub use crate::guard::{Access, Permissions};
 use super::{ParamDef, ParamType};
+pub use crate::guard::{Access, Permissions};
 
 /// One problem found while loading a skill.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -425,11 +425,7 @@ fn check_yaml(
                 Ok(refs) if refs.is_empty() => {
                     // A plain value: it must fit the argument's type now, not when it runs.
                     if let Err(e) = super::coerce(def, v.clone()) {
-                        p(
-                            file,
-                            at,
-                            format!("step {:?}: argument {k:?}: {e}", s.id),
-                        );
+                        p(file, at, format!("step {:?}: argument {k:?}: {e}", s.id));
                     }
                 }
                 Ok(refs) => {
@@ -460,7 +456,10 @@ fn check_yaml(
                 p(
                     file,
                     at,
-                    format!("step {:?}: action {} writes no output file to name", s.id, action.name),
+                    format!(
+                        "step {:?}: action {} writes no output file to name",
+                        s.id, action.name
+                    ),
                 );
             } else if !actions::path_allowed(&y.permissions.workspace, path) {
                 p(
@@ -518,7 +517,12 @@ fn check_yaml(
 }
 
 /// What is wrong with a template's reference in step `s`, if anything.
-fn bad_ref(r: &template::Ref, s: &StepSpec, steps: &[StepSpec], params: &[ParamDef]) -> Option<String> {
+fn bad_ref(
+    r: &template::Ref,
+    s: &StepSpec,
+    steps: &[StepSpec],
+    params: &[ParamDef],
+) -> Option<String> {
     match r {
         template::Ref::Param(name) => (!params.iter().any(|d| &d.name == name))
             .then(|| format!("refers to unknown parameter {name:?}")),
@@ -823,21 +827,44 @@ mod tests {
         let mail = |body: &str, needs: &str| {
             format!("{head}  - id: mail\n    uses: gmail.send\n{needs}    with:\n      to: a@example.com\n      subject: Done\n      body: \"{body}\"\n")
         };
-        let ok = mail("{{ steps.extract.count }} records in {{ steps.extract.path }}", "    needs: [extract]\n");
-        assert!(read(&files(MD, Some(&ok))).is_ok(), "{:?}", read(&files(MD, Some(&ok))).err());
+        let ok = mail(
+            "{{ steps.extract.count }} records in {{ steps.extract.path }}",
+            "    needs: [extract]\n",
+        );
+        assert!(
+            read(&files(MD, Some(&ok))).is_ok(),
+            "{:?}",
+            read(&files(MD, Some(&ok))).err()
+        );
         let cases = [
-            (mail("{{ steps.extrakt.path }}", "    needs: [extract]\n"), "unknown step \"extrakt\""),
-            (mail("{{ steps.extract.path }}", ""), "add \"extract\" to its `needs`"),
-            (mail("{{ steps.extract.file }}", "    needs: [extract]\n"), "gives no \"file\"; it gives"),
-            (mail("{{ env.HOME }}", "    needs: [extract]\n"), "templates know only"),
-            (mail("{{ steps.extract.path ", "    needs: [extract]\n"), "template syntax"),
+            (
+                mail("{{ steps.extrakt.path }}", "    needs: [extract]\n"),
+                "unknown step \"extrakt\"",
+            ),
+            (
+                mail("{{ steps.extract.path }}", ""),
+                "add \"extract\" to its `needs`",
+            ),
+            (
+                mail("{{ steps.extract.file }}", "    needs: [extract]\n"),
+                "gives no \"file\"; it gives",
+            ),
+            (
+                mail("{{ env.HOME }}", "    needs: [extract]\n"),
+                "templates know only",
+            ),
+            (
+                mail("{{ steps.extract.path ", "    needs: [extract]\n"),
+                "template syntax",
+            ),
         ];
         for (yaml, want) in cases {
             let errs = read(&files(MD, Some(&yaml))).unwrap_err();
             let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
             let body_line = yaml.lines().position(|l| l.contains("body:")).unwrap() + 1;
             assert!(
-                text.iter().any(|e| e.contains(&format!("skill.yaml:{body_line}:")) && e.contains(want)),
+                text.iter()
+                    .any(|e| e.contains(&format!("skill.yaml:{body_line}:")) && e.contains(want)),
                 "{want}: {text:?}"
             );
         }
@@ -849,15 +876,18 @@ mod tests {
         let errs = read(&files(MD, Some(yaml))).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
-            text.iter().any(|e| e.contains("skill.yaml:13:") && e.contains("same file")),
+            text.iter()
+                .any(|e| e.contains("skill.yaml:13:") && e.contains("same file")),
             "{text:?}"
         );
         assert!(
-            text.iter().any(|e| e.contains("skill.yaml:17:") && e.contains("\"max_pages\"")),
+            text.iter()
+                .any(|e| e.contains("skill.yaml:17:") && e.contains("\"max_pages\"")),
             "{text:?}"
         );
         assert!(
-            text.iter().any(|e| e.contains("skill.yaml:20:") && e.contains("workspace permissions")),
+            text.iter()
+                .any(|e| e.contains("skill.yaml:20:") && e.contains("workspace permissions")),
             "{text:?}"
         );
     }

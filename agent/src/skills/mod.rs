@@ -392,7 +392,7 @@ impl StepArgs {
         let mut out = Map::new();
         for (k, t) in with {
             let v = template::render(t, &scope)
-                .map_err(|e| StepError::Fatal(format!("argument {k:?}: {e}")))?;
+                .map_err(|e| StepError::Invalid(format!("argument {k:?}: {e}")))?;
             // Null means "not given": the action's default applies.
             if !v.is_null() {
                 out.insert(k.clone(), v);
@@ -474,9 +474,7 @@ impl Skills {
             if let Some(a) = actions::find(action) {
                 for need in a.needs {
                     if let actions::Need::Connector(res, _) = need {
-                        if let Some(c) =
-                            crate::connector_skills::connection_of(res, args)
-                        {
+                        if let Some(c) = crate::connector_skills::connection_of(res, args) {
                             if !out.contains(&c) {
                                 out.push(c);
                             }
@@ -647,11 +645,7 @@ fn run_once() -> Line {
 }
 
 /// `schedule`: add a schedule from a job (`/schedule CRON SKILL`).
-async fn schedule(
-    g: Guard,
-    a: ScheduleArgs,
-    _: StepCtx,
-) -> Result<Value, StepError> {
+async fn schedule(g: Guard, a: ScheduleArgs, _: StepCtx) -> Result<Value, StepError> {
     let words: Vec<String> = a.args.iter().map(|w| w.0.clone()).collect();
     let cron = a.cron.map(|c| c.0).or_else(|| words.first().cloned());
     let skill = a.skill.map(|c| c.0).or_else(|| words.get(1).cloned());

@@ -331,16 +331,8 @@ pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, Step
                 "no data source {wanted:?} is shared with {conn}; share it with the integration in Notion"
             ))
         })?;
-    let notion = hub
-        .notion(&id)
-        .await
-        .map_err(super::super::connector_skills::step_error)?;
-    let schema = Schema::from_source(
-        &notion
-            .data_source(&ds.id)
-            .await
-            .map_err(super::super::connector_skills::step_error)?,
-    )?;
+    let notion = hub.notion(&id).await?;
+    let schema = Schema::from_source(&notion.data_source(&ds.id).await?)?;
     let pages = hub
         .cache()
         .pages(Some(&conn), &ds.id)
@@ -380,7 +372,6 @@ pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, Step
     let plan = plan(&local, &remote, &base);
 
     // Notion first: a failure here leaves the file untouched, and the next run redoes it.
-    let notion_err = super::super::connector_skills::step_error;
     let mut created = Vec::new();
     if !plan.push.is_empty() || !plan.create.is_empty() {
         g.connector("notion", Access::Write).await?;
@@ -397,8 +388,7 @@ pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, Step
                 for (page, f) in &plan.push {
                     notion
                         .update_page(page, json!({"properties": schema.properties(f)}))
-                        .await
-                        .map_err(notion_err)?;
+                        .await?;
                     fx.done(
                         "notion.updated",
                         json!({"page": page, "title": f.title, "done": f.done, "due": f.due}),
@@ -407,8 +397,7 @@ pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, Step
                 for (line, f) in &plan.create {
                     let page = notion
                         .create_page(ds_id, schema.properties(f), vec![])
-                        .await
-                        .map_err(notion_err)?;
+                        .await?;
                     if let Some(pid) = page["id"].as_str() {
                         fx.done(
                             "notion.created",

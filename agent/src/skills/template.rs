@@ -214,10 +214,11 @@ mod tests {
     fn one_expression_keeps_its_type_and_filters_work() {
         let scope = Scope {
             params: json!({"n": 3, "none": null}).as_object().unwrap().clone(),
-            steps: json!({"s": {"path": "reports/a.csv", "messages": [{"from": "a"}, {"from": "b"}]}})
-                .as_object()
-                .unwrap()
-                .clone(),
+            steps:
+                json!({"s": {"path": "reports/a.csv", "messages": [{"from": "a"}, {"from": "b"}]}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
             job: Map::new(),
         };
         let r = |t: Value| render(&t, &scope);
@@ -232,7 +233,10 @@ mod tests {
             json!("see reports/a.csv")
         );
         assert_eq!(
-            r(json!("{{ steps.s.messages | map(attribute='from') | join(', ') }}")).unwrap(),
+            r(json!(
+                "{{ steps.s.messages | map(attribute='from') | join(', ') }}"
+            ))
+            .unwrap(),
             json!("a, b")
         );
         assert_eq!(
@@ -250,7 +254,9 @@ mod tests {
         let e = render(&json!("{% include 'x' %}"), &scope).unwrap_err();
         assert!(!e.is_empty());
         let e = render(
-            &json!("{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}"),
+            &json!(
+                "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}"
+            ),
             &scope,
         )
         .unwrap_err();

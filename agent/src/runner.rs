@@ -100,6 +100,24 @@ impl From<deskhand_workspace::WorkspaceError> for StepError {
     }
 }
 
+impl From<crate::journal::JournalError> for StepError {
+    fn from(e: crate::journal::JournalError) -> StepError {
+        StepError::Retryable(e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for StepError {
+    fn from(e: tokio::task::JoinError) -> StepError {
+        StepError::Fatal(format!("a worker thread of the step failed: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for StepError {
+    fn from(e: serde_json::Error) -> StepError {
+        StepError::Fatal(format!("a result could not be encoded: {e}"))
+    }
+}
+
 impl From<crate::store::StoreError> for StepError {
     fn from(e: crate::store::StoreError) -> StepError {
         StepError::Retryable(e.to_string())

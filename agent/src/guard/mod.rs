@@ -179,7 +179,7 @@ impl Effects {
     pub fn created(&self, kind: &str, connection: &str, id: &str) -> Result<(), StepError> {
         self.journal
             .created_external(&self.job, kind, connection, id)
-            .map_err(|e| StepError::Retryable(e.to_string()))
+            .map_err(StepError::from)
     }
 }
 
@@ -232,7 +232,7 @@ impl Guard {
             .store
             .skill_state(key)
             .await
-            .map_err(|e| StepError::Retryable(e.to_string()))
+            .map_err(StepError::from)
     }
 
     /// Remember a skill's state for its next run.
@@ -241,7 +241,7 @@ impl Guard {
             .store
             .set_skill_state(key, value)
             .await
-            .map_err(|e| StepError::Retryable(e.to_string()))
+            .map_err(StepError::from)
     }
 
     /// Add a schedule (audited).
@@ -251,8 +251,7 @@ impl Guard {
     ) -> Result<deskhand_schedule::Schedule, StepError> {
         let ledger = Arc::clone(&self.env.schedules);
         let s = tokio::task::spawn_blocking(move || ledger.add(new, chrono::Utc::now()))
-            .await
-            .map_err(|e| StepError::Fatal(e.to_string()))?
+            .await?
             .map_err(|e| StepError::Fatal(e.to_string()))?;
         self.env.store.audit().record(
             "schedule.added",
@@ -402,8 +401,7 @@ impl Guard {
             preview,
             approval_timeout(),
         )
-        .await
-        .map_err(|e| StepError::Retryable(e.to_string()))?;
+        .await?;
         self.env.dashboard.notify_one();
         tracing::info!(job = %self.job, approval = %a.id, action, target,
             "waiting for approval: deskhand approvals approve {} (or refuse)", a.id);
@@ -493,8 +491,7 @@ impl Guard {
             journal.after(&j, &r).map_err(|e| e.to_string())?;
             Ok::<_, String>(w)
         })
-        .await
-        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .await?
         .map_err(|e| StepError::Retryable(format!("writing {norm_rel}: {e}")))?;
         self.env.store.audit().record(
             "file.written",
@@ -505,7 +502,7 @@ impl Guard {
             .store
             .add_output(&self.job, &norm_rel)
             .await
-            .map_err(|e| StepError::Retryable(e.to_string()))
+            .map_err(StepError::from)
     }
 
     /// Claim `rel` for this step (see [`JobScope::claim`]); a refusal is audited.
@@ -550,8 +547,7 @@ impl Guard {
             journal.after(&j, &r).map_err(|e| e.to_string())?;
             Ok::<_, String>(out)
         })
-        .await
-        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .await?
         .map_err(|e| StepError::Retryable(format!("editing {rel}: {e}")))?;
         self.env.store.audit().record(
             "file.written",

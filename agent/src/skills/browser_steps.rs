@@ -165,8 +165,7 @@ pub(super) async fn extract(
     let bytes = match format {
         Some(f) => {
             let mut buf = Vec::new();
-            extract::write_records(&mut buf, &recs, f, Some(&cols))
-                .map_err(|e| StepError::Fatal(e.to_string()))?;
+            extract::write_records(&mut buf, &recs, f, Some(&cols))?;
             buf
         }
         None => super::reports::records_xlsx("records", &cols, &recs)?,
@@ -250,10 +249,10 @@ async fn run_fill(
                     "form.submitted",
                     json!({"url": url, "button": button, "landed_on": crate::guard::without_query(&report.url)}),
                 );
-                serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))
+                serde_json::to_value(&report).map_err(StepError::from)
             })
             .await?;
-        let report = serde_json::from_value(done).map_err(|e| StepError::Fatal(e.to_string()))?;
+        let report = serde_json::from_value(done)?;
         Ok((report, shot))
     };
     // Cancellation stops the page: the future is dropped and the tab closed.
@@ -263,7 +262,7 @@ async fn run_fill(
     };
     page.close(&result).await;
     let (report, shot) = result?;
-    let mut v = serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))?;
+    let mut v = serde_json::to_value(&report)?;
     v["screenshot"] = shot["path"].clone();
     Ok(v)
 }
@@ -388,7 +387,7 @@ pub struct ClickOut {
 pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickOut, StepError> {
     let url = a.url.0.clone();
     let text = a.text.0.clone();
-    let locator = Locator::clickable(&text).map_err(|e| StepError::Fatal(e.to_string()))?;
+    let locator = Locator::clickable(&text)?;
     let page = a.place.open(&g, &url).await?;
     let work = async {
         page.start(&url).await?;
@@ -406,11 +405,10 @@ pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickO
                     json!({"url": url, "button": text,
                            "landed_on": crate::guard::without_query(&report.url)}),
                 );
-                serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))
+                serde_json::to_value(&report).map_err(StepError::from)
             })
             .await?;
-        serde_json::from_value::<deskhand_browser::ClickReport>(done)
-            .map_err(|e| StepError::Fatal(e.to_string()))
+        serde_json::from_value::<deskhand_browser::ClickReport>(done).map_err(StepError::from)
     };
     let result = tokio::select! {
         _ = ctx.cancel.cancelled() => Err(StepError::Cancelled),

@@ -663,7 +663,7 @@ async fn schedule(g: Guard, a: ScheduleArgs, _: StepCtx) -> Result<Value, StepEr
     let skills = Skills::load(g.workspace());
     let (def, params) = skills
         .check(&skill, &a.params)
-        .map_err(|e| StepError::Fatal(e.to_string()))?;
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
     let tz = match a.tz {
         Some(t) => t.0,
         None => iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".into()),

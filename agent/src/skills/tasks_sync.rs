@@ -322,8 +322,7 @@ pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, Step
     let section = a.section.0;
     let ds = hub
         .cache()
-        .data_sources(Some(&conn))
-        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .data_sources(Some(&conn))?
         .into_iter()
         .find(|d| d.id == wanted || d.title.eq_ignore_ascii_case(&wanted))
         .ok_or_else(|| {
@@ -333,10 +332,7 @@ pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, Step
         })?;
     let notion = hub.notion(&id).await?;
     let schema = Schema::from_source(&notion.data_source(&ds.id).await?)?;
-    let pages = hub
-        .cache()
-        .pages(Some(&conn), &ds.id)
-        .map_err(|e| StepError::Fatal(e.to_string()))?;
+    let pages = hub.cache().pages(Some(&conn), &ds.id)?;
     let remote: BTreeMap<String, Fields> = pages
         .iter()
         .map(|p| (p.id.clone(), schema.remote(p)))
@@ -351,9 +347,7 @@ pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, Step
     let text = {
         let files = g.reader();
         tokio::task::spawn_blocking(move || files.read("TASKS.md"))
-            .await
-            .map_err(|e| StepError::Fatal(e.to_string()))?
-            .map_err(|e| StepError::Fatal(e.to_string()))?
+            .await??
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
     };

@@ -130,6 +130,32 @@ async fn two_parallel_extracts_keep_both_outputs_and_a_later_step_mails_their_pa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actions_schemas_come_from_its_types() {
+    let env = Env::start(FakeData::load_fixtures(&fixtures_dir()).unwrap()).await;
+    let v = env
+        .json(&["skills", "show", "browser.extract", "--schema"])
+        .await;
+    let args = &v["arguments"];
+    assert_eq!(args["type"], "object", "{v}");
+    assert_eq!(args["properties"]["url"]["format"], "uri", "{v}");
+    assert!(args["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "schema"));
+    assert_eq!(args["properties"]["max_pages"]["default"], 10, "{v}");
+    assert!(args["properties"]["target"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("tab:active"));
+    for field in ["path", "count", "columns", "records"] {
+        assert!(v["result"]["properties"][field].is_object(), "{field}: {v}");
+    }
+    let (ok, _, err) = env.run(&["skills", "show", "extract", "--schema"]).await;
+    assert!(!ok && err.contains("browser.extract"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reference_to_an_unknown_step_is_refused_at_load_with_file_and_line() {
     let env = Env::start(FakeData::load_fixtures(&fixtures_dir()).unwrap()).await;
     let ws = env.ws.path();

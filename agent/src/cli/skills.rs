@@ -33,6 +33,9 @@ enum SkillsCmd {
     Show {
         /// Name or trigger.
         name: String,
+        /// Print an action's argument and result JSON Schemas (what a planner is offered).
+        #[arg(long)]
+        schema: bool,
     },
     /// Run a skill now, in this process, and print where its results are.
     Run {
@@ -103,11 +106,30 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
             }
             Ok(())
         }
-        SkillsCmd::Show { name } => {
+        SkillsCmd::Show { name, schema } => {
             let s = skills
                 .find(&name)
                 .with_context(|| format!("no skill {name:?}; `deskhand skills list` shows them"))?;
-            show(s)?;
+            if !schema {
+                show(s)?;
+                return Ok(());
+            }
+            let uses: Vec<&str> = s.steps.iter().map(|st| st.uses.as_str()).collect();
+            let action = (s.kind == crate::skills::SkillKind::Action)
+                .then(|| crate::skills::actions::find(&s.name))
+                .flatten();
+            let a = action.with_context(|| {
+                format!(
+                    "{} is a skill, not an action; its steps use {}: show those with --schema",
+                    s.name,
+                    uses.join(", ")
+                )
+            })?;
+            print_json(
+                &serde_json::json!({"name": a.name, "description": a.description,
+                    "arguments": a.args_schema(), "result": a.output_schema()}),
+                true,
+            )?;
             Ok(())
         }
         SkillsCmd::Run {
@@ -269,14 +291,18 @@ fn show(s: &SkillDef) -> std::io::Result<()> {
         outln!("  steps:")?;
         for st in &s.steps {
             outln!(
-                "    {:<10} uses {}{}",
+                "    {:<10} uses {}{}{}",
                 st.id,
                 st.uses,
                 if st.needs.is_empty() {
                     String::new()
                 } else {
                     format!(" after {}", st.needs.join(", "))
-                }
+                },
+                st.path
+                    .as_ref()
+                    .map(|p| format!(" → {p}"))
+                    .unwrap_or_default()
             )?;
         }
     }

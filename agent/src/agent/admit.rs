@@ -335,76 +335,71 @@ mod tests {
         assert_eq!(entry.job, r.job_id);
     }
 
+    /// A key no agent here paired.
+    fn stranger() -> DeviceKey {
+        DeviceKey::parse("dh1.dev-stranger.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap()
+    }
+
+    /// `job` signed with `key`.
+    fn signed(key: &DeviceKey, mut job: Job) -> Job {
+        key.sign(&mut job);
+        job
+    }
+
+    /// What the queue hands over for `job`: the parsed envelope and its bytes.
+    fn delivery(job: Job) -> (Result<Job, JobError>, Vec<u8>) {
+        let body = job.to_bytes();
+        (Ok(job), body)
+    }
+
+    /// The entry of a delivery new to this agent.
+    fn delivered(d: &(Result<Job, JobError>, Vec<u8>)) -> Entry<'_> {
+        Entry::Delivered {
+            parsed: &d.0,
+            body: &d.1,
+            known: None,
+        }
+    }
+
+    fn submitted(job: &Job, self_signed: bool) -> Entry<'_> {
+        Entry::Submitted { job, self_signed }
+    }
+
+    /// A job with the nonce of `first`, signed again: a replay.
+    fn replay_of(key: &DeviceKey, first: &Job) -> Job {
+        let mut again = noop();
+        again.nonce = first.nonce.clone();
+        signed(key, again)
+    }
+
     #[tokio::test]
     async fn every_refusal_of_a_delivery_is_audited_once_with_its_code() {
         let f = fixture();
         // Not a job at all (it still names one).
-        let body = br#"{"id":"01JD5S8Q3K3W9Z6V4Y0M1T2R9X","skill":5}"#;
-        let parsed = Job::from_bytes(body);
-        let entry = Entry::Delivered {
-            parsed: &parsed,
-            body,
-            known: None,
-        };
-        refused_once(&f, entry, "bad_request", "malformed").await;
+        let body = br#"{"id":"01JD5S8Q3K3W9Z6V4Y0M1T2R9X","skill":5}"#.to_vec();
+        let malformed = (Job::from_bytes(&body), body);
+        refused_once(&f, delivered(&malformed), "bad_request", "malformed").await;
         assert_eq!(
             refusals(&f.store)[0].job.as_deref(),
             Some("01JD5S8Q3K3W9Z6V4Y0M1T2R9X")
         );
-
         // Unsigned, then signed by a device this agent never paired.
-        let job = noop();
-        let body = job.to_bytes();
-        let parsed = Ok(job);
-        let entry = Entry::Delivered {
-            parsed: &parsed,
-            body: &body,
-            known: None,
-        };
-        refused_once(&f, entry, "bad_signature", "").await;
-        let mut job = noop();
-        DeviceKey::parse("dh1.dev-stranger.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-            .unwrap()
-            .sign(&mut job);
-        let body = job.to_bytes();
-        let parsed = Ok(job);
-        let entry = Entry::Delivered {
-            parsed: &parsed,
-            body: &body,
-            known: None,
-        };
-        refused_once(&f, entry, "bad_signature", "").await;
-
+        refused_once(&f, delivered(&delivery(noop())), "bad_signature", "").await;
+        let forged = delivery(signed(&stranger(), noop()));
+        refused_once(&f, delivered(&forged), "bad_signature", "").await;
         // A paired device's job is admitted once; its nonce again is a replay.
         let key = paired(&f);
-        let mut first = noop();
-        key.sign(&mut first);
-        let body = first.to_bytes();
-        let parsed = Ok(first.clone());
-        let entry = Entry::Delivered {
-            parsed: &parsed,
-            body: &body,
-            known: None,
-        };
+        let first = signed(&key, noop());
         let before = refusals(&f.store).len();
-        admit(&f.store, &f.skills, entry).await.unwrap();
+        let admitted = admit(&f.store, &f.skills, delivered(&delivery(first.clone()))).await;
+        assert!(admitted.is_ok(), "{:?}", admitted.err());
         assert_eq!(
             refusals(&f.store).len(),
             before,
             "admitted: nothing refused"
         );
-        let mut replay = noop();
-        replay.nonce = first.nonce.clone();
-        key.sign(&mut replay);
-        let body = replay.to_bytes();
-        let parsed = Ok(replay);
-        let entry = Entry::Delivered {
-            parsed: &parsed,
-            body: &body,
-            known: None,
-        };
-        refused_once(&f, entry, "bad_signature", "").await;
-
+        let replay = delivery(replay_of(&key, &first));
+        refused_once(&f, delivered(&replay), "bad_signature", "").await;
         // Delivered and authentic, but the skill is not one this agent has.
         let unknown = Job::new("no.such.skill", Map::new(), "phone");
         refused_once(
@@ -445,43 +440,25 @@ mod tests {
         let f = fixture();
         let mut both = noop();
         both.text = Some("/noop".into());
-        let entry = Entry::Submitted {
-            job: &both,
-            self_signed: true,
-        };
-        refused_once(&f, entry, "invalid_job", "not both").await;
+        refused_once(&f, submitted(&both, true), "invalid_job", "not both").await;
         let unknown = Job::new("no.such.skill", Map::new(), "cli");
-        let entry = Entry::Submitted {
-            job: &unknown,
-            self_signed: true,
-        };
-        refused_once(&f, entry, "unknown_skill", "no.such.skill").await;
+        refused_once(
+            &f,
+            submitted(&unknown, true),
+            "unknown_skill",
+            "no.such.skill",
+        )
+        .await;
         // Signed elsewhere: by a stranger, then a paired device twice with one nonce.
-        let mut stranger = noop();
-        DeviceKey::parse("dh1.dev-stranger.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-            .unwrap()
-            .sign(&mut stranger);
-        let entry = Entry::Submitted {
-            job: &stranger,
-            self_signed: false,
-        };
-        refused_once(&f, entry, "bad_signature", "").await;
+        let forged = signed(&stranger(), noop());
+        refused_once(&f, submitted(&forged, false), "bad_signature", "").await;
         let key = paired(&f);
-        let mut first = noop();
-        key.sign(&mut first);
-        let entry = Entry::Submitted {
-            job: &first,
-            self_signed: false,
-        };
-        admit(&f.store, &f.skills, entry).await.unwrap();
-        let mut replay = noop();
-        replay.nonce = first.nonce.clone();
-        key.sign(&mut replay);
-        let entry = Entry::Submitted {
-            job: &replay,
-            self_signed: false,
-        };
-        refused_once(&f, entry, "bad_signature", "replay").await;
+        let first = signed(&key, noop());
+        admit(&f.store, &f.skills, submitted(&first, false))
+            .await
+            .unwrap();
+        let replay = replay_of(&key, &first);
+        refused_once(&f, submitted(&replay, false), "bad_signature", "replay").await;
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use futures::stream::BoxStream;
 use rusqlite::params;
 use tokio::sync::broadcast;
 
-use super::{Backend, Delivery, DeliveryInner, QueueConfig, QueueError};
+use super::{Backend, Delivery, DeliveryInner, Op, QueueConfig, QueueError};
 use crate::job::{Job, JobEvent};
 use crate::store::Store;
 
@@ -218,7 +218,7 @@ impl Backend for EmbeddedQueue {
         "embedded"
     }
 
-    fn prepare(&mut self, concurrency: usize) -> BoxFuture<'_, Result<(), QueueError>> {
+    fn prepare(&mut self, concurrency: usize) -> Op<'_> {
         Box::pin(async move {
             self.reclaim_dead_leases().await?;
             self.set_batch(concurrency);
@@ -230,15 +230,11 @@ impl Backend for EmbeddedQueue {
         self.set_batch(n);
     }
 
-    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> Op<'a> {
         Box::pin(EmbeddedQueue::publish(self, key, body))
     }
 
-    fn submit<'a>(
-        &'a self,
-        store: &'a Store,
-        job: &'a Job,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn submit<'a>(&'a self, store: &'a Store, job: &'a Job) -> Op<'a> {
         Box::pin(async move {
             // One transaction records the job and enqueues it.
             store.insert_and_enqueue(job).await?;
@@ -247,12 +243,7 @@ impl Backend for EmbeddedQueue {
         })
     }
 
-    fn requeue<'a>(
-        &'a self,
-        store: &'a Store,
-        job: &'a Job,
-        _seq: i64,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn requeue<'a>(&'a self, store: &'a Store, job: &'a Job, _seq: i64) -> Op<'a> {
         Box::pin(async move {
             let r = store.insert_and_enqueue(job).await.map(|_| ());
             self.wake();
@@ -260,19 +251,19 @@ impl Backend for EmbeddedQueue {
         })
     }
 
-    fn next(&self, wait: Duration) -> BoxFuture<'_, Result<Option<Delivery>, QueueError>> {
+    fn next(&self, wait: Duration) -> Op<'_, Option<Delivery>> {
         Box::pin(EmbeddedQueue::next(self, wait))
     }
 
-    fn ack(&self, d: DeliveryInner) -> BoxFuture<'_, Result<(), QueueError>> {
+    fn ack(&self, d: DeliveryInner) -> Op<'_> {
         Box::pin(async move { EmbeddedQueue::ack(self, key_of(&d)).await })
     }
 
-    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> Op<'a> {
         Box::pin(EmbeddedQueue::progress(self, key_of(d)))
     }
 
-    fn release(&self, d: DeliveryInner) -> BoxFuture<'_, Result<(), QueueError>> {
+    fn release(&self, d: DeliveryInner) -> Op<'_> {
         Box::pin(async move { EmbeddedQueue::release(self, key_of(&d)).await })
     }
 
@@ -281,7 +272,7 @@ impl Backend for EmbeddedQueue {
         d: DeliveryInner,
         _job_id: Option<&'a str>,
         _reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    ) -> Op<'a> {
         // The store holds the dead letter; the queue only forgets the message.
         Box::pin(async move { EmbeddedQueue::ack(self, key_of(&d)).await })
     }
@@ -295,7 +286,7 @@ impl Backend for EmbeddedQueue {
         &'a self,
         store: &'a Store,
         job_id: &'a str,
-    ) -> BoxFuture<'a, Result<BoxStream<'static, JobEvent>, QueueError>> {
+    ) -> Op<'a, BoxStream<'static, JobEvent>> {
         Box::pin(std::future::ready(Ok(watch_store(
             store.clone(),
             job_id.to_string(),

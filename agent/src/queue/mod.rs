@@ -67,6 +67,9 @@ impl Default for QueueConfig {
     }
 }
 
+/// A backend operation in flight.
+pub(crate) type Op<'a, T = ()> = BoxFuture<'a, Result<T, QueueError>>;
+
 /// What a queue backend does. Object-safe (boxed futures), so [`Queue`] can hold either backend
 /// behind one `&dyn Backend` and callers never match on which one it is.
 pub(crate) trait Backend: Send + Sync {
@@ -74,42 +77,33 @@ pub(crate) trait Backend: Send + Sync {
     fn kind(&self) -> &'static str;
 
     /// Get ready to serve `concurrency` jobs at once (size pulls; reclaim dead agents' leases).
-    fn prepare(&mut self, concurrency: usize) -> BoxFuture<'_, Result<(), QueueError>>;
+    fn prepare(&mut self, concurrency: usize) -> Op<'_>;
 
     /// Lease at most `n` deliveries per pull from now on; backends without a lease per buffered
     /// delivery ignore it.
     fn fit_batch(&self, _n: usize) {}
 
     /// Enqueue raw bytes under `key` (deduplicated by key).
-    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> Op<'a>;
 
     /// Record a new job in the store's ledger and enqueue it.
-    fn submit<'a>(
-        &'a self,
-        store: &'a Store,
-        job: &'a Job,
-    ) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn submit<'a>(&'a self, store: &'a Store, job: &'a Job) -> Op<'a>;
 
     /// Put a job the ledger already has back on the queue (a held job resuming); `seq` is the
     /// event that requeued it, so the message is new to a deduplicating backend.
-    fn requeue<'a>(
-        &'a self,
-        store: &'a Store,
-        job: &'a Job,
-        seq: i64,
-    ) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn requeue<'a>(&'a self, store: &'a Store, job: &'a Job, seq: i64) -> Op<'a>;
 
     /// The next delivery, waiting at most `wait`.
-    fn next(&self, wait: Duration) -> BoxFuture<'_, Result<Option<Delivery>, QueueError>>;
+    fn next(&self, wait: Duration) -> Op<'_, Option<Delivery>>;
 
     /// Finished: never deliver again.
-    fn ack(&self, d: DeliveryInner) -> BoxFuture<'_, Result<(), QueueError>>;
+    fn ack(&self, d: DeliveryInner) -> Op<'_>;
 
     /// Still working on it: keep the lease.
-    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> BoxFuture<'a, Result<(), QueueError>>;
+    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> Op<'a>;
 
     /// Hand it back for another agent (or our next start).
-    fn release(&self, d: DeliveryInner) -> BoxFuture<'_, Result<(), QueueError>>;
+    fn release(&self, d: DeliveryInner) -> Op<'_>;
 
     /// Never deliver it again; the store already has the dead letter with its reason.
     fn dead_letter<'a>(
@@ -117,7 +111,7 @@ pub(crate) trait Backend: Send + Sync {
         d: DeliveryInner,
         job_id: Option<&'a str>,
         reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>>;
+    ) -> Op<'a>;
 
     /// Tell the world about a transition (the store already has it).
     fn emit<'a>(&'a self, ev: &'a JobEvent) -> BoxFuture<'a, ()>;
@@ -127,7 +121,7 @@ pub(crate) trait Backend: Send + Sync {
         &'a self,
         store: &'a Store,
         job_id: &'a str,
-    ) -> BoxFuture<'a, Result<BoxStream<'static, JobEvent>, QueueError>>;
+    ) -> Op<'a, BoxStream<'static, JobEvent>>;
 }
 
 /// A job delivery queue: one of the backends.

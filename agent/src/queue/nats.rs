@@ -15,7 +15,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
-use super::{Backend, Delivery, DeliveryInner, QueueConfig, QueueError};
+use super::{Backend, Delivery, DeliveryInner, Op, QueueConfig, QueueError};
 use crate::job::{Job, JobEvent};
 use crate::store::Store;
 
@@ -350,32 +350,23 @@ impl Backend for NatsQueue {
         "nats"
     }
 
-    fn prepare(&mut self, concurrency: usize) -> BoxFuture<'_, Result<(), QueueError>> {
+    fn prepare(&mut self, concurrency: usize) -> Op<'_> {
         self.set_batch(concurrency);
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> Op<'a> {
         Box::pin(NatsQueue::publish(self, key, body))
     }
 
-    fn submit<'a>(
-        &'a self,
-        store: &'a Store,
-        job: &'a Job,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn submit<'a>(&'a self, store: &'a Store, job: &'a Job) -> Op<'a> {
         Box::pin(async move {
             store.insert(job).await?;
             NatsQueue::publish(self, &job.id.to_string(), job.to_bytes()).await
         })
     }
 
-    fn requeue<'a>(
-        &'a self,
-        _store: &'a Store,
-        job: &'a Job,
-        seq: i64,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn requeue<'a>(&'a self, _store: &'a Store, job: &'a Job, seq: i64) -> Op<'a> {
         // A key of its own: JetStream drops a second message with the job's id inside its
         // duplicate window.
         Box::pin(async move {
@@ -383,19 +374,19 @@ impl Backend for NatsQueue {
         })
     }
 
-    fn next(&self, wait: Duration) -> BoxFuture<'_, Result<Option<Delivery>, QueueError>> {
+    fn next(&self, wait: Duration) -> Op<'_, Option<Delivery>> {
         Box::pin(NatsQueue::next(self, wait))
     }
 
-    fn ack(&self, d: DeliveryInner) -> BoxFuture<'_, Result<(), QueueError>> {
+    fn ack(&self, d: DeliveryInner) -> Op<'_> {
         Box::pin(async move { ack(message_of(&d)).await })
     }
 
-    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> BoxFuture<'a, Result<(), QueueError>> {
+    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> Op<'a> {
         Box::pin(progress(message_of(d)))
     }
 
-    fn release(&self, d: DeliveryInner) -> BoxFuture<'_, Result<(), QueueError>> {
+    fn release(&self, d: DeliveryInner) -> Op<'_> {
         Box::pin(async move { release(message_of(&d)).await })
     }
 
@@ -404,7 +395,7 @@ impl Backend for NatsQueue {
         d: DeliveryInner,
         job_id: Option<&'a str>,
         reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
+    ) -> Op<'a> {
         Box::pin(async move { NatsQueue::dead_letter(self, message_of(&d), job_id, reason).await })
     }
 
@@ -416,7 +407,7 @@ impl Backend for NatsQueue {
         &'a self,
         _store: &'a Store,
         job_id: &'a str,
-    ) -> BoxFuture<'a, Result<BoxStream<'static, JobEvent>, QueueError>> {
+    ) -> Op<'a, BoxStream<'static, JobEvent>> {
         Box::pin(NatsQueue::watch(self, job_id))
     }
 }

@@ -12,9 +12,13 @@ use deskhand_connectors::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::guard::Guard;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::guard::{Access, Guard};
 use crate::runner::{StepCtx, StepError};
-use crate::skills::manifest::Access;
+use crate::skills::args::Line;
+use crate::skills::Account;
 
 /// The connectors a running agent uses, opened on first use (no keyring needed until then).
 pub struct Connectors {
@@ -77,18 +81,13 @@ impl Connectors {
     }
 }
 
-fn resource_of(action: &str) -> Option<Resource> {
-    Some(match action.split('.').next()? {
-        "gmail" => Resource::Gmail,
-        "calendar" => Resource::Calendar,
-        "notion" => Resource::Notion,
-        _ => return None,
-    })
-}
-
 /// The connection an action's step depends on (`gmail.*`, `calendar.*`, `notion.*`).
-pub fn connection_of(action: &str, args: &Map<String, Value>) -> Option<ConnectionId> {
-    let provider: Provider = resource_of(action)?.provider();
+pub fn connection_of(resource: &str, args: &Map<String, Value>) -> Option<ConnectionId> {
+    let provider = match resource {
+        "gmail" | "calendar" => Provider::Google,
+        "notion" => Provider::Notion,
+        _ => return None,
+    };
     Some(ConnectionId::new(
         provider,
         args.get("account").and_then(|a| a.as_str()),
@@ -106,21 +105,16 @@ pub(crate) fn step_error(e: ConnectorError) -> StepError {
     }
 }
 
-/// `gmail.sync`, `calendar.sync`, `notion.sync`: bring the cache up to date (held while the
-/// connection needs the person).
-pub(crate) async fn sync(
-    action: &str,
+/// Bring one resource's cache up to date (held while the connection needs the person).
+async fn sync(
     g: &Guard,
-    args: &Map<String, Value>,
+    resource: Resource,
+    id: &ConnectionId,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
-    let env = g.env();
-    let resource =
-        resource_of(action).ok_or_else(|| StepError::Fatal(format!("{action} syncs nothing")))?;
     g.connector(resource.as_str(), Access::Read)?;
-    let id = connection_of(action, args).expect("a connector action");
-    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
-    let work = hub.sync(&id, resource, &Quiet);
+    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let work = hub.sync(id, resource, &Quiet);
     let out = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
         r = work => r.map_err(step_error)?,
@@ -128,99 +122,205 @@ pub(crate) async fn sync(
     Ok(serde_json::to_value(out).unwrap_or_default())
 }
 
-/// `gmail.search`, `calendar.agenda`, `notion.query`: sync, then save what matches in reports/.
-pub(crate) async fn search(
-    action: &str,
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
-    let env = g.env();
-    sync(action, g, args, ctx).await?;
-    let id = connection_of(action, args).expect("a connector action");
-    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
-    let body = read_cache(hub.cache(), &id, action, args)?;
-    let mut out = g
-        .write_output(
-            action,
-            "json",
-            serde_json::to_vec_pretty(&body).unwrap_or_default(),
-        )
-        .await?;
-    out["items"] = body["count"].clone();
-    Ok(out)
+/// `gmail.sync`.
+pub(crate) async fn gmail_sync(g: Guard, a: Account, ctx: StepCtx) -> Result<Value, StepError> {
+    sync(&g, Resource::Gmail, &a.of(Provider::Google), &ctx).await
 }
 
-fn read_cache(
-    cache: &Cache,
+/// `calendar.sync`.
+pub(crate) async fn calendar_sync(g: Guard, a: Account, ctx: StepCtx) -> Result<Value, StepError> {
+    sync(&g, Resource::Calendar, &a.of(Provider::Google), &ctx).await
+}
+
+/// `notion.sync`.
+pub(crate) async fn notion_sync(g: Guard, a: Account, ctx: StepCtx) -> Result<Value, StepError> {
+    sync(&g, Resource::Notion, &a.of(Provider::Notion), &ctx).await
+}
+
+/// `gmail.search`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchArgs {
+    /// Gmail search syntax, e.g. "from:grace is:unread newer_than:7d".
+    query: Line,
+    /// At most this many messages, newest first.
+    #[serde(default = "fifty")]
+    limit: u32,
+    #[serde(flatten)]
+    account: Account,
+}
+
+fn fifty() -> u32 {
+    50
+}
+
+/// The mail `gmail.search` found.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchOut {
+    /// The file the matches were saved to (JSON).
+    path: String,
+    /// The connection searched.
+    connection: String,
+    /// How many messages matched.
+    count: usize,
+    /// The messages (id, thread, from, to, subject, date, snippet, labels).
+    messages: Vec<Value>,
+}
+
+/// Sync, then save what matches in reports/ and return it.
+async fn save_matches(
+    g: &Guard,
     id: &ConnectionId,
-    skill: &str,
-    params: &Map<String, Value>,
-) -> Result<Value, StepError> {
-    let conn = id.to_string();
-    let fatal = |e: ConnectorError| StepError::Fatal(e.to_string());
-    let items: Value = match skill {
-        "gmail.search" => {
-            let q = MailQuery::parse(
-                crate::skills::arg(params, "query")
-                    .as_str()
-                    .unwrap_or_default(),
-                chrono::Utc::now().timestamp_millis(),
-            )
-            .map_err(|e| StepError::Fatal(format!("bad query: {e}")))?;
-            let limit = crate::skills::arg(params, "limit").as_u64().unwrap_or(50) as usize;
-            json!(cache.search_mail(Some(&conn), &q, limit).map_err(fatal)?)
-        }
-        "calendar.agenda" => {
-            let now = chrono::Local::now();
-            let midnight = now
-                .date_naive()
-                .and_hms_opt(0, 0, 0)
-                .and_then(|d| d.and_local_timezone(chrono::Local).earliest())
-                .unwrap_or(now)
-                .timestamp();
-            let days = crate::skills::arg(params, "days")
-                .as_i64()
-                .unwrap_or(7)
-                .max(1);
-            json!(cache
-                .agenda(Some(&conn), midnight, midnight + days * 86_400)
-                .map_err(fatal)?)
-        }
-        _ => {
-            let wanted = crate::skills::arg(params, "data_source")
-                .as_str()
-                .unwrap_or_default();
-            let ds = cache
-                .data_sources(Some(&conn))
-                .map_err(fatal)?
-                .into_iter()
-                .find(|d| d.id == wanted || d.title.eq_ignore_ascii_case(wanted))
-                .ok_or_else(|| {
-                    StepError::Fatal(format!(
-                        "no data source {wanted:?} is shared with {conn}; share it with the \
-                         integration in Notion"
-                    ))
-                })?;
-            let filter = crate::skills::arg(params, "where")
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            let pages: Vec<_> = cache
-                .pages(Some(&conn), &ds.id)
-                .map_err(fatal)?
-                .into_iter()
-                .filter(|p| {
-                    filter.iter().all(|(k, v)| match p.properties.get(k) {
-                        Some(Value::Array(a)) => a.contains(v),
-                        Some(x) => x == v,
-                        None => false,
-                    })
-                })
-                .collect();
-            json!(pages)
-        }
+    items: Value,
+) -> Result<(String, usize, Vec<Value>), StepError> {
+    let items = match items {
+        Value::Array(a) => a,
+        other => vec![other],
     };
-    let count = items.as_array().map(|a| a.len()).unwrap_or(0);
-    Ok(json!({ "connection": conn, "count": count, "items": items }))
+    let body = json!({ "connection": id.to_string(), "count": items.len(), "items": items });
+    let path = g
+        .write_output("json", serde_json::to_vec_pretty(&body).unwrap_or_default())
+        .await?;
+    Ok((path, items.len(), items))
+}
+
+fn fatal(e: ConnectorError) -> StepError {
+    StepError::Fatal(e.to_string())
+}
+
+/// `gmail.search`: sync, then save the messages matching the query in reports/.
+pub(crate) async fn gmail_search(
+    g: Guard,
+    a: SearchArgs,
+    ctx: StepCtx,
+) -> Result<SearchOut, StepError> {
+    let id = a.account.of(Provider::Google);
+    sync(&g, Resource::Gmail, &id, &ctx).await?;
+    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let q = MailQuery::parse(a.query.as_str(), chrono::Utc::now().timestamp_millis())
+        .map_err(|e| StepError::Fatal(format!("bad query: {e}")))?;
+    let found = hub
+        .cache()
+        .search_mail(Some(&id.to_string()), &q, a.limit as usize)
+        .map_err(fatal)?;
+    let (path, count, messages) = save_matches(&g, &id, json!(found)).await?;
+    Ok(SearchOut {
+        path,
+        connection: id.to_string(),
+        count,
+        messages,
+    })
+}
+
+/// `calendar.agenda`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AgendaArgs {
+    /// Days from today.
+    #[serde(default = "seven")]
+    days: u32,
+    #[serde(flatten)]
+    account: Account,
+}
+
+fn seven() -> u32 {
+    7
+}
+
+/// The events `calendar.agenda` found.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AgendaOut {
+    /// The file the events were saved to (JSON).
+    path: String,
+    /// How many events.
+    count: usize,
+    /// The events (title, start, end, attendees, …).
+    events: Vec<Value>,
+}
+
+/// `calendar.agenda`: sync, then save the coming days' events in reports/.
+pub(crate) async fn calendar_agenda(
+    g: Guard,
+    a: AgendaArgs,
+    ctx: StepCtx,
+) -> Result<AgendaOut, StepError> {
+    let id = a.account.of(Provider::Google);
+    sync(&g, Resource::Calendar, &id, &ctx).await?;
+    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let now = chrono::Local::now();
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|d| d.and_local_timezone(chrono::Local).earliest())
+        .unwrap_or(now)
+        .timestamp();
+    let days = i64::from(a.days.max(1));
+    let events = hub
+        .cache()
+        .agenda(Some(&id.to_string()), midnight, midnight + days * 86_400)
+        .map_err(fatal)?;
+    let (path, count, events) = save_matches(&g, &id, json!(events)).await?;
+    Ok(AgendaOut {
+        path,
+        count,
+        events,
+    })
+}
+
+/// `notion.query`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct QueryArgs {
+    /// Data source id or title.
+    data_source: Line,
+    /// Property values to match, e.g. {"Status": "Done"}.
+    #[serde(default, rename = "where")]
+    filter: Map<String, Value>,
+    #[serde(flatten)]
+    account: Account,
+}
+
+/// The pages `notion.query` found.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct QueryOut {
+    /// The file the pages were saved to (JSON).
+    path: String,
+    /// How many pages.
+    count: usize,
+    /// The pages (id, title, properties, url).
+    pages: Vec<Value>,
+}
+
+/// `notion.query`: sync, then save a data source's matching pages in reports/.
+pub(crate) async fn notion_query(
+    g: Guard,
+    a: QueryArgs,
+    ctx: StepCtx,
+) -> Result<QueryOut, StepError> {
+    let id = a.account.of(Provider::Notion);
+    sync(&g, Resource::Notion, &id, &ctx).await?;
+    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let (cache, conn, wanted) = (hub.cache(), id.to_string(), a.data_source.as_str());
+    let ds = cache
+        .data_sources(Some(&conn))
+        .map_err(fatal)?
+        .into_iter()
+        .find(|d| d.id == wanted || d.title.eq_ignore_ascii_case(wanted))
+        .ok_or_else(|| {
+            StepError::Fatal(format!(
+                "no data source {wanted:?} is shared with {conn}; share it with the \
+                 integration in Notion"
+            ))
+        })?;
+    let pages: Vec<_> = cache
+        .pages(Some(&conn), &ds.id)
+        .map_err(fatal)?
+        .into_iter()
+        .filter(|p| {
+            a.filter.iter().all(|(k, v)| match p.properties.get(k) {
+                Some(Value::Array(a)) => a.contains(v),
+                Some(x) => x == v,
+                None => false,
+            })
+        })
+        .collect();
+    let (path, count, pages) = save_matches(&g, &id, json!(pages)).await?;
+    Ok(QueryOut { path, count, pages })
 }

@@ -147,7 +147,10 @@ pub fn skill_manifest(data: &[u8]) {
                     "{}",
                     s.uses
                 );
-                let _ = manifest::render(&Value::Object(s.args.clone()), &Default::default());
+                let _ = crate::skills::template::render(
+                    &Value::Object(s.args.clone()),
+                    &Default::default(),
+                );
             }
             let mut names: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).collect();
             names.sort_unstable();

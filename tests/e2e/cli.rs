@@ -185,16 +185,16 @@ fn the_demo_runs_on_the_embedded_default_and_leaves_reports() {
         b"PK"
     );
     assert_eq!(
-        &std::fs::read(find("browser.fill-", ".png")).unwrap()[..4],
+        &std::fs::read(find("fill-form-fill-", ".png")).unwrap()[..4],
         b"\x89PNG"
     );
     let fill: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(find("browser.fill-", ".json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(find("fill-form-fill-", ".json")).unwrap())
             .unwrap();
     assert_eq!(fill["fields"].as_array().map(Vec::len), Some(20), "{fill}");
     assert_eq!(fill["submit"]["navigated"], true);
     assert_eq!(
-        &std::fs::read(find("browser.extract-", ".xlsx")).unwrap()[..2],
+        &std::fs::read(find("extract-extract-", ".xlsx")).unwrap()[..2],
         b"PK"
     );
     let dash = std::fs::read_to_string(ws.path().join("dashboard.html")).unwrap();

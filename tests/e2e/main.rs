@@ -21,3 +21,4 @@ mod provider_api;
 mod schedules;
 mod secrets;
 mod skills;
+mod step_data;

@@ -6,6 +6,7 @@
 
 pub mod approvals;
 pub mod devices;
+mod permissions;
 pub mod policy;
 pub mod requests;
 
@@ -17,10 +18,10 @@ use deskhand_workspace::Workspace;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+pub use permissions::{Access, Permissions};
 pub use policy::Policy;
 
 use crate::runner::StepError;
-use crate::skills::manifest::Access;
 use crate::skills::SkillEnv;
 use approvals::ApprovalState;
 
@@ -68,30 +69,112 @@ fn record_refusal(
     tracing::warn!(job, what, target, why, "refused");
 }
 
+/// What every step of one job shares: the policy, and which step wrote which file (two steps
+/// of a job never write the same path; the second fails loudly instead of replacing the first).
+#[derive(Debug)]
+pub struct JobScope {
+    policy: Arc<Policy>,
+    written: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl JobScope {
+    /// The scope of one run of a job under `policy`.
+    pub fn new(policy: Policy) -> Arc<JobScope> {
+        Arc::new(JobScope {
+            policy: Arc::new(policy),
+            written: Default::default(),
+        })
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Claim `rel` for `step`: a path another step of this job already wrote is refused, so one
+    /// step's output never silently replaces another's (the same step may write it again: a
+    /// retry, or a redelivered job).
+    pub fn claim(&self, rel: &str, step: &str) -> Result<(), String> {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match written.get(rel) {
+            Some(other) if other != step => Err(format!(
+                "step {other:?} already wrote {rel} in this job; two steps may not write the same \
+                 file (give one of them its own `path:`)"
+            )),
+            _ => {
+                written.insert(rel.to_string(), step.to_string());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Where one step's outputs are written: the `path:` its skill declares, or
+/// `reports/<skill>-<step>-<job>.<ext>` (`reports/<skill>-<job>.<ext>` when the step is named
+/// after the skill, as a built-in action run on its own is).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputName {
+    /// The skill.
+    pub skill: String,
+    /// The step's id.
+    pub step: String,
+    /// The path the skill declares for this step's output, if any.
+    pub path: Option<String>,
+}
+
+impl OutputName {
+    /// The path of this step's output with extension `ext` in `job`.
+    pub fn path(&self, job: &str, ext: &str) -> String {
+        match &self.path {
+            Some(p) => with_extension(p, ext),
+            None if self.step == self.skill => format!("reports/{}-{job}.{ext}", self.skill),
+            None => format!("reports/{}-{}-{job}.{ext}", self.skill, self.step),
+        }
+    }
+}
+
+/// `p` with its extension replaced by `ext` (a declared `reports/leads.csv` is the csv; the same
+/// step's screenshot goes beside it as `reports/leads.png`).
+pub fn with_extension(p: &str, ext: &str) -> String {
+    let (dir, file) = p.rsplit_once('/').map_or(("", p), |(d, f)| (d, f));
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    let file = format!("{stem}.{ext}");
+    if dir.is_empty() {
+        file
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
 /// One job's guard.
 pub struct Guard {
+    scope: Arc<JobScope>,
     policy: Arc<Policy>,
     env: Arc<SkillEnv>,
     files: Workspace,
     job: String,
+    output: OutputName,
     cancel: CancellationToken,
 }
 
 impl Guard {
-    /// A guard for `job` under `policy`. `files` is the only writable workspace handle a step
+    /// A guard for one step of `job`. `files` is the only writable workspace handle a step
     /// reaches, and only through this guard.
     pub(crate) fn new(
-        policy: Arc<Policy>,
+        scope: Arc<JobScope>,
         env: Arc<SkillEnv>,
         files: Workspace,
         job: &str,
+        output: OutputName,
         cancel: CancellationToken,
     ) -> Guard {
         Guard {
-            policy,
+            policy: Arc::clone(&scope.policy),
+            scope,
             env,
             files,
             job: job.to_string(),
+            output,
             cancel,
         }
     }
@@ -267,6 +350,7 @@ impl Guard {
         self.policy
             .path_allowed(&norm_rel)
             .map_err(|why| self.refuse("file", &norm_rel, &why))?;
+        self.claim(&norm_rel)?;
         let journal = crate::journal::Journal::new(&self.env.workspace);
         if norm.exists() && !journal.touched(&self.job, &norm_rel) {
             self.approve(
@@ -300,17 +384,24 @@ impl Guard {
             .map_err(|e| StepError::Retryable(e.to_string()))
     }
 
-    /// Write `reports/<name>-<job>.<ext>`. The name depends only on the job, so a redelivered
-    /// job overwrites its own report instead of adding a second one.
-    pub async fn write_output(
-        &self,
-        name: &str,
-        ext: &str,
-        bytes: Vec<u8>,
-    ) -> Result<Value, StepError> {
-        let rel = format!("reports/{name}-{}.{ext}", self.job);
+    /// Claim `rel` for this step (see [`JobScope::claim`]); a refusal is audited.
+    fn claim(&self, rel: &str) -> Result<(), StepError> {
+        self.scope
+            .claim(rel, &self.output.step)
+            .map_err(|why| self.refuse("file", rel, &why))
+    }
+
+    /// The path this step's output with extension `ext` is written to.
+    pub fn output_path(&self, ext: &str) -> String {
+        self.output.path(&self.job, ext)
+    }
+
+    /// Write this step's output (see [`OutputName`]). The name depends only on the job and the
+    /// step, so a redelivered job rewrites its own file instead of adding a second one.
+    pub async fn write_output(&self, ext: &str, bytes: Vec<u8>) -> Result<String, StepError> {
+        let rel = self.output_path(ext);
         self.write_file(&rel, bytes).await?;
-        Ok(json!({ "path": rel }))
+        Ok(rel)
     }
 
     /// Change a workspace file in place with `edit` (re-applied on the person's newer text; see
@@ -344,5 +435,37 @@ impl Guard {
             json!({"path": rel, "edit": true}),
         );
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_come_from_the_step_and_never_collide() {
+        let name = |skill: &str, step: &str, path: Option<&str>| OutputName {
+            skill: skill.into(),
+            step: step.into(),
+            path: path.map(String::from),
+        };
+        assert_eq!(
+            name("browser.extract", "browser.extract", None).path("J1", "csv"),
+            "reports/browser.extract-J1.csv"
+        );
+        let a = name("leads", "a", None).path("J1", "csv");
+        let b = name("leads", "b", None).path("J1", "csv");
+        assert_eq!(a, "reports/leads-a-J1.csv");
+        assert_ne!(a, b);
+        let declared = name("leads", "a", Some("reports/leads.csv"));
+        assert_eq!(declared.path("J1", "csv"), "reports/leads.csv");
+        assert_eq!(declared.path("J1", "png"), "reports/leads.png");
+        assert_eq!(with_extension("out", "md"), "out.md");
+
+        let scope = JobScope::new(Policy::new("leads", &Permissions::default(), &Default::default()));
+        assert!(scope.claim(&a, "a").is_ok());
+        assert!(scope.claim(&a, "a").is_ok(), "a step may rewrite its own file");
+        let e = scope.claim(&a, "b").unwrap_err();
+        assert!(e.contains("step \"a\" already wrote") && e.contains("path:"), "{e}");
     }
 }

@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::skills::manifest::{Access, Permissions};
-use crate::skills::{SkillDef, SkillKind};
+use super::{Access, Permissions};
 
 /// One origin pattern: `https://example.com`, `https://*.example.com`, `http://127.0.0.1:8080`,
 /// `*.example.com` (any scheme of http/https, default port).
@@ -131,20 +130,6 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy of a checked invocation. A built-in action run on its own gets what it needs
-    /// and no more: the origin of its `url` parameter, `reports/**`, its connectors, and every
-    /// consequential action asks.
-    pub fn for_skill(def: &SkillDef, params: &Map<String, Value>) -> Policy {
-        let perms = match (&def.permissions, def.kind) {
-            (Some(p), _) => p.clone(),
-            (None, SkillKind::Action) => crate::skills::actions::find(&def.name)
-                .map(|a| a.minimal_permissions())
-                .unwrap_or_default(),
-            (None, _) => Permissions::default(),
-        };
-        Policy::new(&def.name, &perms, params)
-    }
-
     /// Compile `perms`, resolving `param:NAME` origins from `params`.
     pub fn new(skill: &str, perms: &Permissions, params: &Map<String, Value>) -> Policy {
         let mut allow = Vec::new();

@@ -1,16 +1,26 @@
-//! Actions: the building blocks a skill's steps `use`. Each declares its arguments and the
-//! permissions it needs, so a skill that uses one without declaring them is refused at load time.
+//! The action registry: the building blocks a skill's steps `use`, and the tools a planner or an
+//! MCP client will be offered. Each action is one value: its name and description, an argument
+//! type whose JSON Schema is derived from the Rust type (so the schema a model sees is exactly
+//! what the action accepts), the type of its result (which later steps read as
+//! `{{ steps.ID.FIELD }}`), the permissions it needs, the consequential things it may do, its
+//! timeout and retry policy, and its `run`, which receives the job's guard and nothing else.
 //! Some actions are also runnable on their own as one-step skills (`deskhand dispatch
 //! browser.fill ...`).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::manifest::{Access, Permissions};
-use super::{ParamDef, ParamType, SkillEnv};
-use crate::runner::{RetryPolicy, Step};
+use super::args::{fields_of, params_of, schema_of};
+use super::{browser_steps, mail, reports, tasks_sync, ParamDef};
+use crate::guard::{Access, Guard, Permissions};
+use crate::runner::{StepCtx, StepError};
 
 /// Consequential actions a skill may be allowed to run without asking.
 pub const CONSEQUENTIAL: &[&str] = &[
@@ -39,273 +49,311 @@ pub enum Need {
 /// Files an extraction schema may be read from when `browser.extract` runs on its own.
 const SCHEMA_FILES: &[&str] = &["**/*.yaml", "**/*.yml", "**/*.json"];
 
-/// An argument: name, type, required, default (JSON text), description.
-pub type Arg = (
-    &'static str,
-    ParamType,
-    bool,
-    Option<&'static str>,
-    &'static str,
-);
+/// The type-erased run of an action: parse the arguments into its type, then run it.
+type Run = Arc<dyn Fn(Guard, Map<String, Value>, StepCtx) -> BoxFuture<'static, Result<Value, StepError>>
+    + Send
+    + Sync>;
 
-/// One action.
-#[derive(Debug)]
-pub struct Action {
+/// What an action declares about itself besides its types.
+pub struct Meta {
     /// `gmail.sync`.
     pub name: &'static str,
-    /// What it does.
+    /// What it does (shown to people and to a planner).
     pub description: &'static str,
-    /// Its arguments.
-    pub args: &'static [Arg],
     /// What it needs permission for.
     pub needs: &'static [Need],
+    /// The consequential things it may do (each asks unless the skill allows it).
+    pub consequential: &'static [&'static str],
     /// Runnable as a skill by itself.
     pub direct: bool,
     /// Per-attempt timeout.
-    pub timeout_s: u64,
+    pub timeout: Duration,
     /// Retried on transient failure (false for steps with side effects a retry would repeat).
     pub retry: bool,
 }
 
-use ParamType::{Bool, Date, Int, Json, Url};
-const STRING: ParamType = ParamType::String;
+/// One action.
+pub struct Action {
+    meta: Meta,
+    /// The JSON Schema of its arguments.
+    args_schema: Value,
+    /// The JSON Schema of its result.
+    output_schema: Value,
+    /// Its arguments as parameters (derived from the schema).
+    params: Vec<ParamDef>,
+    /// Does a value deserialize into its argument type?
+    check: fn(Map<String, Value>) -> Result<(), String>,
+    run: Run,
+}
 
-const ACCOUNT: Arg = (
-    "account",
-    STRING,
-    false,
-    Some("\"default\""),
-    "Which connection of the provider.",
-);
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Action")
+            .field("name", &self.meta.name)
+            .finish()
+    }
+}
 
-const TARGET: Arg = (
-    "target",
-    STRING,
-    false,
-    Some("\"headless\""),
-    "Where: headless (the agent's own Chromium), or a tab of your browser through the extension: tab:active, tab:new, tab:<id>, tab:<URL pattern>.",
-);
+impl std::ops::Deref for Action {
+    type Target = Meta;
+    fn deref(&self) -> &Meta {
+        &self.meta
+    }
+}
 
-const FALLBACK: Arg = (
-    "fallback",
-    STRING,
-    false,
-    Some("\"none\""),
-    "With a tab target: headless runs it in the agent's own Chromium when the extension is not connected; none fails.",
-);
+fn parse<A: DeserializeOwned>(args: Map<String, Value>) -> Result<A, String> {
+    serde_json::from_value(Value::Object(args)).map_err(|e| e.to_string())
+}
+
+/// An action from its declaration and its typed `run`.
+fn action<A, O, F, Fut>(meta: Meta, run: F) -> Action
+where
+    A: DeserializeOwned + JsonSchema + Send + 'static,
+    O: Serialize + JsonSchema + 'static,
+    F: Fn(Guard, A, StepCtx) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, StepError>> + Send + 'static,
+{
+    let args_schema = schema_of::<A>();
+    let name = meta.name;
+    let run: Run = Arc::new(move |g, args, ctx| match parse::<A>(args) {
+        Ok(a) => {
+            let fut = run(g, a, ctx);
+            Box::pin(async move {
+                let out = fut.await?;
+                serde_json::to_value(out)
+                    .map_err(|e| StepError::Fatal(format!("{name}: result: {e}")))
+            })
+        }
+        Err(e) => Box::pin(futures::future::ready(Err(StepError::Fatal(format!(
+            "invalid arguments for {name}: {e}"
+        ))))),
+    });
+    Action {
+        params: params_of(&args_schema),
+        args_schema,
+        output_schema: schema_of::<O>(),
+        check: |m| parse::<A>(m).map(|_| ()),
+        meta,
+        run,
+    }
+}
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
 
 /// Every action.
-pub static ACTIONS: &[Action] = &[
-    Action {
-        name: "browser.fill",
-        description: "Open a page, fill its form by field labels, optionally submit, and save a report and a screenshot in reports/.",
-        args: &[
-            ("url", Url, true, None, "The page with the form."),
-            ("fields", Json, true, None, "Field labels to values, e.g. {\"Email\": \"a@b.c\", \"Subscribe\": true}."),
-            ("submit", STRING, false, None, "Text of the button to click afterwards."),
-            ("partial", Bool, false, Some("false"), "Fill what matches and report the rest."),
-            TARGET,
-            FALLBACK,
-        ],
-        needs: &[Need::Browser, Need::Workspace("reports/x")],
-        direct: true,
-        timeout_s: 120,
-        retry: false,
-    },
-    Action {
-        name: "browser.extract",
-        description: "Open a page and extract records with a schema (following next links) into reports/.",
-        args: &[
-            ("url", Url, true, None, "The first page."),
-            ("schema", Json, true, None, "Extraction schema {items, fields, next}, or a path to a schema file in the workspace."),
-            ("format", STRING, false, Some("\"csv\""), "csv, jsonl, json or xlsx."),
-            ("max_pages", Int, false, Some("10"), "Follow next links at most this many pages."),
-            TARGET,
-            FALLBACK,
-        ],
-        needs: &[Need::Browser, Need::Workspace("reports/x"), Need::Read(SCHEMA_FILES)],
-        direct: true,
-        timeout_s: 300,
-        retry: true,
-    },
-    Action {
-        name: "browser.scroll",
-        description: "Open a page and scroll until enough items match a selector (or nothing new appears); save a report in reports/.",
-        args: &[
-            ("url", Url, true, None, "The page."),
-            ("selector", STRING, true, None, "CSS selector of the items to count."),
-            ("count", Int, false, None, "Stop once this many match (default: until the feed ends)."),
-            ("idle_ms", Int, false, Some("1500"), "The feed has ended when nothing new appears for this long."),
-            TARGET,
-            FALLBACK,
-        ],
-        needs: &[Need::Browser, Need::Workspace("reports/x")],
-        direct: true,
-        timeout_s: 180,
-        retry: true,
-    },
-    Action {
-        name: "browser.click",
-        description: "Open a page and click a button or link by its text (after approval); save a report in reports/.",
-        args: &[
-            ("url", Url, true, None, "The page."),
-            ("text", STRING, true, None, "What the button or link says, or role=button[name=\"…\"], text=…, css=…."),
-            TARGET,
-            FALLBACK,
-        ],
-        needs: &[Need::Browser, Need::Workspace("reports/x")],
-        direct: true,
-        timeout_s: 120,
-        retry: false,
-    },
-    Action {
-        name: "gmail.search",
-        description: "Sync Gmail, then save the messages matching a Gmail-style query in reports/.",
-        args: &[
-            ("query", STRING, true, None, "Gmail search syntax, e.g. \"from:grace is:unread newer_than:7d\"."),
-            ("limit", Int, false, Some("50"), "At most this many messages, newest first."),
-            ACCOUNT,
-        ],
-        needs: &[Need::Connector("gmail", Access::Read), Need::Workspace("reports/x")],
-        direct: true,
-        timeout_s: 600,
-        retry: true,
-    },
-    Action {
-        name: "gmail.send",
-        description: "Send a plain-text mail from the Gmail account, after the person approves it (recipients, subject and text).",
-        args: &[
-            ("to", STRING, true, None, "Recipients, comma-separated: \"Grace Hopper <grace@example.com>, ada@example.com\"."),
-            ("cc", STRING, false, None, "Copy recipients, comma-separated."),
-            ("subject", STRING, true, None, "The subject."),
-            ("body", ParamType::Text, true, None, "The text (several lines)."),
-            ACCOUNT,
-        ],
-        needs: &[Need::Connector("gmail", Access::Write)],
-        direct: true,
-        timeout_s: 120,
-        // A retry could send twice; the job's own redelivery is covered by its send record.
-        retry: false,
-    },
-    Action {
-        name: "calendar.agenda",
-        description: "Sync Google Calendar, then save the coming days' events in reports/.",
-        args: &[("days", Int, false, Some("7"), "Days from today."), ACCOUNT],
-        needs: &[Need::Connector("calendar", Access::Read), Need::Workspace("reports/x")],
-        direct: true,
-        timeout_s: 600,
-        retry: true,
-    },
-    Action {
-        name: "notion.query",
-        description: "Sync Notion, then save a data source's pages (optionally filtered) in reports/.",
-        args: &[
-            ("data_source", STRING, true, None, "Data source id or title."),
-            ("where", Json, false, Some("{}"), "Property values to match, e.g. {\"Status\": \"Done\"}."),
-            ACCOUNT,
-        ],
-        needs: &[Need::Connector("notion", Access::Read), Need::Workspace("reports/x")],
-        direct: true,
-        timeout_s: 600,
-        retry: true,
-    },
-    Action {
-        name: "gmail.sync",
-        description: "Bring the local Gmail cache up to date (held while the account needs reconnecting).",
-        args: &[ACCOUNT],
-        needs: &[Need::Connector("gmail", Access::Read)],
-        direct: false,
-        timeout_s: 600,
-        retry: true,
-    },
-    Action {
-        name: "calendar.sync",
-        description: "Bring the local Calendar cache up to date.",
-        args: &[ACCOUNT],
-        needs: &[Need::Connector("calendar", Access::Read)],
-        direct: false,
-        timeout_s: 600,
-        retry: true,
-    },
-    Action {
-        name: "notion.sync",
-        description: "Bring the local Notion cache up to date.",
-        args: &[ACCOUNT],
-        needs: &[Need::Connector("notion", Access::Read)],
-        direct: false,
-        timeout_s: 600,
-        retry: true,
-    },
-    Action {
-        name: "report.status",
-        description: "Write the status report (calendar, mail since the last report, tasks, cross-referenced) as Markdown and XLSX.",
-        args: &[
-            ("date", Date, false, None, "The report's day (default today)."),
-            ("tz", STRING, false, None, "Time zone of the report's day (default the machine's)."),
-            ACCOUNT,
-        ],
-        needs: &[
-            Need::Connector("gmail", Access::Read),
-            Need::Connector("calendar", Access::Read),
-            Need::Workspace("reports/x"),
-        ],
-        direct: false,
-        timeout_s: 120,
-        retry: true,
-    },
-    Action {
-        name: "report.inbox-digest",
-        description: "Write a digest of the last hours' mail grouped by sender and thread.",
-        args: &[
-            ("hours", Int, false, Some("24"), "How far back."),
-            ("until", STRING, false, None, "End of the window, RFC 3339 (default now)."),
-            ("tz", STRING, false, None, "Time zone times are shown in (default the machine's)."),
-            ACCOUNT,
-        ],
-        needs: &[Need::Connector("gmail", Access::Read), Need::Workspace("reports/x")],
-        direct: false,
-        timeout_s: 120,
-        retry: true,
-    },
-    Action {
-        name: "tasks.notion-sync",
-        description: "Two-way sync of TASKS.md with a Notion data source (title, status, due).",
-        args: &[
-            ("data_source", STRING, true, None, "Data source id or title."),
-            ("section", STRING, false, Some("\"Notion\""), "TASKS.md section for tasks new from Notion."),
-            ACCOUNT,
-        ],
-        needs: &[Need::Connector("notion", Access::Write), Need::Workspace("TASKS.md")],
-        direct: false,
-        timeout_s: 300,
-        retry: false,
-    },
-    Action {
-        name: "schedule",
-        description: "Add a schedule: run a skill on a cron (`/schedule \"0 8 * * 1-5\" status-report tz=Europe/Berlin`).",
-        args: &[
-            ("cron", STRING, false, None, "Five-field cron or @daily-style name (or the first word after /schedule)."),
-            ("skill", STRING, false, None, "The skill to run (or the second word)."),
-            ("tz", STRING, false, None, "IANA time zone (default the machine's)."),
-            ("params", Json, false, Some("{}"), "The skill's parameters."),
-            ("missed", STRING, false, Some("\"run-once\""), "After sleep or downtime: run-once or skip."),
-            ("args", Json, false, None, "Words after /schedule: CRON SKILL."),
-        ],
-        needs: &[],
-        direct: true,
-        timeout_s: 30,
-        retry: false,
-    },
-    Action {
-        name: "noop",
-        description: "Does nothing (for checking the agent and measuring dispatch).",
-        args: &[],
-        needs: &[],
-        direct: true,
-        timeout_s: 60,
-        retry: true,
-    },
-];
+pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
+    use Access::{Read, Write};
+    vec![
+        action(
+            Meta {
+                name: "browser.fill",
+                description: "Open a page, fill its form by field labels, optionally submit, and save a report and a screenshot in reports/.",
+                needs: &[Need::Browser, Need::Workspace("reports/x")],
+                consequential: &["submit"],
+                direct: true,
+                timeout: secs(120),
+                retry: false,
+            },
+            browser_steps::fill,
+        ),
+        action(
+            Meta {
+                name: "browser.extract",
+                description: "Open a page and extract records with a schema (following next links) into reports/.",
+                needs: &[Need::Browser, Need::Workspace("reports/x"), Need::Read(SCHEMA_FILES)],
+                consequential: &[],
+                direct: true,
+                timeout: secs(300),
+                retry: true,
+            },
+            browser_steps::extract,
+        ),
+        action(
+            Meta {
+                name: "browser.scroll",
+                description: "Open a page and scroll until enough items match a selector (or nothing new appears); save a report in reports/.",
+                needs: &[Need::Browser, Need::Workspace("reports/x")],
+                consequential: &[],
+                direct: true,
+                timeout: secs(180),
+                retry: true,
+            },
+            browser_steps::scroll,
+        ),
+        action(
+            Meta {
+                name: "browser.click",
+                description: "Open a page and click a button or link by its text (after approval); save a report in reports/.",
+                needs: &[Need::Browser, Need::Workspace("reports/x")],
+                consequential: &["click"],
+                direct: true,
+                timeout: secs(120),
+                retry: false,
+            },
+            browser_steps::click,
+        ),
+        action(
+            Meta {
+                name: "gmail.search",
+                description: "Sync Gmail, then save the messages matching a Gmail-style query in reports/.",
+                needs: &[Need::Connector("gmail", Read), Need::Workspace("reports/x")],
+                consequential: &[],
+                direct: true,
+                timeout: secs(600),
+                retry: true,
+            },
+            crate::connector_skills::gmail_search,
+        ),
+        action(
+            Meta {
+                name: "gmail.send",
+                description: "Send a plain-text mail from the Gmail account, after the person approves it (recipients, subject and text).",
+                needs: &[Need::Connector("gmail", Write)],
+                consequential: &["send"],
+                direct: true,
+                timeout: secs(120),
+                // A retry could send twice; the job's own redelivery is covered by its send record.
+                retry: false,
+            },
+            mail::send,
+        ),
+        action(
+            Meta {
+                name: "calendar.agenda",
+                description: "Sync Google Calendar, then save the coming days' events in reports/.",
+                needs: &[Need::Connector("calendar", Read), Need::Workspace("reports/x")],
+                consequential: &[],
+                direct: true,
+                timeout: secs(600),
+                retry: true,
+            },
+            crate::connector_skills::calendar_agenda,
+        ),
+        action(
+            Meta {
+                name: "notion.query",
+                description: "Sync Notion, then save a data source's pages (optionally filtered) in reports/.",
+                needs: &[Need::Connector("notion", Read), Need::Workspace("reports/x")],
+                consequential: &[],
+                direct: true,
+                timeout: secs(600),
+                retry: true,
+            },
+            crate::connector_skills::notion_query,
+        ),
+        action(
+            Meta {
+                name: "gmail.sync",
+                description: "Bring the local Gmail cache up to date (held while the account needs reconnecting).",
+                needs: &[Need::Connector("gmail", Read)],
+                consequential: &[],
+                direct: false,
+                timeout: secs(600),
+                retry: true,
+            },
+            crate::connector_skills::gmail_sync,
+        ),
+        action(
+            Meta {
+                name: "calendar.sync",
+                description: "Bring the local Calendar cache up to date.",
+                needs: &[Need::Connector("calendar", Read)],
+                consequential: &[],
+                direct: false,
+                timeout: secs(600),
+                retry: true,
+            },
+            crate::connector_skills::calendar_sync,
+        ),
+        action(
+            Meta {
+                name: "notion.sync",
+                description: "Bring the local Notion cache up to date.",
+                needs: &[Need::Connector("notion", Read)],
+                consequential: &[],
+                direct: false,
+                timeout: secs(600),
+                retry: true,
+            },
+            crate::connector_skills::notion_sync,
+        ),
+        action(
+            Meta {
+                name: "report.status",
+                description: "Write the status report (calendar, mail since the last report, tasks, cross-referenced) as Markdown and XLSX.",
+                needs: &[
+                    Need::Connector("gmail", Read),
+                    Need::Connector("calendar", Read),
+                    Need::Workspace("reports/x"),
+                ],
+                consequential: &[],
+                direct: false,
+                timeout: secs(120),
+                retry: true,
+            },
+            reports::status,
+        ),
+        action(
+            Meta {
+                name: "report.inbox-digest",
+                description: "Write a digest of the last hours' mail grouped by sender and thread.",
+                needs: &[Need::Connector("gmail", Read), Need::Workspace("reports/x")],
+                consequential: &[],
+                direct: false,
+                timeout: secs(120),
+                retry: true,
+            },
+            reports::inbox_digest,
+        ),
+        action(
+            Meta {
+                name: "tasks.notion-sync",
+                description: "Two-way sync of TASKS.md with a Notion data source (title, status, due).",
+                needs: &[Need::Connector("notion", Write), Need::Workspace("TASKS.md")],
+                consequential: &["external-write"],
+                direct: false,
+                timeout: secs(300),
+                retry: false,
+            },
+            tasks_sync::run,
+        ),
+        action(
+            Meta {
+                name: "schedule",
+                description: "Add a schedule: run a skill on a cron (`/schedule \"0 8 * * 1-5\" status-report tz=Europe/Berlin`).",
+                needs: &[],
+                consequential: &[],
+                direct: true,
+                timeout: secs(30),
+                retry: false,
+            },
+            super::schedule,
+        ),
+        action(
+            Meta {
+                name: "noop",
+                description: "Does nothing (for checking the agent and measuring dispatch).",
+                needs: &[],
+                consequential: &[],
+                direct: true,
+                timeout: secs(60),
+                retry: true,
+            },
+            noop,
+        ),
+    ]
+});
+
+/// `noop` takes no arguments.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+async fn noop(_: Guard, _: NoArgs, _: StepCtx) -> Result<(), StepError> {
+    Ok(())
+}
 
 /// The action called `name`.
 pub fn find(name: &str) -> Option<&'static Action> {
@@ -320,16 +368,34 @@ pub fn names() -> Vec<&'static str> {
 impl Action {
     /// The arguments as parameter definitions (for direct use and checks).
     pub fn params(&self) -> Vec<ParamDef> {
-        self.args
+        self.params.clone()
+    }
+
+    /// The JSON Schema of the arguments (what a planner or an MCP client is offered).
+    pub fn args_schema(&self) -> &Value {
+        &self.args_schema
+    }
+
+    /// The JSON Schema of the result.
+    pub fn output_schema(&self) -> &Value {
+        &self.output_schema
+    }
+
+    /// The fields of the result later steps may read (empty: not described).
+    pub fn output_fields(&self) -> Vec<String> {
+        fields_of(&self.output_schema)
+    }
+
+    /// Do these (rendered) arguments fit the argument type?
+    pub fn check_args(&self, args: Map<String, Value>) -> Result<(), String> {
+        (self.check)(args)
+    }
+
+    /// Does this action write files of its own (reports/…)?
+    pub fn writes_output(&self) -> bool {
+        self.needs
             .iter()
-            .map(|(name, kind, required, default, description)| ParamDef {
-                name: name.to_string(),
-                kind: *kind,
-                required: *required,
-                default: default.and_then(|d| serde_json::from_str(d).ok()),
-                description: description.to_string(),
-            })
-            .collect()
+            .any(|n| matches!(n, Need::Workspace(p) if p.starts_with("reports/")))
     }
 
     /// Ok when `perms` cover what this action needs; otherwise what is missing.
@@ -389,31 +455,14 @@ impl Action {
         p
     }
 
-    /// A runnable step with the given (rendered) arguments.
-    pub fn step(
-        &'static self,
-        id: &str,
+    /// Run with (rendered) arguments through `guard`, the only door the action has.
+    pub(crate) fn run(
+        &self,
+        guard: Guard,
         args: Map<String, Value>,
-        env: Arc<SkillEnv>,
-        policy: Arc<crate::guard::Policy>,
-    ) -> Step {
-        let args = Arc::new(args);
-        let name = self.name;
-        let mut step = Step::new(
-            id,
-            &[],
-            Arc::new(move |ctx| {
-                // The step's only way to act: its job's guard.
-                let guard = env.guard(Arc::clone(&policy), &ctx.job_id, ctx.cancel.clone());
-                let args = Arc::clone(&args);
-                Box::pin(async move { super::run_action(name, &guard, &args, ctx).await })
-            }),
-        );
-        step.timeout = Duration::from_secs(self.timeout_s);
-        if !self.retry {
-            step.retry = RetryPolicy::once();
-        }
-        step
+        ctx: StepCtx,
+    ) -> BoxFuture<'static, Result<Value, StepError>> {
+        (self.run)(guard, args, ctx)
     }
 }
 
@@ -424,4 +473,36 @@ pub fn path_allowed(globs: &[String], path: &str) -> bool {
             .map(|g| g.compile_matcher().is_match(path))
             .unwrap_or(false)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_an_object_schema_with_described_arguments() {
+        for a in ACTIONS.iter() {
+            let s = a.args_schema();
+            assert_eq!(s["type"], "object", "{}", a.name);
+            for p in a.params() {
+                assert!(
+                    !p.description.is_empty(),
+                    "{}: argument {} has no description",
+                    a.name,
+                    p.name
+                );
+            }
+            for c in a.consequential {
+                assert!(CONSEQUENTIAL.contains(c), "{}: {c}", a.name);
+            }
+        }
+        let fill = find("browser.fill").unwrap();
+        let url = &fill.args_schema()["properties"]["url"];
+        assert_eq!(url["format"], "uri");
+        assert!(fill.params().iter().any(|p| p.name == "target"));
+        assert!(find("browser.extract")
+            .unwrap()
+            .output_fields()
+            .contains(&"records".to_string()));
+    }
 }

@@ -10,54 +10,137 @@ use std::sync::{Arc, Mutex};
 
 use deskhand_browser::extract::{self, Format, Schema};
 use deskhand_browser::{FillRequest, Locator, Page, ScrollUntil, Shot, Submit};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::args::{Line, WebUrl};
 use crate::extension::tabs::{self, Target};
 use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
 
+/// Where a browser action runs.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Place {
+    /// Where: headless (the agent's own Chromium), or a tab of your browser through the extension: tab:active, tab:new, tab:<id>, tab:<URL pattern>.
+    #[serde(default = "headless")]
+    target: Line,
+    /// With a tab target: headless runs it in the agent's own Chromium when the extension is not connected; none fails.
+    #[serde(default)]
+    fallback: Fallback,
+}
+
+fn headless() -> Line {
+    Line::from("headless")
+}
+
+/// What to do when the person's browser is not connected.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Fail the step.
+    #[default]
+    None,
+    /// Run it in the agent's own headless Chromium.
+    Headless,
+}
+
+/// `browser.fill`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FillArgs {
+    /// The page with the form.
+    url: WebUrl,
+    /// Field labels to values, e.g. {"Email": "a@b.c", "Subscribe": true}, or a list of {label, value}.
+    fields: Value,
+    /// Text of the button to click afterwards.
+    submit: Option<Line>,
+    /// Fill what matches and report the rest.
+    #[serde(default)]
+    partial: bool,
+    #[serde(flatten)]
+    place: Place,
+}
+
+/// What `browser.fill` did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FillOut {
+    /// The report written (JSON).
+    path: String,
+    /// The screenshot of the filled form, when one could be taken.
+    screenshot: Option<String>,
+    /// How many fields were filled.
+    fields: usize,
+    /// Whether the form was submitted.
+    submitted: bool,
+}
+
 /// `browser.fill`: fill, screenshot, ask before submitting, and save the report.
-pub(super) async fn fill(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
-    let report = run_fill(g, args, ctx.cancel.clone()).await?;
-    let mut out = g
-        .write_output(
-            "browser.fill",
-            "json",
-            serde_json::to_vec_pretty(&report).unwrap_or_default(),
-        )
+pub(super) async fn fill(g: Guard, a: FillArgs, ctx: StepCtx) -> Result<FillOut, StepError> {
+    let report = run_fill(&g, &a, ctx.cancel.clone()).await?;
+    let path = g
+        .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
         .await?;
-    out["screenshot"] = report["screenshot"].clone();
-    out["fields"] = report["fields"]
-        .as_array()
-        .map(|a| a.len())
-        .unwrap_or(0)
-        .into();
-    out["submitted"] = Value::Bool(report["submit"].is_object());
-    if report["submit"].is_object() {
+    let submitted = report["submit"].is_object();
+    if submitted {
         g.env().store.audit().record(
             "form.submitted",
             Some(g.job()),
-            json!({"url": super::arg(args, "url"), "button": super::arg(args, "submit"), "landed_on": report["submit"]["url"]}),
+            json!({"url": a.url.0, "button": a.submit, "landed_on": report["submit"]["url"]}),
         );
     }
-    Ok(out)
+    Ok(FillOut {
+        path,
+        screenshot: report["screenshot"].as_str().map(String::from),
+        fields: report["fields"].as_array().map(|a| a.len()).unwrap_or(0),
+        submitted,
+    })
+}
+
+/// `browser.extract`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExtractArgs {
+    /// The first page.
+    url: WebUrl,
+    /// Extraction schema {items, fields, next}, or a path to a schema file in the workspace.
+    schema: Value,
+    /// csv, jsonl, json or xlsx.
+    #[serde(default = "csv")]
+    format: Line,
+    /// Follow next links at most this many pages.
+    #[serde(default = "ten")]
+    max_pages: u32,
+    #[serde(flatten)]
+    place: Place,
+}
+
+fn csv() -> Line {
+    Line::from("csv")
+}
+
+fn ten() -> u32 {
+    10
+}
+
+/// What `browser.extract` found.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExtractOut {
+    /// The file the records were written to.
+    path: String,
+    /// How many records.
+    count: usize,
+    /// The columns, in the schema's order.
+    columns: Vec<String>,
+    /// The records themselves (column → value).
+    records: Vec<Map<String, Value>>,
 }
 
 /// `browser.extract`: extract and write the records in the asked format (csv, jsonl, json, xlsx).
 pub(super) async fn extract(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
-    let fmt = args
-        .get("format")
-        .and_then(|f| f.as_str())
-        .unwrap_or("csv")
-        .to_string();
+    g: Guard,
+    a: ExtractArgs,
+    ctx: StepCtx,
+) -> Result<ExtractOut, StepError> {
+    let fmt = a.format.0.clone();
     // Check the format before spending a browser on it.
     let format: Option<Format> = match fmt.as_str() {
         "xlsx" => None,
@@ -67,13 +150,10 @@ pub(super) async fn extract(
                 .map_err(|e: deskhand_browser::Error| StepError::Fatal(format!("{e}; or xlsx")))?,
         ),
     };
-    let got = tokio::select! {
+    let (recs, cols) = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
-        r = run_extract(g, args) => r?,
+        r = run_extract(&g, &a) => r?,
     };
-    let recs: Vec<extract::Record> =
-        serde_json::from_value(got["records"].clone()).unwrap_or_default();
-    let cols: Vec<String> = serde_json::from_value(got["columns"].clone()).unwrap_or_default();
     let bytes = match format {
         Some(f) => {
             let mut buf = Vec::new();
@@ -83,9 +163,16 @@ pub(super) async fn extract(
         }
         None => super::reports::records_xlsx("records", &cols, &recs)?,
     };
-    let mut out = g.write_output("browser.extract", &fmt, bytes).await?;
-    out["records"] = Value::from(recs.len());
-    Ok(out)
+    let path = g.write_output(&fmt, bytes).await?;
+    Ok(ExtractOut {
+        path,
+        count: recs.len(),
+        columns: cols,
+        records: recs
+            .into_iter()
+            .map(|r| r.into_iter().collect())
+            .collect(),
+    })
 }
 
 fn browser_error(e: deskhand_browser::Error) -> StepError {
@@ -150,12 +237,11 @@ impl<'g> GuardedPage<'g> {
     /// `url` afterwards, a headless page is still blank.
     async fn open(
         guard: &'g Guard,
-        args: &Map<String, Value>,
+        url: &str,
+        place: &Place,
     ) -> Result<GuardedPage<'g>, StepError> {
-        let url = super::arg(args, "url").as_str().unwrap_or_default();
         guard.check_url(url)?;
-        let target = Target::parse(super::arg(args, "target").as_str().unwrap_or_default())
-            .map_err(StepError::Fatal)?;
+        let target = Target::parse(place.target.as_str()).map_err(StepError::Fatal)?;
         if target.is_tab() {
             let hub = &guard.env().extension;
             let filters = guard.navigation_filters();
@@ -205,8 +291,7 @@ impl<'g> GuardedPage<'g> {
                     };
                 }
                 Err(deskhand_browser::Error::Extension { code, message })
-                    if code == "not_connected"
-                        && super::arg(args, "fallback").as_str() == Some("headless") =>
+                    if code == "not_connected" && place.fallback == Fallback::Headless =>
                 {
                     tracing::info!(%message, "the extension is not connected: running headless instead");
                 }
@@ -291,15 +376,12 @@ impl<'g> GuardedPage<'g> {
 
 async fn run_fill(
     g: &Guard,
-    params: &Map<String, Value>,
+    a: &FillArgs,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Value, StepError> {
-    let url = super::arg(params, "url")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let url = a.url.0.clone();
     // Either {"Email": "a@b.c", ...} or the list form [{"label": "Email", "value": "a@b.c"}, ...].
-    let fields = match super::arg(params, "fields") {
+    let fields = match &a.fields {
         Value::Object(m) => m.clone(),
         Value::Array(items) => items
             .iter()
@@ -317,16 +399,13 @@ async fn run_fill(
         }
     };
     let mut req = FillRequest::from_map(&fields);
-    let submit = params
-        .get("submit")
-        .and_then(|s| s.as_str())
-        .filter(|s| !s.is_empty())
-        .map(|s| Submit::Button(s.to_string()));
-    req.allow_partial = params
-        .get("partial")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let page = GuardedPage::open(g, params).await?;
+    let submit = a
+        .submit
+        .as_ref()
+        .filter(|s| !s.0.is_empty())
+        .map(|s| Submit::Button(s.0.clone()));
+    req.allow_partial = a.partial;
+    let page = GuardedPage::open(g, &url, &a.place).await?;
     let work = async {
         page.start(&url).await?;
         let r = page.page.fill(&req).await;
@@ -342,7 +421,7 @@ async fn run_fill(
             }
             r => {
                 let png = page.checked(r).await?;
-                g.write_output("browser.fill", "png", png).await?
+                json!({"path": g.write_output("png", png).await?})
             }
         };
         let Some(submit) = submit else {
@@ -374,8 +453,11 @@ async fn run_fill(
     Ok(v)
 }
 
-async fn run_extract(g: &Guard, params: &Map<String, Value>) -> Result<Value, StepError> {
-    let schema = match &super::arg(params, "schema") {
+async fn run_extract(
+    g: &Guard,
+    a: &ExtractArgs,
+) -> Result<(Vec<extract::Record>, Vec<String>), StepError> {
+    let schema = match &a.schema {
         // A path: read through the guard like any file a job names.
         Value::String(path) => {
             let bytes = g.read_file(path)?;
@@ -390,15 +472,9 @@ async fn run_extract(g: &Guard, params: &Map<String, Value>) -> Result<Value, St
         v => Schema::parse(&serde_json::to_string(v).unwrap_or_default())
             .map_err(|e| StepError::Fatal(e.to_string()))?,
     };
-    let max_pages = super::arg(params, "max_pages")
-        .as_i64()
-        .unwrap_or(10)
-        .max(1) as usize;
-    let url = super::arg(params, "url")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let page = GuardedPage::open(g, params).await?;
+    let max_pages = a.max_pages.max(1) as usize;
+    let url = a.url.0.clone();
+    let page = GuardedPage::open(g, &url, &a.place).await?;
     let result = async {
         page.start(&url).await?;
         let r = page.page.extract_pages(&schema, max_pages).await;
@@ -406,29 +482,46 @@ async fn run_extract(g: &Guard, params: &Map<String, Value>) -> Result<Value, St
     }
     .await;
     page.close(&result).await;
-    let records = result?;
-    Ok(json!({"records": records, "columns": schema.field_names()}))
+    Ok((result?, schema.field_names()))
+}
+
+/// `browser.scroll`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ScrollArgs {
+    /// The page.
+    url: WebUrl,
+    /// CSS selector of the items to count.
+    selector: Line,
+    /// Stop once this many match (default: until the feed ends).
+    count: Option<u64>,
+    /// The feed has ended when nothing new appears for this long.
+    #[serde(default = "idle_ms")]
+    idle_ms: u64,
+    #[serde(flatten)]
+    place: Place,
+}
+
+fn idle_ms() -> u64 {
+    1500
+}
+
+/// What `browser.scroll` saw.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ScrollOut {
+    /// The report written (JSON).
+    path: String,
+    /// Items matching the selector at the end.
+    items: usize,
+    /// Why it stopped.
+    stopped: Value,
 }
 
 /// `browser.scroll`: scroll until enough items match (or the feed ends) and save what happened.
-pub(super) async fn scroll(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
-    let url = super::arg(args, "url")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let selector = super::arg(args, "selector").as_str().unwrap_or_default();
-    let mut until = ScrollUntil::new(
-        selector,
-        super::arg(args, "count").as_u64().map(|c| c as usize),
-    );
-    if let Some(ms) = super::arg(args, "idle_ms").as_u64() {
-        until.idle = std::time::Duration::from_millis(ms);
-    }
-    let page = GuardedPage::open(g, args).await?;
+pub(super) async fn scroll(g: Guard, a: ScrollArgs, ctx: StepCtx) -> Result<ScrollOut, StepError> {
+    let url = a.url.0.clone();
+    let mut until = ScrollUntil::new(a.selector.as_str(), a.count.map(|c| c as usize));
+    until.idle = std::time::Duration::from_millis(a.idle_ms);
+    let page = GuardedPage::open(&g, &url, &a.place).await?;
     let work = async {
         page.start(&url).await?;
         let r = page.page.scroll_until(&until).await;
@@ -440,35 +533,45 @@ pub(super) async fn scroll(
     };
     page.close(&result).await;
     let report = result?;
-    let mut out = g
-        .write_output(
-            "browser.scroll",
-            "json",
-            serde_json::to_vec_pretty(&report).unwrap_or_default(),
-        )
+    let path = g
+        .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
         .await?;
-    out["items"] = report.items.into();
-    out["stopped"] = serde_json::to_value(report.stopped).unwrap_or_default();
-    Ok(out)
+    Ok(ScrollOut {
+        path,
+        items: report.items,
+        stopped: serde_json::to_value(report.stopped).unwrap_or_default(),
+    })
+}
+
+/// `browser.click`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ClickArgs {
+    /// The page.
+    url: WebUrl,
+    /// What the button or link says, or role=button[name="…"], text=…, css=….
+    text: Line,
+    #[serde(flatten)]
+    place: Place,
+}
+
+/// What `browser.click` did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ClickOut {
+    /// The report written (JSON).
+    path: String,
+    /// Whether the click led to another page.
+    navigated: bool,
+    /// The page's URL afterwards.
+    url: String,
 }
 
 /// `browser.click`: click a button or link by what it says, once the person agrees (a click can
 /// send, delete or buy as much as a submit can).
-pub(super) async fn click(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
-    let url = super::arg(args, "url")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let text = super::arg(args, "text")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickOut, StepError> {
+    let url = a.url.0.clone();
+    let text = a.text.0.clone();
     let locator = Locator::clickable(&text).map_err(|e| StepError::Fatal(e.to_string()))?;
-    let page = GuardedPage::open(g, args).await?;
+    let page = GuardedPage::open(&g, &url, &a.place).await?;
     let work = async {
         page.start(&url).await?;
         // Wait until it is there before asking, so the person approves something real.
@@ -494,16 +597,14 @@ pub(super) async fn click(
         Some(g.job()),
         json!({"url": url, "button": text, "landed_on": report.url}),
     );
-    let mut out = g
-        .write_output(
-            "browser.click",
-            "json",
-            serde_json::to_vec_pretty(&report).unwrap_or_default(),
-        )
+    let path = g
+        .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
         .await?;
-    out["navigated"] = report.navigated.into();
-    out["url"] = report.url.into();
-    Ok(out)
+    Ok(ClickOut {
+        path,
+        navigated: report.navigated,
+        url: report.url,
+    })
 }
 
 /// Is the tab already showing this page (fragments aside)?

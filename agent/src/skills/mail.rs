@@ -7,13 +7,13 @@
 use deskhand_connectors::Provider;
 use lettre::message::header::{Cc, ContentType, To};
 use lettre::message::{Mailbox, Mailboxes, Message};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::manifest::Access;
-use super::{arg, connection};
+use super::args::{Line, Text};
+use super::Account;
 use crate::connector_skills::step_error;
-use crate::guard::Guard;
+use crate::guard::{Access, Guard};
 use crate::runner::{StepCtx, StepError};
 
 /// Scopes that allow `messages.send` (the narrowest first).
@@ -63,15 +63,30 @@ fn compose(
         .map_err(|e| StepError::Fatal(format!("could not compose the mail: {e}")))
 }
 
+/// `gmail.send`'s arguments.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct SendArgs {
+    /// Recipients, comma-separated: "Grace Hopper <grace@example.com>, ada@example.com".
+    to: Line,
+    /// Copy recipients, comma-separated.
+    cc: Option<Line>,
+    /// The subject.
+    subject: Line,
+    /// The text (several lines).
+    body: Text,
+    #[serde(flatten)]
+    account: Account,
+}
+
 /// Send the mail the arguments describe.
-pub(super) async fn send(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
+pub(super) async fn send(g: Guard, a: SendArgs, ctx: StepCtx) -> Result<Value, StepError> {
     g.connector("gmail", Access::Write)?;
-    let text = |k: &str| arg(args, k).as_str().unwrap_or_default().to_string();
-    let (to, cc, subject, body) = (text("to"), text("cc"), text("subject"), text("body"));
+    let (to, cc, subject, body) = (
+        a.to.0,
+        a.cc.map(|c| c.0).unwrap_or_default(),
+        a.subject.0,
+        a.body.0,
+    );
     let to_list = recipients("to", &to, true)?.unwrap_or_default();
     let cc_list = recipients("cc", &cc, false)?;
     let env = g.env();
@@ -91,7 +106,7 @@ pub(super) async fn send(
         );
     }
 
-    let id = connection(Provider::Google, args);
+    let id = a.account.of(Provider::Google);
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     if let Ok(Some(info)) = hub.cache().connection(&id) {
         if !info

@@ -13,7 +13,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::actions;
+use super::{actions, template};
+pub use crate::guard::{Access, Permissions};
 use super::{ParamDef, ParamType};
 
 /// One problem found while loading a skill.
@@ -62,40 +63,6 @@ pub struct FrontMatter {
     pub allowed_tools: Option<String>,
 }
 
-/// What a skill may touch. Deny by default: anything not listed is not allowed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Permissions {
-    /// Connector resources and the access needed: `gmail: read`, `notion: write`.
-    #[serde(default)]
-    pub connectors: BTreeMap<String, Access>,
-    /// Browser origins (`https://*.example.com`), or `param:NAME` for the origin of a URL
-    /// parameter given at run time.
-    #[serde(default)]
-    pub browser: Vec<String>,
-    /// Workspace paths (globs) the skill may write (and read back).
-    #[serde(default)]
-    pub workspace: Vec<String>,
-    /// Workspace paths (globs) the skill may read when a parameter names a file (an extraction
-    /// schema, say). Never `.deskhand/`, never outside the workspace, whatever the glob says.
-    #[serde(default)]
-    pub read: Vec<String>,
-    /// Consequential actions that may run without asking (`submit`, `send`, `overwrite`,
-    /// `delete`, `external-write`).
-    #[serde(default, rename = "without-asking")]
-    pub without_asking: Vec<String>,
-}
-
-/// Read or read-and-write.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    /// Read only.
-    Read,
-    /// Read and write.
-    Write,
-}
-
 /// One parameter as written in skill.yaml.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,9 +85,14 @@ pub struct StepSpec {
     pub id: String,
     /// The action it runs (`gmail.sync`, `report.status`, ...).
     pub uses: String,
-    /// Arguments; `{{ params.NAME }}` is replaced by the job's parameter.
+    /// Arguments: values, or templates over the job's parameters and the results of the steps
+    /// this one needs (`{{ params.url }}`, `{{ steps.extract.path }}`; see [`super::template`]).
     #[serde(default, rename = "with")]
     pub args: Map<String, Value>,
+    /// Where the step's output goes, instead of `reports/<skill>-<step>-<job>.<ext>`; must match
+    /// the skill's workspace globs, and no two steps may name the same file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Steps whose output this one needs.
     #[serde(default)]
     pub needs: Vec<String>,
@@ -430,42 +402,89 @@ fn check_yaml(
             );
             continue;
         };
+        let args = action.params();
         for (k, v) in &s.args {
-            if !action.args.iter().any(|a| a.0 == k) {
+            let at = line_of(text, &format!("{k}:")).or(line);
+            let Some(def) = args.iter().find(|a| &a.name == k) else {
                 p(
                     file,
-                    line_of(text, &format!("{k}:")).or(line),
+                    at,
                     format!(
                         "step {:?}: action {} takes no argument {k:?}; it takes {}",
                         s.id,
                         action.name,
-                        action
-                            .args
-                            .iter()
-                            .map(|a| a.0)
+                        args.iter()
+                            .map(|a| a.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
                 );
-            }
-            for name in param_refs(v) {
-                if !params.iter().any(|d| d.name == name) {
-                    p(
-                        file,
-                        line_of(text, &format!("params.{name}")).or(line),
-                        format!("step {:?} refers to unknown parameter {name:?}", s.id),
-                    );
+                continue;
+            };
+            match template::refs(v) {
+                Ok(refs) if refs.is_empty() => {
+                    // A plain value: it must fit the argument's type now, not when it runs.
+                    if let Err(e) = super::coerce(def, v.clone()) {
+                        p(
+                            file,
+                            at,
+                            format!("step {:?}: argument {k:?}: {e}", s.id),
+                        );
+                    }
                 }
+                Ok(refs) => {
+                    for r in refs {
+                        if let Some(m) = bad_ref(&r, s, &y.steps, &params) {
+                            p(file, at, format!("step {:?}: argument {k:?}: {m}", s.id));
+                        }
+                    }
+                }
+                Err(e) => p(file, at, format!("step {:?}: argument {k:?}: {e}", s.id)),
             }
         }
-        for a in action.args.iter().filter(|a| a.2) {
-            if !s.args.contains_key(a.0) {
+        for a in args.iter().filter(|a| a.required) {
+            if !s.args.contains_key(&a.name) {
                 p(
                     file,
                     line,
                     format!(
                         "step {:?}: action {} needs the argument {:?} in `with`",
-                        s.id, action.name, a.0
+                        s.id, action.name, a.name
+                    ),
+                );
+            }
+        }
+        if let Some(path) = &s.path {
+            let at = line_of(text, &format!("path: {path}")).or(line);
+            if !action.writes_output() {
+                p(
+                    file,
+                    at,
+                    format!("step {:?}: action {} writes no output file to name", s.id, action.name),
+                );
+            } else if !actions::path_allowed(&y.permissions.workspace, path) {
+                p(
+                    file,
+                    at,
+                    format!(
+                        "step {:?}: path {path:?} is not in the skill's workspace permissions; \
+                         add a glob matching it",
+                        s.id
+                    ),
+                );
+            }
+            let stem = crate::guard::with_extension(path, "");
+            if let Some(other) = y.steps[..i].iter().find(|o| {
+                o.path
+                    .as_deref()
+                    .is_some_and(|q| crate::guard::with_extension(q, "") == stem)
+            }) {
+                p(
+                    file,
+                    at,
+                    format!(
+                        "steps {:?} and {:?} would write the same file {path:?}; give each its own path",
+                        other.id, s.id
                     ),
                 );
             }
@@ -496,6 +515,42 @@ fn check_yaml(
         );
     }
     (y.trigger, params, y.schedule, y.permissions, y.steps)
+}
+
+/// What is wrong with a template's reference in step `s`, if anything.
+fn bad_ref(r: &template::Ref, s: &StepSpec, steps: &[StepSpec], params: &[ParamDef]) -> Option<String> {
+    match r {
+        template::Ref::Param(name) => (!params.iter().any(|d| &d.name == name))
+            .then(|| format!("refers to unknown parameter {name:?}")),
+        template::Ref::Job => None,
+        template::Ref::Unknown(name) => Some(format!(
+            "refers to {name:?}; templates know only {}",
+            template::ROOTS
+                .iter()
+                .map(|r| format!("{r}.…"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        template::Ref::Step { id, field } => {
+            let Some(other) = steps.iter().find(|o| &o.id == id) else {
+                return Some(format!("refers to unknown step {id:?}"));
+            };
+            if !s.needs.contains(id) {
+                return Some(format!(
+                    "refers to step {id:?}, which it does not wait for; add {id:?} to its `needs`"
+                ));
+            }
+            let fields = actions::find(&other.uses)?.output_fields();
+            match field {
+                Some(f) if !fields.is_empty() && !fields.contains(f) => Some(format!(
+                    "step {id:?} ({}) gives no {f:?}; it gives {}",
+                    other.uses,
+                    fields.join(", ")
+                )),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// The first cycle in the steps' `needs`, as step ids from a step back to itself
@@ -606,74 +661,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The `{{ params.NAME }}` references in an argument value.
-pub fn param_refs(v: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    match v {
-        Value::String(s) => {
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find("{{") {
-                let Some(end) = rest[start..].find("}}") else {
-                    break;
-                };
-                let inner = rest[start + 2..start + end].trim();
-                if let Some(name) = inner.strip_prefix("params.") {
-                    out.push(name.trim().to_string());
-                }
-                rest = &rest[start + end + 2..];
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| out.extend(param_refs(x))),
-        Value::Object(o) => o.values().for_each(|x| out.extend(param_refs(x))),
-        _ => {}
-    }
-    out
-}
-
-/// Replace `{{ params.NAME }}` in `v`: a string that is only a reference takes the parameter's
-/// value with its type; references inside longer text are interpolated. Missing ones become null
-/// (alone) or empty (inside text).
-pub fn render(v: &Value, params: &Map<String, Value>) -> Value {
-    match v {
-        Value::String(s) => {
-            let t = s.trim();
-            if t.starts_with("{{") && t.ends_with("}}") && t.matches("{{").count() == 1 {
-                if let Some(name) = t[2..t.len() - 2].trim().strip_prefix("params.") {
-                    return params.get(name.trim()).cloned().unwrap_or(Value::Null);
-                }
-            }
-            let mut out = String::new();
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find("{{") {
-                let Some(end) = rest[start..].find("}}") else {
-                    break;
-                };
-                out.push_str(&rest[..start]);
-                let inner = rest[start + 2..start + end].trim();
-                if let Some(name) = inner.strip_prefix("params.") {
-                    match params.get(name.trim()) {
-                        Some(Value::String(x)) => out.push_str(x),
-                        Some(Value::Null) | None => {}
-                        Some(x) => out.push_str(&x.to_string()),
-                    }
-                } else {
-                    out.push_str(&rest[start..start + end + 2]);
-                }
-                rest = &rest[start + end + 2..];
-            }
-            out.push_str(rest);
-            Value::String(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(|x| render(x, params)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| (k.clone(), render(x, params)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// Split `---\nYAML\n---\nbody`.
 fn split_front_matter(text: &str) -> Option<(&str, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -748,9 +735,7 @@ mod tests {
         assert_eq!(m.params[0].default, Some(Value::from(24)));
         assert_eq!(m.front.metadata["author"], "ada");
         assert!(m.body.starts_with("# Weekly note"));
-        let mut p = Map::new();
-        p.insert("hours".into(), Value::from(6));
-        assert_eq!(render(&m.steps[0].args["hours"], &p), Value::from(6));
+        assert_eq!(m.steps[0].args["hours"], "{{ params.hours }}");
     }
 
     #[test]
@@ -833,17 +818,47 @@ mod tests {
     }
 
     #[test]
-    fn rendering_interpolates_and_keeps_types() {
-        let mut p = Map::new();
-        p.insert("url".into(), Value::from("https://x.test/a"));
-        p.insert("n".into(), Value::from(3));
-        let v = serde_json::json!({"u": "{{params.url}}", "t": "page {{ params.n }} of {{params.url}}", "k": ["{{ params.n }}"]});
-        let r = render(&v, &p);
-        assert_eq!(r["u"], "https://x.test/a");
-        assert_eq!(r["t"], "page 3 of https://x.test/a");
-        assert_eq!(r["k"][0], 3);
-        let mut refs = param_refs(&v);
-        refs.sort();
-        assert_eq!(refs, vec!["n", "n", "url", "url"]);
+    fn step_references_are_checked_at_load_with_their_line() {
+        let head = "permissions:\n  connectors:\n    gmail: write\n  browser: [\"https://example.com\"]\n  workspace: [\"reports/**\"]\nsteps:\n  - id: extract\n    uses: browser.extract\n    with:\n      url: https://example.com/\n      schema: {items: li, fields: {a: b}}\n";
+        let mail = |body: &str, needs: &str| {
+            format!("{head}  - id: mail\n    uses: gmail.send\n{needs}    with:\n      to: a@example.com\n      subject: Done\n      body: \"{body}\"\n")
+        };
+        let ok = mail("{{ steps.extract.count }} records in {{ steps.extract.path }}", "    needs: [extract]\n");
+        assert!(read(&files(MD, Some(&ok))).is_ok(), "{:?}", read(&files(MD, Some(&ok))).err());
+        let cases = [
+            (mail("{{ steps.extrakt.path }}", "    needs: [extract]\n"), "unknown step \"extrakt\""),
+            (mail("{{ steps.extract.path }}", ""), "add \"extract\" to its `needs`"),
+            (mail("{{ steps.extract.file }}", "    needs: [extract]\n"), "gives no \"file\"; it gives"),
+            (mail("{{ env.HOME }}", "    needs: [extract]\n"), "templates know only"),
+            (mail("{{ steps.extract.path ", "    needs: [extract]\n"), "template syntax"),
+        ];
+        for (yaml, want) in cases {
+            let errs = read(&files(MD, Some(&yaml))).unwrap_err();
+            let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            let body_line = yaml.lines().position(|l| l.contains("body:")).unwrap() + 1;
+            assert!(
+                text.iter().any(|e| e.contains(&format!("skill.yaml:{body_line}:")) && e.contains(want)),
+                "{want}: {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn output_paths_and_literal_arguments_are_checked_at_load() {
+        let yaml = "permissions:\n  browser: [\"https://example.com\"]\n  workspace: [\"reports/**\"]\nsteps:\n  - id: a\n    uses: browser.extract\n    path: reports/leads.csv\n    with:\n      url: https://example.com/\n      schema: {items: li, fields: {a: b}}\n  - id: b\n    uses: browser.extract\n    path: reports/leads.json\n    with:\n      url: https://example.com/\n      schema: {items: li, fields: {a: b}}\n      max_pages: many\n  - id: c\n    uses: browser.extract\n    path: elsewhere/x.csv\n    with:\n      url: https://example.com/\n      schema: {items: li, fields: {a: b}}\n";
+        let errs = read(&files(MD, Some(yaml))).unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter().any(|e| e.contains("skill.yaml:13:") && e.contains("same file")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|e| e.contains("skill.yaml:17:") && e.contains("\"max_pages\"")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|e| e.contains("skill.yaml:20:") && e.contains("workspace permissions")),
+            "{text:?}"
+        );
     }
 }

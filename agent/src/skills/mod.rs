@@ -6,12 +6,14 @@
 //! needs a planner to run.
 
 pub mod actions;
+pub mod args;
 mod browser_steps;
 pub mod install;
 mod mail;
 pub mod manifest;
 mod reports;
 pub mod tasks_sync;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,11 +22,13 @@ use deskhand_workspace::Workspace;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::guard::{Guard, Policy};
+use crate::guard::{Guard, JobScope, OutputName, Permissions, Policy};
 use crate::job::JobError;
 use crate::runner::{Step, StepCtx, StepError};
 use crate::store::Store;
-use manifest::{Manifest, Permissions, Problem, StepSpec};
+use args::Line;
+use manifest::{Manifest, Problem, StepSpec};
+use template::Scope;
 
 /// A parameter's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -158,14 +162,22 @@ impl SkillEnv {
         Reader(self.files.clone())
     }
 
-    /// The guard for one job's step.
+    /// The guard for one step of a job.
     pub fn guard(
         self: &Arc<Self>,
-        policy: Arc<Policy>,
+        scope: Arc<JobScope>,
         job: &str,
+        output: OutputName,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Guard {
-        Guard::new(policy, Arc::clone(self), self.files.clone(), job, cancel)
+        Guard::new(
+            scope,
+            Arc::clone(self),
+            self.files.clone(),
+            job,
+            output,
+            cancel,
+        )
     }
 }
 
@@ -362,19 +374,18 @@ impl Skills {
         }
         let out = check_params(&skill.name, &skill.params, params)?;
         // A `text` parameter may not reach a one-line argument of a step (a mail's subject).
+        let scope = Scope::params(&skill.declared(&out));
         for s in &skill.steps {
-            let (Some(action), Value::Object(args)) = (
-                actions::find(&s.uses),
-                manifest::render(&Value::Object(s.args.clone()), &out),
-            ) else {
+            let Some(action) = actions::find(&s.uses) else {
                 continue;
             };
             for p in action.params() {
-                if let Some(v) = args.get(&p.name) {
-                    let field =
-                        format!("argument {:?} of step {:?} of {}", p.name, s.id, skill.name);
-                    check_chars(p.kind, v, &field)?;
-                }
+                // A value built from earlier steps' results is checked by its type when it runs.
+                let Some(Ok(v)) = s.args.get(&p.name).map(|t| template::render(t, &scope)) else {
+                    continue;
+                };
+                let field = format!("argument {:?} of step {:?} of {}", p.name, s.id, skill.name);
+                check_chars(p.kind, &v, &field)?;
             }
         }
         Ok((skill, out))
@@ -387,45 +398,146 @@ impl Skills {
         params: Map<String, Value>,
         env: Arc<SkillEnv>,
     ) -> Vec<Step> {
-        let policy = Arc::new(Policy::for_skill(skill, &params));
+        let scope = JobScope::new(skill.policy(&params));
+        let output = |step: &str, path: Option<String>| OutputName {
+            skill: skill.name.clone(),
+            step: step.to_string(),
+            path,
+        };
         match skill.kind {
             SkillKind::Action => match actions::find(&skill.name) {
-                Some(a) => vec![a.step(&skill.name, params, env, policy)],
+                Some(a) => vec![action_step(
+                    a,
+                    StepArgs::Given(params),
+                    output(&skill.name, None),
+                    &env,
+                    &scope,
+                )],
                 None => vec![],
             },
-            _ => skill
-                .steps
-                .iter()
-                .filter_map(|s| {
-                    let action = actions::find(&s.uses)?;
-                    let args = match manifest::render(&Value::Object(s.args.clone()), &params) {
-                        Value::Object(o) => o,
-                        _ => Map::new(),
-                    };
-                    // Defaults of the action fill what the skill left out.
-                    let mut full = Map::new();
-                    for p in action.params() {
-                        match args.get(&p.name) {
-                            Some(Value::Null) | None => {
-                                if let Some(d) = p.default {
-                                    full.insert(p.name, d);
-                                }
-                            }
-                            Some(v) => {
-                                let v = coerce(&p, v.clone()).unwrap_or_else(|_| v.clone());
-                                full.insert(p.name, v);
-                            }
+            _ => {
+                let params = Arc::new(skill.declared(&params));
+                skill
+                    .steps
+                    .iter()
+                    .filter_map(|s| {
+                        let action = actions::find(&s.uses)?;
+                        let with = StepArgs::Template {
+                            with: s.args.clone(),
+                            params: Arc::clone(&params),
+                        };
+                        let mut step =
+                            action_step(action, with, output(&s.id, s.path.clone()), &env, &scope);
+                        step.needs = s.needs.clone();
+                        if let Some(t) = s.timeout {
+                            step.timeout = std::time::Duration::from_secs(t);
                         }
-                    }
-                    let mut step = action.step(&s.id, full, Arc::clone(&env), Arc::clone(&policy));
-                    step.needs = s.needs.clone();
-                    if let Some(t) = s.timeout {
-                        step.timeout = std::time::Duration::from_secs(t);
-                    }
-                    Some(step)
-                })
-                .collect(),
+                        Some(step)
+                    })
+                    .collect()
+            }
         }
+    }
+}
+
+/// A step's arguments: given as they are (a job's checked parameters for an action run on its
+/// own: data, never rendered), or the skill's `with:` templates, rendered when the step starts
+/// with the job's parameters and the results of the steps it needs.
+enum StepArgs {
+    Given(Map<String, Value>),
+    Template {
+        with: Map<String, Value>,
+        params: Arc<Map<String, Value>>,
+    },
+}
+
+impl StepArgs {
+    fn resolve(&self, ctx: &StepCtx) -> Result<Map<String, Value>, StepError> {
+        let (with, params) = match self {
+            StepArgs::Given(m) => return Ok(m.clone()),
+            StepArgs::Template { with, params } => (with, params),
+        };
+        let scope = Scope {
+            params: (**params).clone(),
+            steps: ctx
+                .inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            job: [("id".to_string(), Value::from(ctx.job_id.clone()))]
+                .into_iter()
+                .collect(),
+        };
+        let mut out = Map::new();
+        for (k, t) in with {
+            let v = template::render(t, &scope)
+                .map_err(|e| StepError::Fatal(format!("argument {k:?}: {e}")))?;
+            // Null means "not given": the action's default applies.
+            if !v.is_null() {
+                out.insert(k.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A runnable step: each attempt resolves its arguments and runs the action through a guard
+/// made for this step (the action's only way to act).
+fn action_step(
+    action: &'static actions::Action,
+    args: StepArgs,
+    output: OutputName,
+    env: &Arc<SkillEnv>,
+    scope: &Arc<JobScope>,
+) -> Step {
+    let (env, scope, args) = (Arc::clone(env), Arc::clone(scope), Arc::new(args));
+    let id = output.step.clone();
+    let mut step = Step::new(
+        &id,
+        &[],
+        Arc::new(move |ctx| {
+            let args = match args.resolve(&ctx) {
+                Ok(a) => a,
+                Err(e) => return Box::pin(futures::future::ready(Err(e))),
+            };
+            let guard = env.guard(
+                Arc::clone(&scope),
+                &ctx.job_id,
+                output.clone(),
+                ctx.cancel.clone(),
+            );
+            action.run(guard, args, ctx)
+        }),
+    );
+    step.timeout = action.timeout;
+    if !action.retry {
+        step.retry = crate::runner::RetryPolicy::once();
+    }
+    step
+}
+
+impl SkillDef {
+    /// Every declared parameter, those not given as null (templates may name any of them).
+    pub fn declared(&self, params: &Map<String, Value>) -> Map<String, Value> {
+        let mut all = params.clone();
+        for p in &self.params {
+            all.entry(p.name.clone()).or_insert(Value::Null);
+        }
+        all
+    }
+
+    /// The policy of a checked invocation. A built-in action run on its own gets what it needs
+    /// and no more: the origin of its `url` parameter, `reports/**`, its connectors, and every
+    /// consequential action asks.
+    pub fn policy(&self, params: &Map<String, Value>) -> Policy {
+        let perms = match (&self.permissions, self.kind) {
+            (Some(p), _) => p.clone(),
+            (None, SkillKind::Action) => actions::find(&self.name)
+                .map(|a| a.minimal_permissions())
+                .unwrap_or_default(),
+            (None, _) => Permissions::default(),
+        };
+        Policy::new(&self.name, &perms, params)
     }
 }
 
@@ -442,7 +554,7 @@ impl Skills {
                 for need in a.needs {
                     if let actions::Need::Connector(res, _) = need {
                         if let Some(c) =
-                            crate::connector_skills::connection_of(&format!("{res}.x"), args)
+                            crate::connector_skills::connection_of(res, args)
                         {
                             if !out.contains(&c) {
                                 out.push(c);
@@ -455,12 +567,15 @@ impl Skills {
         match skill.kind {
             SkillKind::Action => add(&skill.name, params),
             _ => {
+                let scope = Scope::params(&skill.declared(params));
                 for s in &skill.steps {
-                    if let Value::Object(args) =
-                        manifest::render(&Value::Object(s.args.clone()), params)
-                    {
-                        add(&s.uses, &args);
+                    // Only the account matters here; one built from a step's result is unknown.
+                    let account = s.args.get("account").map(|t| template::render(t, &scope));
+                    let mut args = Map::new();
+                    if let Some(Ok(a)) = account {
+                        args.insert("account".into(), a);
                     }
+                    add(&s.uses, &args);
                 }
             }
         }
@@ -586,52 +701,40 @@ pub(crate) fn coerce(p: &ParamDef, v: Value) -> Result<Value, String> {
     }
 }
 
-/// Run one action with its arguments.
-pub(crate) async fn run_action(
-    name: &str,
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: StepCtx,
-) -> Result<Value, StepError> {
-    match name {
-        "browser.fill" => browser_steps::fill(g, args, &ctx).await,
-        "browser.extract" => browser_steps::extract(g, args, &ctx).await,
-        "browser.scroll" => browser_steps::scroll(g, args, &ctx).await,
-        "browser.click" => browser_steps::click(g, args, &ctx).await,
-        "gmail.search" | "calendar.agenda" | "notion.query" => {
-            crate::connector_skills::search(name, g, args, &ctx).await
-        }
-        "gmail.sync" | "calendar.sync" | "notion.sync" => {
-            crate::connector_skills::sync(name, g, args, &ctx).await
-        }
-        "gmail.send" => mail::send(g, args, &ctx).await,
-        "report.status" => reports::status(g, args, &ctx).await,
-        "report.inbox-digest" => reports::inbox_digest(g, args, &ctx).await,
-        "tasks.notion-sync" => tasks_sync::run(g, args, &ctx).await,
-        "schedule" => schedule(g.env(), args).await,
-        "noop" => Ok(Value::Null),
-        other => Err(StepError::Fatal(format!("no action {other}"))),
-    }
+/// `schedule`'s arguments.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct ScheduleArgs {
+    /// Five-field cron or @daily-style name (or the first word after /schedule).
+    cron: Option<Line>,
+    /// The skill to run (or the second word).
+    skill: Option<Line>,
+    /// IANA time zone (default the machine's).
+    tz: Option<Line>,
+    /// The skill's parameters.
+    #[serde(default)]
+    params: Map<String, Value>,
+    /// After sleep or downtime: run-once or skip.
+    #[serde(default = "run_once")]
+    missed: Line,
+    /// Words after /schedule: CRON SKILL.
+    #[serde(default)]
+    args: Vec<Line>,
+}
+
+fn run_once() -> Line {
+    Line::from("run-once")
 }
 
 /// `schedule`: add a schedule from a job (`/schedule CRON SKILL`).
-async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, StepError> {
-    let words: Vec<String> = arg(args, "args")
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let cron = arg(args, "cron")
-        .as_str()
-        .map(String::from)
-        .or_else(|| words.first().cloned());
-    let skill = arg(args, "skill")
-        .as_str()
-        .map(String::from)
-        .or_else(|| words.get(1).cloned());
+async fn schedule(
+    g: Guard,
+    a: ScheduleArgs,
+    _: StepCtx,
+) -> Result<Value, StepError> {
+    let env = g.env();
+    let words: Vec<String> = a.args.iter().map(|w| w.0.clone()).collect();
+    let cron = a.cron.map(|c| c.0).or_else(|| words.first().cloned());
+    let skill = a.skill.map(|c| c.0).or_else(|| words.get(1).cloned());
     let (Some(cron), Some(skill)) = (cron, skill) else {
         return Err(StepError::Fatal(
             "say when and what: /schedule \"0 8 * * 1-5\" status-report [tz=Europe/Berlin]".into(),
@@ -643,26 +746,17 @@ async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, St
             &words[2..]
         )));
     }
-    let params = match arg(args, "params") {
-        Value::Object(o) => o.clone(),
-        Value::Null => Map::new(),
-        other => {
-            return Err(StepError::Fatal(format!(
-                "params must be an object, got {other}"
-            )))
-        }
-    };
     let skills = Skills::load(&env.workspace);
     let (def, params) = skills
-        .check(&skill, &params)
+        .check(&skill, &a.params)
         .map_err(|e| StepError::Fatal(e.to_string()))?;
-    let tz = match arg(args, "tz").as_str() {
-        Some(t) => t.to_string(),
+    let tz = match a.tz {
+        Some(t) => t.0,
         None => iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".into()),
     };
-    let missed: deskhand_schedule::Missed = arg(args, "missed")
+    let missed: deskhand_schedule::Missed = a
+        .missed
         .as_str()
-        .unwrap_or("run-once")
         .parse()
         .map_err(|e: deskhand_schedule::ScheduleError| StepError::Fatal(e.to_string()))?;
     let ledger = Arc::clone(&env.schedules);
@@ -685,18 +779,23 @@ async fn schedule(env: &SkillEnv, args: &Map<String, Value>) -> Result<Value, St
     Ok(serde_json::to_value(&s).unwrap_or_default())
 }
 
-/// An argument, or null when absent (never panics like `map["k"]`).
-pub(crate) fn arg<'a>(args: &'a Map<String, Value>, name: &str) -> &'a Value {
-    static NULL: Value = Value::Null;
-    args.get(name).unwrap_or(&NULL)
+/// The `account` argument of the connector actions.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct Account {
+    /// Which connection of the provider.
+    #[serde(default = "default_account")]
+    pub account: Line,
 }
 
-/// `account` argument → connection id for a provider.
-pub(crate) fn connection(
-    provider: deskhand_connectors::Provider,
-    args: &Map<String, Value>,
-) -> deskhand_connectors::ConnectionId {
-    deskhand_connectors::ConnectionId::new(provider, args.get("account").and_then(|a| a.as_str()))
+fn default_account() -> Line {
+    Line::from("default")
+}
+
+impl Account {
+    /// The connection id for a provider.
+    pub fn of(&self, provider: deskhand_connectors::Provider) -> deskhand_connectors::ConnectionId {
+        deskhand_connectors::ConnectionId::new(provider, Some(self.account.as_str()))
+    }
 }
 
 #[cfg(test)]

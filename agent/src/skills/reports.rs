@@ -13,11 +13,13 @@ use deskhand_connectors::Provider;
 use deskhand_workspace::memory::Memory;
 use deskhand_workspace::report::{self, Cell, Table};
 use deskhand_workspace::tasks::{Task, TaskList};
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use super::manifest::Access;
-use super::{arg, connection, SkillEnv};
-use crate::guard::Guard;
+use super::args::{Day, Line};
+use super::{Account, SkillEnv};
+use crate::guard::{Access, Guard};
 use crate::runner::{StepCtx, StepError};
 
 /// Text from mail or pages, made inert in Markdown: markup and table/emphasis characters escaped.
@@ -44,8 +46,8 @@ fn fatal(e: impl std::fmt::Display) -> StepError {
 }
 
 /// The time zone of `tz`, or the machine's.
-fn zone(args: &Map<String, Value>) -> Result<Tz, StepError> {
-    let name = match arg(args, "tz").as_str() {
+fn zone(tz: Option<&Line>) -> Result<Tz, StepError> {
+    let name = match tz.map(Line::as_str) {
         Some(z) if !z.is_empty() => z.to_string(),
         _ => iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".into()),
     };
@@ -163,18 +165,25 @@ fn task_cell(t: &Task) -> Vec<Cell> {
     ]
 }
 
+/// `report.status`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StatusArgs {
+    /// The report's day (default today).
+    date: Option<Day>,
+    /// Time zone of the report's day (default the machine's).
+    tz: Option<Line>,
+    #[serde(flatten)]
+    account: Account,
+}
+
 /// `report.status`.
-pub(super) async fn status(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
+pub(super) async fn status(g: Guard, a: StatusArgs, ctx: StepCtx) -> Result<Value, StepError> {
     let env = g.env();
     g.connector("gmail", Access::Read)?;
     g.connector("calendar", Access::Read)?;
-    let tz = zone(args)?;
+    let tz = zone(a.tz.as_ref())?;
     let now = Utc::now();
-    let day = match arg(args, "date").as_str() {
+    let day = match a.date.as_ref().map(|d| d.0.as_str()) {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| fatal(format!("date {d:?} is not YYYY-MM-DD")))?,
         None => now.with_timezone(&tz).date_naive(),
@@ -183,7 +192,7 @@ pub(super) async fn status(
     let tomorrow = midnight(tz, day + Days::days(1));
     let after = midnight(tz, day + Days::days(2));
     let until = now.min(tomorrow);
-    let google = connection(Provider::Google, args).to_string();
+    let google = a.account.of(Provider::Google).to_string();
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     let cache = hub.cache();
 
@@ -445,8 +454,7 @@ pub(super) async fn status(
     ])
     .map_err(fatal)?;
     let job = &ctx.job_id;
-    let md_rel = format!("reports/status-report-{job}.md");
-    let xlsx_rel = format!("reports/status-report-{job}.xlsx");
+    let (md_rel, xlsx_rel) = (g.output_path("md"), g.output_path("xlsx"));
     g.write_file(&md_rel, md.into_bytes()).await?;
     g.write_file(&xlsx_rel, xlsx).await?;
     env.store
@@ -468,24 +476,42 @@ pub(super) async fn status(
     }))
 }
 
+/// `report.inbox-digest`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DigestArgs {
+    /// How far back, in hours.
+    #[serde(default = "day_of_hours")]
+    hours: u32,
+    /// End of the window, RFC 3339 (default now).
+    until: Option<Line>,
+    /// Time zone times are shown in (default the machine's).
+    tz: Option<Line>,
+    #[serde(flatten)]
+    account: Account,
+}
+
+fn day_of_hours() -> u32 {
+    24
+}
+
 /// `report.inbox-digest`.
 pub(super) async fn inbox_digest(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
+    g: Guard,
+    a: DigestArgs,
+    _ctx: StepCtx,
 ) -> Result<Value, StepError> {
     let env = g.env();
     g.connector("gmail", Access::Read)?;
-    let hours = arg(args, "hours").as_i64().unwrap_or(24).clamp(1, 24 * 366);
-    let until = match arg(args, "until").as_str() {
+    let hours = i64::from(a.hours).clamp(1, 24 * 366);
+    let until = match a.until.as_ref().map(Line::as_str) {
         Some(u) if !u.is_empty() => DateTime::parse_from_rfc3339(u)
             .map_err(|_| fatal(format!("until {u:?} is not an RFC 3339 time")))?
             .with_timezone(&Utc),
         _ => Utc::now(),
     };
     let since = until - Days::hours(hours);
-    let tz = zone(args)?;
-    let google = connection(Provider::Google, args).to_string();
+    let tz = zone(a.tz.as_ref())?;
+    let google = a.account.of(Provider::Google).to_string();
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     let mail = inbox(env, &google, since, until, hub.cache())?;
     // sender → thread → messages (oldest first within a thread)
@@ -566,9 +592,7 @@ pub(super) async fn inbox_digest(
         .to_vec(),
         rows,
     };
-    let job = &ctx.job_id;
-    let md_rel = format!("reports/inbox-digest-{job}.md");
-    let xlsx_rel = format!("reports/inbox-digest-{job}.xlsx");
+    let (md_rel, xlsx_rel) = (g.output_path("md"), g.output_path("xlsx"));
     g.write_file(&md_rel, md.into_bytes()).await?;
     g.write_file(&xlsx_rel, report::to_xlsx(&[table]).map_err(fatal)?)
         .await?;

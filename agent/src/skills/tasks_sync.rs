@@ -17,9 +17,9 @@ use deskhand_workspace::tasks::{Task, TaskList};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::manifest::Access;
-use super::{arg, connection};
-use crate::guard::Guard;
+use super::args::Line;
+use super::Account;
+use crate::guard::{Access, Guard};
 use crate::runner::{StepCtx, StepError};
 
 /// One task's synced fields.
@@ -297,25 +297,31 @@ fn line_text(_list: &TaskList, t: &Task) -> String {
     t.text.clone()
 }
 
+/// `tasks.notion-sync`'s arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SyncArgs {
+    /// Data source id or title.
+    data_source: Line,
+    /// TASKS.md section for tasks new from Notion.
+    #[serde(default = "notion_section")]
+    section: Line,
+    #[serde(flatten)]
+    account: Account,
+}
+
+fn notion_section() -> Line {
+    Line::from("Notion")
+}
+
 /// Run the sync.
-pub(super) async fn run(
-    g: &Guard,
-    args: &Map<String, Value>,
-    ctx: &StepCtx,
-) -> Result<Value, StepError> {
+pub(super) async fn run(g: Guard, a: SyncArgs, ctx: StepCtx) -> Result<Value, StepError> {
     let env = g.env();
     g.connector("notion", Access::Read)?;
-    let id = connection(Provider::Notion, args);
+    let id = a.account.of(Provider::Notion);
     let conn = id.to_string();
     let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
-    let wanted = arg(args, "data_source")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let section = arg(args, "section")
-        .as_str()
-        .unwrap_or("Notion")
-        .to_string();
+    let wanted = a.data_source.0;
+    let section = a.section.0;
     let ds = hub
         .cache()
         .data_sources(Some(&conn))

@@ -112,8 +112,7 @@ async fn sync(
     id: &ConnectionId,
     ctx: &StepCtx,
 ) -> Result<Value, StepError> {
-    g.connector(resource.as_str(), Access::Read)?;
-    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let hub = g.connector(resource.as_str(), Access::Read).await?;
     let work = hub.sync(id, resource, &Quiet);
     let out = tokio::select! {
         _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
@@ -195,7 +194,7 @@ pub(crate) async fn gmail_search(
 ) -> Result<SearchOut, StepError> {
     let id = a.account.of(Provider::Google);
     sync(&g, Resource::Gmail, &id, &ctx).await?;
-    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let hub = g.connector("gmail", Access::Read).await?;
     let q = MailQuery::parse(a.query.as_str(), chrono::Utc::now().timestamp_millis())
         .map_err(|e| StepError::Fatal(format!("bad query: {e}")))?;
     let found = hub
@@ -244,7 +243,7 @@ pub(crate) async fn calendar_agenda(
 ) -> Result<AgendaOut, StepError> {
     let id = a.account.of(Provider::Google);
     sync(&g, Resource::Calendar, &id, &ctx).await?;
-    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let hub = g.connector("calendar", Access::Read).await?;
     let now = chrono::Local::now();
     let midnight = now
         .date_naive()
@@ -296,7 +295,7 @@ pub(crate) async fn notion_query(
 ) -> Result<QueryOut, StepError> {
     let id = a.account.of(Provider::Notion);
     sync(&g, Resource::Notion, &id, &ctx).await?;
-    let hub = g.env().connectors.hub().await.map_err(StepError::Fatal)?;
+    let hub = g.connector("notion", Access::Read).await?;
     let (cache, conn, wanted) = (hub.cache(), id.to_string(), a.data_source.as_str());
     let ds = cache
         .data_sources(Some(&conn))

@@ -61,8 +61,7 @@ pub async fn write(store: &Store, ledger: &Arc<Ledger>, env: &Arc<SkillEnv>) -> 
             })
             .collect();
         let connections = e2
-            .connectors
-            .list()
+            .connections()
             .into_iter()
             .map(|c| ConnectionCard {
                 detail: match (&c.reason, &c.last_sync_at) {
@@ -99,7 +98,7 @@ pub async fn write(store: &Store, ledger: &Arc<Ledger>, env: &Arc<SkillEnv>) -> 
     .await
     .map_err(|e| e.to_string())??;
     // The agent's own file, not a skill's side effect: written directly.
-    let files = deskhand_workspace::Workspace::new(&env.workspace);
+    let files = deskhand_workspace::Workspace::new(env.workspace());
     tokio::task::spawn_blocking(move || files.write("dashboard.html", html.as_bytes()))
         .await
         .map_err(|e| e.to_string())?

@@ -194,7 +194,7 @@ fn the_demo_runs_on_the_embedded_default_and_leaves_reports() {
     assert_eq!(fill["fields"].as_array().map(Vec::len), Some(20), "{fill}");
     assert_eq!(fill["submit"]["navigated"], true);
     assert_eq!(
-        &std::fs::read(find("extract-extract-", ".xlsx")).unwrap()[..2],
+        &std::fs::read(find("extract-", ".xlsx")).unwrap()[..2],
         b"PK"
     );
     let dash = std::fs::read_to_string(ws.path().join("dashboard.html")).unwrap();

@@ -37,11 +37,9 @@ impl Agent {
                 }
                 let env = Arc::clone(&self.inner.env);
                 let c2 = conns.clone();
-                let fixed = tokio::task::spawn_blocking(move || {
-                    c2.iter().all(|c| env.connectors.usable(c))
-                })
-                .await
-                .unwrap_or(false);
+                let fixed = tokio::task::spawn_blocking(move || c2.iter().all(|c| env.usable(c)))
+                    .await
+                    .unwrap_or(false);
                 if !fixed {
                     continue;
                 }

@@ -121,7 +121,7 @@ impl Agent {
             skills_fingerprint(&cfg.workspace),
             Arc::new(Skills::load(&cfg.workspace)),
         ));
-        let dashboard = Arc::clone(&env.dashboard);
+        let dashboard = Arc::clone(env.dashboard());
         Ok(Agent {
             inner: Arc::new(Inner {
                 cfg,
@@ -147,7 +147,7 @@ impl Agent {
 
     /// The link to the browser extension.
     pub fn extension(&self) -> &Arc<crate::extension::ExtensionHub> {
-        &self.inner.env.extension
+        self.inner.env.extension()
     }
 
     /// The queue.
@@ -158,7 +158,7 @@ impl Agent {
     /// Connections and their health (from the cache; no keyring or network needed).
     pub async fn connections(&self) -> Vec<deskhand_connectors::ConnectionInfo> {
         let env = Arc::clone(&self.inner.env);
-        tokio::task::spawn_blocking(move || env.connectors.list())
+        tokio::task::spawn_blocking(move || env.connections())
             .await
             .unwrap_or_default()
     }
@@ -297,13 +297,13 @@ impl Agent {
         dashboard.abort();
         self.refresh_dashboard().await;
         self.inner.awake.release();
-        self.inner.env.browsers.shutdown().await;
+        self.inner.env.shutdown_browsers().await;
         Ok(())
     }
 
     /// Use this connector hub (the demo's fake accounts) instead of the configured one.
     pub async fn set_hub(&self, hub: Arc<deskhand_connectors::Hub>) {
-        self.inner.env.connectors.set_hub(hub).await;
+        self.inner.env.set_hub(hub).await;
     }
 
     /// The schedule ledger.

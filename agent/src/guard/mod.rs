@@ -6,6 +6,8 @@
 
 pub mod approvals;
 pub mod devices;
+mod env;
+mod page;
 mod permissions;
 pub mod policy;
 pub mod requests;
@@ -18,11 +20,12 @@ use deskhand_workspace::Workspace;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+pub use env::{Reader, SkillEnv};
+pub use page::GuardedPage;
 pub use permissions::{Access, Permissions};
 pub use policy::Policy;
 
 use crate::runner::StepError;
-use crate::skills::SkillEnv;
 use approvals::ApprovalState;
 
 /// How long an approval waits for the person by default (`DESKHAND_APPROVAL_TIMEOUT` seconds
@@ -146,6 +149,27 @@ pub fn with_extension(p: &str, ext: &str) -> String {
     }
 }
 
+/// What an effect outside the workspace did, recorded as it happens (see [`Guard::external`]).
+pub struct Effects {
+    store: crate::store::Store,
+    journal: crate::journal::Journal,
+    job: String,
+}
+
+impl Effects {
+    /// Audit one thing the effect did (`mail.sent`, `notion.updated`, `form.submitted`).
+    pub fn done(&self, kind: &str, details: Value) {
+        self.store.audit().record(kind, Some(&self.job), details);
+    }
+
+    /// Journal something created outside the workspace (a Notion page), so undo can remove it.
+    pub fn created(&self, kind: &str, connection: &str, id: &str) -> Result<(), StepError> {
+        self.journal
+            .created_external(&self.job, kind, connection, id)
+            .map_err(|e| StepError::Retryable(e.to_string()))
+    }
+}
+
 /// One job's guard.
 pub struct Guard {
     scope: Arc<JobScope>,
@@ -160,7 +184,7 @@ pub struct Guard {
 impl Guard {
     /// A guard for one step of `job`. `files` is the only writable workspace handle a step
     /// reaches, and only through this guard.
-    pub(crate) fn new(
+    fn new(
         scope: Arc<JobScope>,
         env: Arc<SkillEnv>,
         files: Workspace,
@@ -179,10 +203,50 @@ impl Guard {
         }
     }
 
-    /// What steps may read and use: connectors (checked with [`Guard::connector`]), the browser
-    /// pool (pages opened through [`Guard::check_url`] and the navigation hook), the store.
-    pub fn env(&self) -> &SkillEnv {
-        &self.env
+    /// Read-only access to the workspace's files (the same path checks as writes).
+    pub fn reader(&self) -> Reader {
+        self.env.reader()
+    }
+
+    /// The workspace folder (to load skills from; files are written through the guard).
+    pub fn workspace(&self) -> &std::path::Path {
+        &self.env.workspace
+    }
+
+    /// A skill's own remembered state (the last report's window, a sync's base).
+    pub async fn state(&self, key: &str) -> Result<Option<Value>, StepError> {
+        self.env
+            .store
+            .skill_state(key)
+            .await
+            .map_err(|e| StepError::Retryable(e.to_string()))
+    }
+
+    /// Remember a skill's state for its next run.
+    pub async fn set_state(&self, key: &str, value: &Value) -> Result<(), StepError> {
+        self.env
+            .store
+            .set_skill_state(key, value)
+            .await
+            .map_err(|e| StepError::Retryable(e.to_string()))
+    }
+
+    /// Add a schedule (audited).
+    pub async fn add_schedule(
+        &self,
+        new: deskhand_schedule::NewSchedule,
+    ) -> Result<deskhand_schedule::Schedule, StepError> {
+        let ledger = Arc::clone(&self.env.schedules);
+        let s = tokio::task::spawn_blocking(move || ledger.add(new, chrono::Utc::now()))
+            .await
+            .map_err(|e| StepError::Fatal(e.to_string()))?
+            .map_err(|e| StepError::Fatal(e.to_string()))?;
+        self.env.store.audit().record(
+            "schedule.added",
+            Some(&self.job),
+            json!({"id": s.id, "cron": s.cron, "tz": s.tz, "skill": s.skill}),
+        );
+        Ok(s)
     }
 
     /// The job.
@@ -250,11 +314,54 @@ impl Guard {
         })
     }
 
-    /// May the job use this connector resource so?
-    pub fn connector(&self, resource: &str, access: Access) -> Result<(), StepError> {
+    /// The connectors, once the policy allows `resource` (`gmail`, `calendar`, `notion`) with
+    /// `access`: the only way an action reaches a provider.
+    pub async fn connector(
+        &self,
+        resource: &str,
+        access: Access,
+    ) -> Result<Arc<deskhand_connectors::Hub>, StepError> {
         self.policy
             .connector_allowed(resource, access)
-            .map_err(|why| self.refuse("connector", resource, &why))
+            .map_err(|why| self.refuse("connector", resource, &why))?;
+        self.env.connectors.hub().await.map_err(StepError::Fatal)
+    }
+
+    /// Take an effect outside the workspace (send a mail, write to Notion, submit a form): the
+    /// person approves `action` on `target` with `preview` unless the skill may do it without
+    /// asking, then `effect` runs with an [`Effects`] to audit what it did and to journal what it
+    /// created for `deskhand undo`, as it goes. With `once`, a job takes the effect at most once:
+    /// a redelivered job gets the first result back without asking or acting again.
+    pub async fn external<F, Fut>(
+        &self,
+        action: &str,
+        target: &str,
+        preview: Value,
+        once: Option<&str>,
+        effect: F,
+    ) -> Result<Value, StepError>
+    where
+        F: FnOnce(Effects) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, StepError>>,
+    {
+        let once = once.map(|k| format!("{action}.once:{}:{k}", self.job));
+        if let Some(key) = &once {
+            if let Some(done) = self.state(key).await? {
+                tracing::info!(job = %self.job, action, "done by an earlier delivery of the job");
+                return Ok(done);
+            }
+        }
+        self.approve(action, target, preview).await?;
+        let out = effect(Effects {
+            store: self.env.store.clone(),
+            journal: crate::journal::Journal::new(&self.env.workspace),
+            job: self.job.clone(),
+        })
+        .await?;
+        if let Some(key) = &once {
+            self.set_state(key, &out).await?;
+        }
+        Ok(out)
     }
 
     /// Run a consequential action only if the skill may take it without asking, or the person

@@ -6,16 +6,13 @@
 //! a submit or click waits for the person unless the skill may do it without asking. Cancellation
 //! closes a headless page; the person's tab is left open.
 
-use std::sync::{Arc, Mutex};
-
 use deskhand_browser::extract::{self, Format, Schema};
-use deskhand_browser::{FillRequest, Locator, Page, ScrollUntil, Shot, Submit};
+use deskhand_browser::{FillRequest, Locator, ScrollUntil, Shot, Submit};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::args::{Line, WebUrl};
-use crate::extension::tabs::{self, Target};
 use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
 
@@ -28,6 +25,18 @@ pub struct Place {
     /// With a tab target: headless runs it in the agent's own Chromium when the extension is not connected; none fails.
     #[serde(default)]
     fallback: Fallback,
+}
+
+impl Place {
+    /// The page this place names, through the guard.
+    async fn open<'g>(
+        &self,
+        g: &'g Guard,
+        url: &str,
+    ) -> Result<crate::guard::GuardedPage<'g>, StepError> {
+        g.page(url, self.target.as_str(), self.fallback == Fallback::Headless)
+            .await
+    }
 }
 
 fn headless() -> Line {
@@ -81,13 +90,6 @@ pub(super) async fn fill(g: Guard, a: FillArgs, ctx: StepCtx) -> Result<FillOut,
         .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
         .await?;
     let submitted = report["submit"].is_object();
-    if submitted {
-        g.env().store.audit().record(
-            "form.submitted",
-            Some(g.job()),
-            json!({"url": a.url.0, "button": a.submit, "landed_on": report["submit"]["url"]}),
-        );
-    }
     Ok(FillOut {
         path,
         screenshot: report["screenshot"].as_str().map(String::from),
@@ -175,205 +177,6 @@ pub(super) async fn extract(
     })
 }
 
-fn browser_error(e: deskhand_browser::Error) -> StepError {
-    match e {
-        deskhand_browser::Error::BrowserGone(_) => {
-            StepError::Fatal(format!("Chromium crashed during the step: {e}"))
-        }
-        deskhand_browser::Error::Navigation { .. } => StepError::Retryable(e.to_string()),
-        // Not retried: a command cut off halfway (a half-filled form) must not run twice, and
-        // the hub already waited for the extension to connect.
-        other => StepError::Fatal(other.to_string()),
-    }
-}
-
-/// A page from the pool whose navigation the guard checks. What the guard blocked is collected,
-/// so an action whose page was stopped fails with the refusal, not with a load error.
-struct GuardedPage<'g> {
-    guard: &'g Guard,
-    /// The pool's browser (none for a tab of the person's own browser).
-    browser: Option<Arc<deskhand_browser::Browser>>,
-    page: Page,
-    blocked: Arc<Mutex<Vec<String>>>,
-    /// WebDriver cannot intercept: check the URL after each action instead.
-    post_check: bool,
-    /// The person's tab whose navigation filters are lifted when the step ends.
-    filter: Option<TabFilter>,
-}
-
-/// A tab of the person's browser under a job's navigation filters. Lifted by [`TabFilter::lift`]
-/// when the step ends; a step cut off (timeout, cancel) drops it, and the drop lifts them too.
-struct TabFilter {
-    hub: Arc<crate::extension::ExtensionHub>,
-    tab: i64,
-    lifted: bool,
-}
-
-impl TabFilter {
-    async fn lift(mut self) {
-        self.lifted = true;
-        if let Err(e) = tabs::unguard(&self.hub, self.tab).await {
-            tracing::warn!(tab = self.tab, error = %e, "could not lift the tab's navigation filters");
-        }
-    }
-}
-
-impl Drop for TabFilter {
-    fn drop(&mut self) {
-        if self.lifted {
-            return;
-        }
-        let (hub, tab) = (Arc::clone(&self.hub), self.tab);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = tabs::unguard(&hub, tab).await;
-            });
-        }
-    }
-}
-
-impl<'g> GuardedPage<'g> {
-    /// The page a step's `url` and `target` arguments name; an extension tab is already at
-    /// `url` afterwards, a headless page is still blank.
-    async fn open(
-        guard: &'g Guard,
-        url: &str,
-        place: &Place,
-    ) -> Result<GuardedPage<'g>, StepError> {
-        guard.check_url(url)?;
-        let target = Target::parse(place.target.as_str()).map_err(StepError::Fatal)?;
-        if target.is_tab() {
-            let hub = &guard.env().extension;
-            let filters = guard.navigation_filters();
-            match tabs::resolve(hub, &target, url, &filters).await {
-                Ok(tab) => {
-                    // A tab the job opened was filtered from its first request; one of the
-                    // person's is filtered from now on.
-                    if target != Target::New {
-                        tabs::guard(hub, tab, &filters)
-                            .await
-                            .map_err(browser_error)?;
-                    }
-                    let (action, nav) = guard.env().browsers.timeouts();
-                    let link: Arc<dyn deskhand_browser::TabLink> = Arc::clone(hub) as _;
-                    let page = GuardedPage {
-                        guard,
-                        browser: None,
-                        page: Page::in_extension_tab(link, tab, action, nav),
-                        blocked: Arc::new(Mutex::new(Vec::new())),
-                        post_check: true,
-                        filter: Some(TabFilter {
-                            hub: Arc::clone(hub),
-                            tab,
-                            lifted: false,
-                        }),
-                    };
-                    let ready = async {
-                        let now = page.page.url().await.map_err(browser_error)?;
-                        if target == Target::New && !same_page(&now, url) {
-                            // Its first page led it away and the filters stopped it: a refusal.
-                            guard.check_url(&now)?;
-                        }
-                        if !same_page(&now, url) {
-                            let r = page.page.goto(url).await;
-                            page.checked(r).await
-                        } else {
-                            guard.check_url(&now)
-                        }
-                    };
-                    return match ready.await {
-                        Ok(()) => Ok(page),
-                        Err(e) => {
-                            // Not started after all: the tab gets its freedom back now.
-                            page.close(&Err::<(), _>(e.clone())).await;
-                            Err(e)
-                        }
-                    };
-                }
-                Err(deskhand_browser::Error::Extension { code, message })
-                    if code == "not_connected" && place.fallback == Fallback::Headless =>
-                {
-                    tracing::info!(%message, "the extension is not connected: running headless instead");
-                }
-                Err(e) => return Err(browser_error(e)),
-            }
-        }
-        let (browser, page) = guard.env().browsers.page().await.map_err(browser_error)?;
-        let blocked = Arc::new(Mutex::new(Vec::new()));
-        let post_check = match page
-            .intercept_navigation(guard.navigation_hook(Arc::clone(&blocked)))
-            .await
-        {
-            Ok(()) => false,
-            Err(deskhand_browser::Error::Unsupported(_)) => true,
-            Err(e) => {
-                let _ = page.close().await;
-                return Err(browser_error(e));
-            }
-        };
-        Ok(GuardedPage {
-            guard,
-            browser: Some(browser),
-            page,
-            blocked,
-            post_check,
-            filter: None,
-        })
-    }
-
-    /// Load the start page (an extension tab is there already).
-    async fn start(&self, url: &str) -> Result<(), StepError> {
-        if self.page.is_extension_tab() {
-            return Ok(());
-        }
-        let r = self.page.goto(url).await;
-        self.checked(r).await
-    }
-
-    /// After an action: a refusal wins over whatever error the blocked load caused.
-    async fn checked<T>(&self, r: Result<T, deskhand_browser::Error>) -> Result<T, StepError> {
-        if let Some(why) = self
-            .blocked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .first()
-        {
-            return Err(StepError::Fatal(format!(
-                "refused: the page tried to leave its allowed origins: {why}"
-            )));
-        }
-        if !self.page.popups_guarded() {
-            return Err(StepError::Fatal(
-                "refused: the guard lost its hold on windows this page opens (its connection to \
-                 Chromium dropped); the step stops"
-                    .into(),
-            ));
-        }
-        if self.post_check {
-            // Where the tab is now, even when the action failed: a load the filters blocked
-            // fails too, and its refusal is the better answer.
-            match self.page.url().await {
-                Ok(now) => self.guard.check_url(&now)?,
-                Err(e) if r.is_ok() => return Err(browser_error(e)),
-                Err(_) => {}
-            }
-        }
-        r.map_err(browser_error)
-    }
-
-    async fn close(self, result: &Result<impl Sized, StepError>) {
-        if let Some(f) = self.filter {
-            f.lift().await;
-        }
-        let _ = self.page.close().await;
-        if let (Err(StepError::Fatal(m)), Some(browser)) = (result, &self.browser) {
-            if m.contains("Chromium crashed") {
-                self.guard.env().browsers.forget(browser).await;
-            }
-        }
-    }
-}
-
 async fn run_fill(
     g: &Guard,
     a: &FillArgs,
@@ -405,16 +208,16 @@ async fn run_fill(
         .filter(|s| !s.0.is_empty())
         .map(|s| Submit::Button(s.0.clone()));
     req.allow_partial = a.partial;
-    let page = GuardedPage::open(g, &url, &a.place).await?;
+    let page = a.place.open(g, &url).await?;
     let work = async {
         page.start(&url).await?;
-        let r = page.page.fill(&req).await;
+        let r = page.page().fill(&req).await;
         let report = page.checked(r).await?;
-        let shot = match page.page.screenshot(&Shot::Viewport).await {
+        let shot = match page.page().screenshot(&Shot::Viewport).await {
             // Chrome lets an extension capture a tab only after the person clicked its icon
             // there (activeTab), or with access to every site; the preview then goes without.
             Err(deskhand_browser::Error::Extension { message, .. })
-                if page.page.is_extension_tab() =>
+                if page.page().is_extension_tab() =>
             {
                 tracing::info!(%message, "no screenshot of the tab");
                 json!({"path": null, "note": message})
@@ -429,16 +232,22 @@ async fn run_fill(
         };
         // The filled form is the preview; nothing is sent until the person (or the skill's
         // permissions) says so.
-        g.approve(
-            "submit",
-            &url,
-            json!({"screenshot": shot["path"], "button": submit,
-                   "fields": report.fields.iter().map(|f| json!({"label": f.key, "value": f.value})).collect::<Vec<_>>()}),
-        )
-        .await?;
-        req.submit = Some(submit);
-        let r = page.page.fill(&req).await;
-        let report = page.checked(r).await?;
+        let preview = json!({"screenshot": shot["path"], "button": submit,
+               "fields": report.fields.iter().map(|f| json!({"label": f.key, "value": f.value})).collect::<Vec<_>>()});
+        req.submit = Some(submit.clone());
+        let (page, req, url, submit) = (&page, &req, &url, &submit);
+        let done = g
+            .external("submit", url, preview, None, |fx| async move {
+                let r = page.page().fill(req).await;
+                let report = page.checked(r).await?;
+                fx.done(
+                    "form.submitted",
+                    json!({"url": url, "button": submit, "landed_on": report.url}),
+                );
+                serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))
+            })
+            .await?;
+        let report = serde_json::from_value(done).map_err(|e| StepError::Fatal(e.to_string()))?;
         Ok((report, shot))
     };
     // Cancellation stops the page: the future is dropped and the tab closed.
@@ -474,10 +283,10 @@ async fn run_extract(
     };
     let max_pages = a.max_pages.max(1) as usize;
     let url = a.url.0.clone();
-    let page = GuardedPage::open(g, &url, &a.place).await?;
+    let page = a.place.open(g, &url).await?;
     let result = async {
         page.start(&url).await?;
-        let r = page.page.extract_pages(&schema, max_pages).await;
+        let r = page.page().extract_pages(&schema, max_pages).await;
         page.checked(r).await.map(|(records, _)| records)
     }
     .await;
@@ -521,10 +330,10 @@ pub(super) async fn scroll(g: Guard, a: ScrollArgs, ctx: StepCtx) -> Result<Scro
     let url = a.url.0.clone();
     let mut until = ScrollUntil::new(a.selector.as_str(), a.count.map(|c| c as usize));
     until.idle = std::time::Duration::from_millis(a.idle_ms);
-    let page = GuardedPage::open(&g, &url, &a.place).await?;
+    let page = a.place.open(&g, &url).await?;
     let work = async {
         page.start(&url).await?;
-        let r = page.page.scroll_until(&until).await;
+        let r = page.page().scroll_until(&until).await;
         page.checked(r).await
     };
     let result = tokio::select! {
@@ -571,20 +380,27 @@ pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickO
     let url = a.url.0.clone();
     let text = a.text.0.clone();
     let locator = Locator::clickable(&text).map_err(|e| StepError::Fatal(e.to_string()))?;
-    let page = GuardedPage::open(&g, &url, &a.place).await?;
+    let page = a.place.open(&g, &url).await?;
     let work = async {
         page.start(&url).await?;
         // Wait until it is there before asking, so the person approves something real.
-        let r = page.page.locate(&locator).await;
+        let r = page.page().locate(&locator).await;
         let found = page.checked(r).await?;
-        g.approve(
-            "click",
-            &url,
-            json!({"button": text, "element": found.element}),
-        )
-        .await?;
-        let r = page.page.click(&locator).await;
-        page.checked(r).await
+        let preview = json!({"button": text, "element": found.element});
+        let (page, locator, url, text) = (&page, &locator, &url, &text);
+        let done = g
+            .external("click", url, preview, None, |fx| async move {
+                let r = page.page().click(locator).await;
+                let report = page.checked(r).await?;
+                fx.done(
+                    "page.clicked",
+                    json!({"url": url, "button": text, "landed_on": report.url}),
+                );
+                serde_json::to_value(&report).map_err(|e| StepError::Fatal(e.to_string()))
+            })
+            .await?;
+        serde_json::from_value::<deskhand_browser::ClickReport>(done)
+            .map_err(|e| StepError::Fatal(e.to_string()))
     };
     let result = tokio::select! {
         _ = ctx.cancel.cancelled() => Err(StepError::Cancelled),
@@ -592,11 +408,6 @@ pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickO
     };
     page.close(&result).await;
     let report = result?;
-    g.env().store.audit().record(
-        "page.clicked",
-        Some(g.job()),
-        json!({"url": url, "button": text, "landed_on": report.url}),
-    );
     let path = g
         .write_output("json", serde_json::to_vec_pretty(&report).unwrap_or_default())
         .await?;
@@ -607,14 +418,3 @@ pub(super) async fn click(g: Guard, a: ClickArgs, ctx: StepCtx) -> Result<ClickO
     })
 }
 
-/// Is the tab already showing this page (fragments aside)?
-fn same_page(now: &str, want: &str) -> bool {
-    let strip = |u: &str| {
-        u.split('#')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('/')
-            .to_string()
-    };
-    !want.is_empty() && strip(now) == strip(want)
-}

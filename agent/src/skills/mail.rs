@@ -79,8 +79,7 @@ pub struct SendArgs {
 }
 
 /// Send the mail the arguments describe.
-pub(super) async fn send(g: Guard, a: SendArgs, ctx: StepCtx) -> Result<Value, StepError> {
-    g.connector("gmail", Access::Write)?;
+pub(super) async fn send(g: Guard, a: SendArgs, _: StepCtx) -> Result<Value, StepError> {
     let (to, cc, subject, body) = (
         a.to.0,
         a.cc.map(|c| c.0).unwrap_or_default(),
@@ -89,25 +88,15 @@ pub(super) async fn send(g: Guard, a: SendArgs, ctx: StepCtx) -> Result<Value, S
     );
     let to_list = recipients("to", &to, true)?.unwrap_or_default();
     let cc_list = recipients("cc", &cc, false)?;
-    let env = g.env();
-    let store = &env.store;
     let mut digest = Sha256::new();
     for part in [&to, &cc, &subject, &body] {
         digest.update(part.as_bytes());
         digest.update([0]);
     }
-    let key = format!("mail.sent:{}:{:x}", ctx.job_id, digest.finalize());
-    let store_err = |e: crate::store::StoreError| StepError::Retryable(e.to_string());
-    if let Some(done) = store.skill_state(&key).await.map_err(store_err)? {
-        tracing::info!(job = %ctx.job_id, "this mail was sent by an earlier delivery of the job");
-        return Ok(
-            json!({"sent": done["id"], "thread": done["threadId"], "to": to,
-                         "subject": subject, "already_sent": true}),
-        );
-    }
+    let mail_key = format!("{:x}", digest.finalize());
 
     let id = a.account.of(Provider::Google);
-    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
+    let hub = g.connector("gmail", Access::Write).await?;
     if let Ok(Some(info)) = hub.cache().connection(&id) {
         if !info
             .scopes
@@ -126,36 +115,27 @@ pub(super) async fn send(g: Guard, a: SendArgs, ctx: StepCtx) -> Result<Value, S
     let from: Mailbox = from.parse().map_err(|e| {
         StepError::Fatal(format!("the account's address {from:?} is not usable: {e}"))
     })?;
-
-    g.approve(
-        "send",
-        &to_list.to_string(),
-        json!({"from": from.to_string(), "to": to_list.to_string(),
-               "cc": cc_list.as_ref().map(|c| c.to_string()),
-               "subject": subject, "text": body}),
-    )
-    .await?;
-
-    let text_sha256 = format!("{:x}", Sha256::digest(body.as_bytes()));
-    let raw = compose(from, &to_list, cc_list.as_ref(), &subject, body)?;
-    let sent = gmail.send(&raw).await.map_err(step_error)?;
-    store
-        .set_skill_state(&key, &json!(sent))
-        .await
-        .map_err(store_err)?;
-    // The text itself is in the approval's entry (what the person was shown); this one ties the
-    // mail that left to it by its hash.
-    store.audit().record(
-        "mail.sent",
-        Some(&ctx.job_id),
-        json!({"to": to_list.to_string(), "cc": cc_list.map(|c| c.to_string()),
-               "subject": subject, "id": sent.id, "bytes": raw.len(),
-               "text_sha256": text_sha256}),
-    );
-    Ok(
-        json!({"sent": sent.id, "thread": sent.thread_id, "to": to_list.to_string(),
-              "subject": subject}),
-    )
+    let preview = json!({"from": from.to_string(), "to": to_list.to_string(),
+           "cc": cc_list.as_ref().map(|c| c.to_string()),
+           "subject": subject, "text": body});
+    let target = to_list.to_string();
+    // A job sends a given mail at most once: a redelivery gets the first send's result.
+    g.external("send", &target, preview, Some(&mail_key), |fx| async move {
+        let text_sha256 = format!("{:x}", Sha256::digest(body.as_bytes()));
+        let raw = compose(from, &to_list, cc_list.as_ref(), &subject, body)?;
+        let sent = gmail.send(&raw).await.map_err(step_error)?;
+        // The text itself is in the approval's entry (what the person was shown); this one ties
+        // the mail that left to it by its hash.
+        fx.done(
+            "mail.sent",
+            json!({"to": to_list.to_string(), "cc": cc_list.map(|c| c.to_string()),
+                   "subject": subject, "id": sent.id, "bytes": raw.len(),
+                   "text_sha256": text_sha256}),
+        );
+        Ok(json!({"sent": sent.id, "thread": sent.thread_id, "to": to_list.to_string(),
+                  "subject": subject}))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -18,14 +18,13 @@ pub mod template;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use deskhand_workspace::Workspace;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+pub use crate::guard::SkillEnv;
 use crate::guard::{Guard, JobScope, OutputName, Permissions, Policy};
 use crate::job::JobError;
 use crate::runner::{Step, StepCtx, StepError};
-use crate::store::Store;
 use args::Line;
 use manifest::{Manifest, Problem, StepSpec};
 use template::Scope;
@@ -112,84 +111,6 @@ pub struct SkillDef {
     /// SKILL.md's prose.
     #[serde(skip)]
     pub body: String,
-}
-
-/// What steps need from the agent. There is no writable workspace handle here: steps write
-/// through their job's [`Guard`], which holds the only one.
-pub struct SkillEnv {
-    /// The workspace folder.
-    pub workspace: PathBuf,
-    /// The workspace-write API, handed only to guards.
-    files: Workspace,
-    /// The shared browser.
-    pub browsers: crate::browsers::BrowserPool,
-    /// State (to record outputs).
-    pub store: Store,
-    /// Gmail, Calendar and Notion, opened on first use.
-    pub connectors: crate::connector_skills::Connectors,
-    /// The schedule ledger.
-    pub schedules: Arc<deskhand_schedule::Ledger>,
-    /// Wakes the dashboard writer (a new approval should show at once, not after the job).
-    pub dashboard: Arc<tokio::sync::Notify>,
-    /// The link to the extension in the person's own browser (for `target: tab:…`).
-    pub extension: Arc<crate::extension::ExtensionHub>,
-}
-
-impl SkillEnv {
-    /// An environment for a workspace.
-    pub fn new(
-        workspace: PathBuf,
-        browsers: crate::browsers::BrowserPool,
-        store: Store,
-        connectors: crate::connector_skills::Connectors,
-        schedules: Arc<deskhand_schedule::Ledger>,
-    ) -> SkillEnv {
-        let extension = crate::extension::ExtensionHub::new(&workspace);
-        SkillEnv {
-            files: Workspace::new(&workspace),
-            workspace,
-            browsers,
-            store,
-            connectors,
-            schedules,
-            dashboard: Arc::new(tokio::sync::Notify::new()),
-            extension,
-        }
-    }
-
-    /// Read-only access to the workspace's files.
-    pub fn reader(&self) -> Reader {
-        Reader(self.files.clone())
-    }
-
-    /// The guard for one step of a job.
-    pub fn guard(
-        self: &Arc<Self>,
-        scope: Arc<JobScope>,
-        job: &str,
-        output: OutputName,
-        cancel: tokio_util::sync::CancellationToken,
-    ) -> Guard {
-        Guard::new(
-            scope,
-            Arc::clone(self),
-            self.files.clone(),
-            job,
-            output,
-            cancel,
-        )
-    }
-}
-
-/// Reads workspace files (same path checks as writes), and nothing else.
-#[derive(Clone)]
-pub struct Reader(Workspace);
-
-impl Reader {
-    /// The bytes at `rel`, or None when there is no such file.
-    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, deskhand_workspace::WorkspaceError> {
-        self.0.read(rel)
-    }
 }
 
 /// The built-in skills, compiled in from the repository's `skills/`.
@@ -731,7 +652,6 @@ async fn schedule(
     a: ScheduleArgs,
     _: StepCtx,
 ) -> Result<Value, StepError> {
-    let env = g.env();
     let words: Vec<String> = a.args.iter().map(|w| w.0.clone()).collect();
     let cron = a.cron.map(|c| c.0).or_else(|| words.first().cloned());
     let skill = a.skill.map(|c| c.0).or_else(|| words.get(1).cloned());
@@ -746,7 +666,7 @@ async fn schedule(
             &words[2..]
         )));
     }
-    let skills = Skills::load(&env.workspace);
+    let skills = Skills::load(g.workspace());
     let (def, params) = skills
         .check(&skill, &a.params)
         .map_err(|e| StepError::Fatal(e.to_string()))?;
@@ -759,23 +679,15 @@ async fn schedule(
         .as_str()
         .parse()
         .map_err(|e: deskhand_schedule::ScheduleError| StepError::Fatal(e.to_string()))?;
-    let ledger = Arc::clone(&env.schedules);
-    let new = deskhand_schedule::NewSchedule {
-        cron,
-        tz,
-        skill: def.name.clone(),
-        params,
-        missed,
-    };
-    let s = tokio::task::spawn_blocking(move || ledger.add(new, chrono::Utc::now()))
-        .await
-        .map_err(|e| StepError::Fatal(e.to_string()))?
-        .map_err(|e| StepError::Fatal(e.to_string()))?;
-    env.store.audit().record(
-        "schedule.added",
-        None,
-        json!({"id": s.id, "cron": s.cron, "tz": s.tz, "skill": s.skill}),
-    );
+    let s = g
+        .add_schedule(deskhand_schedule::NewSchedule {
+            cron,
+            tz,
+            skill: def.name.clone(),
+            params,
+            missed,
+        })
+        .await?;
     Ok(serde_json::to_value(&s).unwrap_or_default())
 }
 
@@ -801,6 +713,7 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn control_characters_are_refused_by_parameter_type() {

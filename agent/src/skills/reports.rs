@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::args::{Day, Line};
-use super::{Account, SkillEnv};
+use super::Account;
 use crate::guard::{Access, Guard};
 use crate::runner::{StepCtx, StepError};
 
@@ -94,13 +94,11 @@ fn name_of(from: &str) -> String {
 
 /// Mail of `[since, until)` in the inbox (not spam, trash or sent-only), newest first.
 fn inbox(
-    env: &SkillEnv,
     conn: &str,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     cache: &deskhand_connectors::Cache,
 ) -> Result<Vec<MailMessage>, StepError> {
-    let _ = env;
     let q = MailQuery {
         labels: vec!["INBOX".into()],
         not_labels: vec!["SPAM".into(), "TRASH".into()],
@@ -111,8 +109,8 @@ fn inbox(
     cache.search_mail(Some(conn), &q, 10_000).map_err(fatal)
 }
 
-async fn read_text(env: &SkillEnv, rel: &str) -> Result<String, StepError> {
-    let files = env.reader();
+async fn read_text(g: &Guard, rel: &str) -> Result<String, StepError> {
+    let files = g.reader();
     let rel = rel.to_string();
     let bytes = tokio::task::spawn_blocking(move || files.read(&rel))
         .await
@@ -178,9 +176,8 @@ pub struct StatusArgs {
 
 /// `report.status`.
 pub(super) async fn status(g: Guard, a: StatusArgs, ctx: StepCtx) -> Result<Value, StepError> {
-    let env = g.env();
-    g.connector("gmail", Access::Read)?;
-    g.connector("calendar", Access::Read)?;
+    g.connector("calendar", Access::Read).await?;
+    let hub = g.connector("gmail", Access::Read).await?;
     let tz = zone(a.tz.as_ref())?;
     let now = Utc::now();
     let day = match a.date.as_ref().map(|d| d.0.as_str()) {
@@ -193,13 +190,12 @@ pub(super) async fn status(g: Guard, a: StatusArgs, ctx: StepCtx) -> Result<Valu
     let after = midnight(tz, day + Days::days(2));
     let until = now.min(tomorrow);
     let google = a.account.of(Provider::Google).to_string();
-    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     let cache = hub.cache();
 
     // "Since the last report": the mark the previous report left, unless this very job left it
     // (a redelivery must write the same report again).
     let mark_key = format!("status-report:{google}");
-    let mark = env.store.skill_state(&mark_key).await.map_err(fatal)?;
+    let mark = g.state(&mark_key).await?;
     let since = match &mark {
         Some(m) if m["job"] == ctx.job_id => m["since"].as_str(),
         Some(m) => m["until"].as_str(),
@@ -218,7 +214,7 @@ pub(super) async fn status(g: Guard, a: StatusArgs, ctx: StepCtx) -> Result<Valu
         .iter()
         .partition(|e| e.start_ts < tomorrow.timestamp());
     let met_today: Vec<String> = today.iter().flat_map(|e| e.attendees.clone()).collect();
-    let mail = inbox(env, &google, since, until, cache)?;
+    let mail = inbox(&google, since, until, cache)?;
     let wanted: Vec<&MailMessage> = mail
         .iter()
         .filter(|m| {
@@ -227,7 +223,7 @@ pub(super) async fn status(g: Guard, a: StatusArgs, ctx: StepCtx) -> Result<Valu
         })
         .collect();
 
-    let tasks_text = read_text(env, "TASKS.md").await?;
+    let tasks_text = read_text(&g, "TASKS.md").await?;
     let tasks = TaskList::parse(&tasks_text);
     let open: Vec<&Task> = tasks.tasks().iter().filter(|t| !t.done).collect();
     let overdue: Vec<&Task> = open
@@ -240,7 +236,7 @@ pub(super) async fn status(g: Guard, a: StatusArgs, ctx: StepCtx) -> Result<Valu
         .copied()
         .filter(|t| t.due.is_some_and(|d| d == day || d == day + Days::days(1)))
         .collect();
-    let people = People(Memory::parse(&read_text(env, "MEMORY.md").await?).people());
+    let people = People(Memory::parse(&read_text(&g, "MEMORY.md").await?).people());
 
     // Cross-references: people you meet who mailed you, and open tasks that name them.
     let mut links: Vec<Vec<Cell>> = Vec::new();
@@ -457,13 +453,11 @@ pub(super) async fn status(g: Guard, a: StatusArgs, ctx: StepCtx) -> Result<Valu
     let (md_rel, xlsx_rel) = (g.output_path("md"), g.output_path("xlsx"));
     g.write_file(&md_rel, md.into_bytes()).await?;
     g.write_file(&xlsx_rel, xlsx).await?;
-    env.store
-        .set_skill_state(
-            &mark_key,
-            &json!({"job": job, "since": since.to_rfc3339(), "until": until.to_rfc3339()}),
-        )
-        .await
-        .map_err(|e| StepError::Retryable(e.to_string()))?;
+    g.set_state(
+        &mark_key,
+        &json!({"job": job, "since": since.to_rfc3339(), "until": until.to_rfc3339()}),
+    )
+    .await?;
     Ok(json!({
         "path": md_rel,
         "xlsx": xlsx_rel,
@@ -500,8 +494,7 @@ pub(super) async fn inbox_digest(
     a: DigestArgs,
     _ctx: StepCtx,
 ) -> Result<Value, StepError> {
-    let env = g.env();
-    g.connector("gmail", Access::Read)?;
+    let hub = g.connector("gmail", Access::Read).await?;
     let hours = i64::from(a.hours).clamp(1, 24 * 366);
     let until = match a.until.as_ref().map(Line::as_str) {
         Some(u) if !u.is_empty() => DateTime::parse_from_rfc3339(u)
@@ -512,8 +505,7 @@ pub(super) async fn inbox_digest(
     let since = until - Days::hours(hours);
     let tz = zone(a.tz.as_ref())?;
     let google = a.account.of(Provider::Google).to_string();
-    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
-    let mail = inbox(env, &google, since, until, hub.cache())?;
+    let mail = inbox(&google, since, until, hub.cache())?;
     // sender → thread → messages (oldest first within a thread)
     let mut by_sender: BTreeMap<String, (String, BTreeMap<String, Vec<&MailMessage>>)> =
         BTreeMap::new();

@@ -314,12 +314,10 @@ fn notion_section() -> Line {
 }
 
 /// Run the sync.
-pub(super) async fn run(g: Guard, a: SyncArgs, ctx: StepCtx) -> Result<Value, StepError> {
-    let env = g.env();
-    g.connector("notion", Access::Read)?;
+pub(super) async fn run(g: Guard, a: SyncArgs, _: StepCtx) -> Result<Value, StepError> {
+    let hub = g.connector("notion", Access::Read).await?;
     let id = a.account.of(Provider::Notion);
     let conn = id.to_string();
-    let hub = env.connectors.hub().await.map_err(StepError::Fatal)?;
     let wanted = a.data_source.0;
     let section = a.section.0;
     let ds = hub
@@ -352,16 +350,14 @@ pub(super) async fn run(g: Guard, a: SyncArgs, ctx: StepCtx) -> Result<Value, St
         .map(|p| (p.id.clone(), schema.remote(p)))
         .collect();
     let key = format!("notion-tasks:{conn}:{}", ds.id);
-    let base: BTreeMap<String, Fields> = env
-        .store
-        .skill_state(&key)
-        .await
-        .map_err(|e| StepError::Retryable(e.to_string()))?
+    let base: BTreeMap<String, Fields> = g
+        .state(&key)
+        .await?
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
 
     let text = {
-        let files = env.reader();
+        let files = g.reader();
         tokio::task::spawn_blocking(move || files.read("TASKS.md"))
             .await
             .map_err(|e| StepError::Fatal(e.to_string()))?
@@ -385,46 +381,48 @@ pub(super) async fn run(g: Guard, a: SyncArgs, ctx: StepCtx) -> Result<Value, St
 
     // Notion first: a failure here leaves the file untouched, and the next run redoes it.
     let notion_err = super::super::connector_skills::step_error;
-    let audit = env.store.audit();
+    let mut created = Vec::new();
     if !plan.push.is_empty() || !plan.create.is_empty() {
-        g.connector("notion", Access::Write)?;
-        g.approve(
+        g.connector("notion", Access::Write).await?;
+        let preview = json!({"update": plan.push.values().map(|f| f.title.clone()).collect::<Vec<_>>(),
+               "create": plan.create.iter().map(|(_, f)| f.title.clone()).collect::<Vec<_>>()});
+        let (plan, notion, conn, ds_id, created, schema) =
+            (&plan, &notion, &conn, &ds.id, &mut created, &schema);
+        g.external(
             "external-write",
             &format!("Notion data source {}", ds.id),
-            json!({"update": plan.push.values().map(|f| f.title.clone()).collect::<Vec<_>>(),
-                   "create": plan.create.iter().map(|(_, f)| f.title.clone()).collect::<Vec<_>>()}),
+            preview,
+            None,
+            |fx| async move {
+                for (page, f) in &plan.push {
+                    notion
+                        .update_page(page, json!({"properties": schema.properties(f)}))
+                        .await
+                        .map_err(notion_err)?;
+                    fx.done(
+                        "notion.updated",
+                        json!({"page": page, "title": f.title, "done": f.done, "due": f.due}),
+                    );
+                }
+                for (line, f) in &plan.create {
+                    let page = notion
+                        .create_page(ds_id, schema.properties(f), vec![])
+                        .await
+                        .map_err(notion_err)?;
+                    if let Some(pid) = page["id"].as_str() {
+                        fx.done(
+                            "notion.created",
+                            json!({"page": pid, "data_source": ds_id, "title": f.title}),
+                        );
+                        // So `deskhand undo` can archive it.
+                        fx.created("notion.page", conn, pid)?;
+                        created.push((line.clone(), pid.to_string(), f.clone()));
+                    }
+                }
+                Ok(Value::Null)
+            },
         )
         .await?;
-    }
-    for (page, f) in &plan.push {
-        notion
-            .update_page(page, json!({"properties": schema.properties(f)}))
-            .await
-            .map_err(notion_err)?;
-        audit.record(
-            "notion.updated",
-            Some(&ctx.job_id),
-            json!({"page": page, "title": f.title, "done": f.done, "due": f.due}),
-        );
-    }
-    let mut created = Vec::new();
-    for (line, f) in &plan.create {
-        let page = notion
-            .create_page(&ds.id, schema.properties(f), vec![])
-            .await
-            .map_err(notion_err)?;
-        if let Some(pid) = page["id"].as_str() {
-            audit.record(
-                "notion.created",
-                Some(&ctx.job_id),
-                json!({"page": pid, "data_source": ds.id, "title": f.title}),
-            );
-            // So `deskhand undo` can archive it.
-            crate::journal::Journal::new(&env.workspace)
-                .created_external(&ctx.job_id, "notion.page", &conn, pid)
-                .map_err(|e| StepError::Retryable(e.to_string()))?;
-            created.push((line.clone(), pid.to_string(), f.clone()));
-        }
     }
 
     // Then the file, re-applied on the person's latest version if they edited it meanwhile.
@@ -488,10 +486,8 @@ pub(super) async fn run(g: Guard, a: SyncArgs, ctx: StepCtx) -> Result<Value, St
     for (_, pid, f) in &created {
         new_base.insert(pid.clone(), f.clone());
     }
-    env.store
-        .set_skill_state(&key, &serde_json::to_value(&new_base).unwrap_or_default())
-        .await
-        .map_err(|e| StepError::Retryable(e.to_string()))?;
+    g.set_state(&key, &serde_json::to_value(&new_base).unwrap_or_default())
+        .await?;
     Ok(json!({
         "data_source": ds.title,
         "pushed": plan.push.len(),

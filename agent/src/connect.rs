@@ -30,6 +30,14 @@ pub const CUSTOM_ENDPOINTS_ENV: &str = "DESKHAND_ALLOW_CUSTOM_ENDPOINTS";
 /// in the environment: the keyring's grants are not tied to a workspace, so a config shipped inside
 /// a cloned folder must not be able to send them to another host.
 pub fn settings(config: &Config) -> anyhow::Result<Settings> {
+    settings_with(
+        config,
+        std::env::var(CUSTOM_ENDPOINTS_ENV).as_deref() == Ok("1"),
+    )
+}
+
+/// [`settings`], with the environment's `DESKHAND_ALLOW_CUSTOM_ENDPOINTS=1` already read.
+pub fn settings_with(config: &Config, allow_custom: bool) -> anyhow::Result<Settings> {
     let g = &config.google;
     let n = &config.notion;
     let custom = [
@@ -43,7 +51,7 @@ pub fn settings(config: &Config) -> anyhow::Result<Settings> {
     ]
     .iter()
     .any(|u| u.is_some());
-    if custom && std::env::var(CUSTOM_ENDPOINTS_ENV).as_deref() != Ok("1") {
+    if custom && !allow_custom {
         anyhow::bail!(
             "the workspace config sets provider URLs ([google]/[notion] *_url); your tokens would \
              be sent there. Remove them, or set {CUSTOM_ENDPOINTS_ENV}=1 if you trust this config"

@@ -1,13 +1,18 @@
 //! The job envelope and the job's life as an explicit state machine.
 //!
+//! The machine is data: [`TRANSITIONS`] lists every allowed (state, event, next state);
+//! [`next_state`] looks events up in it, and this table is its rendering ([`render_transitions`];
+//! a test keeps the two equal). An event not in the table is refused: terminal states absorb
+//! every late event, and a step cannot happen before the start.
+//!
 //! ```text
-//! state \ event   Start     Step(n,m)  Succeed    Fail      Cancel     Requeue   Hold
-//! queued          running   -          -          failed    cancelled  queued    -
-//! running         running   running    succeeded  failed    cancelled  queued    held
-//! held            -         -          -          failed    cancelled  queued    held
-//! succeeded       (terminal: every later event is absorbed)
-//! failed          (terminal)
-//! cancelled       (terminal)
+//! state \ event  start      step       succeed    fail       cancel     requeue    hold
+//! queued         running    -          -          failed     cancelled  queued     held
+//! running        running    running    succeeded  failed     cancelled  queued     held
+//! held           -          -          -          failed     cancelled  queued     held
+//! succeeded      -          -          -          -          -          -          -
+//! failed         -          -          -          -          -          -          -
+//! cancelled      -          -          -          -          -          -          -
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -282,6 +287,16 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in the table's row order.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Held,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
     /// No further transitions.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -343,22 +358,125 @@ pub enum Transition {
     Hold(String),
 }
 
-/// The new state for `event` in `state`, or `None` when the event is absorbed (terminal states
-/// absorb everything; a step cannot happen before the start).
-pub fn next_state(state: JobState, event: &Transition) -> Option<JobState> {
-    use JobState::*;
-    use Transition as T;
-    match (state, event) {
-        (s, _) if s.is_terminal() => None,
-        (Queued | Running, T::Start { .. }) => Some(Running),
-        (Running, T::Step { .. }) => Some(Running),
-        (Running, T::Succeed) => Some(Succeeded),
-        (Queued | Running | Held, T::Fail(_)) => Some(Failed),
-        (Queued | Running | Held, T::Cancel) => Some(Cancelled),
-        (Queued | Running | Held, T::Requeue(_)) => Some(Queued),
-        (Queued | Running | Held, T::Hold(_)) => Some(Held),
-        _ => None,
+/// The kind of a [`Transition`], without its data: the columns of [`TRANSITIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// [`Transition::Start`].
+    Start,
+    /// [`Transition::Step`].
+    Step,
+    /// [`Transition::Succeed`].
+    Succeed,
+    /// [`Transition::Fail`].
+    Fail,
+    /// [`Transition::Cancel`].
+    Cancel,
+    /// [`Transition::Requeue`].
+    Requeue,
+    /// [`Transition::Hold`].
+    Hold,
+}
+
+impl Event {
+    /// Every event, in the table's column order.
+    pub const ALL: [Event; 7] = [
+        Event::Start,
+        Event::Step,
+        Event::Succeed,
+        Event::Fail,
+        Event::Cancel,
+        Event::Requeue,
+        Event::Hold,
+    ];
+
+    /// Its name in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Start => "start",
+            Event::Step => "step",
+            Event::Succeed => "succeed",
+            Event::Fail => "fail",
+            Event::Cancel => "cancel",
+            Event::Requeue => "requeue",
+            Event::Hold => "hold",
+        }
     }
+}
+
+impl Transition {
+    /// Which column of [`TRANSITIONS`] this event is.
+    pub fn event(&self) -> Event {
+        match self {
+            Transition::Start { .. } => Event::Start,
+            Transition::Step { .. } => Event::Step,
+            Transition::Succeed => Event::Succeed,
+            Transition::Fail(_) => Event::Fail,
+            Transition::Cancel => Event::Cancel,
+            Transition::Requeue(_) => Event::Requeue,
+            Transition::Hold(_) => Event::Hold,
+        }
+    }
+}
+
+/// Every allowed transition: in `state`, `event` leads to the third state. Anything not listed is
+/// refused (absorbed). Queued → held is listed: the held-job watcher requeues a job first and
+/// parks it again when the queue would not take it.
+pub const TRANSITIONS: &[(JobState, Event, JobState)] = {
+    use Event as E;
+    use JobState::*;
+    &[
+        (Queued, E::Start, Running),
+        (Queued, E::Fail, Failed),
+        (Queued, E::Cancel, Cancelled),
+        (Queued, E::Requeue, Queued),
+        (Queued, E::Hold, Held),
+        (Running, E::Start, Running),
+        (Running, E::Step, Running),
+        (Running, E::Succeed, Succeeded),
+        (Running, E::Fail, Failed),
+        (Running, E::Cancel, Cancelled),
+        (Running, E::Requeue, Queued),
+        (Running, E::Hold, Held),
+        (Held, E::Fail, Failed),
+        (Held, E::Cancel, Cancelled),
+        (Held, E::Requeue, Queued),
+        (Held, E::Hold, Held),
+    ]
+};
+
+/// The new state for `event` in `state`, or `None` when [`TRANSITIONS`] does not allow it (the
+/// event is absorbed).
+pub fn next_state(state: JobState, event: &Transition) -> Option<JobState> {
+    let event = event.event();
+    TRANSITIONS
+        .iter()
+        .find(|(s, e, _)| *s == state && *e == event)
+        .map(|(_, _, to)| *to)
+}
+
+/// [`TRANSITIONS`] as a grid (rows: states, columns: events, `-`: refused), as the module doc
+/// shows it.
+pub fn render_transitions() -> String {
+    let cell = |s: &str| format!("{s:<10}");
+    let mut out = format!("{:<15}", "state \\ event");
+    for e in Event::ALL {
+        out.push_str(&cell(e.as_str()));
+        out.push(' ');
+    }
+    for s in JobState::ALL {
+        out = out.trim_end().to_string();
+        out.push('\n');
+        out.push_str(&format!("{:<15}", s.as_str()));
+        for e in Event::ALL {
+            let to = TRANSITIONS
+                .iter()
+                .find(|(from, ev, _)| *from == s && *ev == e)
+                .map_or("-", |(_, _, to)| to.as_str());
+            out.push_str(&cell(to));
+            out.push(' ');
+        }
+    }
+    out.trim_end().to_string() + "\n"
 }
 
 /// What subscribers (CLI, phone page, NATS) see of a transition.
@@ -556,6 +674,104 @@ mod tests {
         );
         assert_eq!(next_state(Held, &Transition::Cancel), Some(Cancelled));
         assert_eq!(JobState::parse("held"), Some(Held));
+    }
+
+    /// One transition of each kind, with whatever data.
+    fn sample(e: Event) -> Transition {
+        match e {
+            Event::Start => Transition::Start { steps: 1 },
+            Event::Step => Transition::Step {
+                n: 1,
+                name: "x".into(),
+            },
+            Event::Succeed => Transition::Succeed,
+            Event::Fail => Transition::Fail("why".into()),
+            Event::Cancel => Transition::Cancel,
+            Event::Requeue => Transition::Requeue("why".into()),
+            Event::Hold => Transition::Hold("why".into()),
+        }
+    }
+
+    /// The grid in this file's module doc, as lines.
+    fn documented_grid() -> Vec<String> {
+        let src = include_str!("job.rs");
+        let start = src.find("//! ```text\n").expect("the doc has a table") + 12;
+        let end = start + src[start..].find("//! ```\n").expect("the table ends");
+        src[start..end]
+            .lines()
+            .map(|l| {
+                l.trim_start_matches("//!")
+                    .trim_start_matches(' ')
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_table_is_the_rendering_of_transitions() {
+        let rendered: Vec<String> = render_transitions().lines().map(String::from).collect();
+        assert_eq!(
+            documented_grid(),
+            rendered,
+            "the module doc's table drifted from TRANSITIONS; paste render_transitions() into it"
+        );
+        assert!(
+            include_str!("../../docs/ARCHITECTURE.md").contains(&render_transitions()),
+            "docs/ARCHITECTURE.md's job state table drifted from TRANSITIONS"
+        );
+    }
+
+    #[test]
+    fn every_state_and_event_pair_follows_the_table() {
+        // Read the expectation from the documented grid (checked above against TRANSITIONS), so
+        // next_state is tested against what a reader sees, cell by cell.
+        let grid = documented_grid();
+        let header: Vec<&str> = grid[0].split_whitespace().skip(3).collect();
+        assert_eq!(
+            header,
+            Event::ALL.map(Event::as_str).to_vec(),
+            "one column per event"
+        );
+        assert_eq!(grid.len(), 1 + JobState::ALL.len(), "one row per state");
+        let mut pairs = 0;
+        for row in &grid[1..] {
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            let state = JobState::parse(cells[0]).expect("a state");
+            for (e, cell) in Event::ALL.into_iter().zip(&cells[1..]) {
+                let expected = match *cell {
+                    "-" => None,
+                    s => Some(JobState::parse(s).expect("a state")),
+                };
+                assert_eq!(
+                    next_state(state, &sample(e)),
+                    expected,
+                    "{} on {}",
+                    e.as_str(),
+                    state.as_str()
+                );
+                assert_eq!(sample(e).event(), e);
+                pairs += 1;
+            }
+            if state.is_terminal() {
+                assert!(
+                    cells[1..].iter().all(|c| *c == "-"),
+                    "terminal {} absorbs everything",
+                    state.as_str()
+                );
+            }
+        }
+        assert_eq!(pairs, JobState::ALL.len() * Event::ALL.len());
+        // No pair is listed twice (the lookup would silently take the first).
+        for (i, (s, e, _)) in TRANSITIONS.iter().enumerate() {
+            assert!(
+                !TRANSITIONS[i + 1..]
+                    .iter()
+                    .any(|(s2, e2, _)| s2 == s && e2 == e),
+                "{} on {} listed twice",
+                e.as_str(),
+                s.as_str()
+            );
+        }
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
     }
 
     bar.set_message("running status-report");
-    let mut cfg = AgentConfig::new(workspace.to_path_buf());
+    let mut cfg = AgentConfig::for_run_now(workspace, config, Default::default())?;
     cfg.browser = args.browser.launch_options(workspace, config)?;
     cfg.keep_awake = false;
     let agent = Agent::start(cfg).await?;

@@ -2,7 +2,7 @@
 
 use crate::cli::safe_text::print_json;
 use crate::{errln, outln};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 
 use super::BrowserArgs;
-use crate::agent::{self, Agent, AgentConfig};
+use crate::agent::config::AgentEnv;
+use crate::agent::{self, Agent, AgentConfig, AgentFlags};
 use crate::config::Config;
 use crate::job::{Job, JobState};
 use crate::queue::{Queue, QueueConfig};
@@ -40,18 +41,7 @@ impl QueueArgs {
     }
 
     fn queue_config(&self, config: &Config) -> QueueConfig {
-        let a = &config.agent;
-        let mut q = QueueConfig::default();
-        if let Some(n) = self.agent.clone().or_else(|| a.name.clone()) {
-            q.agent = n;
-        }
-        if let Some(s) = a.lease_secs {
-            q.lease = Duration::from_secs(s);
-        }
-        if let Some(m) = a.max_deliveries {
-            q.max_deliveries = m;
-        }
-        q
+        crate::agent::config::queue_config(config, self.agent.clone())
     }
 }
 
@@ -133,29 +123,14 @@ enum JobsCommand {
 
 /// Run the daemon until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
-    let mut cfg = AgentConfig::new(workspace.to_path_buf());
-    cfg.queue = args.queue.url(config);
-    cfg.queue_config = args.queue.queue_config(config);
-    cfg.concurrency = args.concurrency.or(config.agent.concurrency).unwrap_or(4);
-    if let Some(g) = config.agent.grace_secs {
-        cfg.grace = Duration::from_secs(g);
-    }
-    cfg.browser = args.browser.launch_options(workspace, config)?;
-    cfg.connectors = crate::connect::settings(config)?;
-    cfg.secret_store = config
-        .secrets
-        .store
-        .unwrap_or(deskhand_connectors::SecretStoreKind::Auto);
-    cfg.keep_awake = args.keep_awake.or(config.agent.keep_awake).unwrap_or(true);
-    cfg.inhibit_command = std::env::var_os("DESKHAND_INHIBIT_COMMAND")
-        .map(PathBuf::from)
-        .or_else(|| config.agent.inhibit_command.clone());
-    if let Some(t) = std::env::var("DESKHAND_SCHEDULE_TICK_MS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-    {
-        cfg.schedule_tick = Duration::from_millis(t);
-    }
+    let flags = AgentFlags {
+        queue: args.queue.queue.clone(),
+        agent: args.queue.agent.clone(),
+        concurrency: args.concurrency,
+        keep_awake: args.keep_awake,
+        browser: args.browser.launch_options(workspace, config)?,
+    };
+    let cfg = AgentConfig::layered(workspace, config, &AgentEnv::read(), flags)?;
     // A lock another process held at the same instant is not a reason to give up starting.
     let mut tries = 0;
     let agent = loop {

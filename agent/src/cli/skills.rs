@@ -219,14 +219,11 @@ async fn run_now(
     skill: &str,
     params: Map<String, Value>,
 ) -> anyhow::Result<()> {
-    let mut cfg = AgentConfig::new(workspace.to_path_buf());
-    cfg.browser = browser.launch_options(workspace, config)?;
-    cfg.connectors = crate::connect::settings(config)?;
-    cfg.secret_store = config
-        .secrets
-        .store
-        .unwrap_or(deskhand_connectors::SecretStoreKind::Auto);
-    cfg.keep_awake = false;
+    let cfg = AgentConfig::for_run_now(
+        workspace,
+        config,
+        browser.launch_options(workspace, config)?,
+    )?;
     let agent = Agent::start(cfg).await?;
     let job = Job::new(skill, params, super::jobs::device_id());
     let bar = spinner(&format!("running {skill}"));

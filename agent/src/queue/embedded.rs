@@ -2,12 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use rusqlite::params;
 use tokio::sync::broadcast;
 
-use super::{Delivery, DeliveryInner, QueueConfig, QueueError};
-use crate::job::JobEvent;
+use super::{Backend, Delivery, DeliveryInner, Op, QueueConfig, QueueError};
+use crate::job::{Job, JobEvent};
 use crate::store::Store;
 
 /// How often a consumer looks for work published by another process (in-process publishes wake it
@@ -200,4 +201,95 @@ pub(crate) fn watch_store(store: Store, job_id: String) -> BoxStream<'static, Jo
         },
     );
     Box::pin(stream)
+}
+
+/// The delivery's key; a delivery always returns to the queue it came from.
+fn key_of(d: &DeliveryInner) -> &str {
+    match d {
+        DeliveryInner::Embedded { key } => key,
+        DeliveryInner::Nats(_) => {
+            unreachable!("a delivery always returns to the queue it came from")
+        }
+    }
+}
+
+impl Backend for EmbeddedQueue {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn prepare(&mut self, concurrency: usize) -> Op<'_> {
+        Box::pin(async move {
+            self.reclaim_dead_leases().await?;
+            self.set_batch(concurrency);
+            Ok(())
+        })
+    }
+
+    fn fit_batch(&self, n: usize) {
+        self.set_batch(n);
+    }
+
+    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> Op<'a> {
+        Box::pin(EmbeddedQueue::publish(self, key, body))
+    }
+
+    fn submit<'a>(&'a self, store: &'a Store, job: &'a Job) -> Op<'a> {
+        Box::pin(async move {
+            // One transaction records the job and enqueues it.
+            store.insert_and_enqueue(job).await?;
+            self.wake();
+            Ok(())
+        })
+    }
+
+    fn requeue<'a>(&'a self, store: &'a Store, job: &'a Job, _seq: i64) -> Op<'a> {
+        Box::pin(async move {
+            let r = store.insert_and_enqueue(job).await.map(|_| ());
+            self.wake();
+            Ok(r?)
+        })
+    }
+
+    fn next(&self, wait: Duration) -> Op<'_, Option<Delivery>> {
+        Box::pin(EmbeddedQueue::next(self, wait))
+    }
+
+    fn ack(&self, d: DeliveryInner) -> Op<'_> {
+        Box::pin(async move { EmbeddedQueue::ack(self, key_of(&d)).await })
+    }
+
+    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> Op<'a> {
+        Box::pin(EmbeddedQueue::progress(self, key_of(d)))
+    }
+
+    fn release(&self, d: DeliveryInner) -> Op<'_> {
+        Box::pin(async move { EmbeddedQueue::release(self, key_of(&d)).await })
+    }
+
+    fn dead_letter<'a>(
+        &'a self,
+        d: DeliveryInner,
+        _job_id: Option<&'a str>,
+        _reason: &'a str,
+    ) -> Op<'a> {
+        // The store holds the dead letter; the queue only forgets the message.
+        Box::pin(async move { EmbeddedQueue::ack(self, key_of(&d)).await })
+    }
+
+    fn emit<'a>(&'a self, ev: &'a JobEvent) -> BoxFuture<'a, ()> {
+        EmbeddedQueue::emit(self, ev);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn watch<'a>(
+        &'a self,
+        store: &'a Store,
+        job_id: &'a str,
+    ) -> Op<'a, BoxStream<'static, JobEvent>> {
+        Box::pin(std::future::ready(Ok(watch_store(
+            store.clone(),
+            job_id.to_string(),
+        ))))
+    }
 }

@@ -6,11 +6,15 @@
 //!   consumer, ack only when the job has finished, progress acks while it runs, a dead-letter
 //!   subject, events on `deskhand.<agent>.events.<job>` and job state in a KV bucket.
 //!
+//! Each backend implements [`Backend`]; [`Queue`] holds one and hands every call to it, so no
+//! caller matches on which backend it has.
+//!
 //! Both deliver at least once; the agent's ledger (the jobs table) makes running exactly-once in
 //! effect: a delivery of a job that already finished is acked and skipped.
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::job::{Job, JobEvent};
@@ -63,7 +67,64 @@ impl Default for QueueConfig {
     }
 }
 
-/// A job delivery queue.
+/// A backend operation in flight.
+pub(crate) type Op<'a, T = ()> = BoxFuture<'a, Result<T, QueueError>>;
+
+/// What a queue backend does. Object-safe (boxed futures), so [`Queue`] can hold either backend
+/// behind one `&dyn Backend` and callers never match on which one it is.
+pub(crate) trait Backend: Send + Sync {
+    /// Which backend, for messages and benchmarks.
+    fn kind(&self) -> &'static str;
+
+    /// Get ready to serve `concurrency` jobs at once (size pulls; reclaim dead agents' leases).
+    fn prepare(&mut self, concurrency: usize) -> Op<'_>;
+
+    /// Lease at most `n` deliveries per pull from now on; backends without a lease per buffered
+    /// delivery ignore it.
+    fn fit_batch(&self, _n: usize) {}
+
+    /// Enqueue raw bytes under `key` (deduplicated by key).
+    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> Op<'a>;
+
+    /// Record a new job in the store's ledger and enqueue it.
+    fn submit<'a>(&'a self, store: &'a Store, job: &'a Job) -> Op<'a>;
+
+    /// Put a job the ledger already has back on the queue (a held job resuming); `seq` is the
+    /// event that requeued it, so the message is new to a deduplicating backend.
+    fn requeue<'a>(&'a self, store: &'a Store, job: &'a Job, seq: i64) -> Op<'a>;
+
+    /// The next delivery, waiting at most `wait`.
+    fn next(&self, wait: Duration) -> Op<'_, Option<Delivery>>;
+
+    /// Finished: never deliver again.
+    fn ack(&self, d: DeliveryInner) -> Op<'_>;
+
+    /// Still working on it: keep the lease.
+    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> Op<'a>;
+
+    /// Hand it back for another agent (or our next start).
+    fn release(&self, d: DeliveryInner) -> Op<'_>;
+
+    /// Never deliver it again; the store already has the dead letter with its reason.
+    fn dead_letter<'a>(
+        &'a self,
+        d: DeliveryInner,
+        job_id: Option<&'a str>,
+        reason: &'a str,
+    ) -> Op<'a>;
+
+    /// Tell the world about a transition (the store already has it).
+    fn emit<'a>(&'a self, ev: &'a JobEvent) -> BoxFuture<'a, ()>;
+
+    /// Follow one job's events from the sender's side, until it ends.
+    fn watch<'a>(
+        &'a self,
+        store: &'a Store,
+        job_id: &'a str,
+    ) -> Op<'a, BoxStream<'static, JobEvent>>;
+}
+
+/// A job delivery queue: one of the backends.
 pub enum Queue {
     /// SQLite table, no server.
     Embedded(Box<embedded::EmbeddedQueue>),
@@ -80,7 +141,8 @@ pub struct Delivery {
     inner: DeliveryInner,
 }
 
-enum DeliveryInner {
+/// The backend's handle on a delivery.
+pub(crate) enum DeliveryInner {
     Embedded { key: String },
     Nats(Box<async_nats::jetstream::Message>),
 }
@@ -99,12 +161,34 @@ impl Queue {
         }
     }
 
+    /// The backend behind this queue: the one place that tells them apart.
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            Queue::Embedded(q) => q.as_ref(),
+            Queue::Nats(q) => q.as_ref(),
+        }
+    }
+
+    fn backend_mut(&mut self) -> &mut dyn Backend {
+        match self {
+            Queue::Embedded(q) => q.as_mut(),
+            Queue::Nats(q) => q.as_mut(),
+        }
+    }
+
     /// Which backend, for messages and benchmarks.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Queue::Embedded(_) => "embedded",
-            Queue::Nats(_) => "nats",
-        }
+        self.backend().kind()
+    }
+
+    /// Get ready to serve `concurrency` jobs at once.
+    pub async fn prepare(&mut self, concurrency: usize) -> Result<(), QueueError> {
+        self.backend_mut().prepare(concurrency).await
+    }
+
+    /// Lease at most `n` deliveries per pull from now on (where the backend leases per delivery).
+    pub fn fit_batch(&self, n: usize) {
+        self.backend().fit_batch(n)
     }
 
     /// Enqueue a job (deduplicated by id).
@@ -114,45 +198,37 @@ impl Queue {
 
     /// Enqueue raw bytes under `key` (tests use it to send malformed messages).
     pub async fn publish_raw(&self, key: &str, body: Vec<u8>) -> Result<(), QueueError> {
-        match self {
-            Queue::Embedded(q) => q.publish(key, body).await,
-            Queue::Nats(q) => q.publish(key, body).await,
-        }
+        self.backend().publish(key, body).await
+    }
+
+    /// Record a new, admitted job in the ledger and enqueue it.
+    pub async fn submit(&self, store: &Store, job: &Job) -> Result<(), QueueError> {
+        self.backend().submit(store, job).await
+    }
+
+    /// Put a job the ledger already has back on the queue; `seq` is the requeue event's.
+    pub async fn requeue(&self, store: &Store, job: &Job, seq: i64) -> Result<(), QueueError> {
+        self.backend().requeue(store, job, seq).await
     }
 
     /// The next delivery, waiting at most `wait`.
     pub async fn next(&self, wait: Duration) -> Result<Option<Delivery>, QueueError> {
-        match self {
-            Queue::Embedded(q) => q.next(wait).await,
-            Queue::Nats(q) => q.next(wait).await,
-        }
+        self.backend().next(wait).await
     }
 
     /// Finished (well or badly): never deliver again.
     pub async fn ack(&self, d: Delivery) -> Result<(), QueueError> {
-        match (self, d.inner) {
-            (Queue::Embedded(q), DeliveryInner::Embedded { key }) => q.ack(&key).await,
-            (Queue::Nats(_), DeliveryInner::Nats(m)) => nats::ack(&m).await,
-            _ => unreachable!("a delivery always returns to the queue it came from"),
-        }
+        self.backend().ack(d.inner).await
     }
 
     /// Still working on it: keep the lease.
     pub async fn progress(&self, d: &Delivery) -> Result<(), QueueError> {
-        match (self, &d.inner) {
-            (Queue::Embedded(q), DeliveryInner::Embedded { key }) => q.progress(key).await,
-            (Queue::Nats(_), DeliveryInner::Nats(m)) => nats::progress(m).await,
-            _ => unreachable!("a delivery always returns to the queue it came from"),
-        }
+        self.backend().progress(&d.inner).await
     }
 
     /// Hand it back for another agent (or our next start), e.g. on graceful shutdown.
     pub async fn release(&self, d: Delivery) -> Result<(), QueueError> {
-        match (self, d.inner) {
-            (Queue::Embedded(q), DeliveryInner::Embedded { key }) => q.release(&key).await,
-            (Queue::Nats(_), DeliveryInner::Nats(m)) => nats::release(&m).await,
-            _ => unreachable!("a delivery always returns to the queue it came from"),
-        }
+        self.backend().release(d.inner).await
     }
 
     /// Move a poison message aside with the reason, and never deliver it again.
@@ -167,21 +243,14 @@ impl Queue {
         store
             .dead_letter(job_id.clone(), d.body.clone(), reason.to_string())
             .await?;
-        match (self, d.inner) {
-            (Queue::Embedded(q), DeliveryInner::Embedded { key }) => q.ack(&key).await,
-            (Queue::Nats(q), DeliveryInner::Nats(m)) => {
-                q.dead_letter(&m, job_id.as_deref(), reason).await
-            }
-            _ => unreachable!("a delivery always returns to the queue it came from"),
-        }
+        self.backend()
+            .dead_letter(d.inner, job_id.as_deref(), reason)
+            .await
     }
 
     /// Tell the world about a transition (the store already has it).
     pub async fn emit(&self, ev: &JobEvent) {
-        match self {
-            Queue::Embedded(q) => q.emit(ev),
-            Queue::Nats(q) => q.emit(ev).await,
-        }
+        self.backend().emit(ev).await
     }
 
     /// Follow one job's events from the sender's side, until it ends.
@@ -190,9 +259,6 @@ impl Queue {
         store: &Store,
         job_id: &str,
     ) -> Result<BoxStream<'static, JobEvent>, QueueError> {
-        match self {
-            Queue::Embedded(_) => Ok(embedded::watch_store(store.clone(), job_id.to_string())),
-            Queue::Nats(q) => q.watch(job_id).await,
-        }
+        self.backend().watch(store, job_id).await
     }
 }

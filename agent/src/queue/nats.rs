@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, kv, stream, AckKind};
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
-use super::{Delivery, DeliveryInner, QueueConfig, QueueError};
-use crate::job::JobEvent;
+use super::{Backend, Delivery, DeliveryInner, Op, QueueConfig, QueueError};
+use crate::job::{Job, JobEvent};
+use crate::store::Store;
 
 /// Subject and resource names for one agent.
 #[derive(Debug, Clone)]
@@ -331,4 +333,81 @@ pub(crate) async fn progress(m: &jetstream::Message) -> Result<(), QueueError> {
 
 pub(crate) async fn release(m: &jetstream::Message) -> Result<(), QueueError> {
     m.ack_with(AckKind::Nak(None)).await.map_err(js_err)
+}
+
+/// The delivery's message; a delivery always returns to the queue it came from.
+fn message_of(d: &DeliveryInner) -> &jetstream::Message {
+    match d {
+        DeliveryInner::Nats(m) => m,
+        DeliveryInner::Embedded { .. } => {
+            unreachable!("a delivery always returns to the queue it came from")
+        }
+    }
+}
+
+impl Backend for NatsQueue {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+
+    fn prepare(&mut self, concurrency: usize) -> Op<'_> {
+        self.set_batch(concurrency);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn publish<'a>(&'a self, key: &'a str, body: Vec<u8>) -> Op<'a> {
+        Box::pin(NatsQueue::publish(self, key, body))
+    }
+
+    fn submit<'a>(&'a self, store: &'a Store, job: &'a Job) -> Op<'a> {
+        Box::pin(async move {
+            store.insert(job).await?;
+            NatsQueue::publish(self, &job.id.to_string(), job.to_bytes()).await
+        })
+    }
+
+    fn requeue<'a>(&'a self, _store: &'a Store, job: &'a Job, seq: i64) -> Op<'a> {
+        // A key of its own: JetStream drops a second message with the job's id inside its
+        // duplicate window.
+        Box::pin(async move {
+            NatsQueue::publish(self, &format!("{}.resume.{seq}", job.id), job.to_bytes()).await
+        })
+    }
+
+    fn next(&self, wait: Duration) -> Op<'_, Option<Delivery>> {
+        Box::pin(NatsQueue::next(self, wait))
+    }
+
+    fn ack(&self, d: DeliveryInner) -> Op<'_> {
+        Box::pin(async move { ack(message_of(&d)).await })
+    }
+
+    fn progress<'a>(&'a self, d: &'a DeliveryInner) -> Op<'a> {
+        Box::pin(progress(message_of(d)))
+    }
+
+    fn release(&self, d: DeliveryInner) -> Op<'_> {
+        Box::pin(async move { release(message_of(&d)).await })
+    }
+
+    fn dead_letter<'a>(
+        &'a self,
+        d: DeliveryInner,
+        job_id: Option<&'a str>,
+        reason: &'a str,
+    ) -> Op<'a> {
+        Box::pin(async move { NatsQueue::dead_letter(self, message_of(&d), job_id, reason).await })
+    }
+
+    fn emit<'a>(&'a self, ev: &'a JobEvent) -> BoxFuture<'a, ()> {
+        Box::pin(NatsQueue::emit(self, ev))
+    }
+
+    fn watch<'a>(
+        &'a self,
+        _store: &'a Store,
+        job_id: &'a str,
+    ) -> Op<'a, BoxStream<'static, JobEvent>> {
+        Box::pin(NatsQueue::watch(self, job_id))
+    }
 }

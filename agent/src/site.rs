@@ -1,7 +1,10 @@
-//! A static file server on loopback: serves the bundled fixture site for the demo and the tests.
+//! A static file server on loopback: serves a folder (the tests' fixture site) or files embedded
+//! in the binary (the demo's pages, so an installed `deskhand demo` needs no source tree).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use axum::response::IntoResponse;
 
 /// A running static server; stops when dropped.
 #[derive(Debug)]
@@ -24,17 +27,35 @@ impl StaticSite {
                 format!("{} is not a folder to serve", dir.display()),
             ));
         }
+        StaticSite::start(
+            axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dir)),
+        )
+        .await
+    }
+
+    /// Serve files embedded in the binary (an `include_dir!` folder) from memory, on 127.0.0.1
+    /// at a free port. A path ending in `/` serves its `index.html`.
+    pub async fn serve_embedded(
+        files: &'static include_dir::Dir<'static>,
+    ) -> std::io::Result<StaticSite> {
+        StaticSite::start(
+            axum::Router::new().fallback(move |uri: axum::http::Uri| embedded_file(files, uri)),
+        )
+        .await
+    }
+
+    /// Listen on a free loopback port: the test routes, then `files` for everything else.
+    async fn start(files: axum::Router) -> std::io::Result<StaticSite> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = std::sync::Arc::clone(&hits);
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = std::sync::Arc::clone(&seen);
-        let app = axum::Router::new()
+        let app = files
             .route("/slow/{ms}", axum::routing::get(slow))
             .route("/never", axum::routing::get(never))
             .route("/redirect", axum::routing::get(redirect))
-            .fallback_service(tower_http::services::ServeDir::new(dir))
             .layer(axum::middleware::from_fn(
                 move |req: axum::extract::Request, next: axum::middleware::Next| {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -69,6 +90,33 @@ impl Drop for StaticSite {
     }
 }
 
+/// One embedded file by its URL path, with the content type its extension names.
+async fn embedded_file(
+    files: &'static include_dir::Dir<'static>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    let decoded = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    let mut path = decoded.trim_start_matches('/').to_string();
+    if path.is_empty() || path.ends_with('/') {
+        path.push_str("index.html");
+    }
+    // Lookups compare whole relative paths, so `..` or an absolute path matches nothing.
+    match files.get_file(&path) {
+        Some(file) => {
+            let mime = mime_guess::from_path(&path).first_or_octet_stream();
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    mime.essence_str().to_owned(),
+                )],
+                file.contents(),
+            )
+                .into_response()
+        }
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// A page that answers after `ms` milliseconds (for load-timeout behaviour).
 async fn slow(axum::extract::Path(ms): axum::extract::Path<u64>) -> axum::response::Html<String> {
     tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
@@ -81,7 +129,6 @@ async fn slow(axum::extract::Path(ms): axum::extract::Path<u64>) -> axum::respon
 async fn redirect(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     match q.get("to") {
         Some(to) => (
             axum::http::StatusCode::FOUND,
@@ -98,10 +145,34 @@ async fn never() -> &'static str {
     ""
 }
 
-/// The bundled fixture site: `fixtures/sites` next to the workspace root (or `$DESKHAND_FIXTURES`).
-pub fn fixture_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("DESKHAND_FIXTURES") {
-        return PathBuf::from(p);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static PAGES: include_dir::Dir<'static> =
+        include_dir::include_dir!("$CARGO_MANIFEST_DIR/../fixtures/sites");
+
+    #[tokio::test]
+    async fn embedded_files_are_served_from_memory() {
+        let site = StaticSite::serve_embedded(&PAGES).await.unwrap();
+        let get = |path: &str| reqwest::get(site.url(path));
+        let page = get("products/page-1.html").await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.headers()["content-type"], "text/html");
+        assert_eq!(
+            page.bytes().await.unwrap(),
+            PAGES.get_file("products/page-1.html").unwrap().contents()
+        );
+        let index = get("").await.unwrap();
+        assert_eq!(index.status(), 200);
+        assert_eq!(index.headers()["content-type"], "text/html");
+        let png = get("img/p1.png").await.unwrap();
+        assert_eq!(png.headers()["content-type"], "image/png");
+        // An encoded `..` reaches the server intact and still matches nothing.
+        for missing in ["nope.html", "products/%2E%2E%2Fsignup.html"] {
+            assert_eq!(get(missing).await.unwrap().status(), 404, "{missing}");
+        }
+        // The test routes are there too.
+        assert_eq!(get("redirect").await.unwrap().status(), 400);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sites")
 }

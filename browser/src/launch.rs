@@ -86,9 +86,9 @@ impl Default for LaunchOptions {
     }
 }
 
-/// The flags we always pass. They keep Chromium quiet on a closed network and work as root.
+/// The flags we always pass. They keep Chromium quiet on a closed network. `--no-sandbox` is not
+/// among them: [`chromium_flags`] adds it only when [`sandbox_disabled`] gives a reason.
 pub const BASE_FLAGS: &[&str] = &[
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -112,6 +112,74 @@ pub const BASE_FLAGS: &[&str] = &[
     "--disable-back-forward-cache",
     "--disable-features=Translate,MediaRouter,OptimizationHints,PaintHolding,BackForwardCache",
 ];
+
+/// Why Chromium runs without its sandbox when Deskhand runs as root (issue 15).
+const REASON_ROOT: &str = "Deskhand runs as root and Chromium refuses its sandbox for root; \
+     run Deskhand as an ordinary user to keep the renderer sandbox";
+/// Why Chromium runs without its sandbox when the person asked for it.
+const REASON_OPT_OUT: &str = "DESKHAND_CHROMIUM_NO_SANDBOX is set";
+
+/// Why Chromium runs without its renderer sandbox in this process, or `None` when it keeps it.
+/// It runs sandboxed unless Deskhand runs as root (Chromium will not start sandboxed as root) or
+/// `$DESKHAND_CHROMIUM_NO_SANDBOX` is set to a non-empty value other than `0` (for systems that
+/// cannot sandbox an ordinary user). `deskhand doctor` reports this.
+pub fn sandbox_disabled() -> Option<&'static str> {
+    let opted_out =
+        std::env::var_os("DESKHAND_CHROMIUM_NO_SANDBOX").is_some_and(|v| !v.is_empty() && v != "0");
+    sandbox_rule(effective_uid_is_root(), opted_out)
+}
+
+/// The sandbox rule as a pure function of who we are and what was asked.
+fn sandbox_rule(root: bool, opted_out: bool) -> Option<&'static str> {
+    if root {
+        Some(REASON_ROOT)
+    } else if opted_out {
+        Some(REASON_OPT_OUT)
+    } else {
+        None
+    }
+}
+
+/// Every flag a launch passes before its own: [`BASE_FLAGS`], and `--no-sandbox` only when
+/// `no_sandbox` gives a reason (see [`sandbox_disabled`]).
+pub fn chromium_flags(no_sandbox: Option<&str>) -> Vec<&'static str> {
+    let mut flags = BASE_FLAGS.to_vec();
+    if no_sandbox.is_some() {
+        flags.insert(0, "--no-sandbox");
+    }
+    flags
+}
+
+#[allow(unsafe_code)]
+fn effective_uid_is_root() -> bool {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Say once per process that Chromium runs unsandboxed, and why.
+fn warn_unsandboxed(reason: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!(
+            reason,
+            "Chromium runs without its renderer sandbox (--no-sandbox)"
+        );
+    });
+}
+
+/// What to do when Chromium cannot set up its sandbox for an ordinary user.
+const NO_SANDBOX_ADVICE: &str = "Chromium cannot start its renderer sandbox on this system: it \
+     needs unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and on Debian \
+     kernel.unprivileged_userns_clone=1; on Ubuntu 23.10+ an AppArmor profile for Chromium or \
+     kernel.apparmor_restrict_unprivileged_userns=0) or the setuid chrome-sandbox helper; to run \
+     without the sandbox instead, set DESKHAND_CHROMIUM_NO_SANDBOX=1";
+
+/// Whether Chromium's output says its sandbox could not be set up.
+fn sandbox_failed(stderr: &str) -> bool {
+    stderr.contains("No usable sandbox")
+        || stderr.contains("Failed to move to new namespace")
+        || stderr.contains("setuid sandbox")
+}
 
 const PROFILE_PREFIX: &str = "deskhand-chromium-";
 const OWNER_FILE: &str = "deskhand-owner.pid";
@@ -234,17 +302,26 @@ pub(crate) fn start_chromium(opts: &LaunchOptions) -> Result<ChromiumProcess> {
             Profile::Temp(dir)
         }
     };
+    let no_sandbox = sandbox_disabled();
+    if let Some(reason) = no_sandbox {
+        warn_unsandboxed(reason);
+    }
     let mut cmd = Command::new(&chrome);
     if opts.headless {
         cmd.arg("--headless=new");
     }
-    cmd.args(BASE_FLAGS)
+    cmd.args(chromium_flags(no_sandbox))
         .arg("--remote-debugging-port=0")
         .arg("--remote-debugging-address=127.0.0.1")
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--window-size={},{}", opts.window.0, opts.window.1))
         .args(&opts.extra_args)
         .arg("about:blank");
+    tracing::debug!(
+        program = %chrome.display(),
+        args = ?cmd.get_args().collect::<Vec<_>>(),
+        "starting chromium"
+    );
     let started = Instant::now();
     let (mut child, lines) =
         ChildGuard::spawn("chromium", cmd).map_err(|e| Error::LaunchFailed {
@@ -261,6 +338,8 @@ pub(crate) fn start_chromium(opts: &LaunchOptions) -> Result<ChromiumProcess> {
                 "the profile {} is in use by another Chromium; close that browser or choose another --profile",
                 profile.path().display()
             )
+        } else if sandbox_failed(&stderr) {
+            NO_SANDBOX_ADVICE.to_string()
         } else {
             reason
         };
@@ -364,6 +443,40 @@ mod tests {
     fn configured_binary_is_used_when_env_is_unset() {
         let found = find_binary(None, Some(Path::new("/bin/sh")), "/nonexistent", &[]).unwrap();
         assert_eq!(found, PathBuf::from("/bin/sh"));
+    }
+
+    #[test]
+    fn no_sandbox_only_as_root_or_when_asked() {
+        assert!(!chromium_flags(sandbox_rule(false, false)).contains(&"--no-sandbox"));
+        let root = sandbox_rule(true, false);
+        assert!(root.unwrap().contains("root"));
+        assert!(chromium_flags(root).contains(&"--no-sandbox"));
+        assert!(chromium_flags(sandbox_rule(false, true)).contains(&"--no-sandbox"));
+        assert!(!BASE_FLAGS.contains(&"--no-sandbox"));
+    }
+
+    #[test]
+    fn a_sandbox_that_cannot_start_fails_fast_with_advice() {
+        use std::os::unix::fs::PermissionsExt;
+        // A stand-in for Chromium on a kernel without user namespaces: it says so and exits.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("chromium");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho '[1:1:FATAL:zygote_host_impl_linux.cc(128)] No usable sandbox! \
+             Update your kernel or see suid_sandbox_development.md' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let opts = LaunchOptions {
+            chrome_override: Some(fake),
+            ..LaunchOptions::default()
+        };
+        let msg = start_chromium(&opts).unwrap_err().to_string();
+        assert!(
+            msg.contains("user namespaces") && msg.contains("DESKHAND_CHROMIUM_NO_SANDBOX"),
+            "{msg}"
+        );
     }
 
     #[test]

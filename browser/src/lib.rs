@@ -43,7 +43,8 @@ pub use error::{Error, Result};
 pub use extension::{LinkFuture, TabLink};
 pub use fill::{FieldReport, FieldStatus, FillReport, FillRequest, Matched, Submit, SubmitReport};
 pub use launch::{
-    find_chrome, find_chromedriver, reap_stale_profiles, Backend, LaunchOptions, BASE_FLAGS,
+    chromium_flags, find_chrome, find_chromedriver, reap_stale_profiles, sandbox_disabled, Backend,
+    LaunchOptions, BASE_FLAGS,
 };
 pub use locator::Locator;
 pub use page::{ClickReport, Located, Page, ScrollReport, ScrollStop, ScrollUntil, Shot};

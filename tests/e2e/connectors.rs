@@ -5,9 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use deskhand_fake_providers::{
-    fixtures_dir, FakeData, FakeHandle, FakeMessage, FakeProviders, Fault,
-};
+use deskhand_fake_providers::{FakeData, FakeHandle, FakeMessage, FakeProviders, Fault};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
@@ -174,7 +172,7 @@ fn now_ms() -> i64 {
 }
 
 fn fixtures() -> FakeData {
-    FakeData::load_fixtures(&fixtures_dir()).expect("provider fixtures")
+    FakeData::bundled().expect("provider fixtures")
 }
 
 fn sync_report<'a>(v: &'a Value, resource: &str) -> &'a Value {

@@ -7,14 +7,14 @@ use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use deskhand_agent::site::{fixture_dir, StaticSite};
-use deskhand_fake_providers::{fixtures_dir, FakeData};
+use crate::util::{fixture_dir, StaticSite};
+use deskhand_fake_providers::FakeData;
 use serde_json::Value;
 
 use crate::connectors::Env;
 
 async fn env() -> Env {
-    Env::start(FakeData::load_fixtures(&fixtures_dir()).expect("fixtures load")).await
+    Env::start(FakeData::bundled().expect("fixtures load")).await
 }
 
 fn audit(ws: &Path) -> Vec<Value> {

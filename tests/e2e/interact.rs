@@ -143,7 +143,7 @@ fn free_port() -> u16 {
 /// paused until they carry the page's check: refused ones never send a request, allowed ones load.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn popups_of_a_guarded_page_are_checked_before_their_first_request() {
-    use deskhand_agent::site::{fixture_dir, StaticSite};
+    use crate::util::{fixture_dir, StaticSite};
     use deskhand_browser::{Browser, LaunchOptions, NavigationSource};
     use std::sync::{atomic::Ordering, Arc, Mutex};
     let site = StaticSite::serve(&fixture_dir()).await.unwrap();

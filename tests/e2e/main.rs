@@ -14,6 +14,7 @@ mod fill;
 mod guard;
 mod hardening_cli;
 mod held;
+mod installed;
 mod interact;
 mod openapi;
 mod processes;

@@ -9,7 +9,7 @@ use deskhand_connectors::{
     Cache, ClientCredentials, ConnectionId, ConnectorError, Endpoints, Hub, Provider, RetryPolicy,
     Secrets, Settings,
 };
-use deskhand_fake_providers::{fixtures_dir, FakeData, FakeProviders, Fault};
+use deskhand_fake_providers::{FakeData, FakeProviders, Fault};
 use serde_json::json;
 
 const TOKEN: &str = "ntn_provider_api_test_token";
@@ -21,7 +21,7 @@ struct Lib {
 }
 
 async fn lib(notion_rate: u32) -> Lib {
-    let fake = FakeProviders::start(FakeData::load_fixtures(&fixtures_dir()).unwrap())
+    let fake = FakeProviders::start(FakeData::bundled().unwrap())
         .await
         .unwrap();
     fake.handle().register_client("lib-test", "lib-secret");

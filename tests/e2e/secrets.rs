@@ -60,7 +60,7 @@ const UNLOCK: &str = "echo test-password | gnome-keyring-daemon --foreground --u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_service_keeps_the_grant_across_sessions() {
     let env = Env::with_config(
-        FakeData::load_fixtures(&deskhand_fake_providers::fixtures_dir()).unwrap(),
+        FakeData::bundled().unwrap(),
         "[secrets]\nstore = \"auto\"\n",
     )
     .await;
@@ -98,7 +98,7 @@ async fn secret_service_keeps_the_grant_across_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_keyutils_store_works_inside_a_session_keyring() {
     let env = Env::with_config(
-        FakeData::load_fixtures(&deskhand_fake_providers::fixtures_dir()).unwrap(),
+        FakeData::bundled().unwrap(),
         "[secrets]\nstore = \"keyutils\"\n",
     )
     .await;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use deskhand_fake_providers::{fixtures_dir, FakeData, FakeMessage};
+use deskhand_fake_providers::{FakeData, FakeMessage};
 use serde_json::{json, Value};
 
 use crate::connectors::Env;
@@ -13,7 +13,7 @@ const DAY: &str = "date=2026-11-26";
 const TZ: &str = "tz=Europe/Berlin";
 
 fn fixtures() -> FakeData {
-    FakeData::load_fixtures(&fixtures_dir()).expect("fixtures load")
+    FakeData::bundled().expect("fixtures load")
 }
 
 fn seed_workspace(ws: &Path) {
@@ -234,12 +234,11 @@ async fn inbox_digest_groups_by_sender_and_thread() {
 async fn fill_form_and_extract_skills_run_on_the_fixture_site() {
     let env = Env::start(fixtures()).await;
     let ws = env.ws.path();
-    let site = deskhand_agent::site::StaticSite::serve(&deskhand_agent::site::fixture_dir())
+    let site = deskhand_agent::site::StaticSite::serve(&crate::util::fixture_dir())
         .await
         .unwrap();
     let values =
-        std::fs::read_to_string(deskhand_agent::site::fixture_dir().join("signup.values.json"))
-            .unwrap();
+        std::fs::read_to_string(crate::util::fixture_dir().join("signup.values.json")).unwrap();
     let (ok, out, err) = env
         .run(&[
             "skills",
@@ -271,8 +270,7 @@ async fn fill_form_and_extract_skills_run_on_the_fixture_site() {
     );
 
     let schema =
-        std::fs::read_to_string(deskhand_agent::site::fixture_dir().join("products/schema.yaml"))
-            .unwrap();
+        std::fs::read_to_string(crate::util::fixture_dir().join("products/schema.yaml")).unwrap();
     let schema: Value = serde_norway::from_str(&schema).unwrap();
     let (ok, out, err) = env
         .run(&[

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use deskhand_agent::site::{fixture_dir, StaticSite};
+pub use deskhand_agent::site::StaticSite;
 pub use deskhand_browser::{Backend, Browser, LaunchOptions, Page};
 
 /// Everything a browser test needs; dropping it ends the browser and the site.
@@ -203,6 +203,12 @@ pub fn run_cli(ws: &std::path::Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The fixture site in the source tree (`fixtures/sites`); tests read it from disk, the demo
+/// carries its own embedded copy.
+pub fn fixture_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sites")
 }
 
 pub fn temp() -> tempfile::TempDir {

@@ -7,6 +7,11 @@
 //!
 //! The demo uses its own `demo` connections and its own secrets file under
 //! `.deskhand/demo/`, so it never touches the person's real accounts.
+//!
+//! Everything it serves or seeds is embedded in the binary at build time (the pages from
+//! `fixtures/sites`, the sample workspace from `fixtures/workspace`, the provider data from
+//! `fixtures/providers`), so an installed `deskhand` runs it from any folder (issue 15). It is
+//! built only with the `demo` feature (on by default).
 
 use crate::outln;
 use std::path::Path;
@@ -24,7 +29,13 @@ use super::BrowserArgs;
 use crate::agent::{Agent, AgentConfig};
 use crate::config::Config;
 use crate::job::{Job, JobState};
-use crate::site::{fixture_dir, StaticSite};
+use crate::site::StaticSite;
+use include_dir::{include_dir, Dir};
+
+/// The fixture site the browser part visits, served from memory.
+static PAGES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../fixtures/sites");
+/// TASKS.md and MEMORY.md for a workspace that has none.
+static SAMPLE_WORKSPACE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../fixtures/workspace");
 
 /// The day the bundled fixtures describe (their mail, meetings and tasks are around it).
 pub const FIXTURE_DAY: &str = "2026-11-26";
@@ -48,8 +59,7 @@ pub struct DemoArgs {
 /// Run the demo.
 pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let bar = super::skills::spinner("starting the fake Google and Notion servers");
-    let data = FakeData::load_fixtures(&deskhand_fake_providers::fixtures_dir())
-        .context("loading the bundled provider fixtures")?;
+    let data = FakeData::bundled().context("loading the bundled provider fixtures")?;
     let fake = FakeProviders::start(data)
         .await
         .context("starting the fake providers on loopback")?;
@@ -81,9 +91,8 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
     for f in ["TASKS.md", "MEMORY.md"] {
         let dest = workspace.join(f);
         if !dest.exists() {
-            let text = std::fs::read(fixture_dir().join("../workspace").join(f))
-                .with_context(|| format!("reading the sample {f}"))?;
-            deskhand_workspace::Workspace::new(workspace).write(f, &text)?;
+            deskhand_workspace::Workspace::new(workspace)
+                .write(f, embedded(&SAMPLE_WORKSPACE, f)?)?;
         }
     }
 
@@ -94,20 +103,18 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
     let agent = Agent::start(cfg).await?;
     agent.set_hub(Arc::new(hub)).await;
 
-    let site = StaticSite::serve(&fixture_dir()).await?;
+    let site = StaticSite::serve_embedded(&PAGES).await?;
     let mut jobs = vec![job(
         "status-report",
         json!({"date": FIXTURE_DAY, "tz": FIXTURE_TZ, "account": "demo"}),
     )];
     if !args.no_browser {
-        let values: Value =
-            serde_json::from_slice(&std::fs::read(fixture_dir().join("signup.values.json"))?)?;
+        let values: Value = serde_json::from_slice(embedded(&PAGES, "signup.values.json")?)?;
         jobs.push(job(
             "fill-form",
             json!({"url": site.url("signup.html"), "values": values, "submit": "Create account"}),
         ));
-        let schema: Value =
-            serde_norway::from_slice(&std::fs::read(fixture_dir().join("products/schema.yaml"))?)?;
+        let schema: Value = serde_norway::from_slice(embedded(&PAGES, "products/schema.yaml")?)?;
         jobs.push(job(
             "extract",
             json!({"url": site.url("products/page-1.html"), "schema": schema, "format": "xlsx"}),
@@ -176,6 +183,13 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
         );
     }
     Ok(())
+}
+
+/// One embedded file's bytes.
+fn embedded(dir: &'static Dir<'static>, path: &str) -> anyhow::Result<&'static [u8]> {
+    dir.get_file(path)
+        .map(include_dir::File::contents)
+        .with_context(|| format!("the demo's {path} is missing from this build"))
 }
 
 fn job(skill: &str, params: Value) -> Job {

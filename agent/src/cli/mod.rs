@@ -20,6 +20,7 @@ pub mod audit;
 pub mod bench;
 pub mod browse;
 pub mod connect;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
 pub mod extension;
@@ -51,6 +52,7 @@ pub enum Command {
     /// Drive a browser: fill forms, extract data, scroll, click, screenshot.
     Browse(browse::BrowseArgs),
     /// Run the bundled demo: fill the sample sign-up form and extract the sample shop into reports/.
+    #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
     /// Run the agent daemon: consume jobs, run them, serve the local API and phone page.
     Serve(jobs::ServeArgs),
@@ -176,6 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&ws)?;
     match cli.command {
         Command::Browse(a) => browse::run(a, &ws, &config).await,
+        #[cfg(feature = "demo")]
         Command::Demo(a) => demo::run(a, &ws, &config).await,
         Command::Bench(a) => bench::run(a, &ws, &config).await,
         Command::Serve(a) => jobs::serve(a, &ws, &config).await,

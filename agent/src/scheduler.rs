@@ -154,10 +154,9 @@ pub const AWAKE_BEFORE: Duration = Duration::from_secs(5 * 60);
 pub const LATE_AFTER: Duration = Duration::from_secs(120);
 
 /// Open the ledger on the blocking pool.
-pub async fn open(workspace: &Path) -> Result<Arc<Ledger>, String> {
+pub async fn open(workspace: &Path) -> Result<Arc<Ledger>, deskhand_schedule::ScheduleError> {
     let path = ledger_path(workspace);
     tokio::task::spawn_blocking(move || Ledger::open(&path).map(Arc::new))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }

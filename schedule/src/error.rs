@@ -135,3 +135,16 @@ pub enum ScheduleError {
 
 /// This crate's result type.
 pub type Result<T, E = ScheduleError> = std::result::Result<T, E>;
+
+impl ScheduleError {
+    /// Another process held the ledger's database lock at that instant: worth trying again.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            ScheduleError::Ledger { source, .. } if matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        )
+    }
+}

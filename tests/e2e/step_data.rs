@@ -3,7 +3,9 @@
 //! of the fixture site, then a third step mails both files' paths and counts through the fake
 //! Gmail. What Gmail received is what the templates said, built from the earlier steps' results.
 
-use deskhand_fake_providers::{fixtures_dir, FakeData};
+use deskhand_fake_providers::FakeData;
+
+use crate::util::fixture_dir;
 
 use crate::connectors::Env;
 
@@ -63,9 +65,9 @@ fn write_skill(ws: &std::path::Path, name: &str, yaml: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_parallel_extracts_keep_both_outputs_and_a_later_step_mails_their_paths() {
-    let env = Env::start(FakeData::load_fixtures(&fixtures_dir()).unwrap()).await;
+    let env = Env::start(FakeData::bundled().unwrap()).await;
     let ws = env.ws.path();
-    let site = deskhand_agent::site::StaticSite::serve(&deskhand_agent::site::fixture_dir())
+    let site = deskhand_agent::site::StaticSite::serve(&fixture_dir())
         .await
         .unwrap();
     let (ok, out, err) = env.connect("google", &["--scope", SEND_SCOPE]).await;
@@ -131,7 +133,7 @@ async fn two_parallel_extracts_keep_both_outputs_and_a_later_step_mails_their_pa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_actions_schemas_come_from_its_types() {
-    let env = Env::start(FakeData::load_fixtures(&fixtures_dir()).unwrap()).await;
+    let env = Env::start(FakeData::bundled().unwrap()).await;
     let v = env
         .json(&["skills", "show", "browser.extract", "--schema"])
         .await;
@@ -157,7 +159,7 @@ async fn an_actions_schemas_come_from_its_types() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reference_to_an_unknown_step_is_refused_at_load_with_file_and_line() {
-    let env = Env::start(FakeData::load_fixtures(&fixtures_dir()).unwrap()).await;
+    let env = Env::start(FakeData::bundled().unwrap()).await;
     let ws = env.ws.path();
     let broken = SKILL_YAML.replace("steps.second.path", "steps.third.path");
     write_skill(ws, "two-pages", &broken);

@@ -50,8 +50,8 @@ pub enum AgentError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     /// The schedule ledger.
-    #[error("schedule ledger: {0}")]
-    Schedule(String),
+    #[error(transparent)]
+    Schedule(#[from] deskhand_schedule::ScheduleError),
     /// Cancelling a job that has already ended.
     #[error("job {0} has already ended ({1}); nothing to cancel")]
     AlreadyEnded(String, &'static str),
@@ -62,7 +62,7 @@ impl AgentError {
     pub fn is_busy(&self) -> bool {
         match self {
             AgentError::Store(e) | AgentError::Queue(QueueError::Store(e)) => e.is_busy(),
-            AgentError::Schedule(m) => m.contains("database is locked"),
+            AgentError::Schedule(e) => e.is_busy(),
             _ => false,
         }
     }
@@ -101,9 +101,7 @@ impl Agent {
         let store = Store::open(&cfg.workspace)?;
         let mut queue = Queue::open(&cfg.queue, &store, cfg.queue_config.clone()).await?;
         queue.prepare(cfg.concurrency).await?;
-        let ledger = crate::scheduler::open(&cfg.workspace)
-            .await
-            .map_err(AgentError::Schedule)?;
+        let ledger = crate::scheduler::open(&cfg.workspace).await?;
         let env = Arc::new(SkillEnv::new(
             cfg.workspace.clone(),
             BrowserPool::new(cfg.browser.clone()),

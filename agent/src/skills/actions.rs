@@ -144,6 +144,19 @@ const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// A cache sync: read access to one connector, used by skills' steps only, retried.
+const fn sync_meta(name: &'static str, description: &'static str, needs: &'static [Need]) -> Meta {
+    Meta {
+        name,
+        description,
+        needs,
+        consequential: &[],
+        direct: false,
+        timeout: secs(600),
+        retry: true,
+    }
+}
+
 /// Every action.
 pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
     use Access::{Read, Write};
@@ -246,39 +259,27 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
             crate::connector_skills::notion_query,
         ),
         action(
-            Meta {
-                name: "gmail.sync",
-                description: "Bring the local Gmail cache up to date (held while the account needs reconnecting).",
-                needs: &[Need::Connector("gmail", Read)],
-                consequential: &[],
-                direct: false,
-                timeout: secs(600),
-                retry: true,
-            },
+            sync_meta(
+                "gmail.sync",
+                "Bring the local Gmail cache up to date (held while the account needs reconnecting).",
+                &[Need::Connector("gmail", Read)],
+            ),
             crate::connector_skills::gmail_sync,
         ),
         action(
-            Meta {
-                name: "calendar.sync",
-                description: "Bring the local Calendar cache up to date.",
-                needs: &[Need::Connector("calendar", Read)],
-                consequential: &[],
-                direct: false,
-                timeout: secs(600),
-                retry: true,
-            },
+            sync_meta(
+                "calendar.sync",
+                "Bring the local Calendar cache up to date.",
+                &[Need::Connector("calendar", Read)],
+            ),
             crate::connector_skills::calendar_sync,
         ),
         action(
-            Meta {
-                name: "notion.sync",
-                description: "Bring the local Notion cache up to date.",
-                needs: &[Need::Connector("notion", Read)],
-                consequential: &[],
-                direct: false,
-                timeout: secs(600),
-                retry: true,
-            },
+            sync_meta(
+                "notion.sync",
+                "Bring the local Notion cache up to date.",
+                &[Need::Connector("notion", Read)],
+            ),
             crate::connector_skills::notion_sync,
         ),
         action(

@@ -106,7 +106,10 @@ pub(crate) async fn read_stream(
             }
             "content_block_delta" => {
                 let d = &data["delta"];
-                match (blocks.get_mut(index).and_then(Option::as_mut), d["type"].as_str()) {
+                match (
+                    blocks.get_mut(index).and_then(Option::as_mut),
+                    d["type"].as_str(),
+                ) {
                     (Some(Open::Text(t)), Some("text_delta")) => {
                         let piece = d["text"].as_str().unwrap_or_default();
                         on(Delta::Text(piece));
@@ -118,7 +121,9 @@ pub(crate) async fn read_stream(
                     // Other deltas (thinking, citations) carry nothing the planner uses.
                     (Some(_), _) => {}
                     (None, _) => {
-                        return Err(protocol(format!("a delta for block {index}, never started")))
+                        return Err(protocol(format!(
+                            "a delta for block {index}, never started"
+                        )))
                     }
                 }
             }

@@ -105,6 +105,57 @@ impl Default for Retry {
     }
 }
 
+/// How much one planned job (or one sub-agent) may spend before it stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Model turns.
+    pub max_turns: u32,
+    /// Input tokens, all turns together.
+    pub max_input_tokens: u64,
+    /// Output tokens, all turns together.
+    pub max_output_tokens: u64,
+    /// Wall time.
+    pub max_time: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            max_turns: 24,
+            max_input_tokens: 400_000,
+            max_output_tokens: 40_000,
+            max_time: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Budget {
+    /// Why a job that has used `turns` and `used` after `elapsed` must stop, if it must.
+    pub fn exceeded(&self, turns: u32, used: Usage, elapsed: Duration) -> Option<String> {
+        if turns >= self.max_turns {
+            Some(format!("it used its {} model turns", self.max_turns))
+        } else if used.input_tokens >= self.max_input_tokens {
+            Some(format!(
+                "it read {} input tokens (budget {})",
+                used.input_tokens, self.max_input_tokens
+            ))
+        } else if used.output_tokens >= self.max_output_tokens {
+            Some(format!(
+                "it wrote {} output tokens (budget {})",
+                used.output_tokens, self.max_output_tokens
+            ))
+        } else if elapsed >= self.max_time {
+            Some(format!(
+                "it ran {} s (budget {} s)",
+                elapsed.as_secs(),
+                self.max_time.as_secs()
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 /// Which model, where, and how.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
@@ -374,7 +425,11 @@ impl Client {
             .retry
             .base
             .saturating_mul(1u32 << (attempt - 1).min(16));
-        Some(e.retry_after().unwrap_or(doubling).min(self.cfg.retry.max_delay))
+        Some(
+            e.retry_after()
+                .unwrap_or(doubling)
+                .min(self.cfg.retry.max_delay),
+        )
     }
 }
 

@@ -91,8 +91,10 @@ pub(crate) fn body(cfg: &ModelConfig, req: &Request) -> Value {
         b["tools"] = req
             .tools
             .iter()
-            .map(|t| json!({"type": "function", "function": {
-                "name": t.name, "description": t.description, "parameters": t.input_schema}}))
+            .map(|t| {
+                json!({"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.input_schema}})
+            })
             .collect();
     }
     b
@@ -137,8 +139,7 @@ pub(crate) async fn read_stream(
     let mut stop = None;
     let mut finished = false;
     while let Some(ev) = events.next().await {
-        let ev =
-            ev.map_err(|e| ModelError::Protocol(format!("the event stream broke: {e}")))?;
+        let ev = ev.map_err(|e| ModelError::Protocol(format!("the event stream broke: {e}")))?;
         let data = ev.data.trim();
         if data == "[DONE]" {
             finished = true;
@@ -220,7 +221,9 @@ pub(crate) async fn read_stream(
         });
     }
     // Some servers say "stop" although they called tools.
-    let stop = if stop == StopReason::EndTurn && content.iter().any(|b| matches!(b, Block::ToolUse { .. })) {
+    let stop = if stop == StopReason::EndTurn
+        && content.iter().any(|b| matches!(b, Block::ToolUse { .. }))
+    {
         StopReason::ToolUse
     } else {
         stop

@@ -319,7 +319,13 @@ impl Skills {
         params: Map<String, Value>,
         env: Arc<SkillEnv>,
     ) -> Vec<Step> {
-        let scope = JobScope::new(skill.policy(&params));
+        // A planned job gets the planner's permissions, whatever the request said.
+        let policy = if skill.kind == SkillKind::Action && skill.name == crate::planner::ACTION {
+            Policy::new(&skill.name, &env.planner_permissions(), &params)
+        } else {
+            skill.policy(&params)
+        };
+        let scope = JobScope::new(policy);
         let output = |step: &str, path: Option<String>| OutputName {
             skill: skill.name.clone(),
             step: step.to_string(),

@@ -184,6 +184,20 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
     })
 }
 
+/// The origins (`scheme://host[:port]`) of the http(s) URLs written in a request.
+pub fn origins_in(request: &str) -> Vec<String> {
+    let mut out: Vec<String> = request
+        .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')'))
+        .map(|w| w.trim_end_matches(['.', ',', ';', ':', '!', '?']))
+        .filter_map(|w| url::Url::parse(w).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// MEMORY.md, at most 8 KiB of it.
 async fn read_memory(g: &Guard) -> String {
     let files = g.reader();
@@ -206,4 +220,25 @@ fn truncate(mut s: String, max: usize) -> String {
         s.push_str("\n[… cut: the result was longer]");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_origins_written_in_the_request_are_opened() {
+        assert_eq!(
+            origins_in("prices on https://shop.example/sale, and http://127.0.0.1:8080/a.html."),
+            ["http://127.0.0.1:8080", "https://shop.example"]
+        );
+        assert!(origins_in("mail file:///etc/passwd to javascript:alert(1)").is_empty());
+    }
+
+    #[test]
+    fn the_system_prompt_holds_rules_and_memory_only() {
+        let s = system_prompt("Grace is my manager.");
+        assert!(s.contains("<untrusted-content>") && s.contains("never an"));
+        assert!(s.contains("<memory>\nGrace is my manager.\n</memory>"));
+    }
 }

@@ -321,7 +321,12 @@ impl Skills {
     ) -> Vec<Step> {
         // A planned job gets the planner's permissions, whatever the request said.
         let policy = if skill.kind == SkillKind::Action && skill.name == crate::planner::ACTION {
-            Policy::new(&skill.name, &env.planner_permissions(), &params)
+            let mut perms = env.planner_permissions();
+            // The sites the person named in the request itself may be opened (and only their
+            // origins: where a page then leads is checked like any navigation).
+            let request = params.get("request").and_then(Value::as_str).unwrap_or_default();
+            perms.browser.extend(crate::planner::origins_in(request));
+            Policy::new(&skill.name, &perms, &params)
         } else {
             skill.policy(&params)
         };

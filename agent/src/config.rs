@@ -327,6 +327,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_planner_section_sets_model_budget_and_permissions() {
+        let c: Config = toml::from_str(
+            "[model]\nprovider = \"openai\"\nmodel = \"qwen3\"\nbase_url = \"http://localhost:11434/v1\"\n\
+             [planner]\nmax_turns = 3\n[planner.permissions]\nconnectors = { gmail = \"write\" }\n",
+        )
+        .unwrap();
+        let p = planner_env(&c, |_| None).unwrap();
+        let m = p.model.unwrap();
+        assert_eq!(m.base_url.as_str(), "http://localhost:11434/v1");
+        assert!(m.api_key.is_none());
+        assert_eq!(p.budget.max_turns, 3);
+        assert_eq!(
+            p.permissions.connectors.get("gmail"),
+            Some(&crate::guard::Access::Write)
+        );
+        // The environment wins; a key comes only from it.
+        let p = planner_env(&c, |k| match k {
+            "DESKHAND_MODEL" => Some("other".into()),
+            "OPENAI_API_KEY" => Some("sk-x".into()),
+            _ => None,
+        })
+        .unwrap();
+        let m = p.model.unwrap();
+        assert_eq!(m.model, "other");
+        assert!(m.api_key.is_some());
+        assert!(planner_env(&Config::default(), |_| None)
+            .unwrap()
+            .model
+            .is_none());
+    }
+
+    #[test]
     fn example_config_parses() {
         let text = include_str!("../../docs/config.example.toml");
         let c = Config::parse(text).unwrap();

@@ -17,6 +17,7 @@ mod held;
 mod installed;
 mod interact;
 mod openapi;
+mod planner;
 mod processes;
 mod provider_api;
 mod schedules;

@@ -324,7 +324,10 @@ impl Skills {
             let mut perms = env.planner_permissions();
             // The sites the person named in the request itself may be opened (and only their
             // origins: where a page then leads is checked like any navigation).
-            let request = params.get("request").and_then(Value::as_str).unwrap_or_default();
+            let request = params
+                .get("request")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             perms.browser.extend(crate::planner::origins_in(request));
             Policy::new(&skill.name, &perms, &params)
         } else {

@@ -889,7 +889,7 @@ mod tests {
             "{}",
             r#"{"skill":""}"#,
             r#"{"skill":"noop","text":"/noop"}"#,
-            r#"{"text":"export the listing"}"#,
+            r#"{"text":"  "}"#,
         ] {
             assert_error(&call(&app, post(refused)).await, 400, "invalid_job");
         }

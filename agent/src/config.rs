@@ -27,6 +27,43 @@ pub struct Config {
     /// Retry policy for provider calls.
     #[serde(default)]
     pub retry: deskhand_connectors::RetryPolicy,
+    /// The language model the planner uses.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// The planner: budgets and what a planned job may touch.
+    #[serde(default)]
+    pub planner: PlannerSection,
+}
+
+/// `[model]` in config.toml (the key is never here: environment or keyring).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// `anthropic` or `openai` (any OpenAI-compatible server).
+    pub provider: Option<String>,
+    /// Where it is served (`http://localhost:11434/v1` for Ollama).
+    pub base_url: Option<url::Url>,
+    /// The model's name.
+    pub model: Option<String>,
+    /// The most tokens one reply may have.
+    pub max_tokens: Option<u32>,
+}
+
+/// `[planner]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerSection {
+    /// Most model turns per job.
+    pub max_turns: Option<u32>,
+    /// Most input tokens per job, all turns together.
+    pub max_input_tokens: Option<u64>,
+    /// Most output tokens per job.
+    pub max_output_tokens: Option<u64>,
+    /// Most seconds per job.
+    pub max_seconds: Option<u64>,
+    /// What a planned job may touch (default: read connectors, write reports/**, edit TASKS.md
+    /// and MEMORY.md, no browser origin; everything consequential asks).
+    pub permissions: Option<crate::guard::Permissions>,
 }
 
 /// `[secrets]` in config.toml.
@@ -205,6 +242,84 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+/// The planner's model, budget and permissions from `[model]`, `[planner]` and the environment
+/// (`DESKHAND_MODEL_PROVIDER`, `DESKHAND_MODEL_BASE_URL`, `DESKHAND_MODEL`,
+/// `DESKHAND_MODEL_API_KEY`, else `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`); `get` reads a variable.
+pub fn planner_env(
+    config: &Config,
+    get: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<crate::guard::PlannerEnv> {
+    use deskhand_model::{ApiKey, ModelConfig, Provider};
+    let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    let m = &config.model;
+    let provider: Option<Provider> = match get("DESKHAND_MODEL_PROVIDER").or(m.provider.clone()) {
+        Some(p) => Some(p.parse()?),
+        None if get("ANTHROPIC_API_KEY").is_some() => Some(Provider::Anthropic),
+        None if get("OPENAI_API_KEY").is_some() => Some(Provider::Openai),
+        None => None,
+    };
+    let name = get("DESKHAND_MODEL").or(m.model.clone());
+    let model = match (provider, name) {
+        (Some(p), Some(name)) => {
+            let mut c = ModelConfig::new(p, &name);
+            if let Some(u) = get("DESKHAND_MODEL_BASE_URL") {
+                c.base_url = url::Url::parse(&u)
+                    .map_err(|e| anyhow::anyhow!("DESKHAND_MODEL_BASE_URL {u:?}: {e}"))?;
+            } else if let Some(u) = &m.base_url {
+                c.base_url = u.clone();
+            }
+            if let Some(t) = m.max_tokens {
+                c.max_tokens = t;
+            }
+            let own = match p {
+                Provider::Anthropic => "ANTHROPIC_API_KEY",
+                Provider::Openai => "OPENAI_API_KEY",
+            };
+            c.api_key = get("DESKHAND_MODEL_API_KEY")
+                .or_else(|| get(own))
+                .map(|k| ApiKey::new(&k));
+            if let Some(ms) = get("DESKHAND_MODEL_RETRY_MS").and_then(|v| v.parse().ok()) {
+                c.retry.base = std::time::Duration::from_millis(ms);
+            }
+            Some(c)
+        }
+        _ => None,
+    };
+    let p = &config.planner;
+    let mut budget = deskhand_model::Budget::default();
+    if let Some(t) = p.max_turns {
+        budget.max_turns = t;
+    }
+    if let Some(t) = p.max_input_tokens {
+        budget.max_input_tokens = t;
+    }
+    if let Some(t) = p.max_output_tokens {
+        budget.max_output_tokens = t;
+    }
+    if let Some(s) = p.max_seconds {
+        budget.max_time = std::time::Duration::from_secs(s);
+    }
+    let permissions = p
+        .permissions
+        .clone()
+        .unwrap_or_else(|| crate::guard::Permissions {
+            connectors: [
+                ("gmail".to_string(), crate::guard::Access::Read),
+                ("calendar".to_string(), crate::guard::Access::Read),
+                ("notion".to_string(), crate::guard::Access::Read),
+            ]
+            .into_iter()
+            .collect(),
+            workspace: vec!["reports/**".into(), "TASKS.md".into(), "MEMORY.md".into()],
+            ..Default::default()
+        });
+    Ok(crate::guard::PlannerEnv {
+        model,
+        budget,
+        permissions,
+    })
 }
 
 #[cfg(test)]

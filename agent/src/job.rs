@@ -161,10 +161,11 @@ impl Job {
             (Some(s), None) if s.trim().is_empty() => {
                 return Err(JobError::Invalid("`skill` is empty".into()))
             }
-            (None, Some(t)) if !t.trim_start().starts_with('/') => {
-                return Err(JobError::Invalid(format!(
-                    "`text` {t:?} is not a trigger; it must start with '/', e.g. \"/browser.fill\""
-                )))
+            (None, Some(t)) if t.trim().is_empty() => {
+                return Err(JobError::Invalid(
+                    "`text` is empty: say what to do, or give a trigger such as \"/status-report\""
+                        .into(),
+                ))
             }
             _ => {}
         }
@@ -202,6 +203,12 @@ impl Job {
             return (s.clone(), self.params.clone());
         }
         let text = self.text.as_deref().unwrap_or_default().trim();
+        // Plain words go to the planner; a trigger names a skill.
+        if !text.starts_with('/') {
+            let mut params = self.params.clone();
+            params.insert("request".into(), Value::String(text.to_string()));
+            return (crate::planner::ACTION.to_string(), params);
+        }
         // Shell-like words, so `/schedule "0 8 * * 1-5" status-report` keeps the cron together.
         let words = shlex::split(text)
             .unwrap_or_else(|| text.split_whitespace().map(String::from).collect());
@@ -558,12 +565,18 @@ mod tests {
         j.text = Some("/x".into());
         assert!(j.validate().unwrap_err().to_string().contains("not both"));
         j.skill = None;
-        j.text = Some("hello".into());
+        // Plain words are a request for the planner; blank text is refused.
+        j.text = Some("extract the prices".into());
+        assert!(j.validate().is_ok());
+        let (skill, params) = j.resolved();
+        assert_eq!(skill, crate::planner::ACTION);
+        assert_eq!(params["request"], "extract the prices");
+        j.text = Some("  \n ".into());
         assert!(j
             .validate()
             .unwrap_err()
             .to_string()
-            .contains("must start with '/'"));
+            .contains("`text` is empty"));
         let mut v: Value = serde_json::to_value(job()).unwrap();
         v["params"] = Value::String("x".into());
         assert!(Job::from_bytes(v.to_string().as_bytes())

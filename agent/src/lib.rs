@@ -25,6 +25,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod job;
 pub mod journal;
+pub mod planner;
 pub mod queue;
 pub mod runner;
 pub mod scheduler;

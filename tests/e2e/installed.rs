@@ -89,8 +89,8 @@ fn an_installed_binary_runs_the_demo_from_another_folder() {
         .collect();
     for (prefix, ext) in [
         ("status-report-", ".md"),
-        ("browser.fill-", ".png"),
-        ("browser.extract-", ".xlsx"),
+        ("fill-form-fill-", ".png"),
+        ("extract-", ".xlsx"),
     ] {
         assert!(
             reports

@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub inhibit_command: Option<PathBuf>,
     /// Longest sleep between schedule checks.
     pub schedule_tick: Duration,
+    /// The planner's model, budget and permissions (plain-word jobs).
+    pub planner: crate::guard::PlannerEnv,
 }
 
 impl AgentConfig {
@@ -58,6 +60,7 @@ impl AgentConfig {
             keep_awake: true,
             inhibit_command: None,
             schedule_tick: Duration::from_secs(30),
+            planner: Default::default(),
         }
     }
 
@@ -94,6 +97,7 @@ impl AgentConfig {
         if let Some(t) = env.schedule_tick {
             cfg.schedule_tick = t;
         }
+        cfg.planner = crate::config::planner_env(config, |k| env.model.get(k).cloned())?;
         Ok(cfg)
     }
 }
@@ -126,7 +130,20 @@ pub struct AgentEnv {
     pub schedule_tick: Option<Duration>,
     /// `DESKHAND_ALLOW_CUSTOM_ENDPOINTS=1`: honour provider URLs set in the workspace's config.
     pub allow_custom_endpoints: bool,
+    /// The model variables (`DESKHAND_MODEL*`, `ANTHROPIC_API_KEY`, `OPENAI_API_KEY`).
+    pub model: std::collections::BTreeMap<String, String>,
 }
+
+/// The environment variables the planner's model settings come from.
+const MODEL_VARS: &[&str] = &[
+    "DESKHAND_MODEL_PROVIDER",
+    "DESKHAND_MODEL_BASE_URL",
+    "DESKHAND_MODEL",
+    "DESKHAND_MODEL_API_KEY",
+    "DESKHAND_MODEL_RETRY_MS",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+];
 
 impl AgentEnv {
     /// Read the process environment.
@@ -144,6 +161,10 @@ impl AgentEnv {
                 .map(Duration::from_millis),
             allow_custom_endpoints: text(crate::connect::CUSTOM_ENDPOINTS_ENV).as_deref()
                 == Some("1"),
+            model: MODEL_VARS
+                .iter()
+                .filter_map(|k| text(k).map(|v| (k.to_string(), v)))
+                .collect(),
         }
     }
 }

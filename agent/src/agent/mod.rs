@@ -113,6 +113,7 @@ impl Agent {
             ),
             Arc::clone(&ledger),
         ));
+        env.set_planner(cfg.planner.clone());
         let (events, _) = broadcast::channel(4096);
         let awake = crate::scheduler::KeepAwake::new(cfg.keep_awake, cfg.inhibit_command.clone());
         let skills = std::sync::RwLock::new((

@@ -56,6 +56,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run the agent daemon: consume jobs, run them, serve the local API and phone page.
     Serve(jobs::ServeArgs),
+    /// Ask in plain words: the configured language model plans it over the guarded actions.
+    Ask(skills::AskArgs),
     /// Send a job to the agent (and, with --wait, follow it to the end).
     Dispatch(jobs::DispatchArgs),
     /// List, show, cancel or retry jobs.
@@ -202,6 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(a) => undo::history(a, &ws).await,
         Command::Schedule(a) => schedule::run(a, &ws),
         Command::Tasks(a) => workspace::tasks(a, &ws),
+        Command::Ask(a) => skills::ask(a, &ws, &config).await,
         Command::Memory(a) => workspace::memory(a, &ws),
         Command::Trigger(words) => {
             if !words.first().is_some_and(|w| w.starts_with('/')) {

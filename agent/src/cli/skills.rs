@@ -212,6 +212,56 @@ pub async fn trigger(words: Vec<String>, workspace: &Path, config: &Config) -> a
     run_now(workspace, config, &browser, &name, params).await
 }
 
+/// `deskhand ask "…"`.
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    /// What to do, in plain words.
+    #[arg(required = true, num_args = 1..)]
+    words: Vec<String>,
+    #[command(flatten)]
+    browser: super::BrowserArgs,
+}
+
+/// `deskhand ask "…"`: a request in plain words, planned by the configured model and run here
+/// as a job (the same guard, audit and undo as any job); prints the answer and the outputs.
+pub async fn ask(a: AskArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
+    let mut params = Map::new();
+    params.insert("request".into(), Value::String(a.words.join(" ")));
+    run_now(
+        workspace,
+        config,
+        &a.browser,
+        crate::planner::ACTION,
+        params,
+    )
+    .await
+}
+
+/// The model's last answer in a planned job's transcript.
+fn last_answer(workspace: &Path, job: &str) -> Option<String> {
+    let text = std::fs::read_to_string(
+        workspace
+            .join(".deskhand/jobs")
+            .join(job)
+            .join("transcript.jsonl"),
+    )
+    .ok()?;
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["role"] == "assistant")
+        .map(|e| {
+            e["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("")
+        })
+        .filter(|t| !t.trim().is_empty())
+}
+
 async fn run_now(
     workspace: &Path,
     config: &Config,
@@ -231,6 +281,9 @@ async fn run_now(
     bar.finish_and_clear();
     match rec.state {
         crate::job::JobState::Succeeded => {
+            if let Some(answer) = last_answer(workspace, &rec.id) {
+                outln!("{}", answer.trim())?;
+            }
             outln!("{} {} succeeded", rec.skill, rec.id)?;
             for o in &rec.outputs {
                 outln!("  {}", workspace.join(o).display())?;

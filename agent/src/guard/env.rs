@@ -43,8 +43,21 @@ use crate::connector_skills::Connectors;
 use crate::extension::ExtensionHub;
 use crate::store::Store;
 
+/// What a planned job runs with: the model, its budget, and what it may touch.
+#[derive(Debug, Clone, Default)]
+pub struct PlannerEnv {
+    /// The model (none: not configured; a planned job says how to configure one).
+    pub model: Option<deskhand_model::ModelConfig>,
+    /// How much a job may spend.
+    pub budget: deskhand_model::Budget,
+    /// What a planned job may touch.
+    pub permissions: super::Permissions,
+}
+
 /// The resources behind the guard.
 pub struct SkillEnv {
+    /// The planner's model and limits.
+    pub(super) planner: std::sync::RwLock<Arc<PlannerEnv>>,
     pub(super) workspace: PathBuf,
     /// The workspace-write API, handed only to guards.
     pub(super) files: Workspace,
@@ -69,6 +82,7 @@ impl SkillEnv {
     ) -> SkillEnv {
         let extension = ExtensionHub::new(&workspace);
         SkillEnv {
+            planner: Default::default(),
             files: Workspace::new(&workspace),
             workspace,
             browsers,
@@ -78,6 +92,20 @@ impl SkillEnv {
             dashboard: Arc::new(tokio::sync::Notify::new()),
             extension,
         }
+    }
+
+    /// Use this model and these limits for planned jobs.
+    pub fn set_planner(&self, p: PlannerEnv) {
+        *self.planner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+    }
+
+    /// What a planned job may touch.
+    pub fn planner_permissions(&self) -> super::Permissions {
+        self.planner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .permissions
+            .clone()
     }
 
     /// The workspace folder.

@@ -20,7 +20,7 @@ use deskhand_workspace::Workspace;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-pub use env::{Reader, SkillEnv};
+pub use env::{PlannerEnv, Reader, SkillEnv};
 pub use page::GuardedPage;
 pub use permissions::{Access, Permissions};
 pub use policy::Policy;
@@ -214,6 +214,42 @@ impl Guard {
             output,
             cancel,
         }
+    }
+
+    /// The planner's model and limits.
+    pub fn planner(&self) -> Arc<PlannerEnv> {
+        Arc::clone(&self.env.planner.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A guard for a sub-step of this one (a planned job's tool call): the same job, policy and
+    /// written-file record, its outputs named after `step`.
+    pub fn for_step(&self, step: &str) -> Guard {
+        Guard::new(
+            Arc::clone(&self.scope),
+            Arc::clone(&self.env),
+            self.files.clone(),
+            &self.job,
+            OutputName {
+                skill: self.output.skill.clone(),
+                step: step.to_string(),
+                path: None,
+            },
+            self.cancel.clone(),
+        )
+    }
+
+    /// Append one entry to the job's conversation record (`.deskhand/jobs/<job>/transcript.jsonl`,
+    /// the agent's own file, beside the journal).
+    pub fn append_transcript(&self, entry: &Value) -> Result<(), StepError> {
+        use std::io::Write as _;
+        let dir = self.env.workspace.join(".deskhand/jobs").join(&self.job);
+        std::fs::create_dir_all(&dir).map_err(|e| StepError::Retryable(e.to_string()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("transcript.jsonl"))
+            .map_err(|e| StepError::Retryable(e.to_string()))?;
+        writeln!(f, "{entry}").map_err(|e| StepError::Retryable(e.to_string()))
     }
 
     /// Read-only access to the workspace's files (the same path checks as writes).

@@ -336,6 +336,19 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
         ),
         action(
             Meta {
+                name: crate::planner::ACTION,
+                description: "Do what a request in plain words asks, planned by the configured language model over these actions (each call guarded like a skill's step).",
+                needs: &[],
+                consequential: &[],
+                direct: true,
+                // The planner keeps its own budget (turns, tokens, wall time) inside this.
+                timeout: secs(3600),
+                retry: false,
+            },
+            crate::planner::ask,
+        ),
+        action(
+            Meta {
                 name: "noop",
                 description: "Does nothing (for checking the agent and measuring dispatch).",
                 needs: &[],

@@ -319,7 +319,18 @@ impl Skills {
         params: Map<String, Value>,
         env: Arc<SkillEnv>,
     ) -> Vec<Step> {
-        let scope = JobScope::new(skill.policy(&params));
+        // A planned job gets the planner's permissions, whatever the request said.
+        let policy = if skill.kind == SkillKind::Action && skill.name == crate::planner::ACTION {
+            let mut perms = env.planner_permissions();
+            // The sites the person named in the request itself may be opened (and only their
+            // origins: where a page then leads is checked like any navigation).
+            let request = params.get("request").and_then(Value::as_str).unwrap_or_default();
+            perms.browser.extend(crate::planner::origins_in(request));
+            Policy::new(&skill.name, &perms, &params)
+        } else {
+            skill.policy(&params)
+        };
+        let scope = JobScope::new(policy);
         let output = |step: &str, path: Option<String>| OutputName {
             skill: skill.name.clone(),
             step: step.to_string(),

@@ -324,3 +324,67 @@ async fn a_job_past_its_budget_stops_with_the_reason_and_a_missing_model_says_wh
     assert!(!err.contains(KEY));
     assert_eq!(wrong.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_job_reads_and_edits_tasks_through_the_guard_and_cannot_reach_the_keys() {
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let before = "# Tasks\n\n## Work\n\n- [ ] Review the budget due:2026-12-01\n  keep this note\n";
+    std::fs::write(ws.join("TASKS.md"), before).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("file_read", json!({"path": "TASKS.md"}))
+                .and_tool_call("file_read", json!({"path": ".deskhand/agent.key"}))
+                .and_tool_call(
+                    "tasks_add",
+                    json!({"text": "Call Grace about the budget @grace", "section": "Work"}),
+                ),
+            Turn::text("Added the call to TASKS.md.")
+                .expect_tool_result_contains("Review the budget")
+                .expect_tool_result_contains("may not be read"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = run_with_model(
+        &env,
+        &model,
+        Protocol::Anthropic,
+        &["ask", "add a call with Grace to my tasks"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{:?}",
+        text(&out.stdout),
+        text(&out.stderr),
+        model.failures()
+    );
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    let after = std::fs::read_to_string(ws.join("TASKS.md")).unwrap();
+    assert!(
+        after.contains("- [ ] Call Grace about the budget @grace"),
+        "{after}"
+    );
+    for line in before.lines() {
+        assert!(
+            after.lines().any(|l| l == line),
+            "{line:?} changed:\n{after}"
+        );
+    }
+    // The key file was refused and audited; its bytes never reached the model.
+    let key = std::fs::read(ws.join(".deskhand/agent.key")).unwrap_or_default();
+    let sent = model.requests()[1].tool_results();
+    assert!(
+        sent.iter()
+            .any(|r| r.is_error && r.content.contains("may not be read")),
+        "{sent:?}"
+    );
+    if !key.is_empty() {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(sent.iter().all(|r| !r.content.contains(&hex)));
+    }
+    assert!(audit(ws)
+        .iter()
+        .any(|e| e["kind"] == "guard.refused" && e["data"]["what"] == "file read"));
+}

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{fields_of, params_of, schema_of};
-use super::{browser_steps, mail, reports, tasks_sync, ParamDef};
+use super::{browser_steps, files, mail, reports, tasks_sync, ParamDef};
 use crate::guard::{Access, Guard, Permissions};
 use crate::runner::{StepCtx, StepError};
 
@@ -333,6 +333,54 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
                 retry: false,
             },
             super::schedule,
+        ),
+        action(
+            Meta {
+                name: "file.read",
+                description: "Read a workspace file the skill may read (its read or workspace globs); never .deskhand/.",
+                needs: &[],
+                consequential: &[],
+                direct: false,
+                timeout: secs(30),
+                retry: true,
+            },
+            files::read,
+        ),
+        action(
+            Meta {
+                name: "file.write",
+                description: "Write a workspace file (in the skill's workspace globs); replacing a file this job did not write asks first.",
+                needs: &[],
+                consequential: &["overwrite"],
+                direct: false,
+                timeout: secs(30),
+                retry: true,
+            },
+            files::write,
+        ),
+        action(
+            Meta {
+                name: "tasks.add",
+                description: "Add a task to TASKS.md under a section (due:YYYY-MM-DD, @owner and #tags in the text are understood); the person's other lines stay as they are.",
+                needs: &[Need::Workspace("TASKS.md")],
+                consequential: &[],
+                direct: false,
+                timeout: secs(30),
+                retry: false,
+            },
+            files::add_task,
+        ),
+        action(
+            Meta {
+                name: "memory.add",
+                description: "Remember one line in MEMORY.md under a section (People, Preferences, …); planned jobs read it.",
+                needs: &[Need::Workspace("MEMORY.md")],
+                consequential: &[],
+                direct: false,
+                timeout: secs(30),
+                retry: false,
+            },
+            files::remember,
         ),
         action(
             Meta {

@@ -264,10 +264,15 @@ pub fn planner_env(
     let model = match (provider, name) {
         (Some(p), Some(name)) => {
             let mut c = ModelConfig::new(p, &name);
+            // A base URL from the workspace's config file (which a shared or downloaded workspace
+            // brings along) gets no key unless it is the provider's own endpoint: a local server
+            // needs none, and anything else must be named in the environment.
+            let mut key_allowed = true;
             if let Some(u) = get("DESKHAND_MODEL_BASE_URL") {
                 c.base_url = url::Url::parse(&u)
                     .map_err(|e| anyhow::anyhow!("DESKHAND_MODEL_BASE_URL {u:?}: {e}"))?;
             } else if let Some(u) = &m.base_url {
+                key_allowed = u.origin() == c.base_url.origin();
                 c.base_url = u.clone();
             }
             if let Some(t) = m.max_tokens {
@@ -279,6 +284,7 @@ pub fn planner_env(
             };
             c.api_key = get("DESKHAND_MODEL_API_KEY")
                 .or_else(|| get(own))
+                .filter(|_| key_allowed)
                 .map(|k| ApiKey::new(&k));
             if let Some(ms) = get("DESKHAND_MODEL_RETRY_MS").and_then(|v| v.parse().ok()) {
                 c.retry.base = std::time::Duration::from_millis(ms);
@@ -351,7 +357,33 @@ mod tests {
         .unwrap();
         let m = p.model.unwrap();
         assert_eq!(m.model, "other");
-        assert!(m.api_key.is_some());
+        assert!(
+            m.api_key.is_none(),
+            "a base URL from the config file gets no key from the environment"
+        );
+        let public: Config =
+            toml::from_str("[model]\nprovider = \"openai\"\nmodel = \"gpt\"\n").unwrap();
+        let with_key = |k: &str| match k {
+            "OPENAI_API_KEY" => Some("sk-x".to_string()),
+            _ => None,
+        };
+        assert!(planner_env(&public, with_key)
+            .unwrap()
+            .model
+            .unwrap()
+            .api_key
+            .is_some());
+        let named = |k: &str| match k {
+            "OPENAI_API_KEY" => Some("sk-x".to_string()),
+            "DESKHAND_MODEL_BASE_URL" => Some("https://proxy.example/v1".to_string()),
+            _ => None,
+        };
+        assert!(planner_env(&c, named)
+            .unwrap()
+            .model
+            .unwrap()
+            .api_key
+            .is_some());
         assert!(planner_env(&Config::default(), |_| None)
             .unwrap()
             .model

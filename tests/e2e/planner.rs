@@ -35,6 +35,20 @@ async fn run_with_model(env: &Env, model: &FakeModel, protocol: Protocol, args: 
         .expect("ran")
 }
 
+/// `deskhand ask REQUEST`, which must succeed with every scripted check met.
+async fn ask_ok(env: &Env, model: &FakeModel, protocol: Protocol, request: &str) -> Output {
+    let out = run_with_model(env, model, protocol, &["ask", request]).await;
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{:?}",
+        text(&out.stdout),
+        text(&out.stderr),
+        model.failures()
+    );
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    out
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -206,21 +220,13 @@ async fn a_mail_that_orders_the_model_around_gets_no_further_than_an_approval() 
         KEY,
     )
     .await;
-    let out = run_with_model(
+    ask_ok(
         &env,
         &model,
         Protocol::OpenAi,
-        &["ask", "what does the mail from mallory want?"],
+        "what does the mail from mallory want?",
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}\n{}\n{:?}",
-        text(&out.stdout),
-        text(&out.stderr),
-        model.failures()
-    );
-    assert!(model.failures().is_empty(), "{:?}", model.failures());
     assert_eq!(env.h().request_count(SEND), 0, "nothing was sent");
 
     // The mail reached the model only as untrusted tool output, never as instructions.
@@ -346,21 +352,13 @@ async fn a_planned_job_reads_and_edits_tasks_through_the_guard_and_cannot_reach_
         KEY,
     )
     .await;
-    let out = run_with_model(
+    ask_ok(
         &env,
         &model,
         Protocol::Anthropic,
-        &["ask", "add a call with Grace to my tasks"],
+        "add a call with Grace to my tasks",
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}\n{}\n{:?}",
-        text(&out.stdout),
-        text(&out.stderr),
-        model.failures()
-    );
-    assert!(model.failures().is_empty(), "{:?}", model.failures());
     let after = std::fs::read_to_string(ws.join("TASKS.md")).unwrap();
     assert!(
         after.contains("- [ ] Call Grace about the budget @grace"),

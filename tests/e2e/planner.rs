@@ -877,3 +877,113 @@ async fn with_plan_the_person_sees_the_plan_before_the_first_consequential_call(
         "Nothing due."
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_asks_in_plain_words_answers_the_jobs_question_and_continues_the_conversation() {
+    use deskhand_fake_providers::Expect;
+    let ws = crate::util::temp();
+    let (phone, secret) = deskhand_agent::guard::devices::Devices::new(ws.path())
+        .pair("test phone")
+        .unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::text("I need one thing from you first.")
+                .and_tool_call(
+                    "ask_person",
+                    json!({"question": "Which folder should I tidy?"}),
+                )
+                .when(Expect::UserContains("tidy my notes".into())),
+            Turn::text("Done: your reports folder is tidy.")
+                .expect_tool_result_contains("the reports folder"),
+            Turn::text("Happy to help.")
+                .when(Expect::LastUserContains("thanks, and one more".into()))
+                .expect(Expect::UserContains("tidy my notes".into())),
+        ]),
+        KEY,
+    )
+    .await;
+    let d = daemon_with(ws.path(), &model);
+    let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions::default())
+        .await
+        .unwrap();
+    let page = browser.new_isolated_page().await.unwrap();
+    page.set_viewport(390, 844, 2.0, true).await.unwrap();
+    page.goto(&format!("{}/#device={secret}", d.api))
+        .await
+        .unwrap();
+    let js = |expr: String| {
+        let page = &page;
+        async move {
+            page.eval(&expr)
+                .await
+                .ok()
+                .filter(|v| !v.is_null() && *v != json!(false))
+        }
+    };
+    crate::util::eventually(Duration::from_secs(10), || {
+        js("localStorage.getItem('deskhand.device')".into())
+    })
+    .await
+    .expect("the page took the device key");
+    js(
+        "(() => { document.getElementById('ask-text').value = 'please tidy my notes'; \
+         document.getElementById('ask').click(); return true; })()"
+            .into(),
+    )
+    .await;
+    // The job's question appears on the phone; it is answered there.
+    crate::util::eventually(Duration::from_secs(30), || {
+        js(
+            "(() => { const b = document.querySelector('#approvals textarea[data-question]'); \
+             if (!b) return null; b.value = 'the reports folder'; \
+             document.querySelector('#approvals button[data-answer]').click(); return true; })()"
+                .into(),
+        )
+    })
+    .await
+    .expect("the phone shows the job's question");
+    let words = crate::util::eventually(Duration::from_secs(30), || {
+        js("document.getElementById('job-state').textContent.includes('succeeded') && \
+            Array.from(document.querySelectorAll('#job-log li.say')).map(l => l.textContent).join('|')"
+            .into())
+    })
+    .await
+    .expect("the phone saw the job succeed");
+    assert!(
+        words
+            .as_str()
+            .unwrap()
+            .contains("Done: your reports folder is tidy."),
+        "{words}"
+    );
+    // The job view's box continues the conversation, signed by the phone.
+    let first = crate::util::api_get(ws.path(), "/api/jobs?limit=1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    js(
+        "(() => { document.getElementById('reply-text').value = 'thanks, and one more'; \
+         document.getElementById('reply').click(); return true; })()"
+            .into(),
+    )
+    .await;
+    let next = crate::util::eventually(Duration::from_secs(30), || async {
+        let j = crate::util::api_get(ws.path(), "/api/jobs?limit=1").await[0].clone();
+        (j["id"] != first.as_str() && j["state"] == "succeeded").then_some(j)
+    })
+    .await
+    .expect("the follow-up ran");
+    let detail = crate::util::api_get(
+        ws.path(),
+        &format!("/api/jobs/{}", next["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(detail["params"]["continues"], first.as_str(), "{detail}");
+    let store = deskhand_agent::store::Store::open(ws.path()).unwrap();
+    let rec = store.get(next["id"].as_str().unwrap()).await.unwrap();
+    let job = deskhand_agent::job::Job::from_bytes(&rec.envelope).unwrap();
+    assert_eq!(job.origin, phone.id);
+    assert!(job.signature.is_some());
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    browser.close().await.unwrap();
+}

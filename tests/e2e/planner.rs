@@ -956,6 +956,14 @@ async fn the_phone_asks_in_plain_words_answers_the_jobs_question_and_continues_t
             .contains("Done: your reports folder is tidy."),
         "{words}"
     );
+    // For a person to look at: the page after the answer (target/tmp/artifacts).
+    let png = page
+        .screenshot(&deskhand_browser::Shot::FullPage)
+        .await
+        .unwrap();
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("phone-ask.png"), &png).unwrap();
     // The job view's box continues the conversation, signed by the phone.
     let first = crate::util::api_get(ws.path(), "/api/jobs?limit=1").await[0]["id"]
         .as_str()

@@ -25,6 +25,7 @@ pub mod demo;
 pub mod devices;
 pub mod extension;
 pub mod jobs;
+mod narrate;
 pub mod safe_text;
 pub mod schedule;
 pub mod skills;

@@ -1161,6 +1161,8 @@ async fn a_prompt_only_skill_runs_by_name_and_others_load_only_when_the_model_as
         let (ok, out, err) = env.run(&["skills", "trust", name, "--yes"]).await;
         assert!(ok, "{out}{err}");
     }
+    std::fs::create_dir_all(ws.join("reports")).unwrap();
+    std::fs::write(ws.join("reports/mine.md"), "keep me\n").unwrap();
 
     let model = FakeModel::start_with_key(
         Script::new([
@@ -1189,7 +1191,16 @@ async fn a_prompt_only_skill_runs_by_name_and_others_load_only_when_the_model_as
             )
             .expect_tool_result_contains("TONE-BODY")
             .expect_tool_result_contains("STYLE-MARKER"),
-            Turn::text("Wrote reports/weekly.md."),
+            // Its own file changes without asking; the person's own report asks first.
+            Turn::tool_call(
+                "file_edit",
+                json!({"path": "reports/weekly.md", "old": "shipped", "new": "shipped and tested"}),
+            )
+            .and_tool_call(
+                "file_edit",
+                json!({"path": "reports/mine.md", "old": "keep me", "new": "changed"}),
+            ),
+            Turn::text("Wrote reports/weekly.md.").expect_tool_result_contains("nobody approved"),
         ]),
         KEY,
     )
@@ -1212,7 +1223,11 @@ async fn a_prompt_only_skill_runs_by_name_and_others_load_only_when_the_model_as
     assert!(stdout.contains("Wrote reports/weekly.md"), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(ws.join("reports/weekly.md")).unwrap(),
-        "- shipped the planner\n"
+        "- shipped and tested the planner\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("reports/mine.md")).unwrap(),
+        "keep me\n"
     );
     let job = job_of(&stdout);
     assert!(ws.join(format!("reports/weekly-notes-{job}.md")).exists());
@@ -1292,6 +1307,16 @@ async fn a_prompt_only_skill_runs_by_name_and_others_load_only_when_the_model_as
         .any(|e| e["kind"] == "guard.refused" && e["data"]["what"] == "skill"));
     assert!(log.iter().any(|e| e["kind"] == "file.read"
         && e["data"]["path"] == "skills/weekly-notes/reference/style.md"));
+    // Only the person's file asked, showing the change as a diff.
+    let asked: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["kind"] == "approval.requested")
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["data"]["action"], "overwrite");
+    assert_eq!(asked[0]["data"]["target"], "reports/mine.md");
+    let diff = asked[0]["data"]["preview"]["diff"].as_str().unwrap();
+    assert!(diff.contains("-keep me\n+changed\n"), "{diff}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -742,9 +742,10 @@ impl Guard {
             .map_err(|e| refuse(&refusal_reason(&e)))?
             .canonicalize()
             .map_err(|e| StepError::Fatal(format!("opening {folder}: {e}")))?;
+        // A missing file is the model's mistake, not a refusal: it is told, not audited.
         let real = full
             .canonicalize()
-            .map_err(|_| refuse(&format!("there is no file {rel:?} in {folder}")))?;
+            .map_err(|_| StepError::Invalid(format!("there is no file {rel:?} in {folder}")))?;
         if !real.starts_with(&base) {
             return Err(refuse(&format!("a symlink in it leads outside {folder}")));
         }

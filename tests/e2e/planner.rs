@@ -829,9 +829,20 @@ async fn with_plan_the_person_sees_the_plan_before_the_first_consequential_call(
             )
     };
     std::fs::write(ws.join("TASKS.md"), "# Tasks\n").unwrap();
-    let model =
-        FakeModel::start_with_key(Script::new([write(), write(), Turn::text("Written.")]), KEY)
-            .await;
+    let model = FakeModel::start_with_key(
+        Script::new([
+            write(),
+            write(),
+            // A conversation may rewrite the file it wrote itself.
+            Turn::tool_call(
+                "file_write",
+                json!({"path": "reports/summary.md", "text": "Nothing due at all."}),
+            ),
+            Turn::text("Written.").expect_tool_result_contains("reports/summary.md"),
+        ]),
+        KEY,
+    )
+    .await;
     // With --plan, nobody approves (the approval timeout is 1 s): nothing runs, not even the read.
     let out = run_with_model(
         &env,
@@ -874,7 +885,7 @@ async fn with_plan_the_person_sees_the_plan_before_the_first_consequential_call(
     ask_ok(&env, &model, Protocol::Anthropic, "summarise my tasks").await;
     assert_eq!(
         std::fs::read_to_string(ws.join("reports/summary.md")).unwrap(),
-        "Nothing due."
+        "Nothing due at all."
     );
 }
 

@@ -230,6 +230,9 @@ pub struct Guard {
     files: Workspace,
     job: String,
     output: OutputName,
+    /// Who claims the paths this guard writes ([`JobScope::claim`]): the step, or for a planned
+    /// job's tool call the conversation making it, which may write its own file again.
+    writer: String,
     cancel: CancellationToken,
 }
 
@@ -250,6 +253,7 @@ impl Guard {
             env,
             files,
             job: job.to_string(),
+            writer: output.step.clone(),
             output,
             cancel,
         }
@@ -263,7 +267,14 @@ impl Guard {
     /// A guard for a sub-step of this one (a planned job's tool call): the same job, policy and
     /// written-file record, its outputs named after `step`.
     pub fn for_step(&self, step: &str) -> Guard {
-        Guard::new(
+        self.for_call(step, step)
+    }
+
+    /// As [`Guard::for_step`], with paths claimed by `writer` (a planned job's conversation:
+    /// one tool call may rewrite what an earlier call of the same conversation wrote; another
+    /// conversation, a sub-agent working beside it, may not).
+    pub fn for_call(&self, step: &str, writer: &str) -> Guard {
+        let mut g = Guard::new(
             Arc::clone(&self.scope),
             Arc::clone(&self.env),
             self.files.clone(),
@@ -274,7 +285,9 @@ impl Guard {
                 path: None,
             },
             self.cancel.clone(),
-        )
+        );
+        g.writer = writer.to_string();
+        g
     }
 
     /// Append one entry to the job's conversation record (`.deskhand/jobs/<job>/transcript.jsonl`,
@@ -897,7 +910,7 @@ impl Guard {
     /// Claim `rel` for this step (see [`JobScope::claim`]); a refusal is audited.
     fn claim(&self, rel: &str) -> Result<(), StepError> {
         self.scope
-            .claim(rel, &self.output.step)
+            .claim(rel, &self.writer)
             .map_err(|why| self.refuse("file", rel, &why))
     }
 

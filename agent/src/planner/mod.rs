@@ -310,7 +310,9 @@ impl Talk<'_> {
                     subs.push((i, n, *input));
                     continue;
                 }
-                results[i] = Some(tools::call(g, name, input, &format!("t{n}"), self.ctx).await?);
+                let step = format!("t{n}");
+                results[i] =
+                    Some(tools::call(g, name, input, &step, &self.writer(), self.ctx).await?);
             }
             let ran = futures::future::join_all(
                 subs.iter().map(|(_, n, input)| self.delegate(*n, input)),
@@ -421,6 +423,15 @@ impl Talk<'_> {
             entry["agent"] = json!(n);
         }
         self.g.append_transcript(&entry)
+    }
+
+    /// Who claims the files this conversation writes (it may rewrite its own; see
+    /// `JobScope::claim`).
+    fn writer(&self) -> String {
+        match self.who {
+            None => "the job's conversation".into(),
+            Some(n) => format!("sub-agent {n}"),
+        }
     }
 
     fn tag(&self, line: &str) -> String {

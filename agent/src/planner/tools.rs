@@ -69,6 +69,7 @@ pub(super) async fn call(
     name: &str,
     input: &Value,
     step: &str,
+    writer: &str,
     ctx: &StepCtx,
 ) -> Result<(String, bool), StepError> {
     let Some(action) = offered().find(|a| tool_name(a.name) == name) else {
@@ -95,7 +96,7 @@ pub(super) async fn call(
         inputs: Default::default(),
         cancel: ctx.cancel.clone(),
     };
-    let run = action.run(g.for_step(step), args.clone(), sub);
+    let run = action.run(g.for_call(step, writer), args.clone(), sub);
     let out = match tokio::time::timeout(action.timeout, run).await {
         Ok(r) => r,
         Err(_) => Err(StepError::Timeout(action.timeout)),

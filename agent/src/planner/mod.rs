@@ -52,6 +52,8 @@ pub struct AskOut {
     input_tokens: u64,
     /// Output tokens, all turns.
     output_tokens: u64,
+    /// What the tokens cost in US dollars, when `[model]` has prices.
+    cost_usd: Option<f64>,
 }
 
 impl From<ModelError> for StepError {
@@ -173,6 +175,11 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
             content: results,
         });
     };
+    let cost_usd = client.config().price.map(|p| p.cost(used));
+    g.append_transcript(&json!({"total": {"turns": turns, "tool_calls": calls,
+        "input_tokens": used.input_tokens, "output_tokens": used.output_tokens,
+        "cost_usd": cost_usd}}))?;
+    md.push_str(&format!("\n---\n\n{}\n", spent_line(turns, used, cost_usd)));
     let path = g.write_output("md", md.into_bytes()).await?;
     Ok(AskOut {
         answer,
@@ -181,7 +188,17 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         tool_calls: calls,
         input_tokens: used.input_tokens,
         output_tokens: used.output_tokens,
+        cost_usd,
     })
+}
+
+/// "3 model turns, 1200 input and 80 output tokens ($0.0048)" for the readable transcript.
+fn spent_line(turns: u32, used: Usage, cost_usd: Option<f64>) -> String {
+    let cost = cost_usd.map(|c| format!(" (${c:.4})")).unwrap_or_default();
+    format!(
+        "{turns} model turns, {} input and {} output tokens{cost}",
+        used.input_tokens, used.output_tokens
+    )
 }
 
 /// The origins (`scheme://host[:port]`) of the http(s) URLs written in a request.

@@ -198,6 +198,14 @@ tasks:
     site: pages
     checks:
       - answer_contains: prices
+  - name: approved-overwrite
+    request: Replace reports/s.md with "new".
+    files:
+      reports/s.md: old
+    approvals: approve
+    checks:
+      - approval: asked
+      - file_contains: {path: reports/s.md, text: new}
   - name: short-csv
     request: Write two rows to reports/rows.csv.
     checks:
@@ -212,6 +220,9 @@ tasks:
             Turn::text("It lists prices.")
                 .expect_last_user_contains("What is on http://127.0.0.1:")
                 .expect_last_user_contains("/index.html?"),
+            // Approved by the eval, as the task says.
+            Turn::tool_call("file_write", json!({"path": "reports/s.md", "text": "new"})),
+            Turn::text("Replaced.").expect_tool_result_contains("reports/s.md"),
             Turn::tool_call(
                 "file_write",
                 json!({"path": "reports/rows.csv", "text": "a,b\n1,2\n3,4\n"}),
@@ -236,22 +247,26 @@ tasks:
     );
     assert!(model.failures().is_empty(), "{:?}", model.failures());
     assert!(row(&stdout, "site-task").contains(" pass "), "{stdout}");
+    assert!(
+        row(&stdout, "approved-overwrite").contains(" pass "),
+        "{stdout}"
+    );
     let failed = row(&stdout, "short-csv");
     assert!(failed.contains(" FAIL "), "{failed}");
     assert!(
         failed.contains("reports/rows.csv: expected 3 rows, found 2"),
         "{failed}"
     );
-    assert!(stdout.contains("1 of 2 tasks passed"), "{stdout}");
-    assert!(stderr.contains("1 of 2 tasks failed"), "{stderr}");
+    assert!(stdout.contains("2 of 3 tasks passed"), "{stdout}");
+    assert!(stderr.contains("1 of 3 tasks failed"), "{stderr}");
     // --keep leaves the workspaces to look at; the test removes them.
     let kept: Vec<_> = stdout
         .lines()
         .filter_map(|l| l.trim().strip_prefix("workspace: "))
         .map(std::path::PathBuf::from)
         .collect();
-    assert_eq!(kept.len(), 2, "{stdout}");
-    assert!(kept[1].join("reports/rows.csv").exists());
+    assert_eq!(kept.len(), 3, "{stdout}");
+    assert!(kept[2].join("reports/rows.csv").exists());
     for k in kept {
         std::fs::remove_dir_all(k).unwrap();
     }
@@ -276,7 +291,58 @@ tasks:
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(model.requests().len(), 3);
+    assert_eq!(model.requests().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_jobs_tokens_and_cost_are_recorded_and_shown_by_jobs_show() {
+    let ws = temp();
+    std::fs::create_dir_all(ws.path().join(".deskhand")).unwrap();
+    std::fs::write(
+        ws.path().join(".deskhand/config.toml"),
+        "[model]\ninput_price_per_mtok = 3.0\noutput_price_per_mtok = 15.0\n\
+         [planner]\nmax_input_tokens = 2000000\nmax_output_tokens = 200000\n",
+    )
+    .unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("file_read", json!({"path": "TASKS.md"})).usage(600_000, 40_000),
+            Turn::text("Nothing to do.").usage(400_000, 60_000),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = run(
+        ws.path(),
+        &model,
+        Some(KEY),
+        &["ask", "anything to do?"],
+        "",
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("agent.ask ")?.strip_suffix(" succeeded"))
+        .unwrap_or_else(|| panic!("no job id in {stdout}"))
+        .to_string();
+    let out = run(ws.path(), &model, None, &["jobs", "show", &id], "").await;
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let spent = &shown["spent"];
+    assert_eq!(spent["turns"], 2, "{shown}");
+    assert_eq!(spent["tool_calls"], 1);
+    assert_eq!(spent["input_tokens"], 1_000_000);
+    assert_eq!(spent["output_tokens"], 100_000);
+    // 1 M input at $3 and 0.1 M output at $15.
+    let cost = spent["cost_usd"].as_f64().expect("a cost with prices set");
+    assert!((cost - 4.5).abs() < 1e-9, "{cost}");
+    // The readable transcript says it too.
+    let md = std::fs::read_to_string(ws.path().join(format!("reports/agent.ask-{id}.md"))).unwrap();
+    assert!(
+        md.contains("2 model turns, 1000000 input and 100000 output tokens ($4.5000)"),
+        "{md}"
+    );
 }
 
 /// Runs `script` inside a fresh kernel session keyring (`keyctl session -`), so the key stored

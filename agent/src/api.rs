@@ -259,6 +259,7 @@ pub fn router(agent: Agent, token: String) -> Router {
         .route("/approvals", get(list_approvals))
         .route("/approvals/{id}/approve", post(approve))
         .route("/approvals/{id}/refuse", post(refuse))
+        .route("/approvals/{id}/answer", post(answer))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/cancel", post(cancel_job))
         .layer(middleware::from_fn_with_state(
@@ -655,13 +656,61 @@ async fn decide(
     id: &str,
     approve: bool,
 ) -> Result<Json<Value>, ApiError> {
-    use crate::guard::approvals::{decide, ApprovalError};
-    match decide(s.agent.store(), id, approve, &caller.name()).await {
+    let r = crate::guard::approvals::decide(s.agent.store(), id, approve, &caller.name()).await;
+    decided(r)
+}
+
+/// An approval decided or answered, or why not.
+fn decided(
+    r: Result<crate::guard::approvals::Approval, crate::guard::approvals::ApprovalError>,
+) -> Result<Json<Value>, ApiError> {
+    use crate::guard::approvals::ApprovalError;
+    match r {
         Ok(a) => Ok(Json(serde_json::to_value(a).unwrap_or_default())),
         Err(ApprovalError::NotFound(m)) => Err(ApiError::NotFound(format!("no approval {m}"))),
-        Err(e @ ApprovalError::Decided { .. }) => Err(ApiError::Conflict(e.to_string())),
+        Err(
+            e @ (ApprovalError::Decided { .. }
+            | ApprovalError::NeedsAnswer(_)
+            | ApprovalError::NotAQuestion(_)),
+        ) => Err(ApiError::Conflict(e.to_string())),
         Err(e) => Err(ApiError::Internal(e.to_string())),
     }
+}
+
+/// The body of `POST /api/approvals/{id}/answer`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    text: String,
+}
+
+async fn answer(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<UrlPath<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let UrlPath(id) = id?;
+    if !declares_json(&headers) {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the answer as JSON with `Content-Type: application/json`".into(),
+        ));
+    }
+    let a: AnswerBody = serde_json::from_slice(&body?).map_err(|e| {
+        ApiError::BadRequest(
+            "bad_request",
+            format!("send {{\"text\": \"your answer\"}}: {e}"),
+        )
+    })?;
+    if a.text.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "bad_request",
+            "the answer is empty; to decline, refuse the question".into(),
+        ));
+    }
+    let r = crate::guard::approvals::answer(s.agent.store(), &id, &a.text, &caller.name()).await;
+    decided(r)
 }
 
 async fn approve(

@@ -66,6 +66,8 @@ pub struct PlannerSection {
     pub max_output_tokens: Option<u64>,
     /// Most seconds per job.
     pub max_seconds: Option<u64>,
+    /// Show every planned job's plan for approval before its first consequential call.
+    pub show_plan: Option<bool>,
     /// What a planned job may touch (default: read connectors, write reports/**, edit TASKS.md
     /// and MEMORY.md, no browser origin; everything consequential asks).
     pub permissions: Option<crate::guard::Permissions>,
@@ -411,6 +413,7 @@ pub fn planner_env_with(
         model,
         budget,
         permissions,
+        show_plan: p.show_plan.unwrap_or(false),
     })
 }
 

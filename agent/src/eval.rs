@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::agent::{Agent, AgentConfig};
+use crate::guard::approvals::QUESTION;
 use crate::guard::{Permissions, PlannerEnv};
 use crate::job::{Job, JobState};
 
@@ -58,6 +59,10 @@ pub struct Task {
     /// How the approvals the job asks for are answered (nobody is there to decide).
     #[serde(default)]
     pub approvals: Answer,
+    /// The person's answer to any question the model asks (`ask_person`); without one, the
+    /// question is declined.
+    #[serde(default)]
+    pub answer: Option<String>,
     /// What must be true afterwards.
     pub checks: Vec<Check>,
 }
@@ -106,8 +111,10 @@ pub enum Check {
     },
     /// The model's last answer contains this text (any case).
     AnswerContains(String),
-    /// The job asked for an approval (`asked`) or did not (`none`).
+    /// The job asked for an approval (`asked`) or did not (`none`); questions do not count.
     Approval(Asked),
+    /// The model asked the person a question (`asked`, with `ask_person`) or did not (`none`).
+    Question(Asked),
 }
 
 /// Whether an approval was asked.
@@ -239,7 +246,10 @@ impl Task {
                     glob(path)?;
                     regex::Regex::new(regex).map_err(|e| format!("file_matches {regex:?}: {e}"))?;
                 }
-                Check::State(_) | Check::AnswerContains(_) | Check::Approval(_) => {}
+                Check::State(_)
+                | Check::AnswerContains(_)
+                | Check::Approval(_)
+                | Check::Question(_) => {}
             }
         }
         Ok(())
@@ -346,6 +356,8 @@ impl Runner {
         cfg.keep_awake = false;
         cfg.browser = self.browser.clone();
         cfg.planner = self.planner.clone();
+        // Showing the plan is for a person watching; here it would only be one more approval.
+        cfg.planner.show_plan = false;
         if let Some(p) = &task.permissions {
             cfg.planner.permissions = p.clone();
         }
@@ -354,7 +366,11 @@ impl Runner {
             source,
         };
         let agent = Agent::start(cfg).await.map_err(agent_err)?;
-        let answering = tokio::spawn(answer_approvals(agent.store().clone(), task.approvals));
+        let answering = tokio::spawn(answer_approvals(
+            agent.store().clone(),
+            task.approvals,
+            task.answer.clone(),
+        ));
         let mut params = Map::new();
         params.insert("request".into(), Value::String(request));
         let start = Instant::now();
@@ -365,17 +381,21 @@ impl Runner {
         answering.abort();
         agent.close_browsers().await;
         let rec = ran.map_err(agent_err)?;
-        let asked = crate::guard::approvals::list(agent.store(), true)
+        let asked: Vec<_> = crate::guard::approvals::list(agent.store(), true)
             .await
-            .map(|all| all.into_iter().filter(|a| a.job == rec.id).count())
-            .unwrap_or(0);
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.job == rec.id)
+            .collect();
+        let questions = asked.iter().filter(|a| a.action == QUESTION).count();
         let spent = crate::transcript::spent(&ws, &rec.id).unwrap_or_default();
         let found = Found {
             ws: &ws,
             state: rec.state,
             error: rec.error.as_deref(),
             answer: spent.answer.as_deref().unwrap_or(""),
-            approvals: asked,
+            approvals: asked.len() - questions,
+            questions,
         };
         let failed = task.checks.iter().filter_map(|c| found.check(c)).collect();
         let kept = self.keep.then(|| dir.keep());
@@ -391,16 +411,18 @@ impl Runner {
     }
 }
 
-/// Answer every approval as the task says, as soon as it is asked (nobody else will).
-async fn answer_approvals(store: crate::store::Store, answer: Answer) {
+/// Answer every approval and question as the task says, as soon as it is asked (nobody else
+/// will).
+async fn answer_approvals(store: crate::store::Store, approvals: Answer, words: Option<String>) {
+    use crate::guard::approvals::{answer, decide, list};
     loop {
-        for a in crate::guard::approvals::list(&store, false)
-            .await
-            .unwrap_or_default()
-        {
-            let _ =
-                crate::guard::approvals::decide(&store, &a.id, answer == Answer::Approve, "eval")
-                    .await;
+        for a in list(&store, false).await.unwrap_or_default() {
+            // Already decided (it expired, or the job was cancelled) is fine.
+            let _ = match (&words, a.action == QUESTION) {
+                (Some(w), true) => answer(&store, &a.id, w, "eval").await,
+                (None, true) => decide(&store, &a.id, false, "eval").await,
+                (_, false) => decide(&store, &a.id, approvals == Answer::Approve, "eval").await,
+            };
         }
         // The guard itself polls the store at this pace while it waits.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -414,6 +436,7 @@ struct Found<'a> {
     error: Option<&'a str>,
     answer: &'a str,
     approvals: usize,
+    questions: usize,
 }
 
 impl Found<'_> {
@@ -464,6 +487,11 @@ impl Found<'_> {
                 .then(|| format!("approval: expected none, {} asked", self.approvals)),
             Check::Approval(Asked::Asked) => {
                 (self.approvals == 0).then(|| "approval: expected one, none asked".to_string())
+            }
+            Check::Question(Asked::None) => (self.questions > 0)
+                .then(|| format!("question: expected none, {} asked", self.questions)),
+            Check::Question(Asked::Asked) => {
+                (self.questions == 0).then(|| "question: expected one, none asked".to_string())
             }
         }
     }
@@ -631,6 +659,7 @@ tasks:
             error: Some("boom"),
             answer: "All DONE.",
             approvals: 1,
+            questions: 0,
         };
         let s = Suite::parse(SUITE, Path::new(".")).unwrap();
         let failed: Vec<_> = s.tasks[0]
@@ -656,6 +685,10 @@ tasks:
             "reports/a.csv: expected 3 rows, found 2"
         );
         assert!(found.files("**/*.md") == ["reports/b.md"], "not .deskhand/");
+        assert_eq!(
+            found.check(&Check::Question(Asked::Asked)).unwrap(),
+            "question: expected one, none asked"
+        );
         assert!(found
             .check(&Check::AnswerContains("nothing".into()))
             .unwrap()

@@ -6,13 +6,13 @@
 //! every late event, and a step cannot happen before the start.
 //!
 //! ```text
-//! state \ event  start      step       succeed    fail       cancel     requeue    hold
-//! queued         running    -          -          failed     cancelled  queued     held
-//! running        running    running    succeeded  failed     cancelled  queued     held
-//! held           -          -          -          failed     cancelled  queued     held
-//! succeeded      -          -          -          -          -          -          -
-//! failed         -          -          -          -          -          -          -
-//! cancelled      -          -          -          -          -          -          -
+//! state \ event  start      step       succeed    fail       cancel     requeue    hold       progress
+//! queued         running    -          -          failed     cancelled  queued     held       -
+//! running        running    running    succeeded  failed     cancelled  queued     held       running
+//! held           -          -          -          failed     cancelled  queued     held       -
+//! succeeded      -          -          -          -          -          -          -          -
+//! failed         -          -          -          -          -          -          -          -
+//! cancelled      -          -          -          -          -          -          -          -
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -363,6 +363,33 @@ pub enum Transition {
     Requeue(String),
     /// Park the job until the person fixes something (the reason says what and how).
     Hold(String),
+    /// Work in progress that changes no state: what a planned job's model says, the tools it
+    /// calls (for the terminal, the API's event stream and the phone).
+    Progress {
+        /// What kind of progress.
+        kind: Progress,
+        /// The text to show.
+        text: String,
+    },
+}
+
+/// The kinds of [`Transition::Progress`]; each is the `kind` of its [`JobEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Text the model wrote (streamed, a piece at a time).
+    Say,
+    /// A tool the model calls, with a short view of its arguments.
+    Tool,
+}
+
+impl Progress {
+    /// Its `kind` in a [`JobEvent`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Progress::Say => "say",
+            Progress::Tool => "tool",
+        }
+    }
 }
 
 /// The kind of a [`Transition`], without its data: the columns of [`TRANSITIONS`].
@@ -382,11 +409,13 @@ pub enum Event {
     Requeue,
     /// [`Transition::Hold`].
     Hold,
+    /// [`Transition::Progress`].
+    Progress,
 }
 
 impl Event {
     /// Every event, in the table's column order.
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 8] = [
         Event::Start,
         Event::Step,
         Event::Succeed,
@@ -394,6 +423,7 @@ impl Event {
         Event::Cancel,
         Event::Requeue,
         Event::Hold,
+        Event::Progress,
     ];
 
     /// Its name in the table.
@@ -406,6 +436,7 @@ impl Event {
             Event::Cancel => "cancel",
             Event::Requeue => "requeue",
             Event::Hold => "hold",
+            Event::Progress => "progress",
         }
     }
 }
@@ -421,6 +452,7 @@ impl Transition {
             Transition::Cancel => Event::Cancel,
             Transition::Requeue(_) => Event::Requeue,
             Transition::Hold(_) => Event::Hold,
+            Transition::Progress { .. } => Event::Progress,
         }
     }
 }
@@ -444,6 +476,7 @@ pub const TRANSITIONS: &[(JobState, Event, JobState)] = {
         (Running, E::Cancel, Cancelled),
         (Running, E::Requeue, Queued),
         (Running, E::Hold, Held),
+        (Running, E::Progress, Running),
         (Held, E::Fail, Failed),
         (Held, E::Cancel, Cancelled),
         (Held, E::Requeue, Queued),
@@ -495,7 +528,8 @@ pub struct JobEvent {
     pub job_id: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// queued, running, step, succeeded, failed, cancelled.
+    /// queued, running, step, succeeded, failed, cancelled, held; `say` and `tool` for a
+    /// planned job's progress.
     pub kind: String,
     /// The state after the event.
     pub state: JobState,
@@ -702,6 +736,10 @@ mod tests {
             Event::Cancel => Transition::Cancel,
             Event::Requeue => Transition::Requeue("why".into()),
             Event::Hold => Transition::Hold("why".into()),
+            Event::Progress => Transition::Progress {
+                kind: Progress::Say,
+                text: "hi".into(),
+            },
         }
     }
 

@@ -151,6 +151,10 @@ CREATE TABLE IF NOT EXISTS approvals (
     decided_at TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_pending ON approvals(state, expires_at);
+CREATE TABLE IF NOT EXISTS answers (
+    approval TEXT PRIMARY KEY,
+    text TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT,
@@ -746,6 +750,7 @@ fn apply_transition(
         ),
         Transition::Requeue(why) => ("queued", why.clone(), None),
         Transition::Hold(why) => ("held", why.clone(), Some(why.clone())),
+        Transition::Progress { kind, text } => (kind.as_str(), text.clone(), None),
     };
     tx.prepare_cached(
         "UPDATE jobs SET state = ?2, step = ?3, steps = ?4, error = COALESCE(?5, error), updated_at = ?6 WHERE id = ?1",

@@ -206,6 +206,13 @@ tasks:
     checks:
       - approval: asked
       - file_contains: {path: reports/s.md, text: new}
+  - name: question-task
+    request: Plan my week.
+    answer: Mornings only
+    checks:
+      - question: asked
+      - approval: none
+      - answer_contains: mornings
   - name: short-csv
     request: Write two rows to reports/rows.csv.
     checks:
@@ -223,6 +230,9 @@ tasks:
             // Approved by the eval, as the task says.
             Turn::tool_call("file_write", json!({"path": "reports/s.md", "text": "new"})),
             Turn::text("Replaced.").expect_tool_result_contains("reports/s.md"),
+            // The model asks the person; the eval answers with the task's words.
+            Turn::tool_call("ask_person", json!({"question": "Which hours suit you?"})),
+            Turn::text("Planned for mornings.").expect_tool_result_contains("Mornings only"),
             Turn::tool_call(
                 "file_write",
                 json!({"path": "reports/rows.csv", "text": "a,b\n1,2\n3,4\n"}),
@@ -248,7 +258,8 @@ tasks:
     assert!(model.failures().is_empty(), "{:?}", model.failures());
     assert!(row(&stdout, "site-task").contains(" pass "), "{stdout}");
     assert!(
-        row(&stdout, "approved-overwrite").contains(" pass "),
+        row(&stdout, "approved-overwrite").contains(" pass ")
+            && row(&stdout, "question-task").contains(" pass "),
         "{stdout}"
     );
     let failed = row(&stdout, "short-csv");
@@ -257,16 +268,16 @@ tasks:
         failed.contains("reports/rows.csv: expected 3 rows, found 2"),
         "{failed}"
     );
-    assert!(stdout.contains("2 of 3 tasks passed"), "{stdout}");
-    assert!(stderr.contains("1 of 3 tasks failed"), "{stderr}");
+    assert!(stdout.contains("3 of 4 tasks passed"), "{stdout}");
+    assert!(stderr.contains("1 of 4 tasks failed"), "{stderr}");
     // --keep leaves the workspaces to look at; the test removes them.
     let kept: Vec<_> = stdout
         .lines()
         .filter_map(|l| l.trim().strip_prefix("workspace: "))
         .map(std::path::PathBuf::from)
         .collect();
-    assert_eq!(kept.len(), 3, "{stdout}");
-    assert!(kept[2].join("reports/rows.csv").exists());
+    assert_eq!(kept.len(), 4, "{stdout}");
+    assert!(kept[3].join("reports/rows.csv").exists());
     for k in kept {
         std::fs::remove_dir_all(k).unwrap();
     }
@@ -291,7 +302,7 @@ tasks:
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(model.requests().len(), 5);
+    assert_eq!(model.requests().len(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

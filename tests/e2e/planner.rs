@@ -386,3 +386,604 @@ async fn a_planned_job_reads_and_edits_tasks_through_the_guard_and_cannot_reach_
         .iter()
         .any(|e| e["kind"] == "guard.refused" && e["data"]["what"] == "file read"));
 }
+
+/// A job's server-sent events, read one at a time as they arrive.
+struct EventStream {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl EventStream {
+    async fn open(d: &crate::util::Daemon, id: &str) -> EventStream {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/api/jobs/{id}/events", d.api))
+            .bearer_auth(&d.token)
+            .send()
+            .await
+            .expect("event stream");
+        assert!(resp.status().is_success(), "{}", resp.status());
+        EventStream {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (its JSON data), or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let data: String = frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some(serde_json::from_str(&data).expect("event data is JSON"));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(30), self.resp.chunk())
+                .await
+                .expect("an event within 30 s")
+                .expect("stream readable")?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Events up to and including the job's end.
+    async fn rest(&mut self) -> Vec<Value> {
+        let mut all = Vec::new();
+        while let Some(e) = self.next().await {
+            all.push(e);
+        }
+        all
+    }
+}
+
+fn model_env(model: &FakeModel) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("DESKHAND_MODEL_PROVIDER", "anthropic".into()),
+        ("DESKHAND_MODEL_BASE_URL", model.base_url().into()),
+        ("DESKHAND_MODEL", "test-model".into()),
+        ("DESKHAND_MODEL_API_KEY", KEY.into()),
+        ("DESKHAND_MODEL_RETRY_MS", "20".into()),
+    ]
+}
+
+fn daemon_with(ws: &std::path::Path, model: &FakeModel) -> crate::util::Daemon {
+    let vars = model_env(model);
+    let env: Vec<(&str, &std::ffi::OsStr)> =
+        vars.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    crate::util::Daemon::start_with(ws, &env)
+}
+
+async fn post_job(d: &crate::util::Daemon, body: Value) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/jobs", d.api))
+        .bearer_auth(&d.token)
+        .json(&body)
+        .send()
+        .await
+        .expect("API reachable");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn said(events: &[Value]) -> String {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "say")
+        .filter_map(|e| e["message"].as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_models_words_and_tool_calls_stream_as_job_events_and_a_follow_up_continues_the_conversation(
+) {
+    let ws = crate::util::temp();
+    std::fs::write(
+        ws.path().join("TASKS.md"),
+        "# Tasks\n\n- [ ] Water the plants\n",
+    )
+    .unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::text("Let me look at your task list first.")
+                .and_tool_call("file_read", json!({"path": "TASKS.md"})),
+            Turn::text("You have one task: water the plants.")
+                .expect_tool_result_contains("Water the plants"),
+            // The follow-up: the whole earlier conversation, then the new words.
+            Turn::text("Added: buy milk.").expect_last_user_contains("also buy milk"),
+        ]),
+        KEY,
+    )
+    .await;
+    let d = daemon_with(ws.path(), &model);
+    let id = post_job(&d, json!({"text": "what is on my list?"})).await;
+    let events = EventStream::open(&d, &id).await.rest().await;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds.last(), Some(&"succeeded"), "{events:#?}");
+    // The words arrive as they are written, before the tool runs and before the end.
+    let first_say = kinds.iter().position(|k| *k == "say").expect("say events");
+    let tool = kinds
+        .iter()
+        .position(|k| *k == "tool")
+        .expect("a tool event");
+    assert!(first_say < tool, "{kinds:?}");
+    let tool_event = &events[tool];
+    assert!(
+        tool_event["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("file_read {\"path\":\"TASKS.md\"}"),
+        "{tool_event}"
+    );
+    assert_eq!(tool_event["state"], "running");
+    let words = said(&events);
+    assert!(
+        words.contains("Let me look at your task list first.")
+            && words.contains("You have one task: water the plants."),
+        "{words:?}"
+    );
+
+    // A follow-up from the API continues the conversation as a new job.
+    let next = post_job(
+        &d,
+        json!({"text": "also buy milk", "params": {"continues": id}}),
+    )
+    .await;
+    let events = EventStream::open(&d, &next).await.rest().await;
+    assert_eq!(events.last().unwrap()["kind"], "succeeded", "{events:#?}");
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    let sent = &model.requests()[2];
+    let msgs = sent.messages();
+    assert_eq!(
+        msgs.first().map(|m| m.role.as_str()),
+        Some("user"),
+        "{msgs:?}"
+    );
+    assert!(msgs[0].text.contains("what is on my list?"), "{msgs:?}");
+    assert!(
+        sent.all_tool_results()
+            .iter()
+            .any(|r| r.content.contains("Water the plants")
+                && r.content.contains("<untrusted-content")),
+        "the earlier tool result goes back as untrusted data: {msgs:?}"
+    );
+    assert_eq!(sent.tool_names(), model.requests()[0].tool_names());
+    // Its transcript holds the whole conversation, so it can be continued in turn.
+    let transcript = std::fs::read_to_string(
+        ws.path()
+            .join(format!(".deskhand/jobs/{next}/transcript.jsonl")),
+    )
+    .unwrap();
+    assert!(
+        transcript.lines().next().unwrap().contains(&id),
+        "{transcript}"
+    );
+    assert!(transcript.contains("what is on my list?") && transcript.contains("also buy milk"));
+
+    // A follow-up to a job that has no conversation fails, saying why.
+    let bad = post_job(
+        &d,
+        json!({"text": "go on", "params": {"continues": "01J9Z3K7Q4W8E2R5T6Y7V8M9N0"}}),
+    )
+    .await;
+    let events = EventStream::open(&d, &bad).await.rest().await;
+    let end = events.last().unwrap();
+    assert_eq!(end["kind"], "failed", "{events:#?}");
+    assert!(
+        end["message"]
+            .as_str()
+            .unwrap()
+            .contains("no conversation to continue"),
+        "{end}"
+    );
+    assert_eq!(
+        model.requests().len(),
+        3,
+        "no model call for a bad follow-up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_job_cancelled_mid_stream_stops_at_once() {
+    let ws = crate::util::temp();
+    let model = FakeModel::start_with_key(
+        // message_start, ping, the text block's start and its first piece; then nothing.
+        Script::new([
+            Turn::text("Reading every page of the catalogue, one at a time").stall_after(4),
+        ]),
+        KEY,
+    )
+    .await;
+    let d = daemon_with(ws.path(), &model);
+    let id = post_job(&d, json!({"text": "read the whole catalogue"})).await;
+    let mut events = EventStream::open(&d, &id).await;
+    // The first words arrive while the model is still streaming.
+    loop {
+        let e = events.next().await.expect("events until the first words");
+        assert_ne!(e["state"], "succeeded", "{e}");
+        if e["kind"] == "say" {
+            assert!(e["message"].as_str().unwrap().starts_with("Reading"), "{e}");
+            break;
+        }
+    }
+    assert!(
+        !model.requests()[0].completed,
+        "the reply is still streaming"
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/jobs/{id}/cancel", d.api))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let rest = events.rest().await;
+    assert_eq!(rest.last().unwrap()["kind"], "cancelled", "{rest:#?}");
+    let job = crate::util::api_get(ws.path(), &format!("/api/jobs/{id}")).await;
+    assert_eq!(job["state"], "cancelled");
+    assert_eq!(model.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sub_agents_work_side_by_side_with_only_the_tools_they_were_given() {
+    use deskhand_fake_providers::{Expect, ToolCall};
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    std::fs::create_dir_all(ws.join("reports")).unwrap();
+    std::fs::write(ws.join("reports/a.txt"), "Apples cost 3 euros.\n").unwrap();
+    std::fs::write(ws.join("reports/b.txt"), "Bananas cost 5 euros.\n").unwrap();
+    let sub = |file: &str| {
+        Turn::tool_call("file_read", json!({"path": file}))
+            .when(Expect::NoTool("delegate".into()))
+            .when(Expect::UserContains(file.into()))
+    };
+    let model = FakeModel::start_with_key(
+        Script::new([
+            // 0: the job hands out two tasks in one turn.
+            Turn::tool_calls([
+                ToolCall::new(
+                    "delegate",
+                    json!({"task": "Read reports/a.txt and say the price.", "tools": ["file_read"]}),
+                ),
+                ToolCall::new(
+                    "delegate",
+                    json!({"task": "Read reports/b.txt and say the price."}),
+                ),
+            ])
+            .when(Expect::Tool("delegate".into())),
+            // 1: sub-agent a's first turn is slow; b's (2) must not wait for it.
+            sub("reports/a.txt")
+                .delay(Duration::from_millis(800))
+                .expect(Expect::Tools(vec!["file_read".into()]))
+                .expect_system_contains("You are a sub-agent"),
+            sub("reports/b.txt").expect_tool("browser_extract"),
+            // 3, 4: their answers.
+            Turn::text("Apples cost 3 euros.")
+                .when(Expect::UserContains("reports/a.txt".into()))
+                .when(Expect::ToolResultContains("Apples".into())),
+            Turn::text("Bananas cost 5 euros.")
+                .when(Expect::UserContains("reports/b.txt".into()))
+                .when(Expect::ToolResultContains("Bananas".into())),
+            // 5: the job reads both answers.
+            Turn::text("Apples are cheaper than bananas.")
+                .when(Expect::Tool("delegate".into()))
+                .expect_tool_result_contains("Apples cost 3")
+                .expect_tool_result_contains("Bananas cost 5")
+                .expect_tool_result_contains("<untrusted-content source=\"sub-agent:"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask_ok(
+        &env,
+        &model,
+        Protocol::Anthropic,
+        "compare the two price notes",
+    )
+    .await;
+    assert!(text(&out.stdout).contains("Apples are cheaper"));
+    let order: Vec<Option<usize>> = model.requests().iter().map(|r| r.turn).collect();
+    let at = |t: usize| order.iter().position(|o| *o == Some(t)).unwrap();
+    assert!(
+        at(2) < at(3),
+        "sub-agent b started only after a finished: {order:?}"
+    );
+    // A sub-agent's tool list is what it was given, and never `delegate`.
+    assert!(!model.requests()[at(2)]
+        .tool_names()
+        .contains(&"delegate".to_string()));
+    // Its turns are in the job's transcript, marked as a sub-agent's; the report shows both.
+    let job = std::fs::read_dir(ws.join(".deskhand/jobs"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().join("transcript.jsonl").exists())
+        .unwrap();
+    let transcript = std::fs::read_to_string(job.path().join("transcript.jsonl")).unwrap();
+    assert_eq!(
+        transcript
+            .lines()
+            .filter(|l| l.contains("\"agent\":"))
+            .count(),
+        8,
+        "{transcript}"
+    );
+    let report = walk(&ws.join("reports"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "md"))
+        .unwrap();
+    let md = std::fs::read_to_string(report).unwrap();
+    assert!(
+        md.contains("Sub-agent") && md.contains("Bananas cost 5"),
+        "{md}"
+    );
+}
+
+/// The pending question `question` of the agent serving `ws`, once it is asked.
+async fn pending_question(ws: &std::path::Path, question: &str) -> Value {
+    crate::util::eventually(Duration::from_secs(30), || async {
+        let list = crate::util::api_get(ws, "/api/approvals").await;
+        list.as_array().and_then(|l| {
+            l.iter()
+                .find(|a| a["action"] == "question" && a["target"] == question)
+                .cloned()
+        })
+    })
+    .await
+    .unwrap_or_else(|| panic!("the job asked {question:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_asks_the_person_and_gets_their_answer_or_their_refusal() {
+    use deskhand_fake_providers::Expect;
+    let ws = crate::util::temp();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call(
+                "ask_person",
+                json!({"question": "Which shop do you mean?", "choices": ["Shop A", "Shop B"]}),
+            ),
+            Turn::tool_call("ask_person", json!({"question": "May I also mail Grace?"}))
+                .expect_tool_result_contains("The one on the corner, Shop B")
+                .expect(Expect::NowhereContains(
+                    "<untrusted-content source=\"tool:ask_person".into(),
+                )),
+            Turn::text("Fine, only Shop B then.").expect_tool_result_contains("declined to answer"),
+        ]),
+        KEY,
+    )
+    .await;
+    let d = daemon_with(ws.path(), &model);
+    let id = post_job(&d, json!({"text": "compare the prices at the shop"})).await;
+    let q = pending_question(ws.path(), "Which shop do you mean?").await;
+    assert_eq!(q["job"], id.as_str());
+    assert_eq!(q["preview"]["choices"], json!(["Shop A", "Shop B"]));
+    // The job waits like an approval: running, not done.
+    let job = crate::util::api_get(ws.path(), &format!("/api/jobs/{id}")).await;
+    assert_eq!(job["state"], "running");
+    let http = reqwest::Client::new();
+    let approve = http
+        .post(format!(
+            "{}/api/approvals/{}/approve",
+            d.api,
+            q["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), 409, "a question wants words, not a yes");
+    let r = http
+        .post(format!(
+            "{}/api/approvals/{}/answer",
+            d.api,
+            q["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&d.token)
+        .json(&json!({"text": "The one on the corner, Shop B"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    // The second question is declined from the terminal.
+    let q2 = pending_question(ws.path(), "May I also mail Grace?").await;
+    let (ok, out, err) = crate::util::run_cli(ws.path(), &["approvals"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("May I also mail Grace?") && out.contains("deskhand approvals answer"),
+        "{out}"
+    );
+    let (ok, _, err) = crate::util::run_cli(
+        ws.path(),
+        &["approvals", "refuse", q2["id"].as_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let events = EventStream::open(&d, &id).await.rest().await;
+    assert_eq!(events.last().unwrap()["kind"], "succeeded", "{events:#?}");
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    // The audit has the questions and that they were answered, not the person's words.
+    let log = std::fs::read_to_string(ws.path().join(".deskhand/audit.jsonl")).unwrap();
+    assert!(log.contains("Which shop do you mean?") && log.contains("\"answered\""));
+    assert!(
+        !log.contains("on the corner"),
+        "the answer's words stay out of the audit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_plan_the_person_sees_the_plan_before_the_first_consequential_call() {
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let write = || {
+        Turn::text("I will read TASKS.md, then write a summary to reports/summary.md.")
+            .and_tool_call("file_read", json!({"path": "TASKS.md"}))
+            .and_tool_call(
+                "file_write",
+                json!({"path": "reports/summary.md", "text": "Nothing due."}),
+            )
+    };
+    std::fs::write(ws.join("TASKS.md"), "# Tasks\n").unwrap();
+    let model =
+        FakeModel::start_with_key(Script::new([write(), write(), Turn::text("Written.")]), KEY)
+            .await;
+    // With --plan, nobody approves (the approval timeout is 1 s): nothing runs, not even the read.
+    let out = run_with_model(
+        &env,
+        &model,
+        Protocol::Anthropic,
+        &["ask", "--plan", "summarise my tasks"],
+    )
+    .await;
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("plan"), "{}", text(&out.stderr));
+    assert!(!ws.join("reports/summary.md").exists());
+    let asked = audit(ws)
+        .into_iter()
+        .find(|e| e["kind"] == "approval.requested" && e["data"]["action"] == "plan")
+        .expect("the plan was shown");
+    let preview = &asked["data"]["preview"];
+    assert!(
+        preview["plan"]
+            .as_str()
+            .unwrap()
+            .contains("write a summary"),
+        "{preview}"
+    );
+    assert!(
+        preview["next"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("file_write"),
+        "{preview}"
+    );
+    assert!(
+        preview["may_touch"]["writes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("reports/**")),
+        "{preview}"
+    );
+    assert!(!audit(ws).iter().any(|e| e["kind"] == "file.read"));
+    // Without it, the same plan runs (a new file asks nobody).
+    ask_ok(&env, &model, Protocol::Anthropic, "summarise my tasks").await;
+    assert_eq!(
+        std::fs::read_to_string(ws.join("reports/summary.md")).unwrap(),
+        "Nothing due."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_asks_in_plain_words_answers_the_jobs_question_and_continues_the_conversation() {
+    use deskhand_fake_providers::Expect;
+    let ws = crate::util::temp();
+    let (phone, secret) = deskhand_agent::guard::devices::Devices::new(ws.path())
+        .pair("test phone")
+        .unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::text("I need one thing from you first.")
+                .and_tool_call(
+                    "ask_person",
+                    json!({"question": "Which folder should I tidy?"}),
+                )
+                .when(Expect::UserContains("tidy my notes".into())),
+            Turn::text("Done: your reports folder is tidy.")
+                .expect_tool_result_contains("the reports folder"),
+            Turn::text("Happy to help.")
+                .when(Expect::LastUserContains("thanks, and one more".into()))
+                .expect(Expect::UserContains("tidy my notes".into())),
+        ]),
+        KEY,
+    )
+    .await;
+    let d = daemon_with(ws.path(), &model);
+    let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions::default())
+        .await
+        .unwrap();
+    let page = browser.new_isolated_page().await.unwrap();
+    page.set_viewport(390, 844, 2.0, true).await.unwrap();
+    page.goto(&format!("{}/#device={secret}", d.api))
+        .await
+        .unwrap();
+    let js = |expr: String| {
+        let page = &page;
+        async move {
+            page.eval(&expr)
+                .await
+                .ok()
+                .filter(|v| !v.is_null() && *v != json!(false))
+        }
+    };
+    crate::util::eventually(Duration::from_secs(10), || {
+        js("localStorage.getItem('deskhand.device')".into())
+    })
+    .await
+    .expect("the page took the device key");
+    js(
+        "(() => { document.getElementById('ask-text').value = 'please tidy my notes'; \
+         document.getElementById('ask').click(); return true; })()"
+            .into(),
+    )
+    .await;
+    // The job's question appears on the phone; it is answered there.
+    crate::util::eventually(Duration::from_secs(30), || {
+        js(
+            "(() => { const b = document.querySelector('#approvals textarea[data-question]'); \
+             if (!b) return null; b.value = 'the reports folder'; \
+             document.querySelector('#approvals button[data-answer]').click(); return true; })()"
+                .into(),
+        )
+    })
+    .await
+    .expect("the phone shows the job's question");
+    let words = crate::util::eventually(Duration::from_secs(30), || {
+        js("document.getElementById('job-state').textContent.includes('succeeded') && \
+            Array.from(document.querySelectorAll('#job-log li.say')).map(l => l.textContent).join('|')"
+            .into())
+    })
+    .await
+    .expect("the phone saw the job succeed");
+    assert!(
+        words
+            .as_str()
+            .unwrap()
+            .contains("Done: your reports folder is tidy."),
+        "{words}"
+    );
+    // The job view's box continues the conversation, signed by the phone.
+    let first = crate::util::api_get(ws.path(), "/api/jobs?limit=1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    js(
+        "(() => { document.getElementById('reply-text').value = 'thanks, and one more'; \
+         document.getElementById('reply').click(); return true; })()"
+            .into(),
+    )
+    .await;
+    let next = crate::util::eventually(Duration::from_secs(30), || async {
+        let j = crate::util::api_get(ws.path(), "/api/jobs?limit=1").await[0].clone();
+        (j["id"] != first.as_str() && j["state"] == "succeeded").then_some(j)
+    })
+    .await
+    .expect("the follow-up ran");
+    let detail = crate::util::api_get(
+        ws.path(),
+        &format!("/api/jobs/{}", next["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(detail["params"]["continues"], first.as_str(), "{detail}");
+    let store = deskhand_agent::store::Store::open(ws.path()).unwrap();
+    let rec = store.get(next["id"].as_str().unwrap()).await.unwrap();
+    let job = deskhand_agent::job::Job::from_bytes(&rec.envelope).unwrap();
+    assert_eq!(job.origin, phone.id);
+    assert!(job.signature.is_some());
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    browser.close().await.unwrap();
+}

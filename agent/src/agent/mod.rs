@@ -89,6 +89,20 @@ struct Inner {
     dashboard: Arc<tokio::sync::Notify>,
 }
 
+/// Jobs' progress events, recorded and sent like transitions. Weak: the environment it sits in
+/// belongs to the agent.
+struct Watchers(std::sync::Weak<Inner>);
+
+impl crate::guard::JobEvents for Watchers {
+    fn emit<'a>(&'a self, job: &'a str, t: Transition) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(inner) = self.0.upgrade() {
+                Agent { inner }.transition(job, t).await;
+            }
+        })
+    }
+}
+
 /// Cloneable handle to a running agent.
 #[derive(Clone)]
 pub struct Agent {
@@ -121,7 +135,7 @@ impl Agent {
             Arc::new(Skills::load(&cfg.workspace)),
         ));
         let dashboard = Arc::clone(env.dashboard());
-        Ok(Agent {
+        let agent = Agent {
             inner: Arc::new(Inner {
                 cfg,
                 store,
@@ -136,7 +150,12 @@ impl Agent {
                 ledger,
                 dashboard,
             }),
-        })
+        };
+        agent
+            .inner
+            .env
+            .set_events(Arc::new(Watchers(Arc::downgrade(&agent.inner))));
+        Ok(agent)
     }
 
     /// The state database.

@@ -1,4 +1,4 @@
-//! `deskhand approvals [list|approve ID|refuse ID]`: the person's answer to a consequential
+//! `deskhand approvals [list|approve ID|refuse ID|answer ID WORDS]`: the person's answer to a consequential
 //! action a job is waiting on (a form submit, an overwrite, a write to Notion).
 
 use crate::cli::safe_text::print_json;
@@ -33,10 +33,18 @@ enum ApprovalsCommand {
         /// The approval's id.
         id: String,
     },
-    /// Stop it: the job's step fails with "refused".
+    /// Stop it: the job's step fails with "refused" (a question: declined).
     Refuse {
         /// The approval's id.
         id: String,
+    },
+    /// Answer a question a job asked you (`ask_person`).
+    Answer {
+        /// The question's id.
+        id: String,
+        /// Your answer, in your words.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
     },
 }
 
@@ -57,6 +65,22 @@ pub async fn run(args: ApprovalsArgs, workspace: &Path) -> anyhow::Result<()> {
                 outln!("No approvals {}.", if all { "yet" } else { "pending" })?;
             }
             for a in list {
+                if a.action == approvals::QUESTION {
+                    outln!(
+                        "{}  {:8}  question from job {} (until {}): {}",
+                        a.id,
+                        serde_json::to_value(a.state)?.as_str().unwrap_or_default(),
+                        a.job,
+                        a.expires_at.format("%H:%M:%S UTC"),
+                        a.target
+                    )?;
+                    if let Some(c) = a.preview["choices"].as_array().filter(|c| !c.is_empty()) {
+                        let c: Vec<&str> = c.iter().filter_map(|v| v.as_str()).collect();
+                        outln!("    choices: {}", c.join(" | "))?;
+                    }
+                    outln!("    answer: deskhand approvals answer {} \"…\"", a.id)?;
+                    continue;
+                }
                 outln!(
                     "{}  {:8}  {} {} on {}  (job {}, skill {}, until {})",
                     a.id,
@@ -85,6 +109,10 @@ pub async fn run(args: ApprovalsArgs, workspace: &Path) -> anyhow::Result<()> {
                     None => outln!("    {}", a.preview)?,
                 }
             }
+        }
+        ApprovalsCommand::Answer { id, words } => {
+            let a = approvals::answer(&store, &id, &words.join(" "), "cli").await?;
+            outln!("answered {} (job {})", a.id, a.job)?;
         }
         ApprovalsCommand::Approve { id } => {
             let a = approvals::decide(&store, &id, true, "cli").await?;

@@ -263,7 +263,11 @@ async fn follow(queue: &Queue, store: &Store, id: &str) -> anyhow::Result<()> {
     };
     let mut events = queue.watch(store, id).await?;
     let mut last = None;
+    let mut narrator = super::narrate::Narrator::new(bar.clone());
     while let Some(ev) = events.next().await {
+        if tty && narrator.event(&ev) {
+            continue;
+        }
         if tty {
             bar.set_length(ev.steps.max(1) as u64);
             bar.set_position(ev.step as u64);
@@ -281,6 +285,7 @@ async fn follow(queue: &Queue, store: &Store, id: &str) -> anyhow::Result<()> {
             break;
         }
     }
+    narrator.flush();
     bar.finish_and_clear();
     let Some(ev) = last else {
         bail!("lost track of job {id}: the event stream ended early")

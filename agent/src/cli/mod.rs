@@ -27,6 +27,7 @@ pub mod eval;
 pub mod extension;
 pub mod jobs;
 pub mod model;
+mod narrate;
 pub mod safe_text;
 pub mod schedule;
 pub mod skills;

@@ -144,6 +144,12 @@ pub fn stderr_is_terminal() -> bool {
     io::stderr().is_terminal()
 }
 
+/// Whether stdout is a terminal.
+pub fn stdout_is_terminal() -> bool {
+    #[allow(clippy::disallowed_methods)] // asks, never writes
+    io::stdout().is_terminal()
+}
+
 /// Whether `e` (or anything in its chain) is a broken pipe: the reader went away, which ends a
 /// command quietly with status 0.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -218,6 +218,13 @@ pub struct AskArgs {
     /// What to do, in plain words.
     #[arg(required = true, num_args = 1..)]
     words: Vec<String>,
+    /// Go on with the conversation of this earlier planned job (its id): a follow-up with its
+    /// context, run as a new job.
+    #[arg(long = "job", value_name = "ID")]
+    continues: Option<String>,
+    /// Show the plan for your approval before the first consequential call.
+    #[arg(long)]
+    plan: bool,
     #[command(flatten)]
     browser: super::BrowserArgs,
 }
@@ -227,6 +234,14 @@ pub struct AskArgs {
 pub async fn ask(a: AskArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let mut params = Map::new();
     params.insert("request".into(), Value::String(a.words.join(" ")));
+    if let Some(prev) = a.continues {
+        // Say it now, before a job is made for it.
+        crate::guard::read_transcript(workspace, &prev).map_err(|e| anyhow::anyhow!("{e}"))?;
+        params.insert("continues".into(), Value::String(prev));
+    }
+    if a.plan {
+        params.insert("plan".into(), Value::Bool(true));
+    }
     run_now(
         workspace,
         config,
@@ -277,11 +292,44 @@ async fn run_now(
     let agent = Agent::start(cfg).await?;
     let job = Job::new(skill, params, super::jobs::device_id());
     let bar = spinner(&format!("running {skill}"));
+    // A planned job's words and tool calls, as they come (on a terminal).
+    let narrate = crate::cli::safe_text::stderr_is_terminal().then(|| {
+        let mut events = agent.subscribe();
+        let mut narrator = super::narrate::Narrator::new(bar.clone());
+        let id = job.id.to_string();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(ev) if ev.job_id == id => {
+                        narrator.event(&ev);
+                        if ev.is_terminal() {
+                            break;
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            narrator.flush();
+            narrator.said
+        })
+    });
     let rec = agent.run_now(job).await?;
+    let said = match narrate {
+        // The end was sent before run_now returned; the wait only guards against a lost event.
+        Some(task) => tokio::time::timeout(std::time::Duration::from_secs(2), task)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false),
+        None => false,
+    };
     bar.finish_and_clear();
     match rec.state {
         crate::job::JobState::Succeeded => {
-            if let Some(answer) = last_answer(workspace, &rec.id) {
+            // Printed already when the answer streamed to this terminal.
+            let streamed = said && crate::cli::safe_text::stdout_is_terminal();
+            if let Some(answer) = last_answer(workspace, &rec.id).filter(|_| !streamed) {
                 outln!("{}", answer.trim())?;
             }
             outln!("{} {} succeeded", rec.skill, rec.id)?;

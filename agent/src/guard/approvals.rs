@@ -80,6 +80,12 @@ pub enum ApprovalError {
     /// No such approval.
     #[error("no approval {0}; `deskhand approvals` lists the pending ones")]
     NotFound(String),
+    /// A question waits for words, not a yes.
+    #[error("approval {0} is a question: answer it with text (`deskhand approvals answer {0} \"…\"`), or refuse it")]
+    NeedsAnswer(String),
+    /// Only a question takes an answer.
+    #[error("approval {0} is not a question: approve or refuse it")]
+    NotAQuestion(String),
     /// Already decided.
     #[error("approval {id} is already {state}")]
     Decided {
@@ -201,6 +207,71 @@ pub async fn list(store: &Store, all: bool) -> Result<Vec<Approval>, StoreError>
         .await
 }
 
+/// The action of an approval that is a question to the person (`ask_person`): it is answered
+/// with words ([`answer`]), or refused.
+pub const QUESTION: &str = "question";
+
+/// Answer a pending question with the person's words. Audited as `approval.decided` with the
+/// answer's length, not its text (it may be anything the person typed).
+pub async fn answer(
+    store: &Store,
+    id: &str,
+    text: &str,
+    by: &str,
+) -> Result<Approval, ApprovalError> {
+    expire_overdue(store).await?;
+    if get(store, id).await?.action != QUESTION {
+        return Err(ApprovalError::NotAQuestion(id.to_string()));
+    }
+    let (idc, byc, textc) = (id.to_string(), by.to_string(), text.to_string());
+    let changed = store
+        .with(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE approvals SET state = 'approved', decided_by = ?2, decided_at = ?3 WHERE id = ?1 AND state = 'pending'",
+                params![idc, byc, Utc::now().to_rfc3339()],
+            )?;
+            if n == 1 {
+                tx.execute(
+                    "INSERT OR REPLACE INTO answers (approval, text) VALUES (?1, ?2)",
+                    params![idc, textc],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+        .await?;
+    let a = get(store, id).await?;
+    if changed == 0 {
+        return Err(ApprovalError::Decided {
+            id: id.to_string(),
+            state: a.state.as_str(),
+        });
+    }
+    store.audit().record(
+        "approval.decided",
+        Some(&a.job),
+        json!({"approval": a.id, "action": a.action, "decision": "answered",
+               "answer_chars": text.chars().count(), "by": by}),
+    );
+    Ok(a)
+}
+
+/// The person's answer to a question, once given.
+pub async fn answer_of(store: &Store, id: &str) -> Result<Option<String>, StoreError> {
+    let idc = id.to_string();
+    store
+        .with(move |c| {
+            c.query_row(
+                "SELECT text FROM answers WHERE approval = ?1",
+                params![idc],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+}
+
 /// Approve or refuse a pending approval. Audited as `approval.decided`.
 pub async fn decide(
     store: &Store,
@@ -209,6 +280,9 @@ pub async fn decide(
     by: &str,
 ) -> Result<Approval, ApprovalError> {
     expire_overdue(store).await?;
+    if approve && get(store, id).await?.action == QUESTION {
+        return Err(ApprovalError::NeedsAnswer(id.to_string()));
+    }
     let state = if approve {
         ApprovalState::Approved
     } else {
@@ -344,6 +418,67 @@ mod tests {
         assert!(matches!(
             decide(&store, "nope", true, "cli").await,
             Err(ApprovalError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_question_takes_words_once_and_an_approval_takes_none() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let q = request(
+            &store,
+            "j1",
+            "agent.ask",
+            QUESTION,
+            "Which day?",
+            json!({}),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            decide(&store, &q.id, true, "cli").await,
+            Err(ApprovalError::NeedsAnswer(_))
+        ));
+        answer(&store, &q.id, "Tuesday, secret-ish words", "api")
+            .await
+            .unwrap();
+        assert_eq!(
+            get(&store, &q.id).await.unwrap().state,
+            ApprovalState::Approved
+        );
+        assert_eq!(
+            answer_of(&store, &q.id).await.unwrap().as_deref(),
+            Some("Tuesday, secret-ish words")
+        );
+        assert!(matches!(
+            answer(&store, &q.id, "Wednesday", "cli").await,
+            Err(ApprovalError::Decided { .. })
+        ));
+        assert_eq!(
+            answer_of(&store, &q.id).await.unwrap().as_deref(),
+            Some("Tuesday, secret-ish words")
+        );
+        // The audit has the length of the answer, not its words.
+        let audit = std::fs::read_to_string(d.path().join(".deskhand/audit.jsonl")).unwrap();
+        assert!(
+            audit.contains("\"answer_chars\":25") && !audit.contains("secret-ish"),
+            "{audit}"
+        );
+        let sub = request(
+            &store,
+            "j2",
+            "s",
+            "submit",
+            "http://x/form",
+            json!({}),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            answer(&store, &sub.id, "yes", "cli").await,
+            Err(ApprovalError::NotAQuestion(_))
         ));
     }
 }

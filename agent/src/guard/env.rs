@@ -52,10 +52,25 @@ pub struct PlannerEnv {
     pub budget: deskhand_model::Budget,
     /// What a planned job may touch.
     pub permissions: super::Permissions,
+    /// Ask the person to approve the plan before the first consequential call (`--plan`).
+    pub show_plan: bool,
+}
+
+/// Where a running job's progress goes: the agent records it and tells every watcher (the
+/// terminal, the API's event stream, the phone, the queue's subscribers).
+pub trait JobEvents: Send + Sync {
+    /// Record `t` for `job` and pass it on.
+    fn emit<'a>(
+        &'a self,
+        job: &'a str,
+        t: crate::job::Transition,
+    ) -> futures::future::BoxFuture<'a, ()>;
 }
 
 /// The resources behind the guard.
 pub struct SkillEnv {
+    /// Where progress events go (set by the agent once it is up).
+    pub(super) events: std::sync::OnceLock<Arc<dyn JobEvents>>,
     /// The planner's model and limits.
     pub(super) planner: std::sync::RwLock<Arc<PlannerEnv>>,
     pub(super) workspace: PathBuf,
@@ -82,6 +97,7 @@ impl SkillEnv {
     ) -> SkillEnv {
         let extension = ExtensionHub::new(&workspace);
         SkillEnv {
+            events: Default::default(),
             planner: Default::default(),
             files: Workspace::new(&workspace),
             workspace,
@@ -97,6 +113,11 @@ impl SkillEnv {
     /// Use this model and these limits for planned jobs.
     pub fn set_planner(&self, p: PlannerEnv) {
         *self.planner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+    }
+
+    /// Send jobs' progress events here (the first call wins).
+    pub fn set_events(&self, sink: Arc<dyn JobEvents>) {
+        let _ = self.events.set(sink);
     }
 
     /// What a planned job may touch.

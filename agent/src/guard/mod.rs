@@ -20,7 +20,7 @@ use deskhand_workspace::Workspace;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-pub use env::{PlannerEnv, Reader, SkillEnv};
+pub use env::{JobEvents, PlannerEnv, Reader, SkillEnv};
 pub use page::GuardedPage;
 pub use permissions::{Access, Permissions};
 pub use policy::Policy;
@@ -242,14 +242,30 @@ impl Guard {
     /// the agent's own file, beside the journal).
     pub fn append_transcript(&self, entry: &Value) -> Result<(), StepError> {
         use std::io::Write as _;
-        let dir = self.env.workspace.join(".deskhand/jobs").join(&self.job);
-        std::fs::create_dir_all(&dir).map_err(|e| StepError::Retryable(e.to_string()))?;
+        let file = transcript_path(&self.env.workspace, &self.job);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StepError::Retryable(e.to_string()))?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("transcript.jsonl"))
+            .open(file)
             .map_err(|e| StepError::Retryable(e.to_string()))?;
         writeln!(f, "{entry}").map_err(|e| StepError::Retryable(e.to_string()))
+    }
+
+    /// The conversation of an earlier planned job (to continue it), entry by entry.
+    pub fn transcript(&self, job: &str) -> Result<Vec<Value>, StepError> {
+        read_transcript(&self.env.workspace, job)
+    }
+
+    /// Show how this job is getting on (a planned job's text, its tool calls) to whoever
+    /// watches it. Nothing is stored when no agent listens (a unit test's environment).
+    pub async fn progress(&self, kind: crate::job::Progress, text: String) {
+        if let Some(sink) = self.env.events.get() {
+            sink.emit(&self.job, crate::job::Transition::Progress { kind, text })
+                .await;
+        }
     }
 
     /// Read-only access to the workspace's files (the same path checks as writes).
@@ -458,6 +474,50 @@ impl Guard {
         }
     }
 
+    /// Ask the person a question and wait for their words, as a job waits for an approval (the
+    /// CLI, the API, the phone page answer it; silence until the approval timeout, a refusal or
+    /// a cancel end the wait). The question is audited; the answer's length only.
+    pub async fn ask_person(
+        &self,
+        question: &str,
+        choices: &[String],
+    ) -> Result<String, StepError> {
+        let store = &self.env.store;
+        let a = approvals::request(
+            store,
+            &self.job,
+            &self.policy.skill,
+            approvals::QUESTION,
+            question,
+            serde_json::json!({"question": question, "choices": choices}),
+            approval_timeout(),
+        )
+        .await?;
+        self.env.dashboard.notify_one();
+        tracing::info!(job = %self.job, approval = %a.id,
+            "waiting for an answer: deskhand approvals answer {} \"…\"", a.id);
+        let state = approvals::wait(store, &a.id, &self.cancel)
+            .await
+            .map_err(|e| StepError::Fatal(e.to_string()))?;
+        if self.cancel.is_cancelled() {
+            return Err(StepError::Cancelled);
+        }
+        match state {
+            ApprovalState::Approved => Ok(approvals::answer_of(store, &a.id)
+                .await?
+                .unwrap_or_default()),
+            ApprovalState::Expired => Err(StepError::NotApproved(format!(
+                "nobody answered within {} s (question {})",
+                approval_timeout().as_secs(),
+                a.id
+            ))),
+            _ => Err(StepError::NotApproved(format!(
+                "the person declined to answer (question {})",
+                a.id
+            ))),
+        }
+    }
+
     /// Read a workspace file a job's parameter named (a schema, values, a template): inside the
     /// workspace, never under `.deskhand/`, no symlink out, a regular file of at most
     /// [`MAX_NAMED_READ`] bytes, and matching the skill's read (or write) globs. A refusal is
@@ -592,6 +652,42 @@ impl Guard {
         );
         Ok(out)
     }
+}
+
+/// Where a planned job's conversation is kept.
+fn transcript_path(workspace: &std::path::Path, job: &str) -> std::path::PathBuf {
+    workspace
+        .join(".deskhand/jobs")
+        .join(job)
+        .join("transcript.jsonl")
+}
+
+/// The conversation of planned job `job` in `workspace`, entry by entry. Only a job id (a ULID)
+/// names one, so no parameter can point this at another file.
+pub fn read_transcript(workspace: &std::path::Path, job: &str) -> Result<Vec<Value>, StepError> {
+    if job.parse::<ulid::Ulid>().is_err() {
+        return Err(StepError::Invalid(format!(
+            "{job:?} is not a job id (26 letters and digits, as `deskhand jobs list` shows)"
+        )));
+    }
+    let text = match std::fs::read_to_string(transcript_path(workspace, job)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StepError::Invalid(format!(
+                "job {job} has no conversation to continue: only a job asked in plain words \
+                 (`deskhand ask`) has one, and it must have run on this desktop"
+            )))
+        }
+        Err(e) => {
+            return Err(StepError::Retryable(format!(
+                "reading job {job}'s conversation: {e}"
+            )))
+        }
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
 }
 
 #[cfg(test)]

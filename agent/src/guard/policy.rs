@@ -127,6 +127,8 @@ pub struct Policy {
     read_globs: Vec<String>,
     connectors: BTreeMap<String, Access>,
     without_asking: BTreeSet<String>,
+    /// The browser entries as written (for showing a plan to the person).
+    sites: Vec<String>,
 }
 
 impl Policy {
@@ -174,7 +176,18 @@ impl Policy {
             read_globs,
             connectors: perms.connectors.clone(),
             without_asking: perms.without_asking.iter().cloned().collect(),
+            sites: perms.browser.clone(),
         }
+    }
+
+    /// What the job may touch, for the person to read: sites, connectors, files written and read.
+    pub fn summary(&self) -> Value {
+        serde_json::json!({
+            "sites": self.sites,
+            "connectors": self.connectors,
+            "writes": self.path_globs,
+            "reads": self.read_globs,
+        })
     }
 
     /// The origins as regexes for a browser that filters requests itself (the person's browser,

@@ -9,19 +9,24 @@
 //! and nothing in it can widen the job's permissions or skip an approval, because those live in
 //! the guard, not in the conversation.
 
+mod conversation;
+mod delegate;
 mod tools;
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
-use deskhand_model::{Block, Client, Delta, Message, ModelError, Request, Role, Usage};
+use deskhand_model::{Block, Client, Delta, Message, ModelError, Reply, Request, Role, Usage};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::guard::Guard;
+use crate::job::Progress;
 use crate::runner::{StepCtx, StepError};
-use crate::skills::args::Text;
+use crate::skills::args::{Line, Text};
 
+pub use conversation::requests;
 pub use tools::{tool_list, untrusted};
 
 /// The planner's action name (a free-text job's skill).
@@ -35,6 +40,13 @@ const MAX_RESULT_CHARS: usize = 20_000;
 pub struct AskArgs {
     /// What the person asks for, in plain words.
     request: Text,
+    /// A planned job whose conversation this one continues (its id).
+    #[serde(default)]
+    continues: Option<Line>,
+    /// Show the plan (what the model means to do, and the sites, connectors and files the job
+    /// may touch) for the person's approval before the first consequential call.
+    #[serde(default)]
+    plan: bool,
 }
 
 /// What a planned job did.
@@ -71,7 +83,7 @@ impl From<ModelError> for StepError {
 }
 
 /// The instructions. Only ours: no page, mail or file text is ever put here.
-fn system_prompt(memory: &str) -> String {
+fn system_prompt(memory: &str, notes: &str) -> String {
     let mut s = String::from(
         "You are Deskhand, an agent on the person's own computer. Do what they ask by calling \
          the tools; each tool is a guarded action. When the work is done, answer briefly with \
@@ -91,6 +103,13 @@ fn system_prompt(memory: &str) -> String {
         s.push_str(memory.trim());
         s.push_str("\n</memory>\n");
     }
+    if !notes.trim().is_empty() {
+        s.push_str(
+            "\nThe workspace's notes for agents (CLAUDE.md), which the person keeps:\n<notes>\n",
+        );
+        s.push_str(notes.trim());
+        s.push_str("\n</notes>\n");
+    }
     s
 }
 
@@ -107,87 +126,66 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         ));
     };
     let client = Client::new(cfg)?;
-    let memory = read_memory(&g).await;
-    let mut req = Request {
-        system: system_prompt(&memory),
-        messages: vec![Message::user(&a.request.0)],
-        tools: tool_list(),
+    let memory = read_limited(&g, "MEMORY.md").await;
+    let notes = read_limited(&g, "CLAUDE.md").await;
+    let mut md = String::new();
+    let mut earlier = Vec::new();
+    if let Some(prev) = &a.continues {
+        earlier = g.transcript(&prev.0)?;
+        // This job's transcript holds the whole conversation, so it can be continued in turn.
+        g.append_transcript(&json!({"continues": prev.0}))?;
+        for e in earlier.iter().filter(|e| e.get("role").is_some()) {
+            g.append_transcript(e)?;
+        }
+        md.push_str(&format!("Continues job {}.\n\n", prev.0));
+    }
+    let mut messages = conversation::messages(&earlier, MAX_RESULT_CHARS);
+    match messages.last_mut() {
+        Some(m) if m.role == Role::User => m.content.push(Block::Text {
+            text: a.request.0.clone(),
+        }),
+        _ => messages.push(Message::user(&a.request.0)),
+    }
+    let mut tools = tool_list();
+    tools.push(delegate::tool());
+    let req = Request {
+        system: system_prompt(&memory, &notes),
+        messages,
+        tools,
         max_tokens: None,
     };
     g.append_transcript(&json!({"role": "user", "text": a.request.0}))?;
-    let start = Instant::now();
-    let (mut turns, mut calls, mut used) = (0u32, 0u32, Usage::default());
-    let mut md = format!("# Request\n\n{}\n", a.request.0);
-    let answer = loop {
-        if let Some(why) = planner.budget.exceeded(turns, used, start.elapsed()) {
-            g.append_transcript(&json!({"stopped": why}))?;
-            return Err(StepError::Fatal(format!(
-                "the job stopped before it finished: {why}; raise [planner] limits in the config \
-                 or ask for less"
-            )));
-        }
-        let job = ctx.job_id.clone();
-        let mut on = |d: Delta<'_>| match d {
-            Delta::Text(t) => tracing::debug!(job = %job, text = t, "model"),
-            Delta::ToolCall { name } => {
-                tracing::info!(job = %job, tool = name, "model calls a tool")
-            }
-        };
-        let reply = tokio::select! {
-            _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
-            r = client.complete(&req, &mut on) => r?,
-        };
-        turns += 1;
-        used += reply.usage;
-        g.append_transcript(&json!({"role": "assistant", "content": reply.content,
-            "usage": reply.usage, "stop": reply.stop}))?;
-        let text = reply.text();
-        if !text.trim().is_empty() {
-            md.push_str(&format!("\n## Deskhand\n\n{}\n", text.trim()));
-        }
-        req.messages.push(Message {
-            role: Role::Assistant,
-            content: reply.content.clone(),
-        });
-        let wanted = reply.tool_calls();
-        if wanted.is_empty() {
-            break text;
-        }
-        let mut results = Vec::new();
-        for (id, name, input) in wanted {
-            calls += 1;
-            let (content, is_error) =
-                tools::call(&g, name, input, &format!("t{calls}"), &ctx).await?;
-            md.push_str(&format!(
-                "\n### Tool `{name}`{}\n\n```json\n{input}\n```\n",
-                if is_error { " (failed)" } else { "" }
-            ));
-            g.append_transcript(&json!({"role": "tool", "tool": name, "id": id,
-                "is_error": is_error, "content": content}))?;
-            results.push(Block::ToolResult {
-                tool_use_id: id.to_string(),
-                content: truncate(content, MAX_RESULT_CHARS),
-                is_error,
-            });
-        }
-        req.messages.push(Message {
-            role: Role::User,
-            content: results,
-        });
+    let talk = Talk {
+        g: &g,
+        client: &client,
+        ctx: &ctx,
+        budget: &planner.budget,
+        calls: &AtomicU32::new(0),
+        plan: &tokio::sync::Mutex::new(a.plan || planner.show_plan),
+        system: req.system.clone(),
+        who: None,
     };
-    let cost_usd = client.config().price.map(|p| p.cost(used));
-    g.append_transcript(&json!({"total": {"turns": turns, "tool_calls": calls,
-        "input_tokens": used.input_tokens, "output_tokens": used.output_tokens,
-        "cost_usd": cost_usd}}))?;
-    md.push_str(&format!("\n---\n\n{}\n", spent_line(turns, used, cost_usd)));
-    let path = g.write_output("md", md.into_bytes()).await?;
+    let mut out = talk.converse(req).await?;
+    let cost_usd = client.config().price.map(|p| p.cost(out.used));
+    g.append_transcript(
+        &json!({"total": {"turns": out.turns, "tool_calls": out.calls,
+        "input_tokens": out.used.input_tokens, "output_tokens": out.used.output_tokens,
+        "cost_usd": cost_usd}}),
+    )?;
+    out.md = format!(
+        "# Request\n\n{md}{}\n{}\n---\n\n{}\n",
+        a.request.0,
+        out.md,
+        spent_line(out.turns, out.used, cost_usd)
+    );
+    let path = g.write_output("md", out.md.into_bytes()).await?;
     Ok(AskOut {
-        answer,
+        answer: out.answer,
         path,
-        turns,
-        tool_calls: calls,
-        input_tokens: used.input_tokens,
-        output_tokens: used.output_tokens,
+        turns: out.turns,
+        tool_calls: out.calls,
+        input_tokens: out.used.input_tokens,
+        output_tokens: out.used.output_tokens,
         cost_usd,
     })
 }
@@ -199,6 +197,286 @@ fn spent_line(turns: u32, used: Usage, cost_usd: Option<f64>) -> String {
         "{turns} model turns, {} input and {} output tokens{cost}",
         used.input_tokens, used.output_tokens
     )
+}
+
+/// What a conversation came to.
+struct Outcome {
+    /// The model's last text.
+    answer: String,
+    /// Turns, tool calls and tokens, sub-agents' included.
+    turns: u32,
+    calls: u32,
+    used: Usage,
+    /// The readable record of it.
+    md: String,
+}
+
+/// One conversation with the model: the job's own, or a sub-agent's.
+struct Talk<'a> {
+    g: &'a Guard,
+    client: &'a Client,
+    ctx: &'a StepCtx,
+    budget: &'a deskhand_model::Budget,
+    /// Tool calls of the whole job (they name its steps, so they must not repeat).
+    calls: &'a AtomicU32,
+    /// Whether the plan is still to be shown before the first consequential call (shared with
+    /// sub-agents: one plan per job).
+    plan: &'a tokio::sync::Mutex<bool>,
+    /// The job's instructions (a sub-agent's add its role to them).
+    system: String,
+    /// The sub-agent's number; `None` for the job's own conversation.
+    who: Option<u32>,
+}
+
+impl Talk<'_> {
+    /// Talk until the model answers without a tool call, or a budget, a cancel or a wait for
+    /// the person stops it.
+    async fn converse(&self, mut req: Request) -> Result<Outcome, StepError> {
+        let g = self.g;
+        let start = Instant::now();
+        let mut out = Outcome {
+            answer: String::new(),
+            turns: 0,
+            calls: 0,
+            used: Usage::default(),
+            md: String::new(),
+        };
+        // A sub-agent's budget is its own; what it used also counts for the job (`out.used`).
+        let mut own = Usage::default();
+        let mut own_turns = 0;
+        loop {
+            if let Some(why) = self.budget.exceeded(own_turns, own, start.elapsed()) {
+                self.record(json!({"stopped": why}))?;
+                return Err(StepError::Fatal(match self.who {
+                    None => format!(
+                        "the job stopped before it finished: {why}; raise [planner] limits in \
+                         the config or ask for less"
+                    ),
+                    Some(n) => format!("sub-agent {n} stopped before it finished: {why}"),
+                }));
+            }
+            let reply = tokio::select! {
+                _ = self.ctx.cancel.cancelled() => return Err(StepError::Cancelled),
+                r = complete_shown(self.client, &req, g, self.who.is_none()) => r?,
+            };
+            out.turns += 1;
+            own_turns += 1;
+            out.used += reply.usage;
+            own += reply.usage;
+            self.record(json!({"role": "assistant", "content": reply.content,
+                "usage": reply.usage, "stop": reply.stop}))?;
+            let text = reply.text();
+            if !text.trim().is_empty() {
+                let head = match self.who {
+                    None => "## Deskhand".to_string(),
+                    Some(n) => format!("#### Sub-agent {n}"),
+                };
+                out.md.push_str(&format!("\n{head}\n\n{}\n", text.trim()));
+            }
+            req.messages.push(Message {
+                role: Role::Assistant,
+                content: reply.content.clone(),
+            });
+            let wanted = reply.tool_calls();
+            if wanted.is_empty() {
+                out.answer = text;
+                return Ok(out);
+            }
+            self.show_plan(&text, &wanted).await?;
+            // Actions one after another, in the model's order; sub-agents side by side after them.
+            let mut results: Vec<Option<(String, bool)>> = vec![None; wanted.len()];
+            let mut subs = Vec::new();
+            for (i, (_, name, input)) in wanted.iter().enumerate() {
+                out.calls += 1;
+                let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::info!(job = %self.ctx.job_id, tool = name, "the model calls a tool");
+                g.progress(Progress::Tool, self.tag(&tool_line(name, input)))
+                    .await;
+                out.md
+                    .push_str(&format!("\n### Tool `{name}`\n\n```json\n{input}\n```\n"));
+                if *name == delegate::TOOL && self.who.is_none() {
+                    subs.push((i, n, *input));
+                    continue;
+                }
+                results[i] = Some(tools::call(g, name, input, &format!("t{n}"), self.ctx).await?);
+            }
+            let ran = futures::future::join_all(
+                subs.iter().map(|(_, n, input)| self.delegate(*n, input)),
+            )
+            .await;
+            for ((i, _, _), r) in subs.iter().zip(ran) {
+                let (sub, result) = r?;
+                if let Some(sub) = sub {
+                    out.turns += sub.turns;
+                    out.calls += sub.calls;
+                    out.used += sub.used;
+                    out.md.push_str(&sub.md);
+                }
+                results[*i] = Some(result);
+            }
+            let mut blocks = Vec::new();
+            for ((id, name, _), r) in wanted.iter().zip(results) {
+                let (content, is_error) = r.unwrap_or_default();
+                self.record(json!({"role": "tool", "tool": name, "id": id,
+                    "is_error": is_error, "content": content}))?;
+                blocks.push(Block::ToolResult {
+                    tool_use_id: id.to_string(),
+                    content: truncate(content, MAX_RESULT_CHARS),
+                    is_error,
+                });
+            }
+            req.messages.push(Message {
+                role: Role::User,
+                content: blocks,
+            });
+        }
+    }
+
+    /// Run a sub-agent for one `delegate` call: its outcome (none when the call was bad) and
+    /// what the calling model is told. A sub-agent that fails tells its caller why; a cancel or
+    /// a wait for the person stops the whole job.
+    async fn delegate(
+        &self,
+        n: u32,
+        input: &serde_json::Value,
+    ) -> Result<(Option<Outcome>, (String, bool)), StepError> {
+        let offered = tool_list();
+        let task = match delegate::Task::parse(input, &offered) {
+            Ok(t) => t,
+            Err(why) => return Ok((None, (why, true))),
+        };
+        let sub = Talk {
+            who: Some(n),
+            system: delegate::system(&self.system),
+            ..*self
+        };
+        sub.record(json!({"role": "user", "text": task.task}))?;
+        let req = Request {
+            system: sub.system.clone(),
+            messages: vec![Message::user(&task.task)],
+            tools: task.tools,
+            max_tokens: None,
+        };
+        self.g
+            .progress(
+                Progress::Tool,
+                format!("sub-agent {n} starts: {}", short(&task.task)),
+            )
+            .await;
+        match Box::pin(sub.converse(req)).await {
+            Ok(mut o) => {
+                o.md = format!("\n#### Sub-agent {n}: {}\n{}", task.task, o.md);
+                let answer = untrusted(&format!("sub-agent:{n}"), &o.answer);
+                Ok((Some(o), (answer, false)))
+            }
+            Err(e @ (StepError::Held { .. } | StepError::Cancelled)) => Err(e),
+            Err(e) => Ok((None, (format!("sub-agent {n} failed: {e}"), true))),
+        }
+    }
+
+    /// Before the job's first consequential call, when asked to: the person approves the plan
+    /// (the model's words so far, the calls it is about to make, what the job may touch), or
+    /// refuses it, which ends the job.
+    async fn show_plan(
+        &self,
+        said: &str,
+        wanted: &[(&str, &str, &serde_json::Value)],
+    ) -> Result<(), StepError> {
+        let mut pending = self.plan.lock().await;
+        if !*pending || !wanted.iter().any(|(_, name, _)| tools::consequential(name)) {
+            return Ok(());
+        }
+        let preview = json!({
+            "plan": said.trim(),
+            "next": wanted.iter().map(|(_, n, i)| tool_line(n, i)).collect::<Vec<_>>(),
+            "may_touch": self.g.policy().summary(),
+        });
+        self.g
+            .approve(
+                "plan",
+                &format!("the plan of job {}", self.ctx.job_id),
+                preview,
+            )
+            .await?;
+        *pending = false;
+        Ok(())
+    }
+
+    /// Keep an entry of this conversation in the job's transcript (a sub-agent's are marked, so
+    /// a follow-up job rebuilds only the job's own conversation).
+    fn record(&self, mut entry: serde_json::Value) -> Result<(), StepError> {
+        if let Some(n) = self.who {
+            entry["agent"] = json!(n);
+        }
+        self.g.append_transcript(&entry)
+    }
+
+    fn tag(&self, line: &str) -> String {
+        match self.who {
+            None => line.to_string(),
+            Some(n) => format!("[sub-agent {n}] {line}"),
+        }
+    }
+}
+
+/// How often streamed text is passed on to watchers: often enough to read along, seldom enough
+/// that a long answer is a few dozen events, not thousands.
+const SHOW_EVERY: Duration = Duration::from_millis(250);
+
+/// One model turn, its text passed on to the job's watchers as it streams in (when `show`:
+/// sub-agents working side by side would garble one stream of words; their tool calls show).
+async fn complete_shown(
+    client: &Client,
+    req: &Request,
+    g: &Guard,
+    show: bool,
+) -> Result<Reply, ModelError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let turn = async move {
+        let mut on = move |d: Delta<'_>| {
+            if let Delta::Text(t) = d {
+                if show {
+                    let _ = tx.send(t.to_string());
+                }
+            }
+        };
+        // `on` (and with it the sender) is dropped when the turn ends, which ends `show`.
+        client.complete(req, &mut on).await
+    };
+    let show = async {
+        let mut buf = String::new();
+        let mut tick = tokio::time::interval(SHOW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                piece = rx.recv() => match piece {
+                    Some(t) => buf.push_str(&t),
+                    None => break,
+                },
+                _ = tick.tick() => if !buf.is_empty() {
+                    g.progress(Progress::Say, std::mem::take(&mut buf)).await;
+                },
+            }
+        }
+        if !buf.is_empty() {
+            g.progress(Progress::Say, buf).await;
+        }
+    };
+    tokio::join!(turn, show).0
+}
+
+/// A tool call as watchers see it: its name and a short view of its arguments.
+fn tool_line(name: &str, input: &serde_json::Value) -> String {
+    short(&format!("{name} {input}"))
+}
+
+/// At most 200 characters of `s`.
+fn short(s: &str) -> String {
+    if s.chars().count() > 200 {
+        s.chars().take(199).collect::<String>() + "…"
+    } else {
+        s.to_string()
+    }
 }
 
 /// The origins (`scheme://host[:port]`) of the http(s) URLs written in a request.
@@ -215,10 +493,10 @@ pub fn origins_in(request: &str) -> Vec<String> {
     out
 }
 
-/// MEMORY.md, at most 8 KiB of it.
-async fn read_memory(g: &Guard) -> String {
+/// A file of the person's for the first prompt (MEMORY.md, CLAUDE.md), at most 8 KiB of it.
+async fn read_limited(g: &Guard, name: &'static str) -> String {
     let files = g.reader();
-    let bytes = tokio::task::spawn_blocking(move || files.read("MEMORY.md"))
+    let bytes = tokio::task::spawn_blocking(move || files.read(name))
         .await
         .ok()
         .and_then(Result::ok)
@@ -254,8 +532,10 @@ mod tests {
 
     #[test]
     fn the_system_prompt_holds_rules_and_memory_only() {
-        let s = system_prompt("Grace is my manager.");
+        let s = system_prompt("Grace is my manager.", "Reports in British English.");
         assert!(s.contains("<untrusted-content>") && s.contains("never an"));
         assert!(s.contains("<memory>\nGrace is my manager.\n</memory>"));
+        assert!(s.contains("<notes>\nReports in British English.\n</notes>"));
+        assert!(!system_prompt("", "").contains("<notes>"));
     }
 }

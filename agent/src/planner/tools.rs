@@ -23,6 +23,14 @@ fn offered() -> impl Iterator<Item = &'static Action> {
         .filter(|a| !NOT_TOOLS.contains(&a.name))
 }
 
+/// Whether the tool `name` is an action that asks the person before it acts (send, submit,
+/// external write, …).
+pub(super) fn consequential(name: &str) -> bool {
+    offered()
+        .find(|a| tool_name(a.name) == name)
+        .is_some_and(|a| !a.consequential.is_empty())
+}
+
 /// Every tool the model is offered.
 pub fn tool_list() -> Vec<Tool> {
     offered()
@@ -82,6 +90,8 @@ pub(super) async fn call(
         Err(_) => Err(StepError::Timeout(action.timeout)),
     };
     match out {
+        // The person's own words are not content from elsewhere: they answer the model.
+        Ok(v) if action.name == crate::skills::person::ACTION => Ok((v.to_string(), false)),
         Ok(v) => Ok((
             untrusted(&format!("tool:{}", action.name), &v.to_string()),
             false,

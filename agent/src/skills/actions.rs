@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{fields_of, params_of, schema_of};
-use super::{browser_steps, files, mail, reports, tasks_sync, ParamDef};
+use super::{browser_steps, files, mail, person, reports, tasks_sync, ParamDef};
 use crate::guard::{Access, Guard, Permissions};
 use crate::runner::{StepCtx, StepError};
 
@@ -381,6 +381,19 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
                 retry: false,
             },
             files::remember,
+        ),
+        action(
+            Meta {
+                name: person::ACTION,
+                description: "Ask the person a question and wait for their answer (from the terminal, the API or their phone); use it when the request is ambiguous or a choice is theirs to make, not for approvals, which consequential actions ask by themselves.",
+                needs: &[],
+                consequential: &[],
+                direct: false,
+                // The approval timeout ends the wait; this only bounds a stuck one.
+                timeout: secs(24 * 3600),
+                retry: false,
+            },
+            person::ask,
         ),
         action(
             Meta {

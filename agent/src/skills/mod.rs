@@ -12,6 +12,7 @@ mod files;
 pub mod install;
 mod mail;
 pub mod manifest;
+pub mod person;
 mod reports;
 pub mod tasks_sync;
 pub mod template;
@@ -330,6 +331,15 @@ impl Skills {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             perms.browser.extend(crate::planner::origins_in(request));
+            // A follow-up may go on with the sites of the conversation it continues.
+            let earlier = params
+                .get("continues")
+                .and_then(Value::as_str)
+                .and_then(|prev| crate::guard::read_transcript(env.workspace(), prev).ok())
+                .unwrap_or_default();
+            for r in crate::planner::requests(&earlier) {
+                perms.browser.extend(crate::planner::origins_in(&r));
+            }
             Policy::new(&skill.name, &perms, &params)
         } else {
             skill.policy(&params)

@@ -29,6 +29,20 @@ pub struct Spent {
     pub answer: Option<String>,
 }
 
+impl Spent {
+    /// "2 model turns, 1200 input and 80 output tokens ($0.0048)".
+    pub fn summary(&self) -> String {
+        let cost = self
+            .cost_usd
+            .map(|c| format!(" (${c:.4})"))
+            .unwrap_or_default();
+        format!(
+            "{} model turns, {} input and {} output tokens{cost}",
+            self.turns, self.input_tokens, self.output_tokens
+        )
+    }
+}
+
 /// The job's spending, or `None` when it has no transcript (not a planned job).
 pub fn spent(workspace: &Path, job: &str) -> Option<Spent> {
     let entries = crate::guard::read_transcript(workspace, job).ok()?;

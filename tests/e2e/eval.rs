@@ -333,6 +333,10 @@ async fn a_planned_jobs_tokens_and_cost_are_recorded_and_shown_by_jobs_show() {
     .await;
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("  2 model turns, 1000000 input and 100000 output tokens ($4.5000)"),
+        "`ask` says what the job spent: {stdout}"
+    );
     let id = stdout
         .lines()
         .find_map(|l| l.strip_prefix("agent.ask ")?.strip_suffix(" succeeded"))

@@ -120,7 +120,12 @@ fn env_key(env: &AgentEnv, provider: Provider) -> Option<&'static str> {
 /// The key from a hidden prompt on a terminal, else all of standard input.
 fn read_key(provider: Provider) -> anyhow::Result<String> {
     let key = if std::io::stdin().is_terminal() {
-        let term = console::Term::stderr();
+        // The prompt goes where the person sees it; the key is read from the terminal itself.
+        let term = if std::io::stderr().is_terminal() {
+            console::Term::stderr()
+        } else {
+            console::Term::stdout()
+        };
         errln!("{} API key (not shown as you type):", provider.as_str());
         term.read_secure_line()
             .context("reading the key from the terminal")?

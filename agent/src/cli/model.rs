@@ -121,7 +121,7 @@ fn env_key(env: &AgentEnv, provider: Provider) -> Option<&'static str> {
 fn read_key(provider: Provider) -> anyhow::Result<String> {
     let key = if std::io::stdin().is_terminal() {
         // The prompt goes where the person sees it; the key is read from the terminal itself.
-        let term = if std::io::stderr().is_terminal() {
+        let term = if crate::cli::safe_text::stderr_is_terminal() {
             console::Term::stderr()
         } else {
             console::Term::stdout()

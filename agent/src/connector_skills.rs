@@ -38,6 +38,11 @@ impl Connectors {
         }
     }
 
+    /// Where secrets are kept (also the form secrets the guard fills in).
+    pub fn secret_store(&self) -> SecretStoreKind {
+        self.store
+    }
+
     /// Use this hub instead of opening one from the settings (the demo's fake accounts).
     pub async fn set_hub(&self, hub: Arc<Hub>) {
         *self.hub.lock().await = Some(hub);

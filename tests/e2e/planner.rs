@@ -956,6 +956,14 @@ async fn the_phone_asks_in_plain_words_answers_the_jobs_question_and_continues_t
             .contains("Done: your reports folder is tidy."),
         "{words}"
     );
+    // For a person to look at: the page after the answer (target/tmp/artifacts).
+    let png = page
+        .screenshot(&deskhand_browser::Shot::FullPage)
+        .await
+        .unwrap();
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("phone-ask.png"), &png).unwrap();
     // The job view's box continues the conversation, signed by the phone.
     let first = crate::util::api_get(ws.path(), "/api/jobs?limit=1").await[0]["id"]
         .as_str()
@@ -986,4 +994,114 @@ async fn the_phone_asks_in_plain_words_answers_the_jobs_question_and_continues_t
     assert!(job.signature.is_some());
     assert!(model.failures().is_empty(), "{:?}", model.failures());
     browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_secret_is_filled_by_name_on_its_own_site_and_never_reaches_the_model() {
+    use deskhand_fake_providers::Expect;
+    let env = Env::with_config(
+        FakeData::bundled().unwrap(),
+        "[secrets]\nstore = \"file\"\n[planner.permissions]\nworkspace = [\"reports/**\"]\n\
+         without-asking = [\"submit\"]\n",
+    )
+    .await;
+    let ws = env.ws.path();
+    let site = deskhand_agent::site::StaticSite::serve(&fixture_dir())
+        .await
+        .unwrap();
+    let form = site.url("signup.html");
+    let origin = url::Url::parse(&form)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    // A value with characters that URL and form encoding change.
+    let secret = "Tr0ub4dor&3 horse/ü";
+    let (ok, out, err) = env
+        .run_stdin(&["secrets", "set", "bankpw", "--site", &form], secret)
+        .await;
+    assert!(ok && out.contains("{{secret:bankpw}}"), "{out}{err}");
+    let (ok, _, err) = env
+        .run_stdin(
+            &[
+                "secrets",
+                "set",
+                "other",
+                "--site",
+                "https://elsewhere.example/login",
+            ],
+            "never-used-here",
+        )
+        .await;
+    assert!(ok, "{err}");
+    let (ok, out, _) = env.run(&["secrets", "list"]).await;
+    assert!(
+        ok && out.contains("bankpw") && !out.contains("Tr0ub4dor"),
+        "{out}"
+    );
+
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call(
+                "browser_fill",
+                json!({"url": form, "submit": "Create account", "fields": {
+                    "Email": "ada@example.com",
+                    "Password": "{{secret:bankpw}}",
+                    "Confirm password": "{{secret:bankpw}}"}}),
+            )
+            .expect_system_contains(format!("- bankpw (for {origin})"))
+            .expect(Expect::NowhereContains("Tr0ub4dor".into())),
+            Turn::tool_call(
+                "browser_fill",
+                json!({"url": form, "fields": {"Password": "{{secret:other}}"}}),
+            )
+            .expect_tool_result_contains("\"submitted\":true"),
+            Turn::text("Signed up.")
+                .expect_tool_result_contains("secret other is for https://elsewhere.example only"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask_ok(
+        &env,
+        &model,
+        Protocol::Anthropic,
+        &format!("sign me up on {form} with my bank password"),
+    )
+    .await;
+    // The value reached the page (the landing URL carried it; the report shows its name there)
+    // and nothing else: not the model, the transcript, the audit, the reports, the state.
+    let report = walk(&ws.join("reports"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|r| r.contains("\"submit\""))
+        .expect("the fill report");
+    assert!(
+        report.contains("submitted.html?") && report.contains("password={{secret:bankpw}}"),
+        "{report}"
+    );
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let everything = format!(
+        "{}{}{}{:?}",
+        all_written(ws),
+        text(&out.stdout),
+        text(&out.stderr),
+        model
+            .requests()
+            .iter()
+            .map(|r| r.body.to_string())
+            .collect::<Vec<_>>()
+    );
+    for form in [secret, encoded.as_str(), "Tr0ub4dor", "never-used-here"] {
+        assert!(!everything.contains(form), "{form:?} leaked");
+    }
+    let log = audit(ws);
+    assert!(
+        log.iter()
+            .any(|e| e["kind"] == "secret.used" && e["data"]["name"] == "bankpw"),
+        "{log:#?}"
+    );
+    assert!(log
+        .iter()
+        .any(|e| e["kind"] == "guard.refused" && e["data"]["what"] == "secret"));
 }

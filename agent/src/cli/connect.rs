@@ -151,7 +151,7 @@ enum NotionCmd {
     },
 }
 
-fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
+pub(crate) fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         errln!("Paste the {what} and press Enter, then Ctrl-D:");
     }

@@ -30,6 +30,7 @@ pub mod model;
 mod narrate;
 pub mod safe_text;
 pub mod schedule;
+pub mod secrets;
 pub mod skills;
 pub mod undo;
 pub mod workspace;
@@ -96,6 +97,8 @@ pub enum Command {
     /// The native messaging host the browser starts for the extension (not for people).
     #[command(hide = true)]
     NativeHost(extension::NativeHostArgs),
+    /// Secret values for forms, filled by name on their own sites only: set, list, forget.
+    Secrets(secrets::SecretsArgs),
     /// Pair a device: it gets a key to sign the jobs it sends (shown once).
     Pair(devices::PairArgs),
     /// Paired devices: list, revoke ID.
@@ -203,6 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Skills(a) => skills::run(a, &ws, &config).await,
         Command::Audit(a) => audit::run(a, &ws),
         Command::Approvals(a) => approvals::run(a, &ws).await,
+        Command::Secrets(a) => secrets::run(a, &ws, &config),
         Command::Extension(a) => extension::run(a, &ws).await,
         Command::NativeHost(a) => extension::native_host(a, &ws).await,
         Command::Pair(a) => devices::pair(a, &ws),

@@ -7,6 +7,7 @@
 pub mod approvals;
 pub mod devices;
 mod env;
+pub mod form_secrets;
 mod page;
 mod permissions;
 pub mod policy;
@@ -472,6 +473,60 @@ impl Guard {
                 a.id
             ))),
         }
+    }
+
+    /// Put the values of the form secrets named by placeholders (`{{secret:NAME}}`) into
+    /// `fields`, for a form on `page_url`: each only on one of its sites (else refused and
+    /// audited). Returns what was revealed, for [`form_secrets::conceal`] to take back out of
+    /// everything the fill reports. Audited as `secret.used` (the name and site, never the value).
+    pub async fn reveal_secrets(
+        &self,
+        fields: &mut serde_json::Map<String, Value>,
+        page_url: &str,
+    ) -> Result<Vec<form_secrets::Revealed>, StepError> {
+        let wanted: Vec<(String, String)> = fields
+            .iter()
+            .filter_map(|(k, v)| {
+                let name = form_secrets::placeholder(v.as_str()?)?;
+                Some((k.clone(), name.to_string()))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ws, kind) = (
+            self.env.workspace.clone(),
+            self.env.connectors.secret_store(),
+        );
+        let names: Vec<String> = wanted.iter().map(|(_, n)| n.clone()).collect();
+        let url = page_url.to_string();
+        let found = tokio::task::spawn_blocking(move || {
+            let store = form_secrets::open(&ws, kind)?;
+            names
+                .iter()
+                .map(|n| form_secrets::reveal(&ws, &store, n, &url))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| StepError::Fatal(e.to_string()))?
+        .map_err(|e| match e {
+            form_secrets::FormSecretError::Unknown(_)
+            | form_secrets::FormSecretError::BadName(_) => StepError::Invalid(e.to_string()),
+            other => StepError::Fatal(other.to_string()),
+        })?;
+        let mut out = Vec::new();
+        for ((field, name), r) in wanted.into_iter().zip(found) {
+            let r = r.map_err(|why| self.refuse("secret", &name, &why))?;
+            fields.insert(field, Value::String(r.value().to_string()));
+            self.env.store.audit().record(
+                "secret.used",
+                Some(&self.job),
+                // `name`: the audit redacts any key called `secret`.
+                serde_json::json!({"name": name, "site": without_query(page_url)}),
+            );
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// Ask the person a question and wait for their words, as a job waits for an approval (the

@@ -113,6 +113,22 @@ fn system_prompt(memory: &str, notes: &str) -> String {
     s
 }
 
+/// The form secrets the model may name (never their values).
+fn secrets_note(secrets: &[crate::guard::form_secrets::FormSecret]) -> String {
+    if secrets.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\nSecret values for forms, which you never see: write {{secret:NAME}} as a field's whole \
+         value in browser_fill and Deskhand fills it in, on the secret's sites only. Never ask \
+         the person for these values.\n",
+    );
+    for f in secrets {
+        s.push_str(&format!("- {} (for {})\n", f.name, f.sites.join(", ")));
+    }
+    s
+}
+
 /// `agent.ask`: plan the request with the model and run its tool calls through the guard.
 pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, StepError> {
     let planner = g.planner();
@@ -148,8 +164,9 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
     }
     let mut tools = tool_list();
     tools.push(delegate::tool());
+    let secrets = crate::guard::form_secrets::list(g.workspace()).unwrap_or_default();
     let req = Request {
-        system: system_prompt(&memory, &notes),
+        system: system_prompt(&memory, &notes) + &secrets_note(&secrets),
         messages,
         tools,
         max_tokens: None,

@@ -203,6 +203,13 @@ async fn run_fill(
             ))
         }
     };
+    let mut fields = fields;
+    // Secret values go in here and nowhere else; `hide` takes them back out of what is reported.
+    let secrets = g.reveal_secrets(&mut fields, &url).await?;
+    let hide = |mut v: Value| {
+        crate::guard::form_secrets::conceal(&mut v, &secrets);
+        v
+    };
     let mut req = FillRequest::from_map(&fields);
     let submit = a
         .submit
@@ -234,8 +241,8 @@ async fn run_fill(
         };
         // The filled form is the preview; nothing is sent until the person (or the skill's
         // permissions) says so.
-        let preview = json!({"screenshot": shot["path"], "button": submit,
-               "fields": report.fields.iter().map(|f| json!({"label": f.key, "value": f.value})).collect::<Vec<_>>()});
+        let preview = hide(json!({"screenshot": shot["path"], "button": submit,
+               "fields": report.fields.iter().map(|f| json!({"label": f.key, "value": f.value})).collect::<Vec<_>>()}));
         req.submit = Some(submit.clone());
         let button = a.submit.as_ref().map(Line::as_str);
         let (page, req, url) = (&page, &req, &url);
@@ -247,7 +254,7 @@ async fn run_fill(
                 // there, and the audit log keeps no secrets.
                 fx.done(
                     "form.submitted",
-                    json!({"url": url, "button": button, "landed_on": crate::guard::without_query(&report.url)}),
+                    hide(json!({"url": url, "button": button, "landed_on": crate::guard::without_query(&report.url)})),
                 );
                 serde_json::to_value(&report).map_err(StepError::from)
             })
@@ -261,8 +268,15 @@ async fn run_fill(
         r = work => r,
     };
     page.close(&result).await;
-    let (report, shot) = result?;
-    let mut v = serde_json::to_value(&report)?;
+    let (report, shot) = result.map_err(|e| {
+        // An error that quotes a field's value must not carry a secret to the model.
+        let text = hide(Value::String(e.to_string()));
+        match text.as_str() {
+            Some(t) if t != e.to_string() => StepError::Fatal(t.to_string()),
+            _ => e,
+        }
+    })?;
+    let mut v = hide(serde_json::to_value(&report)?);
     v["screenshot"] = shot["path"].clone();
     Ok(v)
 }

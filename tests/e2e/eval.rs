@@ -360,21 +360,33 @@ async fn a_planned_jobs_tokens_and_cost_are_recorded_and_shown_by_jobs_show() {
     );
 }
 
-/// Runs `script` inside a fresh kernel session keyring (`keyctl session -`), so the key stored
-/// by one command is there for the next and gone when the session ends.
+/// Runs `sh -c script` under `wrapper` (a fresh keyring session) with the fake model in the
+/// environment but no key, a private HOME and XDG dirs, and no inherited session bus.
 async fn in_keyring_session(
     ws: &std::path::Path,
     model: &FakeModel,
+    wrapper: &[&str],
     script: &str,
 ) -> (bool, String, String) {
-    let mut c = tokio::process::Command::new("keyctl");
-    c.args(["session", "-", "sh", "-c", script])
+    let home = ws.join("home");
+    let run = home.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut c = tokio::process::Command::new(wrapper[0]);
+    c.args(&wrapper[1..])
+        .args(["sh", "-c", script])
         .env("DESKHAND", env!("CARGO_BIN_EXE_deskhand"))
         .env("DESKHAND_WORKSPACE", ws)
         .env("DESKHAND_MODEL_PROVIDER", "anthropic")
         .env("DESKHAND_MODEL_BASE_URL", model.base_url())
         .env("DESKHAND_MODEL", "test-model")
         .env("KEY", KEY)
+        .env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_RUNTIME_DIR", &run)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("DESKHAND_SECRETS_KEY")
         .env_remove("DESKHAND_MODEL_API_KEY")
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("OPENAI_API_KEY")
@@ -388,13 +400,14 @@ async fn in_keyring_session(
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_set_with_set_key_lives_in_the_keyring_is_used_and_the_environment_wins() {
+/// Stored from standard input (never argv), shown by source only, used by a planned job; then
+/// the environment's key wins; then forgotten. `prelude` starts the keyring where one is needed.
+async fn the_key_lives_in(store: &str, wrapper: &[&str], prelude: &str, described: &str) {
     let ws = temp();
     std::fs::create_dir_all(ws.path().join(".deskhand")).unwrap();
     std::fs::write(
         ws.path().join(".deskhand/config.toml"),
-        "[secrets]\nstore = \"keyutils\"\n",
+        format!("[secrets]\nstore = \"{store}\"\n"),
     )
     .unwrap();
     let model = FakeModel::start_with_key(
@@ -402,21 +415,17 @@ async fn a_key_set_with_set_key_lives_in_the_keyring_is_used_and_the_environment
         KEY,
     )
     .await;
-    // Stored from standard input (never argv), shown by name only, used by a planned job;
-    // then the environment's key wins; then forgotten.
-    let (ok, out, err) = in_keyring_session(
-        ws.path(),
-        &model,
-        "printf %s \"$KEY\" | \"$DESKHAND\" model set-key && \"$DESKHAND\" model status && \
+    let script = format!(
+        "{prelude}printf %s \"$KEY\" | \"$DESKHAND\" model set-key && \"$DESKHAND\" model status && \
          \"$DESKHAND\" ask hello && echo ---env && DESKHAND_MODEL_API_KEY=sk-other \"$DESKHAND\" model status && \
-         echo ---forgot && \"$DESKHAND\" model forget-key && \"$DESKHAND\" model status",
-    )
-    .await;
+         echo ---forgot && \"$DESKHAND\" model forget-key && \"$DESKHAND\" model status"
+    );
+    let (ok, out, err) = in_keyring_session(ws.path(), &model, wrapper, &script).await;
     assert!(ok, "{out}\n{err}\n{:?}", model.failures());
     let (stored, rest) = out.split_once("---env").unwrap();
     let (env_wins, forgot) = rest.split_once("---forgot").unwrap();
     assert!(
-        stored.contains("stored the anthropic key in kernel keyutils"),
+        stored.contains(&format!("stored the anthropic key in {described}")),
         "{stored}"
     );
     assert!(stored.contains("key       OS keyring"), "{stored}");
@@ -430,7 +439,7 @@ async fn a_key_set_with_set_key_lives_in_the_keyring_is_used_and_the_environment
     let reqs = model.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].key, KeySeen::Matched, "the keyring's key was sent");
-    // The key is in no output and no file of the workspace.
+    // The key is in no output and no file of the workspace (nor the keyring's own files there).
     assert!(!out.contains(KEY) && !err.contains(KEY));
     let mut dirs = vec![ws.path().to_path_buf()];
     while let Some(d) = dirs.pop() {
@@ -448,4 +457,27 @@ async fn a_key_set_with_set_key_lives_in_the_keyring_is_used_and_the_environment
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_set_with_set_key_lives_in_kernel_keyutils_is_used_and_the_environment_wins() {
+    the_key_lives_in(
+        "keyutils",
+        &["keyctl", "session", "-"],
+        "",
+        "kernel keyutils",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_set_with_set_key_lives_in_the_secret_service_is_used_and_the_environment_wins() {
+    let prelude = format!("{}; ", crate::secrets::UNLOCK);
+    the_key_lives_in(
+        "auto",
+        &crate::secrets::KEYRING_SESSION,
+        &prelude,
+        "Secret Service",
+    )
+    .await;
 }

@@ -528,6 +528,12 @@ mod tests {
         let text = include_str!("../../docs/config.example.toml");
         let c = Config::parse(text).unwrap();
         assert_eq!(c.browser.backend.as_deref(), Some("cdp"));
+        assert_eq!(c.model.max_tokens, Some(4096));
+        // The commented prices parse too, once uncommented.
+        let priced = text
+            .replace("# input_price_per_mtok", "input_price_per_mtok")
+            .replace("# output_price_per_mtok", "output_price_per_mtok");
+        assert!(Config::parse(&priced).unwrap().model.input_price_per_mtok == Some(3.0));
     }
 
     #[test]

@@ -250,7 +250,22 @@ async fn chromium_keeps_its_sandbox_when_not_root() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let status = renderer.map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")));
+    // A renderer seen the instant it starts has not installed its filter yet: give it a moment.
+    let status = match renderer {
+        Some(pid) => {
+            let read = || std::fs::read_to_string(format!("/proc/{pid}/status"));
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            let mut s = read();
+            while s.as_ref().is_ok_and(|t| !t.contains("\nSeccomp:\t2"))
+                && std::time::Instant::now() < until
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                s = read();
+            }
+            Some(s)
+        }
+        None => None,
+    };
     let user_ns = renderer.map(|pid| std::fs::read_link(format!("/proc/{pid}/ns/user")));
     let _ = child.kill();
     let _ = child.wait();

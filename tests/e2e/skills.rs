@@ -463,8 +463,9 @@ async fn skills_load_with_every_problem_located_and_bundles_install_all_or_nothi
     };
     assert_eq!(find("weekly-digest")["trigger"], "/weekly");
     assert_eq!(find("pdf-helper")["kind"], "prompt-only");
+    // Trusted at install, its trigger runs the planner (which says what to set: no model here).
     let (ok, _, err) = env.run(&["/pdf-helper"]).await;
-    assert!(!ok && err.contains("planner"), "{err}");
+    assert!(!ok && err.contains("DESKHAND_MODEL_PROVIDER"), "{err}");
     // Installing again without --force refuses to replace.
     let (ok, _, err) = env.run(&["skills", "install", "--yes", &url]).await;
     assert!(!ok && err.contains("--force"), "{err}");

@@ -47,7 +47,9 @@ pub use dashboard::{
 pub use memory::{edit_memory, read_memory, Memory, Person, MEMORY_FILE};
 pub use report::{to_csv, to_json, to_markdown_table, to_xlsx, Cell, Table};
 pub use tasks::{column, edit_tasks, read_tasks, Column, Task, TaskList, TASKS_FILE};
-pub use write::{atomic_write, sha256_hex, Workspace, Written, DEFAULT_DIR_NAME, PRIVATE_DIR};
+pub use write::{
+    atomic_write, sha256_hex, FileInfo, Listing, Workspace, Written, DEFAULT_DIR_NAME, PRIVATE_DIR,
+};
 
 /// Everything a workspace operation can fail with.
 #[derive(Debug, thiserror::Error)]

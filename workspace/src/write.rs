@@ -76,6 +76,24 @@ pub struct Written {
     pub sha256: String,
 }
 
+/// One file found by [`Workspace::files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Normalised workspace-relative path, `/`-separated.
+    pub rel: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// The files under a folder (see [`Workspace::files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The files, sorted by path.
+    pub files: Vec<FileInfo>,
+    /// False when the walk stopped at its limit before seeing everything.
+    pub complete: bool,
+}
+
 /// The person's workspace folder; every read and write of its files goes through here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -271,6 +289,78 @@ impl Workspace {
                 Err(other) => return Err(other),
             }
         }
+    }
+
+    /// The regular files under the folder `rel` (`""`: the whole workspace), sorted, as
+    /// normalised `/`-separated relative paths with their sizes. Never the private folder;
+    /// symlinks are not followed (a link is not listed, a linked folder not entered), so a walk
+    /// cannot leave the workspace. At most `max_visited` entries are looked at; the listing says
+    /// whether it is complete. A missing folder lists nothing; `rel` naming a file lists it.
+    pub fn files(&self, rel: &str, max_visited: usize) -> Result<Listing, WorkspaceError> {
+        let rel = rel.trim_matches('/');
+        let (start, prefix) = if rel.is_empty() || rel == "." {
+            (self.root.clone(), Vec::new())
+        } else {
+            (self.resolve(rel)?, normalise(rel)?)
+        };
+        let mut out = Listing {
+            files: Vec::new(),
+            complete: true,
+        };
+        let meta = match fs::symlink_metadata(&start) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(WorkspaceError::io("list", &start, e)),
+        };
+        if meta.is_file() {
+            out.files.push(FileInfo {
+                rel: prefix.join("/"),
+                bytes: meta.len(),
+            });
+            return Ok(out);
+        }
+        // A folder named by the caller may itself be a symlink `resolve` accepted (it leads
+        // inside the workspace); below it, nothing is followed.
+        let mut stack = vec![(start, prefix)];
+        let mut visited = 0usize;
+        while let Some((dir, parts)) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(WorkspaceError::io("list", &dir, e)),
+            };
+            for entry in entries {
+                visited += 1;
+                if visited > max_visited {
+                    out.complete = false;
+                    stack.clear();
+                    break;
+                }
+                let Ok(entry) = entry else { continue };
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue; // Not Unicode: it could not be named in a relative path either.
+                };
+                let mut child = parts.clone();
+                child.push(name);
+                if is_private(Path::new(&child[0])) {
+                    continue;
+                }
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    stack.push((entry.path(), child));
+                } else if kind.is_file() {
+                    let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    out.files.push(FileInfo {
+                        rel: child.join("/"),
+                        bytes,
+                    });
+                }
+            }
+        }
+        out.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(out)
     }
 
     fn write_resolved(
@@ -590,5 +680,41 @@ mod tests {
             ws.edit("bin", 1, |_| Ok(None)),
             Err(WorkspaceError::NotText { .. })
         ));
+    }
+
+    #[test]
+    fn files_lists_the_workspace_but_never_the_private_folder_or_a_link_out() {
+        let (dir, ws) = workspace();
+        ws.write("TASKS.md", b"- [ ] x\n").unwrap();
+        ws.write("reports/a.csv", b"a,b\n").unwrap();
+        ws.write("reports/sub/b.md", b"b").unwrap();
+        fs::create_dir_all(dir.path().join(".deskhand")).unwrap();
+        fs::write(dir.path().join(".deskhand/agent.key"), b"secret").unwrap();
+        fs::create_dir_all(dir.path().join(".DESKHAND")).ok();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("passwd"), b"root").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("passwd"), dir.path().join("p")).unwrap();
+
+        let all = ws.files("", 1000).unwrap();
+        let names: Vec<&str> = all.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(names, ["TASKS.md", "reports/a.csv", "reports/sub/b.md"]);
+        assert!(all.complete);
+        assert_eq!(all.files[1].bytes, 4);
+        let sub = ws.files("reports/", 1000).unwrap();
+        assert_eq!(sub.files.len(), 2);
+        assert_eq!(
+            ws.files("reports/a.csv", 10).unwrap().files[0].rel,
+            "reports/a.csv"
+        );
+        assert!(ws.files("nothing/here", 10).unwrap().files.is_empty());
+        assert!(ws.files(".deskhand", 10).is_err());
+        assert!(ws.files("../", 10).is_err());
+        assert!(
+            ws.files("out", 10).is_err(),
+            "a link out is refused by name"
+        );
+        let cut = ws.files("", 2).unwrap();
+        assert!(!cut.complete);
     }
 }

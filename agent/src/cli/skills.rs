@@ -88,7 +88,7 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
                 let kind = match s.kind {
                     SkillKind::Action => "action",
                     SkillKind::Workflow => "skill",
-                    SkillKind::PromptOnly => "prompt-only (needs a planner)",
+                    SkillKind::PromptOnly => "prompt-only (planned)",
                 };
                 outln!(
                     "{:<18} {:<18} {:<10} {}",
@@ -418,7 +418,7 @@ fn print_permissions(
     indent: &str,
 ) -> std::io::Result<()> {
     let Some(p) = p else {
-        outln!("{indent}permissions: none (prompt-only: runs nothing by itself)")?;
+        outln!("{indent}permissions: the planner's (prompt-only: [planner.permissions])")?;
         return Ok(());
     };
     outln!("{indent}permissions:")?;

@@ -197,4 +197,14 @@ impl Reader {
     pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, deskhand_workspace::WorkspaceError> {
         self.0.read(rel)
     }
+
+    /// The regular files under the folder `rel`, never `.deskhand/`, no symlink followed (see
+    /// `Workspace::files`).
+    pub fn files(
+        &self,
+        rel: &str,
+        max_visited: usize,
+    ) -> Result<deskhand_workspace::Listing, deskhand_workspace::WorkspaceError> {
+        self.0.files(rel, max_visited)
+    }
 }

@@ -184,6 +184,44 @@ impl Effects {
     }
 }
 
+/// The files a job may read under a folder (see [`Guard::readable_files`]).
+#[derive(Debug)]
+pub struct Readable {
+    /// The files, sorted by path.
+    pub files: Vec<deskhand_workspace::FileInfo>,
+    /// How many files there the job may not read.
+    pub hidden: usize,
+    /// False when the walk stopped at its limit.
+    pub complete: bool,
+}
+
+/// A file changed in place (see [`Guard::change_file`]).
+#[derive(Debug)]
+pub struct Changed {
+    /// The normalised path.
+    pub path: String,
+    /// Its size now.
+    pub bytes: usize,
+}
+
+/// A unified diff of a change, at most 8 KiB of it, for the person approving it.
+fn text_diff(path: &str, before: &str, after: &str) -> String {
+    let diff = similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(2)
+        .header(path, path)
+        .to_string();
+    let mut cut = diff.len().min(8 * 1024);
+    while !diff.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if cut < diff.len() {
+        format!("{}\n[… the diff is longer]", &diff[..cut])
+    } else {
+        diff
+    }
+}
+
 /// One job's guard.
 pub struct Guard {
     scope: Arc<JobScope>,
@@ -605,6 +643,209 @@ impl Guard {
                    "sha256": deskhand_workspace::sha256_hex(&bytes)}),
         );
         Ok(bytes)
+    }
+
+    /// The workspace files under the folder `under` (`""`: all) that `keep` keeps and this job
+    /// may read (its read or write globs), never `.deskhand/`, symlinks not followed; `hidden`
+    /// counts those kept the job may not read (not named). At most `max_visited` entries are
+    /// walked.
+    pub async fn readable_files(
+        &self,
+        under: &str,
+        max_visited: usize,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Readable, StepError> {
+        let files = self.files.clone();
+        let u = under.to_string();
+        let listing = tokio::task::spawn_blocking(move || files.files(&u, max_visited))
+            .await?
+            .map_err(|e| match e {
+                deskhand_workspace::WorkspaceError::Refused { .. } => {
+                    self.refuse("file list", under, &refusal_reason(&e))
+                }
+                other => StepError::Fatal(format!("listing {under}: {other}")),
+            })?;
+        let (files, hidden): (Vec<_>, Vec<_>) = listing
+            .files
+            .into_iter()
+            .filter(|f| keep(&f.rel))
+            .partition(|f| self.policy.read_allowed(&f.rel).is_ok());
+        Ok(Readable {
+            files,
+            hidden: hidden.len(),
+            complete: listing.complete,
+        })
+    }
+
+    /// Read several files this job may read, each checked as [`Guard::read_file`] checks one
+    /// (one refused, larger than `max_each`, or gone meanwhile is skipped), handing each to
+    /// `each` until it returns false. One `file.read` audit entry records what was read and
+    /// `why` (a search reads many files; an entry each would drown the log). Returns how many
+    /// files were read.
+    pub fn read_each(
+        &self,
+        rels: &[String],
+        max_each: u64,
+        why: &str,
+        mut each: impl FnMut(&str, &[u8]) -> bool,
+    ) -> usize {
+        let (mut read, mut bytes) = (Vec::new(), 0usize);
+        for rel in rels {
+            if self.policy.read_allowed(rel).is_err() {
+                continue;
+            }
+            let Ok(b) = self.files.read_named(rel, max_each) else {
+                continue;
+            };
+            bytes += b.len();
+            read.push(rel.as_str());
+            if !each(rel, &b) {
+                break;
+            }
+        }
+        if !read.is_empty() {
+            self.env.store.audit().record(
+                "file.read",
+                Some(&self.job),
+                json!({"for": why, "files": read.len(), "bytes": bytes,
+                       "paths": read.iter().take(50).collect::<Vec<_>>()}),
+            );
+        }
+        read.len()
+    }
+
+    /// Read a file inside one folder of the workspace (a skill's own `skills/<name>/`, which a
+    /// planned job may read whatever its globs say): `rel` is relative to `folder`, with no `..`
+    /// and no symlink leading out of the folder; a regular file of at most `max` bytes. Audited
+    /// like [`Guard::read_file`].
+    pub fn read_in_folder(&self, folder: &str, rel: &str, max: u64) -> Result<Vec<u8>, StepError> {
+        let shown = format!("{}/{}", folder.trim_end_matches('/'), rel);
+        let refuse = |why: &str| self.refuse("file read", &shown, why);
+        let plain = std::path::Path::new(rel).components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        if rel.is_empty() || !plain {
+            return Err(refuse(&format!(
+                "{rel:?} must be a path inside the folder {folder}, without `..`"
+            )));
+        }
+        let full = self
+            .files
+            .resolve(&shown)
+            .map_err(|e| refuse(&refusal_reason(&e)))?;
+        let base = self
+            .files
+            .resolve(folder)
+            .map_err(|e| refuse(&refusal_reason(&e)))?
+            .canonicalize()
+            .map_err(|e| StepError::Fatal(format!("opening {folder}: {e}")))?;
+        // A missing file is the model's mistake, not a refusal: it is told, not audited.
+        let real = full
+            .canonicalize()
+            .map_err(|_| StepError::Invalid(format!("there is no file {rel:?} in {folder}")))?;
+        if !real.starts_with(&base) {
+            return Err(refuse(&format!("a symlink in it leads outside {folder}")));
+        }
+        let bytes = self.files.read_named(&shown, max).map_err(|e| match e {
+            deskhand_workspace::WorkspaceError::Refused { .. } => refuse(&refusal_reason(&e)),
+            other => StepError::Fatal(format!("reading {shown}: {other}")),
+        })?;
+        self.env.store.audit().record(
+            "file.read",
+            Some(&self.job),
+            json!({"path": shown, "bytes": bytes.len(),
+                   "sha256": deskhand_workspace::sha256_hex(&bytes)}),
+        );
+        Ok(bytes)
+    }
+
+    /// Change a text file in place with `edit` (current text → new text; an error goes back to
+    /// the caller): the path checks and globs of [`Guard::write_file`]; changing a file this job
+    /// has not written is an `overwrite`, asked with the diff unless allowed. `edit` is applied
+    /// again to the person's newer text if the file changes meanwhile (see the workspace crate),
+    /// so their edit is kept or the change fails. Journaled for undo, audited, recorded as the
+    /// job's output.
+    pub async fn change_file<F>(&self, rel: &str, edit: F) -> Result<Changed, StepError>
+    where
+        F: Fn(&str) -> Result<String, String> + Send + 'static,
+    {
+        let norm = self
+            .files
+            .resolve(rel)
+            .map_err(|e| self.refuse("file", rel, &e.to_string()))?;
+        let norm_rel = norm
+            .strip_prefix(self.files.root())
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| rel.to_string());
+        self.policy
+            .path_allowed(&norm_rel)
+            .map_err(|why| self.refuse("file", &norm_rel, &why))?;
+        if !norm.is_file() {
+            return Err(StepError::Invalid(format!(
+                "there is no file {norm_rel} to change; create it with file.write"
+            )));
+        }
+        let before = self
+            .files
+            .read_named(&norm_rel, MAX_NAMED_READ)
+            .map_err(|e| self.refuse("file", &norm_rel, &refusal_reason(&e)))?;
+        let before = String::from_utf8(before).map_err(|_| {
+            StepError::Invalid(format!("{norm_rel} is not UTF-8 text; it cannot be edited"))
+        })?;
+        let after = edit(&before).map_err(StepError::Invalid)?;
+        let journal = crate::journal::Journal::new(&self.env.workspace);
+        if !journal.touched(&self.job, &norm_rel) {
+            self.approve(
+                "overwrite",
+                &norm_rel,
+                json!({"path": norm_rel, "diff": text_diff(&norm_rel, &before, &after)}),
+            )
+            .await?;
+        }
+        let files = self.files.clone();
+        let (r, j) = (norm_rel.clone(), self.job.clone());
+        let text = tokio::task::spawn_blocking(move || {
+            let mut failed = None;
+            journal.before(&j, &r).map_err(|e| e.to_string())?;
+            let text = files
+                .edit(&r, 3, |cur| match cur.map(&edit) {
+                    Some(Ok(t)) => Ok(Some(t)),
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        Ok(None)
+                    }
+                    None => {
+                        failed = Some("the file was removed meanwhile".into());
+                        Ok(None)
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            journal.after(&j, &r).map_err(|e| e.to_string())?;
+            match failed {
+                Some(why) => Err(why),
+                None => Ok(text.unwrap_or_default()),
+            }
+        })
+        .await?
+        .map_err(|e| StepError::Fatal(format!("editing {norm_rel}: {e}")))?;
+        let sha256 = deskhand_workspace::sha256_hex(text.as_bytes());
+        self.env.store.audit().record(
+            "file.written",
+            Some(&self.job),
+            json!({"path": norm_rel, "bytes": text.len(), "sha256": sha256, "edit": true}),
+        );
+        self.env
+            .store
+            .add_output(&self.job, &norm_rel)
+            .await
+            .map_err(StepError::from)?;
+        Ok(Changed {
+            path: norm_rel,
+            bytes: text.len(),
+        })
     }
 
     /// Write a workspace file for the job: the path must be inside the workspace (no `..`,

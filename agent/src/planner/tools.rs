@@ -49,6 +49,17 @@ pub fn untrusted(source: &str, content: &str) -> String {
     format!("<untrusted-content source=\"{source}\">\n{safe}\n</untrusted-content>")
 }
 
+/// A tool's result as the model sees it: untrusted content, except a trusted skill's
+/// instructions from the `skill` tool, which are the person's (see `skills::prompt`).
+fn shown(action: &str, v: &Value) -> String {
+    if action == "skill" {
+        if let Some(s) = crate::skills::prompt::render_loaded(v) {
+            return s;
+        }
+    }
+    untrusted(&format!("tool:{action}"), &v.to_string())
+}
+
 /// Run one tool call through a guard for it: (what the model is told, whether it failed). A
 /// mistake of the model (unknown tool, bad arguments) and a failed or refused action go back to
 /// the model as an error result; a job that must wait for the person (held) or was cancelled
@@ -92,10 +103,7 @@ pub(super) async fn call(
     match out {
         // The person's own words are not content from elsewhere: they answer the model.
         Ok(v) if action.name == crate::skills::person::ACTION => Ok((v.to_string(), false)),
-        Ok(v) => Ok((
-            untrusted(&format!("tool:{}", action.name), &v.to_string()),
-            false,
-        )),
+        Ok(v) => Ok((shown(action.name, &v), false)),
         Err(e @ (StepError::Held { .. } | StepError::Cancelled)) => Err(e),
         Err(e) => Ok((format!("{} failed: {e}", action.name), true)),
     }
@@ -118,6 +126,31 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')));
         assert!(!tools.iter().any(|t| t.name == "agent_ask"));
+        for (name, arg) in [
+            ("file_list", "pattern"),
+            ("file_search", "query"),
+            ("file_edit", "old"),
+            ("skill", "name"),
+            ("skill_file", "path"),
+        ] {
+            let t = tools.iter().find(|t| t.name == name).expect(name);
+            assert!(
+                t.input_schema["properties"][arg]["description"].is_string(),
+                "{name}: {}",
+                t.input_schema
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_loaded_skill_is_shown_as_instructions() {
+        let skill = serde_json::json!({"name": "mine", "description": "d",
+            "instructions": "Do X.", "files": []});
+        assert!(shown("skill", &skill).starts_with("<skill-instructions skill=\"mine\">"));
+        // The same shape from any other tool is content.
+        assert!(
+            shown("file.read", &skill).starts_with("<untrusted-content source=\"tool:file.read\">")
+        );
     }
 
     #[test]

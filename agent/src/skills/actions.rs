@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{fields_of, params_of, schema_of};
-use super::{browser_steps, files, mail, person, reports, tasks_sync, ParamDef};
+use super::{browser_steps, files, mail, person, prompt, reports, tasks_sync, ParamDef};
 use crate::guard::{Access, Guard, Permissions};
 use crate::runner::{StepCtx, StepError};
 
@@ -357,6 +357,66 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
                 retry: true,
             },
             files::write,
+        ),
+        action(
+            Meta {
+                name: "file.list",
+                description: "List the workspace files in a folder or matching a glob that the job may read (never .deskhand/).",
+                needs: &[],
+                consequential: &[],
+                direct: false,
+                timeout: secs(30),
+                retry: true,
+            },
+            files::list,
+        ),
+        action(
+            Meta {
+                name: "file.search",
+                description: "Find the lines matching a regular expression (or plain text) in the workspace files the job may read; at most 100 lines.",
+                needs: &[],
+                consequential: &[],
+                direct: false,
+                timeout: secs(60),
+                retry: true,
+            },
+            files::search,
+        ),
+        action(
+            Meta {
+                name: "file.edit",
+                description: "Replace an exact piece of text that occurs once in a workspace file (in the skill's workspace globs); changing a file this job did not write asks first. Undoable.",
+                needs: &[],
+                consequential: &["overwrite"],
+                direct: false,
+                timeout: secs(30),
+                retry: false,
+            },
+            files::edit,
+        ),
+        action(
+            Meta {
+                name: "skill",
+                description: "Load the instructions (SKILL.md) of one of the person's prompt-only skills by its name, and the list of the other files in its folder.",
+                needs: &[],
+                consequential: &[],
+                direct: false,
+                timeout: secs(30),
+                retry: true,
+            },
+            prompt::load,
+        ),
+        action(
+            Meta {
+                name: "skill.file",
+                description: "Read another file of a prompt-only skill's folder (a path the skill's instructions name, relative to its folder).",
+                needs: &[],
+                consequential: &[],
+                direct: false,
+                timeout: secs(30),
+                retry: true,
+            },
+            prompt::file,
         ),
         action(
             Meta {

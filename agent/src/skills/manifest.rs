@@ -136,7 +136,7 @@ pub struct Manifest {
     pub permissions: Permissions,
     /// Steps; empty for a prompt-only skill.
     pub steps: Vec<StepSpec>,
-    /// Whether skill.yaml exists (false: prompt-only, needs a planner).
+    /// Whether skill.yaml exists (false: prompt-only, run by the planner).
     pub executable: bool,
 }
 
@@ -259,7 +259,8 @@ pub fn read(files: &Files<'_>) -> Result<Manifest, Vec<Problem>> {
     let executable = files.skill_yaml.is_some();
     let (trigger, params, schedule, permissions, steps) = manifest_rest.unwrap_or_default();
     Ok(Manifest {
-        trigger: trigger.or_else(|| executable.then(|| format!("/{}", front.name))),
+        // A prompt-only skill's `/name` runs the planner with its instructions.
+        trigger: trigger.or_else(|| Some(format!("/{}", front.name))),
         front,
         body,
         hash,
@@ -815,7 +816,8 @@ mod tests {
     #[test]
     fn a_skill_md_alone_is_prompt_only() {
         let m = read(&files(MD, None)).unwrap();
-        assert!(!m.executable && m.trigger.is_none() && m.steps.is_empty());
+        assert!(!m.executable && m.steps.is_empty());
+        assert_eq!(m.trigger.as_deref(), Some(&*format!("/{}", m.front.name)));
         let yaml_bad = "params:\n  when:\n    type: int\n    default: soon\n";
         let e = read(&files(MD, Some(yaml_bad))).unwrap_err();
         assert!(e[0].to_string().contains("skill.yaml:2:"), "{e:?}");

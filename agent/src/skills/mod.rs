@@ -2,8 +2,8 @@
 //! Deskhand's `skill.yaml` (trigger, typed params, schedule, permissions, steps); built-in ones
 //! ship in the repository's `skills/` (compiled into the binary), the person's own live in the
 //! workspace's `skills/`. Steps `use` actions ([`actions`]); a few actions are also runnable
-//! directly as one-step skills. A folder with only a SKILL.md loads as a prompt-only skill that
-//! needs a planner to run.
+//! directly as one-step skills. A folder with only a SKILL.md loads as a prompt-only skill:
+//! `/NAME` runs the planner with its instructions ([`prompt`]).
 
 pub mod actions;
 pub mod args;
@@ -13,6 +13,7 @@ pub mod install;
 mod mail;
 pub mod manifest;
 pub mod person;
+pub mod prompt;
 mod reports;
 pub mod tasks_sync;
 pub mod template;
@@ -76,7 +77,7 @@ pub enum SkillKind {
     Action,
     /// SKILL.md + skill.yaml: runs its steps.
     Workflow,
-    /// SKILL.md only: needs a planner (an LLM) to run.
+    /// SKILL.md only: `/NAME` runs the planner (a language model) with its instructions.
     PromptOnly,
 }
 
@@ -285,15 +286,21 @@ impl Skills {
                 JobError::Invalid(format!("skill {name} did not load: {}", broken.join("; ")))
             }
         })?;
-        if skill.kind == SkillKind::PromptOnly {
-            return Err(JobError::Invalid(format!(
-                "skill {} is prompt-only (a SKILL.md without skill.yaml): it needs a planner, \
-                 which this agent does not have; add a skill.yaml with steps to run it",
-                skill.name
-            )));
-        }
         if !skill.trusted {
             return Err(JobError::Untrusted(skill.name.clone()));
+        }
+        if skill.kind == SkillKind::PromptOnly {
+            // `/NAME words… k=v`: the words are the request the planner gets with the skill's
+            // instructions; text for the model, so held to the multi-line rule, never a step's
+            // argument.
+            for (k, v) in params {
+                check_chars(
+                    ParamType::Json,
+                    v,
+                    &format!("parameter {k:?} of {}", skill.name),
+                )?;
+            }
+            return Ok((skill, params.clone()));
         }
         let out = check_params(&skill.name, &skill.params, params)?;
         // A `text` parameter may not reach a one-line argument of a step (a mail's subject).
@@ -321,8 +328,16 @@ impl Skills {
         params: Map<String, Value>,
         env: Arc<SkillEnv>,
     ) -> Vec<Step> {
+        // A prompt-only skill runs the planner with its instructions and its words as the request.
+        let params = if skill.kind == SkillKind::PromptOnly {
+            prompt::ask_params(&skill.name, &params)
+        } else {
+            params
+        };
+        let planned = skill.kind == SkillKind::PromptOnly
+            || (skill.kind == SkillKind::Action && skill.name == crate::planner::ACTION);
         // A planned job gets the planner's permissions, whatever the request said.
-        let policy = if skill.kind == SkillKind::Action && skill.name == crate::planner::ACTION {
+        let policy = if planned {
             let mut perms = env.planner_permissions();
             // The sites the person named in the request itself may be opened (and only their
             // origins: where a page then leads is checked like any navigation).
@@ -361,7 +376,17 @@ impl Skills {
                 )],
                 None => vec![],
             },
-            _ => {
+            SkillKind::PromptOnly => match actions::find(crate::planner::ACTION) {
+                Some(a) => vec![action_step(
+                    a,
+                    StepArgs::Given(params),
+                    output(&skill.name, None),
+                    &env,
+                    &scope,
+                )],
+                None => vec![],
+            },
+            SkillKind::Workflow => {
                 let params = Arc::new(skill.declared(&params));
                 skill
                     .steps
@@ -912,11 +937,28 @@ mod tests {
         )
         .unwrap();
         let s = Skills::load(d.path());
-        assert_eq!(s.find("prompt-only").unwrap().kind, SkillKind::PromptOnly);
-        assert!(s
-            .check("prompt-only", &Map::new())
-            .unwrap_err()
-            .to_string()
-            .contains("planner"));
+        let def = s.find("prompt-only").unwrap();
+        assert_eq!(def.kind, SkillKind::PromptOnly);
+        assert_eq!(def.trigger.as_deref(), Some("/prompt-only"));
+        // A workspace skill the person has not accepted stays refused, prompt-only or not.
+        assert!(matches!(
+            s.check("prompt-only", &Map::new()),
+            Err(JobError::Untrusted(_))
+        ));
+        install::trust(d.path(), "prompt-only", def.hash.as_deref().unwrap()).unwrap();
+        let s = Skills::load(d.path());
+        let words = serde_json::json!({"args": ["the", "weekly", "notes"]});
+        let (def, params) = s.check("/prompt-only", words.as_object().unwrap()).unwrap();
+        assert_eq!(params["args"][1], "weekly");
+        let bad = serde_json::json!({"args": ["x\u{1b}[2J"]});
+        assert!(s.check("prompt-only", bad.as_object().unwrap()).is_err());
+        // It runs as one planned step: agent.ask with the skill and the words as the request.
+        assert!(def.permissions.is_none());
+        let p = prompt::ask_params(&def.name, &params);
+        assert_eq!(p["request"], "the weekly notes");
+        assert!(actions::find(crate::planner::ACTION)
+            .unwrap()
+            .check_args(p)
+            .is_ok());
     }
 }

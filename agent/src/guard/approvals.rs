@@ -241,6 +241,18 @@ pub async fn answer(
             Ok(n)
         })
         .await?;
+    let a = decided(store, id, changed).await?;
+    store.audit().record(
+        "approval.decided",
+        Some(&a.job),
+        json!({"approval": a.id, "action": a.action, "decision": "answered",
+               "answer_chars": text.chars().count(), "by": by}),
+    );
+    Ok(a)
+}
+
+/// The approval after an update that changed `changed` rows: none means it was decided already.
+async fn decided(store: &Store, id: &str, changed: usize) -> Result<Approval, ApprovalError> {
     let a = get(store, id).await?;
     if changed == 0 {
         return Err(ApprovalError::Decided {
@@ -248,12 +260,6 @@ pub async fn answer(
             state: a.state.as_str(),
         });
     }
-    store.audit().record(
-        "approval.decided",
-        Some(&a.job),
-        json!({"approval": a.id, "action": a.action, "decision": "answered",
-               "answer_chars": text.chars().count(), "by": by}),
-    );
     Ok(a)
 }
 
@@ -297,13 +303,7 @@ pub async fn decide(
             )
         })
         .await?;
-    let a = get(store, id).await?;
-    if changed == 0 {
-        return Err(ApprovalError::Decided {
-            id: id.to_string(),
-            state: a.state.as_str(),
-        });
-    }
+    let a = decided(store, id, changed).await?;
     store.audit().record(
         "approval.decided",
         Some(&a.job),

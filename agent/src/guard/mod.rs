@@ -772,17 +772,7 @@ impl Guard {
     where
         F: Fn(&str) -> Result<String, String> + Send + 'static,
     {
-        let norm = self
-            .files
-            .resolve(rel)
-            .map_err(|e| self.refuse("file", rel, &e.to_string()))?;
-        let norm_rel = norm
-            .strip_prefix(self.files.root())
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
-            .unwrap_or_else(|_| rel.to_string());
-        self.policy
-            .path_allowed(&norm_rel)
-            .map_err(|why| self.refuse("file", &norm_rel, &why))?;
+        let (norm, norm_rel) = self.writable(rel)?;
         if !norm.is_file() {
             return Err(StepError::Invalid(format!(
                 "there is no file {norm_rel} to change; create it with file.write"
@@ -848,11 +838,9 @@ impl Guard {
         })
     }
 
-    /// Write a workspace file for the job: the path must be inside the workspace (no `..`,
-    /// absolute paths, symlinks out, `.deskhand/`) and match the skill's globs; replacing a file
-    /// the job did not write is an `overwrite` (asks unless allowed). Journaled for undo, audited,
-    /// and recorded as the job's output.
-    pub async fn write_file(&self, rel: &str, bytes: Vec<u8>) -> Result<(), StepError> {
+    /// Where a write to `rel` would land (absolute, and relative to the workspace), if the
+    /// workspace and the skill's globs allow it; a refusal is audited.
+    fn writable(&self, rel: &str) -> Result<(std::path::PathBuf, String), StepError> {
         let norm = self
             .files
             .resolve(rel)
@@ -864,6 +852,15 @@ impl Guard {
         self.policy
             .path_allowed(&norm_rel)
             .map_err(|why| self.refuse("file", &norm_rel, &why))?;
+        Ok((norm, norm_rel))
+    }
+
+    /// Write a workspace file for the job: the path must be inside the workspace (no `..`,
+    /// absolute paths, symlinks out, `.deskhand/`) and match the skill's globs; replacing a file
+    /// the job did not write is an `overwrite` (asks unless allowed). Journaled for undo, audited,
+    /// and recorded as the job's output.
+    pub async fn write_file(&self, rel: &str, bytes: Vec<u8>) -> Result<(), StepError> {
+        let (norm, norm_rel) = self.writable(rel)?;
         self.claim(&norm_rel)?;
         let journal = crate::journal::Journal::new(&self.env.workspace);
         if norm.exists() && !journal.touched(&self.job, &norm_rel) {

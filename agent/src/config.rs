@@ -47,6 +47,11 @@ pub struct ModelSection {
     pub model: Option<String>,
     /// The most tokens one reply may have.
     pub max_tokens: Option<u32>,
+    /// US dollars per million input tokens (with `output_price_per_mtok`, a job's cost is
+    /// recorded beside its tokens).
+    pub input_price_per_mtok: Option<f64>,
+    /// US dollars per million output tokens.
+    pub output_price_per_mtok: Option<f64>,
 }
 
 /// `[planner]` in config.toml.
@@ -242,18 +247,70 @@ impl Config {
         if c.retry.max_attempts == 0 {
             return Err("[retry] max_attempts must be at least 1".into());
         }
+        let m = &c.model;
+        match (m.input_price_per_mtok, m.output_price_per_mtok) {
+            (None, None) => {}
+            (Some(i), Some(o)) if i.is_finite() && o.is_finite() && i >= 0.0 && o >= 0.0 => {}
+            (i, o) => {
+                return Err(format!(
+                    "[model] input_price_per_mtok = {i:?}, output_price_per_mtok = {o:?}: set \
+                     both, in US dollars per million tokens (0 or more), or neither"
+                ))
+            }
+        }
         Ok(c)
+    }
+}
+
+/// Where the planner's model key comes from (`deskhand model status`); never the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// This environment variable (the environment wins over the keyring).
+    Env(&'static str),
+    /// The OS keyring, put there by `deskhand model set-key`.
+    Keyring,
+    /// This environment variable holds a key, but it is not sent: the base URL comes from the
+    /// workspace's config file and is not the provider's own endpoint.
+    Withheld(&'static str),
+    /// No key (a local server needs none).
+    None,
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Env(v) => write!(f, "environment variable {v}"),
+            KeySource::Keyring => f.write_str("OS keyring (deskhand model set-key)"),
+            KeySource::Withheld(v) => write!(
+                f,
+                "none sent: {v} is set, but the base URL comes from the workspace's config file \
+                 and is not the provider's endpoint (name it in DESKHAND_MODEL_BASE_URL)"
+            ),
+            KeySource::None => f.write_str("none"),
+        }
     }
 }
 
 /// The planner's model, budget and permissions from `[model]`, `[planner]` and the environment
 /// (`DESKHAND_MODEL_PROVIDER`, `DESKHAND_MODEL_BASE_URL`, `DESKHAND_MODEL`,
 /// `DESKHAND_MODEL_API_KEY`, else `ANTHROPIC_API_KEY` / `OPENAI_API_KEY`); `get` reads a variable.
+/// No keyring: see [`planner_env_with`].
 pub fn planner_env(
     config: &Config,
     get: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<crate::guard::PlannerEnv> {
-    use deskhand_model::{ApiKey, ModelConfig, Provider};
+    planner_env_with(config, get, |_| None)
+}
+
+/// The model settings and where the key came from: the environment first, then `keyring` (asked
+/// only when the environment has no key and a key may be sent to the base URL); `None` when no
+/// provider and model are configured.
+pub fn model_settings(
+    config: &Config,
+    get: impl Fn(&str) -> Option<String>,
+    keyring: impl Fn(deskhand_model::Provider) -> Option<String>,
+) -> anyhow::Result<Option<(deskhand_model::ModelConfig, KeySource)>> {
+    use deskhand_model::{ApiKey, ModelConfig, Price, Provider};
     let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
     let m = &config.model;
     let provider: Option<Provider> = match get("DESKHAND_MODEL_PROVIDER").or(m.provider.clone()) {
@@ -263,38 +320,67 @@ pub fn planner_env(
         None => None,
     };
     let name = get("DESKHAND_MODEL").or(m.model.clone());
-    let model = match (provider, name) {
-        (Some(p), Some(name)) => {
-            let mut c = ModelConfig::new(p, &name);
-            // A base URL from the workspace's config file (which a shared or downloaded workspace
-            // brings along) gets no key unless it is the provider's own endpoint: a local server
-            // needs none, and anything else must be named in the environment.
-            let mut key_allowed = true;
-            if let Some(u) = get("DESKHAND_MODEL_BASE_URL") {
-                c.base_url = url::Url::parse(&u)
-                    .map_err(|e| anyhow::anyhow!("DESKHAND_MODEL_BASE_URL {u:?}: {e}"))?;
-            } else if let Some(u) = &m.base_url {
-                key_allowed = u.origin() == c.base_url.origin();
-                c.base_url = u.clone();
-            }
-            if let Some(t) = m.max_tokens {
-                c.max_tokens = t;
-            }
-            let own = match p {
-                Provider::Anthropic => "ANTHROPIC_API_KEY",
-                Provider::Openai => "OPENAI_API_KEY",
-            };
-            c.api_key = get("DESKHAND_MODEL_API_KEY")
-                .or_else(|| get(own))
-                .filter(|_| key_allowed)
-                .map(|k| ApiKey::new(&k));
-            if let Some(ms) = get("DESKHAND_MODEL_RETRY_MS").and_then(|v| v.parse().ok()) {
-                c.retry.base = std::time::Duration::from_millis(ms);
-            }
-            Some(c)
-        }
-        _ => None,
+    let (Some(p), Some(name)) = (provider, name) else {
+        return Ok(None);
     };
+    let mut c = ModelConfig::new(p, &name);
+    // A base URL from the workspace's config file (which a shared or downloaded workspace
+    // brings along) gets no key unless it is the provider's own endpoint: a local server
+    // needs none, and anything else must be named in the environment.
+    let mut key_allowed = true;
+    if let Some(u) = get("DESKHAND_MODEL_BASE_URL") {
+        c.base_url = url::Url::parse(&u)
+            .map_err(|e| anyhow::anyhow!("DESKHAND_MODEL_BASE_URL {u:?}: {e}"))?;
+    } else if let Some(u) = &m.base_url {
+        key_allowed = u.origin() == c.base_url.origin();
+        c.base_url = u.clone();
+    }
+    if let Some(t) = m.max_tokens {
+        c.max_tokens = t;
+    }
+    if let (Some(i), Some(o)) = (m.input_price_per_mtok, m.output_price_per_mtok) {
+        c.price = Some(Price {
+            input_per_mtok: i,
+            output_per_mtok: o,
+        });
+    }
+    let own = match p {
+        Provider::Anthropic => "ANTHROPIC_API_KEY",
+        Provider::Openai => "OPENAI_API_KEY",
+    };
+    let from_env = ["DESKHAND_MODEL_API_KEY", own]
+        .into_iter()
+        .find_map(|v| get(v).map(|k| (v, k)));
+    let source = match from_env {
+        Some((v, _)) if !key_allowed => KeySource::Withheld(v),
+        Some((v, k)) => {
+            c.api_key = Some(ApiKey::new(&k));
+            KeySource::Env(v)
+        }
+        // The keyring's key is not tied to a workspace either: the same rule applies.
+        None if !key_allowed => KeySource::None,
+        None => match keyring(p).filter(|k| !k.trim().is_empty()) {
+            Some(k) => {
+                c.api_key = Some(ApiKey::new(&k));
+                KeySource::Keyring
+            }
+            None => KeySource::None,
+        },
+    };
+    if let Some(ms) = get("DESKHAND_MODEL_RETRY_MS").and_then(|v| v.parse().ok()) {
+        c.retry.base = std::time::Duration::from_millis(ms);
+    }
+    Ok(Some((c, source)))
+}
+
+/// [`planner_env`], with `keyring` giving the key `deskhand model set-key` stored for a provider
+/// when the environment has none.
+pub fn planner_env_with(
+    config: &Config,
+    get: impl Fn(&str) -> Option<String>,
+    keyring: impl Fn(deskhand_model::Provider) -> Option<String>,
+) -> anyhow::Result<crate::guard::PlannerEnv> {
+    let model = model_settings(config, get, keyring)?.map(|(c, _)| c);
     let p = &config.planner;
     let mut budget = deskhand_model::Budget::default();
     if let Some(t) = p.max_turns {
@@ -394,10 +480,60 @@ mod tests {
     }
 
     #[test]
+    fn the_keyring_key_is_used_only_without_an_environment_key_and_prices_are_read() {
+        let c = Config::parse(
+            "[model]\nprovider = \"anthropic\"\nmodel = \"claude\"\n\
+             input_price_per_mtok = 3.0\noutput_price_per_mtok = 15\n",
+        )
+        .unwrap();
+        let asked = std::cell::Cell::new(0);
+        let keyring = |p: deskhand_model::Provider| {
+            asked.set(asked.get() + 1);
+            (p == deskhand_model::Provider::Anthropic).then(|| "sk-ring".to_string())
+        };
+        let (m, source) = model_settings(&c, |_| None, keyring).unwrap().unwrap();
+        assert_eq!(source, KeySource::Keyring);
+        assert!(m.api_key.is_some());
+        assert_eq!(m.price.unwrap().output_per_mtok, 15.0);
+        // The environment wins, and the keyring is not even asked.
+        let env = |k: &str| (k == "ANTHROPIC_API_KEY").then(|| "sk-env".to_string());
+        let (_, source) = model_settings(&c, env, keyring).unwrap().unwrap();
+        assert_eq!(source, KeySource::Env("ANTHROPIC_API_KEY"));
+        assert_eq!(asked.get(), 1);
+        // A base URL from the file that is not the provider's gets neither key.
+        let moved = Config::parse(
+            "[model]\nprovider = \"anthropic\"\nmodel = \"claude\"\nbase_url = \"https://proxy.example\"\n",
+        )
+        .unwrap();
+        let (m, source) = model_settings(&moved, |_| None, keyring).unwrap().unwrap();
+        assert_eq!((m.api_key, source), (None, KeySource::None));
+        let (m, source) = model_settings(&moved, env, keyring).unwrap().unwrap();
+        assert_eq!(
+            (m.api_key, source),
+            (None, KeySource::Withheld("ANTHROPIC_API_KEY"))
+        );
+        assert_eq!(asked.get(), 1);
+        // One price alone, or a negative one, is refused.
+        assert!(Config::parse("[model]\ninput_price_per_mtok = 3.0\n")
+            .unwrap_err()
+            .contains("set both"));
+        assert!(
+            Config::parse("[model]\ninput_price_per_mtok = -1\noutput_price_per_mtok = 1\n")
+                .is_err()
+        );
+    }
+
+    #[test]
     fn example_config_parses() {
         let text = include_str!("../../docs/config.example.toml");
         let c = Config::parse(text).unwrap();
         assert_eq!(c.browser.backend.as_deref(), Some("cdp"));
+        assert_eq!(c.model.max_tokens, Some(4096));
+        // The commented prices parse too, once uncommented.
+        let priced = text
+            .replace("# input_price_per_mtok", "input_price_per_mtok")
+            .replace("# output_price_per_mtok", "output_price_per_mtok");
+        assert!(Config::parse(&priced).unwrap().model.input_price_per_mtok == Some(3.0));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod config;
 pub mod connect;
 pub mod connector_skills;
 pub mod dashboard;
+pub mod eval;
 pub mod extension;
 /// Fuzzing properties, shared by `fuzz/` and the corpus replay tests; not an API.
 #[doc(hidden)]
@@ -25,6 +26,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod job;
 pub mod journal;
+pub mod model_key;
 pub mod planner;
 pub mod queue;
 pub mod runner;
@@ -32,3 +34,4 @@ pub mod scheduler;
 pub mod site;
 pub mod skills;
 pub mod store;
+pub mod transcript;

@@ -156,6 +156,25 @@ impl Budget {
     }
 }
 
+/// What a model costs, in US dollars per million tokens (`[model] input_price_per_mtok`,
+/// `output_price_per_mtok`): providers price input and output separately.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// Dollars per million input tokens.
+    pub input_per_mtok: f64,
+    /// Dollars per million output tokens.
+    pub output_per_mtok: f64,
+}
+
+impl Price {
+    /// What `used` costs, in US dollars.
+    pub fn cost(&self, used: Usage) -> f64 {
+        (used.input_tokens as f64 * self.input_per_mtok
+            + used.output_tokens as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
+}
+
 /// Which model, where, and how.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
@@ -173,6 +192,8 @@ pub struct ModelConfig {
     pub retry: Retry,
     /// The longest a request may wait for its first byte, and then between two bytes.
     pub timeout: Duration,
+    /// What it costs, when the person said (token use is recorded either way).
+    pub price: Option<Price>,
 }
 
 impl ModelConfig {
@@ -186,6 +207,7 @@ impl ModelConfig {
             api_key: None,
             retry: Retry::default(),
             timeout: Duration::from_secs(120),
+            price: None,
         }
     }
 
@@ -468,6 +490,19 @@ mod tests {
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("sk-secret"), "{shown}");
         assert_eq!(cfg.api_key.unwrap().expose(), "sk-secret-123");
+    }
+
+    #[test]
+    fn cost_is_priced_per_million_tokens_of_each_kind() {
+        let p = Price {
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+        };
+        let used = Usage {
+            input_tokens: 200_000,
+            output_tokens: 10_000,
+        };
+        assert!((p.cost(used) - 0.75).abs() < 1e-9, "{}", p.cost(used));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod attacks;
 mod cli;
 mod connectors;
 mod dispatch;
+mod eval;
 mod extension;
 mod extract;
 mod fill;

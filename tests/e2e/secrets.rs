@@ -50,10 +50,10 @@ impl Env {
 }
 
 /// A private session bus with GNOME Keyring unlocked, as a desktop login provides.
-const KEYRING_SESSION: [&str; 2] = ["dbus-run-session", "--"];
+pub(crate) const KEYRING_SESSION: [&str; 2] = ["dbus-run-session", "--"];
 /// Starts the keyring in the foreground so the script's exit trap stops it (a daemonized one
 /// outlives the bus), and waits for its control socket.
-const UNLOCK: &str = "echo test-password | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 & KR=$!; \
+pub(crate) const UNLOCK: &str = "echo test-password | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 & KR=$!; \
     trap 'kill $KR 2>/dev/null' EXIT; \
     for i in $(seq 200); do [ -S \"$XDG_RUNTIME_DIR/keyring/control\" ] && break; sleep 0.05; done";
 

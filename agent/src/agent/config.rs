@@ -97,7 +97,12 @@ impl AgentConfig {
         if let Some(t) = env.schedule_tick {
             cfg.schedule_tick = t;
         }
-        cfg.planner = crate::config::planner_env(config, |k| env.model.get(k).cloned())?;
+        // The keyring is asked only when a model is configured and the environment has no key.
+        cfg.planner = crate::config::planner_env_with(
+            config,
+            |k| env.model.get(k).cloned(),
+            |p| crate::model_key::read(workspace, config, p),
+        )?;
         Ok(cfg)
     }
 }

@@ -324,6 +324,12 @@ impl Agent {
         self.inner.env.set_hub(hub).await;
     }
 
+    /// Close the browsers its jobs started (`run` does this on shutdown; a caller that runs
+    /// jobs now, several agents in one process, does it after each).
+    pub async fn close_browsers(&self) {
+        self.inner.env.shutdown_browsers().await;
+    }
+
     /// The schedule ledger.
     pub fn ledger(&self) -> &Arc<deskhand_schedule::Ledger> {
         &self.inner.ledger

@@ -332,6 +332,10 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
             let events = store.events(&id, 0).await?;
             let mut v = serde_json::to_value(&j)?;
             v["events"] = serde_json::to_value(events)?;
+            // A planned job: its turns, tokens and (with prices in [model]) cost.
+            if let Some(spent) = crate::transcript::spent(workspace, &id) {
+                v["spent"] = serde_json::to_value(spent)?;
+            }
             print_json(&v, true)?;
         }
         JobsCommand::Cancel { id } => {

@@ -23,8 +23,10 @@ pub mod connect;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
+pub mod eval;
 pub mod extension;
 pub mod jobs;
+pub mod model;
 mod narrate;
 pub mod safe_text;
 pub mod schedule;
@@ -60,6 +62,10 @@ pub enum Command {
     Serve(jobs::ServeArgs),
     /// Ask in plain words: the configured language model plans it over the guarded actions.
     Ask(skills::AskArgs),
+    /// The language model: store or forget its API key (OS keyring), show what is configured.
+    Model(model::ModelArgs),
+    /// Score the configured model: run a suite of tasks (YAML) as planned jobs and check them.
+    Eval(eval::EvalArgs),
     /// Send a job to the agent (and, with --wait, follow it to the end).
     Dispatch(jobs::DispatchArgs),
     /// List, show, cancel or retry jobs.
@@ -210,6 +216,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(a) => schedule::run(a, &ws),
         Command::Tasks(a) => workspace::tasks(a, &ws),
         Command::Ask(a) => skills::ask(a, &ws, &config).await,
+        Command::Model(a) => model::run(a, &ws, &config),
+        Command::Eval(a) => eval::run(a, &ws, &config).await,
         Command::Memory(a) => workspace::memory(a, &ws),
         Command::Trigger(words) => {
             if !words.first().is_some_and(|w| w.starts_with('/')) {

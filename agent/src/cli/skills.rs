@@ -333,6 +333,9 @@ async fn run_now(
                 outln!("{}", answer.trim())?;
             }
             outln!("{} {} succeeded", rec.skill, rec.id)?;
+            if let Some(spent) = crate::transcript::spent(workspace, &rec.id) {
+                outln!("  {}", spent.summary())?;
+            }
             for o in &rec.outputs {
                 outln!("  {}", workspace.join(o).display())?;
             }

@@ -69,6 +69,8 @@ pub struct AskOut {
     input_tokens: u64,
     /// Output tokens, all turns.
     output_tokens: u64,
+    /// What the tokens cost in US dollars, when `[model]` has prices.
+    cost_usd: Option<f64>,
 }
 
 impl From<ModelError> for StepError {
@@ -199,7 +201,18 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         who: None,
     };
     let mut out = talk.converse(req).await?;
-    out.md = format!("# Request\n\n{md}{}\n{}", a.request.0, out.md);
+    let cost_usd = client.config().price.map(|p| p.cost(out.used));
+    g.append_transcript(
+        &json!({"total": {"turns": out.turns, "tool_calls": out.calls,
+        "input_tokens": out.used.input_tokens, "output_tokens": out.used.output_tokens,
+        "cost_usd": cost_usd}}),
+    )?;
+    out.md = format!(
+        "# Request\n\n{md}{}\n{}\n---\n\n{}\n",
+        a.request.0,
+        out.md,
+        spent_line(out.turns, out.used, cost_usd)
+    );
     let path = g.write_output("md", out.md.into_bytes()).await?;
     Ok(AskOut {
         answer: out.answer,
@@ -208,7 +221,17 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         tool_calls: out.calls,
         input_tokens: out.used.input_tokens,
         output_tokens: out.used.output_tokens,
+        cost_usd,
     })
+}
+
+/// "3 model turns, 1200 input and 80 output tokens ($0.0048)" for the readable transcript.
+fn spent_line(turns: u32, used: Usage, cost_usd: Option<f64>) -> String {
+    let cost = cost_usd.map(|c| format!(" (${c:.4})")).unwrap_or_default();
+    format!(
+        "{turns} model turns, {} input and {} output tokens{cost}",
+        used.input_tokens, used.output_tokens
+    )
 }
 
 /// What a conversation came to.

@@ -366,26 +366,23 @@ impl Skills {
             path,
         };
         match skill.kind {
-            SkillKind::Action => match actions::find(&skill.name) {
-                Some(a) => vec![action_step(
-                    a,
-                    StepArgs::Given(params),
-                    output(&skill.name, None),
-                    &env,
-                    &scope,
-                )],
-                None => vec![],
-            },
-            SkillKind::PromptOnly => match actions::find(crate::planner::ACTION) {
-                Some(a) => vec![action_step(
-                    a,
-                    StepArgs::Given(params),
-                    output(&skill.name, None),
-                    &env,
-                    &scope,
-                )],
-                None => vec![],
-            },
+            // One step: the action itself, or the planner running a prompt-only skill.
+            SkillKind::Action | SkillKind::PromptOnly => {
+                let name = match skill.kind {
+                    SkillKind::PromptOnly => crate::planner::ACTION,
+                    _ => skill.name.as_str(),
+                };
+                match actions::find(name) {
+                    Some(a) => vec![action_step(
+                        a,
+                        StepArgs::Given(params),
+                        output(&skill.name, None),
+                        &env,
+                        &scope,
+                    )],
+                    None => vec![],
+                }
+            }
             SkillKind::Workflow => {
                 let params = Arc::new(skill.declared(&params));
                 skill

@@ -1,7 +1,10 @@
 //! Running jobs: a queue delivery from admission to acknowledgement, a job run here and now, and
 //! the execution of a plan with every transition recorded.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use serde_json::Value;
 
 use super::admit::{admit, Admitted, Entry};
 use super::{Agent, AgentError};
@@ -99,7 +102,7 @@ impl Agent {
             }
         };
         let plan = skills.plan(&def, params, Arc::clone(&self.inner.env));
-        let ended = self.execute(&id, plan, Some(&d)).await;
+        let (ended, _) = self.execute(&id, plan, Some(&d)).await;
         if ended == Ended::HandedBack {
             let _ = queue.release(d).await;
             return;
@@ -113,6 +116,15 @@ impl Agent {
     /// Run a job here and now, without a queue (`deskhand skills run`, `deskhand /trigger`, the
     /// demo). The job is recorded like any other, so it shows in `jobs list` and the dashboard.
     pub async fn run_now(&self, job: Job) -> Result<crate::store::JobRecord, AgentError> {
+        Ok(self.run_now_with_results(job).await?.0)
+    }
+
+    /// [`Agent::run_now`], also returning each step's result by step name (empty unless the job
+    /// succeeded): what the MCP server answers a tool call with.
+    pub async fn run_now_with_results(
+        &self,
+        job: Job,
+    ) -> Result<(crate::store::JobRecord, HashMap<String, Value>), AgentError> {
         let id = job.id.to_string();
         let skills = self.skills();
         let (def, params) = match admit(&self.inner.store, &skills, Entry::RunNow(&job)).await? {
@@ -128,18 +140,19 @@ impl Agent {
         );
         self.inner.store.insert(&job).await?;
         let plan = skills.plan(&def, params, Arc::clone(&self.inner.env));
-        self.execute(&id, plan, None).await;
+        let (_, results) = self.execute(&id, plan, None).await;
         self.refresh_dashboard().await;
-        Ok(self.inner.store.get(&id).await?)
+        Ok((self.inner.store.get(&id).await?, results))
     }
 
     /// Run a plan, recording every transition; renews the delivery's lease while it runs.
+    /// Returns how it ended and, when it succeeded, each step's result.
     async fn execute(
         &self,
         id: &str,
         plan: Vec<crate::runner::Step>,
         d: Option<&Delivery>,
-    ) -> Ended {
+    ) -> (Ended, HashMap<String, Value>) {
         let store = &self.inner.store;
         let queue = &self.inner.queue;
         let id = id.to_string();
@@ -205,8 +218,10 @@ impl Agent {
         if still_running == 0 {
             self.inner.awake.release_unless_due();
         }
+        let mut results = HashMap::new();
         let ended = match result {
-            Ok(_) => {
+            Ok(r) => {
+                results = r;
                 self.transition(&id, Transition::Succeed).await;
                 Ended::Done
             }
@@ -251,7 +266,7 @@ impl Agent {
             );
             self.after_job(&rec).await;
         }
-        ended
+        (ended, results)
     }
 }
 

@@ -26,6 +26,7 @@ pub mod devices;
 pub mod eval;
 pub mod extension;
 pub mod jobs;
+pub mod mcp;
 pub mod model;
 mod narrate;
 pub mod safe_text;
@@ -60,6 +61,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run the agent daemon: consume jobs, run them, serve the local API and phone page.
     Serve(jobs::ServeArgs),
+    /// Serve Deskhand's actions to an MCP client (Claude Desktop, Claude Code…) on stdio.
+    Mcp(mcp::McpArgs),
     /// Ask in plain words: the configured language model plans it over the guarded actions.
     Ask(skills::AskArgs),
     /// The language model: store or forget its API key (OS keyring), show what is configured.
@@ -215,6 +218,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(a) => undo::history(a, &ws).await,
         Command::Schedule(a) => schedule::run(a, &ws),
         Command::Tasks(a) => workspace::tasks(a, &ws),
+        Command::Mcp(a) => mcp::run(a, &ws, &config).await,
         Command::Ask(a) => skills::ask(a, &ws, &config).await,
         Command::Model(a) => model::run(a, &ws, &config),
         Command::Eval(a) => eval::run(a, &ws, &config).await,

@@ -11,7 +11,7 @@
 
 mod conversation;
 mod delegate;
-mod tools;
+pub(crate) mod tools;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

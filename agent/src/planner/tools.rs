@@ -8,12 +8,13 @@ use crate::guard::Guard;
 use crate::runner::{StepCtx, StepError};
 use crate::skills::actions::{self, Action};
 
-/// Actions a planned job does not get as tools: itself, and schedule changes.
-const NOT_TOOLS: &[&str] = &[super::ACTION, "schedule", "noop"];
+/// Actions a planned job does not get as tools: itself, schedule changes, and the MCP server's
+/// own entry (a tool that calls tools).
+const NOT_TOOLS: &[&str] = &[super::ACTION, "schedule", "noop", crate::mcp::ACTION];
 
 /// A tool name the model APIs accept (letters, digits, `_`, `-`): `browser.extract` →
 /// `browser_extract`.
-fn tool_name(action: &str) -> String {
+pub(crate) fn tool_name(action: &str) -> String {
     action.replace('.', "_")
 }
 

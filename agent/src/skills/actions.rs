@@ -470,6 +470,19 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
         ),
         action(
             Meta {
+                name: crate::mcp::ACTION,
+                description: "Run one tool call from an MCP client (`deskhand mcp`): the named action with its arguments, with the planner's permissions.",
+                needs: &[],
+                consequential: &[],
+                direct: true,
+                // The called action keeps its own timeout inside this; an approval may wait.
+                timeout: secs(24 * 3600),
+                retry: false,
+            },
+            crate::mcp::call,
+        ),
+        action(
+            Meta {
                 name: "noop",
                 description: "Does nothing (for checking the agent and measuring dispatch).",
                 needs: &[],

@@ -335,8 +335,10 @@ impl Skills {
             params
         };
         let planned = skill.kind == SkillKind::PromptOnly
-            || (skill.kind == SkillKind::Action && skill.name == crate::planner::ACTION);
-        // A planned job gets the planner's permissions, whatever the request said.
+            || (skill.kind == SkillKind::Action
+                && (skill.name == crate::planner::ACTION || skill.name == crate::mcp::ACTION));
+        // A planned job gets the planner's permissions, whatever the request said; so does a
+        // tool call from an MCP client, which is another planner.
         let policy = if planned {
             let mut perms = env.planner_permissions();
             // The sites the person named in the request itself may be opened (and only their

@@ -1,0 +1,168 @@
+//! The MCP server: the action registry as tools, each call a job (see the module above).
+//!
+//! Tool names are the action names with `.` written `_` (`file.read` → `file_read`), as the
+//! planner offers them: MCP allows dots, but many clients pass tool names on to model APIs that
+//! accept only letters, digits, `_` and `-`.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, Content, ErrorData, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerInfo, Tool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler};
+use serde_json::{Map, Value};
+
+use super::{tool_action, ORIGIN};
+use crate::agent::Agent;
+use crate::job::{Job, JobState};
+use crate::skills::actions::Action;
+
+/// What clients are told about this server when they connect.
+const INSTRUCTIONS: &str = "Deskhand, a desktop agent: each tool is one of its guarded actions \
+on the person's workspace, browser and connections. Every call runs as a Deskhand job (listed in \
+`deskhand jobs list` and the audit log). Consequential calls (destructiveHint) wait for the person \
+to approve them in Deskhand; a refusal or no answer in time comes back as an error result.";
+
+/// Deskhand as an MCP server: a handle on a running agent.
+#[derive(Clone)]
+pub struct DeskhandMcp {
+    agent: Agent,
+}
+
+impl DeskhandMcp {
+    /// A server whose tool calls run as jobs on `agent`.
+    pub fn new(agent: Agent) -> DeskhandMcp {
+        DeskhandMcp { agent }
+    }
+
+    /// Run a checked tool call as a job and say how it ended.
+    async fn run(&self, tool: &str, arguments: JsonObject) -> CallToolResult {
+        let mut params = Map::new();
+        params.insert("tool".into(), Value::String(tool.to_string()));
+        params.insert("arguments".into(), Value::Object(arguments));
+        let job = Job::new(super::ACTION, params, ORIGIN);
+        let id = job.id.to_string();
+        tracing::info!(job = %id, tool, "MCP tool call");
+        let (rec, results) = match self.agent.run_now_with_results(job).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(job = %id, tool, error = %e, "MCP tool call refused");
+                return error_result(format!("{tool} was not run: {e}"));
+            }
+        };
+        match rec.state {
+            JobState::Succeeded => {
+                // One step: the called action's result.
+                let out = results.into_values().next().unwrap_or(Value::Null);
+                CallToolResult::success(vec![Content::text(out.to_string())])
+            }
+            JobState::Held => error_result(format!(
+                "{tool} (job {id}) is held: {} — the person must fix that in Deskhand, then call again",
+                rec.error.unwrap_or_default()
+            )),
+            other => error_result(format!(
+                "{tool} (job {id}) {}: {}",
+                other.as_str(),
+                rec.error.unwrap_or_default()
+            )),
+        }
+    }
+}
+
+fn error_result(message: String) -> CallToolResult {
+    CallToolResult::error(vec![Content::text(message)])
+}
+
+/// The MCP tool for an action: its schema, and hints from its declared effects.
+pub fn tool_of(a: &Action) -> Tool {
+    let schema = match a.args_schema() {
+        Value::Object(o) => o.clone(),
+        _ => JsonObject::new(),
+    };
+    let annotations = ToolAnnotations::new()
+        .read_only(a.consequential.is_empty())
+        .destructive(!a.consequential.is_empty());
+    Tool::new(
+        crate::planner::tools::tool_name(a.name),
+        a.description,
+        Arc::new(schema),
+    )
+    .annotate(annotations)
+}
+
+/// Every tool offered.
+pub fn tools() -> Vec<Tool> {
+    super::offered().map(tool_of).collect()
+}
+
+impl ServerHandler for DeskhandMcp {
+    fn get_info(&self) -> ServerInfo {
+        ServerInfo::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("deskhand", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let tool = request.name.as_ref();
+        let Some(action) = tool_action(tool) else {
+            return Err(ErrorData::invalid_params(
+                format!("there is no tool {tool:?}; tools/list shows the tools"),
+                None,
+            ));
+        };
+        let arguments = request.arguments.unwrap_or_default();
+        // A mistake in the arguments is the client's to fix: said before any job is made.
+        if let Err(e) = action.check_args(arguments.clone()) {
+            return Ok(error_result(format!("invalid arguments for {tool}: {e}")));
+        }
+        Ok(self.run(tool, arguments).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_carry_the_schema_and_hints_of_their_action() {
+        let tools = tools();
+        let find = |n: &str| {
+            tools
+                .iter()
+                .find(|t| t.name == n)
+                .unwrap_or_else(|| panic!("no tool {n}"))
+        };
+        let read = find("file_read");
+        assert_eq!(read.input_schema["type"], "object");
+        let hints = read.annotations.as_ref().unwrap();
+        assert_eq!(
+            (hints.read_only_hint, hints.destructive_hint),
+            (Some(true), Some(false))
+        );
+        let send = find("gmail_send").annotations.as_ref().unwrap();
+        assert_eq!(
+            (send.read_only_hint, send.destructive_hint),
+            (Some(false), Some(true))
+        );
+        // The planner's entry is offered; the schedule, the no-op and this entry are not.
+        find("agent_ask");
+        for hidden in ["schedule", "noop", "mcp_call"] {
+            assert!(tools.iter().all(|t| t.name != hidden), "{hidden}");
+        }
+        assert!(tools.iter().all(|t| tool_action(&t.name).is_some()));
+    }
+}

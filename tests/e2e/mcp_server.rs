@@ -1,0 +1,188 @@
+//! `deskhand mcp`: the real binary driven by an rmcp client over its stdio (issue 17).
+
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{json, Value};
+
+use crate::util::{run_cli, temp};
+
+/// A client connected to `deskhand mcp` on `ws`, and the server's process id.
+async fn connect(ws: &std::path::Path) -> (RunningService<RoleClient, ()>, u32) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"));
+    cmd.arg("mcp")
+        .env("DESKHAND_WORKSPACE", ws)
+        .env("DESKHAND_APPROVAL_TIMEOUT", "1")
+        .env_remove("DESKHAND_QUEUE")
+        // Logging on, to show that none of it reaches stdout (the protocol would break).
+        .env("RUST_LOG", "debug");
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn deskhand mcp");
+    let pid = transport.id().expect("the server's pid");
+    let client = ().serve(transport).await.expect("MCP handshake");
+    (client, pid)
+}
+
+async fn call(client: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> CallToolResult {
+    let Value::Object(args) = args else {
+        panic!("arguments must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tool {name}"))
+}
+
+/// MCP jobs in `deskhand jobs list --json`.
+fn mcp_jobs(ws: &std::path::Path) -> Vec<Value> {
+    let (ok, out, err) = run_cli(ws, &["jobs", "list", "--json"]);
+    assert!(ok, "jobs list: {err}");
+    let v: Value = serde_json::from_str(&out).expect("jobs list is JSON");
+    let list = v
+        .as_array()
+        .or_else(|| v["jobs"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    list.into_iter()
+        .filter(|j| j["skill"] == "mcp.call")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_client_lists_the_actions_and_every_call_is_a_guarded_job() {
+    let ws = temp();
+    let ws = ws.path();
+    std::fs::write(
+        ws.join("TASKS.md"),
+        "# Tasks\n\n## Inbox\n- [ ] Water the plants\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(ws.join("reports")).unwrap();
+    std::fs::write(ws.join("reports/notes.md"), "keep me\n").unwrap();
+    let (client, pid) = connect(ws).await;
+
+    // The registry as tools: API-safe names, object schemas, hints from the declared effects.
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let read = tool(&tools, "file_read");
+    assert_eq!(read.input_schema["type"], "object");
+    assert!(read.input_schema["properties"]["path"].is_object());
+    let hints = |t: &Tool| {
+        let a = t.annotations.clone().expect("annotations");
+        (a.read_only_hint, a.destructive_hint)
+    };
+    assert_eq!(hints(read), (Some(true), Some(false)));
+    assert_eq!(hints(tool(&tools, "file_write")), (Some(false), Some(true)));
+    assert_eq!(hints(tool(&tools, "gmail_send")), (Some(false), Some(true)));
+    assert_eq!(tool(&tools, "tasks_add").input_schema["type"], "object");
+    assert!(tools.iter().any(|t| t.name == "agent_ask"));
+    for hidden in ["schedule", "noop", "mcp_call"] {
+        assert!(!tools.iter().any(|t| t.name == hidden), "{hidden} offered");
+    }
+
+    // A call runs as a job and answers with the action's result.
+    let added = call(&client, "tasks_add", json!({"text": "Buy milk"})).await;
+    assert_eq!(added.is_error, Some(false), "{}", text(&added));
+    let tasks = std::fs::read_to_string(ws.join("TASKS.md")).unwrap();
+    assert!(
+        tasks.contains("Buy milk") && tasks.contains("Water the plants"),
+        "{tasks}"
+    );
+    let read = call(&client, "file_read", json!({"path": "TASKS.md"})).await;
+    assert_eq!(read.is_error, Some(false), "{}", text(&read));
+    let out: Value = serde_json::from_str(&text(&read)).expect("the result is JSON");
+    assert!(out.to_string().contains("Buy milk"), "{out}");
+
+    // Bad arguments: an error result saying what is wrong, and the server lives on.
+    let bad = call(&client, "file_read", json!({"file": "TASKS.md"})).await;
+    assert_eq!(bad.is_error, Some(true));
+    assert!(
+        text(&bad).contains("invalid arguments for file_read: missing field `path`"),
+        "{}",
+        text(&bad)
+    );
+    let unknown = client
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await;
+    assert!(unknown.is_err(), "an unknown tool is a protocol error");
+
+    // Refused by the guard: an error result, and nothing of the key in it.
+    let key = std::fs::read(ws.join(".deskhand/agent.key")).expect("the agent's key exists");
+    let refused = call(&client, "file_read", json!({"path": ".deskhand/agent.key"})).await;
+    assert_eq!(refused.is_error, Some(true));
+    let said = text(&refused);
+    assert!(said.contains("may not be read"), "{said}");
+    let key_text = String::from_utf8_lossy(&key).trim().to_string();
+    assert!(key_text.len() > 8 && !said.contains(&key_text), "{said}");
+
+    // Consequential: overwriting a file the job did not write asks the person; nobody answers
+    // within DESKHAND_APPROVAL_TIMEOUT, so it is not done.
+    let write = call(
+        &client,
+        "file_write",
+        json!({"path": "reports/notes.md", "text": "overwritten"}),
+    )
+    .await;
+    assert_eq!(write.is_error, Some(true), "{}", text(&write));
+    assert!(
+        text(&write).contains("nobody approved overwrite"),
+        "{}",
+        text(&write)
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("reports/notes.md")).unwrap(),
+        "keep me\n"
+    );
+
+    // Every call that passed its argument check is a job in the ledger and the audit log.
+    let jobs = mcp_jobs(ws);
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    let states: Vec<&str> = jobs.iter().filter_map(|j| j["state"].as_str()).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "succeeded").count(),
+        2,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == "failed").count(),
+        2,
+        "{states:?}"
+    );
+    let audit = std::fs::read_to_string(ws.join(".deskhand/audit.jsonl")).unwrap();
+    let received = audit
+        .lines()
+        .filter(|l| l.contains("job.received") && l.contains("\"origin\":\"mcp\""))
+        .count();
+    assert_eq!(received, 4, "{audit}");
+    assert!(!audit.contains(&key_text));
+
+    // The client going away ends the server.
+    client.cancel().await.expect("close the client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while deskhand_browser::process::pid_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !deskhand_browser::process::pid_alive(pid),
+        "deskhand mcp still running after its client closed"
+    );
+}

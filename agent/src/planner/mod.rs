@@ -31,7 +31,7 @@ pub use conversation::requests;
 pub use tools::{tool_list, untrusted};
 
 /// The planner's action name (a free-text job's skill).
-pub const ACTION: &str = "agent.ask";
+pub const ACTION: &str = crate::job::PLANNED;
 
 /// The longest tool result sent back to the model, in characters.
 const MAX_RESULT_CHARS: usize = 20_000;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
+use rmcp::model::{CallToolRequestParams, CallToolResult, GetPromptRequestParams, Tool};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
@@ -79,6 +79,12 @@ async fn an_mcp_client_lists_the_actions_and_every_call_is_a_guarded_job() {
     .unwrap();
     std::fs::create_dir_all(ws.join("reports")).unwrap();
     std::fs::write(ws.join("reports/notes.md"), "keep me\n").unwrap();
+    std::fs::create_dir_all(ws.join("skills/untrusted-notes")).unwrap();
+    std::fs::write(
+        ws.join("skills/untrusted-notes/SKILL.md"),
+        "---\nname: untrusted-notes\ndescription: Never trusted.\n---\nDo things.\n",
+    )
+    .unwrap();
     let (client, pid) = connect(ws).await;
 
     // The registry as tools: API-safe names, object schemas, hints from the declared effects.
@@ -174,6 +180,38 @@ async fn an_mcp_client_lists_the_actions_and_every_call_is_a_guarded_job() {
         .count();
     assert_eq!(received, 4, "{audit}");
     assert!(!audit.contains(&key_text));
+
+    // Trusted skills are prompts with their instructions; an untrusted one is not offered.
+    let prompts = client.list_all_prompts().await.expect("prompts/list");
+    let status = prompts
+        .iter()
+        .find(|p| p.name == "status-report")
+        .expect("the built-in status report is a prompt");
+    assert!(status
+        .description
+        .as_deref()
+        .is_some_and(|d| d.starts_with("Morning status report")));
+    assert!(!prompts.iter().any(|p| p.name == "untrusted-notes"));
+    assert!(
+        !prompts.iter().any(|p| p.name == "file.read"),
+        "actions are tools"
+    );
+    let Value::Object(args) = json!({"day": "tomorrow"}) else {
+        unreachable!()
+    };
+    let got = client
+        .get_prompt(GetPromptRequestParams::new("status-report").with_arguments(args))
+        .await
+        .expect("prompts/get");
+    let body = serde_json::to_string(&got.messages).unwrap();
+    assert!(
+        body.contains("# Status report") && body.contains("ARGUMENTS: day=tomorrow"),
+        "{body}"
+    );
+    assert!(client
+        .get_prompt(GetPromptRequestParams::new("untrusted-notes"))
+        .await
+        .is_err());
 
     // The client going away ends the server.
     client.cancel().await.expect("close the client");

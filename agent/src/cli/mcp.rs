@@ -26,7 +26,7 @@ pub async fn run(a: McpArgs, workspace: &Path, config: &Config) -> anyhow::Resul
     )?;
     let agent = Agent::start(cfg).await?;
     tracing::info!(workspace = %workspace.display(), "serving MCP on stdio");
-    let service = DeskhandMcp::new(agent)
+    let service = DeskhandMcp::new(agent, workspace.to_path_buf())
         .serve(rmcp::transport::stdio())
         .await
         .context("the MCP client did not complete the handshake on stdin/stdout")?;

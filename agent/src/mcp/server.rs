@@ -4,11 +4,14 @@
 //! planner offers them: MCP allows dots, but many clients pass tool names on to model APIs that
 //! accept only letters, digits, `_` and `-`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, Content, ErrorData, Implementation, JsonObject,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerInfo, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResult, Content, ErrorData, GetPromptRequestParams,
+    GetPromptResult, Implementation, JsonObject, ListPromptsResult, ListToolsResult,
+    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, PromptMessageRole,
+    ServerCapabilities, ServerInfo, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler};
@@ -18,6 +21,7 @@ use super::{tool_action, ORIGIN};
 use crate::agent::Agent;
 use crate::job::{Job, JobState};
 use crate::skills::actions::Action;
+use crate::skills::{SkillDef, SkillKind, Skills};
 
 /// What clients are told about this server when they connect.
 const INSTRUCTIONS: &str = "Deskhand, a desktop agent: each tool is one of its guarded actions \
@@ -29,12 +33,25 @@ to approve them in Deskhand; a refusal or no answer in time comes back as an err
 #[derive(Clone)]
 pub struct DeskhandMcp {
     agent: Agent,
+    workspace: PathBuf,
 }
 
 impl DeskhandMcp {
-    /// A server whose tool calls run as jobs on `agent`.
-    pub fn new(agent: Agent) -> DeskhandMcp {
-        DeskhandMcp { agent }
+    /// A server whose tool calls run as jobs on `agent`, and whose prompts are the skills of
+    /// `workspace`.
+    pub fn new(agent: Agent, workspace: PathBuf) -> DeskhandMcp {
+        DeskhandMcp { agent, workspace }
+    }
+
+    /// The skills offered as prompts: trusted ones with instructions (actions are tools), loaded
+    /// at each request so an edit (which revokes trust) is seen at once.
+    fn prompt_skills(&self) -> Vec<SkillDef> {
+        Skills::load(&self.workspace)
+            .list()
+            .iter()
+            .filter(|s| s.trusted && s.kind != SkillKind::Action)
+            .cloned()
+            .collect()
     }
 
     /// Run a checked tool call as a job and say how it ended.
@@ -92,6 +109,43 @@ pub fn tool_of(a: &Action) -> Tool {
     .annotate(annotations)
 }
 
+/// A skill as an MCP prompt: its name, description and parameters.
+pub fn prompt_of(s: &SkillDef) -> Prompt {
+    let args = s
+        .params
+        .iter()
+        .map(|p| {
+            PromptArgument::new(&p.name)
+                .with_description(&p.description)
+                .with_required(p.required)
+        })
+        .collect::<Vec<_>>();
+    Prompt::new(&s.name, Some(&s.description), Some(args))
+}
+
+/// The text of a skill's prompt: its instructions (SKILL.md), then the arguments given, as a
+/// Claude Code command appends them.
+pub fn prompt_text(s: &SkillDef, arguments: &JsonObject) -> String {
+    let mut text = format!(
+        "Deskhand skill {}: {}\n\n{}",
+        s.name,
+        s.description,
+        s.body.trim()
+    );
+    if !arguments.is_empty() {
+        let args: Vec<String> = arguments
+            .iter()
+            .map(|(k, v)| match v {
+                // A string as written, not JSON-quoted.
+                Value::String(v) => format!("{k}={v}"),
+                v => format!("{k}={v}"),
+            })
+            .collect();
+        text.push_str(&format!("\n\nARGUMENTS: {}", args.join(" ")));
+    }
+    text
+}
+
 /// Every tool offered.
 pub fn tools() -> Vec<Tool> {
     super::offered().map(tool_of).collect()
@@ -99,9 +153,14 @@ pub fn tools() -> Vec<Tool> {
 
 impl ServerHandler for DeskhandMcp {
     fn get_info(&self) -> ServerInfo {
-        ServerInfo::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("deskhand", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerInfo::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new("deskhand", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -110,6 +169,37 @@ impl ServerHandler for DeskhandMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(tools()))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let prompts = self.prompt_skills().iter().map(prompt_of).collect();
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResult, ErrorData> {
+        let skills = self.prompt_skills();
+        let Some(skill) = skills.iter().find(|s| s.name == request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "there is no trusted skill {:?}; prompts/list shows them, `deskhand skills trust NAME` trusts one",
+                    request.name
+                ),
+                None,
+            ));
+        };
+        let text = prompt_text(skill, &request.arguments.unwrap_or_default());
+        Ok(
+            GetPromptResult::new(vec![PromptMessage::new_text(PromptMessageRole::User, text)])
+                .with_description(&skill.description),
+        )
     }
 
     async fn call_tool(

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, GetPromptRequestParams, Tool};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, GetPromptRequestParams, ReadResourceRequestParams, Tool,
+};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
@@ -212,6 +214,36 @@ async fn an_mcp_client_lists_the_actions_and_every_call_is_a_guarded_job() {
         .get_prompt(GetPromptRequestParams::new("untrusted-notes"))
         .await
         .is_err());
+
+    // reports/ as read-only resources; nothing outside it, never the agent's folder.
+    let resources = client.list_all_resources().await.expect("resources/list");
+    let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+    assert!(uris.contains(&"deskhand:///reports/notes.md"), "{uris:?}");
+    assert!(
+        uris.iter().all(|u| u.starts_with("deskhand:///reports/")),
+        "{uris:?}"
+    );
+    let read = client
+        .read_resource(ReadResourceRequestParams::new(
+            "deskhand:///reports/notes.md",
+        ))
+        .await
+        .expect("resources/read");
+    assert!(serde_json::to_string(&read.contents)
+        .unwrap()
+        .contains("keep me"));
+    for outside in [
+        "deskhand:///.deskhand/agent.key",
+        "deskhand:///reports/../.deskhand/agent.key",
+        "deskhand:///TASKS.md",
+    ] {
+        let r = client
+            .read_resource(ReadResourceRequestParams::new(outside))
+            .await;
+        let said = format!("{r:?}");
+        assert!(r.is_err(), "{outside}: {said}");
+        assert!(!said.contains(&key_text), "{outside}: {said}");
+    }
 
     // The client going away ends the server.
     client.cancel().await.expect("close the client");

@@ -199,6 +199,12 @@ impl Agent {
         fresh
     }
 
+    /// Read-only access to the workspace's files, with the guard's path checks (the MCP
+    /// server's resources).
+    pub fn reader(&self) -> crate::guard::Reader {
+        self.inner.env.reader()
+    }
+
     /// Transitions as they happen (for SSE).
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.inner.events.subscribe()

@@ -7,11 +7,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rmcp::model::AnnotateAble;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, Content, ErrorData, GetPromptRequestParams,
-    GetPromptResult, Implementation, JsonObject, ListPromptsResult, ListToolsResult,
-    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, PromptMessageRole,
-    ServerCapabilities, ServerInfo, Tool, ToolAnnotations,
+    GetPromptResult, Implementation, JsonObject, ListPromptsResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, Prompt, PromptArgument, PromptMessage,
+    PromptMessageRole, RawResource, ReadResourceRequestParams, ReadResourceResult,
+    ResourceContents, ServerCapabilities, ServerInfo, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler};
@@ -146,6 +148,21 @@ pub fn prompt_text(s: &SkillDef, arguments: &JsonObject) -> String {
     text
 }
 
+/// The URI of a workspace file offered as a resource.
+const RESOURCE_PREFIX: &str = "deskhand:///";
+
+/// The folder offered as resources: the results jobs write, never the agent's state.
+const REPORTS: &str = "reports";
+
+/// Most files walked when listing `reports/`.
+const MAX_LISTED: usize = 10_000;
+
+/// The workspace path a resource URI names, if it is under `reports/`.
+fn resource_path(uri: &str) -> Option<&str> {
+    uri.strip_prefix(RESOURCE_PREFIX)
+        .filter(|rel| rel.starts_with("reports/"))
+}
+
 /// Every tool offered.
 pub fn tools() -> Vec<Tool> {
     super::offered().map(tool_of).collect()
@@ -157,6 +174,7 @@ impl ServerHandler for DeskhandMcp {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_prompts()
+                .enable_resources()
                 .build(),
         )
         .with_server_info(Implementation::new("deskhand", env!("CARGO_PKG_VERSION")))
@@ -200,6 +218,74 @@ impl ServerHandler for DeskhandMcp {
             GetPromptResult::new(vec![PromptMessage::new_text(PromptMessageRole::User, text)])
                 .with_description(&skill.description),
         )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let listing = match self.agent.reader().files(REPORTS, MAX_LISTED) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list reports/ for MCP resources");
+                return Ok(ListResourcesResult::with_all_items(vec![]));
+            }
+        };
+        let resources = listing
+            .files
+            .into_iter()
+            .map(|f| {
+                let mut r = RawResource::new(format!("{RESOURCE_PREFIX}{}", f.rel), f.rel.clone());
+                r.mime_type = mime_guess::from_path(&f.rel).first().map(|m| m.to_string());
+                r.size = u32::try_from(f.bytes).ok();
+                r.no_annotation()
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResult, ErrorData> {
+        let uri = request.uri;
+        let Some(rel) = resource_path(&uri) else {
+            return Err(ErrorData::invalid_params(
+                format!("{uri:?} is not a resource here: only {RESOURCE_PREFIX}reports/… files are offered"),
+                None,
+            ));
+        };
+        let bytes = match self.agent.reader().read(rel) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Err(ErrorData::resource_not_found(
+                    format!("no file {rel}; resources/list shows them"),
+                    None,
+                ))
+            }
+            Err(e) => return Err(ErrorData::invalid_params(format!("{rel}: {e}"), None)),
+        };
+        let mime = mime_guess::from_path(rel).first().map(|m| m.to_string());
+        let contents = match String::from_utf8(bytes) {
+            Ok(text) => ResourceContents::TextResourceContents {
+                uri,
+                mime_type: mime.or(Some("text/plain".into())),
+                text,
+                meta: None,
+            },
+            Err(e) => {
+                use base64::Engine;
+                ResourceContents::BlobResourceContents {
+                    uri,
+                    mime_type: mime,
+                    blob: base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                    meta: None,
+                }
+            }
+        };
+        Ok(ReadResourceResult::new(vec![contents]))
     }
 
     async fn call_tool(

@@ -26,6 +26,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod job;
 pub mod journal;
+pub mod mcp;
 pub mod model_key;
 pub mod planner;
 pub mod queue;

@@ -19,6 +19,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The skill a request in plain words runs as: the planner's action (defined here, where the
+/// envelope is resolved, so the envelope does not depend on the planner).
+pub const PLANNED: &str = "agent.ask";
+
 /// Largest job envelope we accept, in bytes.
 pub const MAX_JOB_BYTES: usize = 64 * 1024;
 
@@ -207,7 +211,7 @@ impl Job {
         if !text.starts_with('/') {
             let mut params = self.params.clone();
             params.insert("request".into(), Value::String(text.to_string()));
-            return (crate::planner::ACTION.to_string(), params);
+            return (PLANNED.to_string(), params);
         }
         // Shell-like words, so `/schedule "0 8 * * 1-5" status-report` keeps the cron together.
         let words = shlex::split(text)

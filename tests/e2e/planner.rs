@@ -1466,3 +1466,79 @@ async fn a_planned_job_lists_searches_and_edits_files_through_the_guard_and_undo
         plan
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_productivity_style_workspace_keeps_its_format_and_its_memory_reaches_the_model() {
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let tasks = "# Tasks\n\n## Active\n- [ ] **Review budget** - for Grace due:2026-12-05\n\n\
+                 ## Waiting On\n- [ ] **Contract** - legal has it\n\n## Someday\n\n## Done\n\
+                 - [x] ~~Book venue~~ (2026-11-30)\n";
+    std::fs::write(ws.join("TASKS.md"), tasks).unwrap();
+    std::fs::write(ws.join("CLAUDE.md"), "Reports in British English.\n").unwrap();
+    std::fs::create_dir_all(ws.join("memory")).unwrap();
+    std::fs::write(
+        ws.join("memory/people.md"),
+        "Grace: finance lead, prefers mail.\n",
+    )
+    .unwrap();
+    let (ok, _, err) = env
+        .run(&[
+            "tasks",
+            "add",
+            "Call Grace - about the budget",
+            "--section",
+            "Active",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = env.run(&["tasks", "done", "Review budget"]).await;
+    assert!(ok, "{err}");
+    let after = std::fs::read_to_string(ws.join("TASKS.md")).unwrap();
+    assert!(
+        after.contains("- [ ] **Call Grace** - about the budget\n"),
+        "{after}"
+    );
+    let today = chrono::Local::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(
+        after.ends_with(&format!(
+            "- [x] ~~Book venue~~ (2026-11-30)\n- [x] ~~Review budget~~ ({today})\n"
+        )),
+        "{after}"
+    );
+    assert!(
+        after.contains("## Waiting On\n- [ ] **Contract** - legal has it\n"),
+        "{after}"
+    );
+    let model = FakeModel::start_with_key(
+        Script::new([Turn::text("Noted.")
+            .expect_system_contains("Reports in British English.")
+            .expect_system_contains("## memory/people.md\nGrace: finance lead, prefers mail.")]),
+        KEY,
+    )
+    .await;
+    ask_ok(
+        &env,
+        &model,
+        Protocol::Anthropic,
+        "what is Grace waiting for?",
+    )
+    .await;
+    let dash = std::fs::read_to_string(ws.join("dashboard.html")).unwrap();
+    let waiting = dash
+        .find("data-column=\"waiting\"")
+        .expect("a Waiting on column");
+    let done = dash.find("data-column=\"done\"").unwrap();
+    let contract = dash.find("Contract").expect("the waiting task is shown");
+    assert!(
+        waiting < contract && contract < done,
+        "Contract is under Waiting on"
+    );
+    assert!(
+        !dash.contains("**Contract**"),
+        "titles are shown without their markup"
+    );
+}

@@ -145,6 +145,7 @@ fn kanban(tasks: &[Task], today: NaiveDate) -> Markup {
     let columns = [
         (Column::Todo, "todo", "To do"),
         (Column::Doing, "doing", "Doing"),
+        (Column::Waiting, "waiting", "Waiting on"),
         (Column::Done, "done", "Done"),
     ];
     html! {
@@ -421,7 +422,7 @@ h1 { font-size: 1.5rem; margin: 0 0 4px; }
 h2 { font-size: 1.15rem; margin: 28px 0 10px; }
 h3 { font-size: 1rem; margin: 0 0 8px; }
 .muted { color: var(--muted); }
-.kanban { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 12px; }
+.kanban { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 12px; }
 .column { background: var(--line); border-radius: 10px; padding: 10px; }
 .count { color: var(--muted); font-weight: normal; }
 .cards { list-style: none; margin: 0; padding: 0; display: grid; gap: 8px; }

@@ -4,6 +4,11 @@
 //! indented for sub-tasks) grouped under `#`/`##` headings. Inside the text, `due:2025-03-31`,
 //! `#tag` and `@owner` are picked out. Every other line is kept exactly as written, and
 //! edits rewrite only the lines they concern, so the person's formatting survives.
+//!
+//! The productivity-plugin style is understood too: sections `Active`, `Waiting On`,
+//! `Someday`, `Done`; open tasks as `- [ ] **Title** - context`, finished ones as
+//! `- [x] ~~Title~~ (2026-12-03)`. In such a file, a new task is written bold, and finishing a
+//! bold task writes it struck through with the day and moves it under `Done`.
 
 use std::fmt;
 
@@ -40,6 +45,15 @@ pub struct Task {
     pub owner: Option<String>,
     /// Leading whitespace width (a tab counts as four), for sub-tasks.
     pub indent: usize,
+    /// What follows a bold title (`**Title** - context`), tokens removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The day of a struck-through finished task (`~~Title~~ (2026-12-03)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<NaiveDate>,
+    /// Written in the productivity style (bold or struck-through title).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub styled: bool,
 }
 
 impl Task {
@@ -55,8 +69,10 @@ impl Task {
 pub enum Column {
     /// Not started.
     Todo,
-    /// In a "Doing"/"In progress" section or tagged `#doing`.
+    /// In a "Doing"/"In progress"/"Active" section or tagged `#doing`.
     Doing,
+    /// In a "Waiting on"/"Blocked" section or tagged `#waiting`.
+    Waiting,
     /// Ticked.
     Done,
 }
@@ -64,11 +80,15 @@ pub enum Column {
 /// The Kanban column a task belongs in.
 pub fn column(task: &Task) -> Column {
     let section = task.section.to_lowercase();
+    let tagged = |tag: &str| task.tags.iter().any(|t| t.eq_ignore_ascii_case(tag));
     if task.done {
         Column::Done
+    } else if section.contains("waiting") || section.contains("blocked") || tagged("waiting") {
+        Column::Waiting
     } else if section.contains("doing")
         || section.contains("in progress")
-        || task.tags.iter().any(|t| t.eq_ignore_ascii_case("doing"))
+        || section == "active"
+        || tagged("doing")
     {
         Column::Doing
     } else {
@@ -184,7 +204,59 @@ impl TaskList {
         if text.is_empty() {
             return Err(WorkspaceError::Empty { what: "task text" });
         }
-        Ok(self.insert_task(section, format!("- [ ] {text}")))
+        let line = if self.productivity_style() && !text.starts_with("**") {
+            // `Title - context` becomes `**Title** - context`, as the file's other tasks read.
+            match text.split_once(" - ") {
+                Some((title, context)) => {
+                    format!("- [ ] **{}** - {}", title.trim(), context.trim())
+                }
+                None => format!("- [ ] **{text}**"),
+            }
+        } else {
+            format!("- [ ] {text}")
+        };
+        Ok(self.insert_task(section, line))
+    }
+
+    /// Whether the file is kept in the productivity-plugin style: it has an `Active` and a
+    /// `Done` section, or a task written bold or struck through.
+    pub fn productivity_style(&self) -> bool {
+        let has = |name: &str| self.sections().iter().any(|s| s.eq_ignore_ascii_case(name));
+        (has("Active") && has("Done")) || self.tasks.iter().any(|t| t.styled)
+    }
+
+    /// Finish the task on `line` on `today`: a task in the productivity style is rewritten
+    /// `[x] ~~Title~~ (today)` (its indent and bullet kept) and moved under `Done` when the file
+    /// has that section; any other task only has its box ticked. Returns its line afterwards.
+    pub fn complete(&mut self, line: usize, today: NaiveDate) -> Result<usize, WorkspaceError> {
+        let checkbox = self.checkbox_at(line)?;
+        let Some(task) = self.tasks.iter().find(|t| t.line == line).cloned() else {
+            return Err(WorkspaceError::NoTaskAtLine { line });
+        };
+        if !task.styled {
+            self.set_done(line, true)?;
+            return Ok(line);
+        }
+        let old = &self.doc.lines[line].text;
+        let new = format!(
+            "{}x] ~~{}~~ ({})",
+            &old[..checkbox.mark],
+            task.title,
+            today.format("%Y-%m-%d")
+        );
+        self.doc.lines[line].text = new;
+        self.reindex();
+        let done = self
+            .sections()
+            .into_iter()
+            .find(|s| s.eq_ignore_ascii_case("Done"))
+            .map(str::to_owned);
+        match done {
+            Some(section) if !task.section.eq_ignore_ascii_case("Done") => {
+                self.move_to(line, &section)
+            }
+            _ => Ok(line),
+        }
     }
 
     /// Moves the task on `line` verbatim to the end of `section`'s tasks; returns its new line.
@@ -247,17 +319,30 @@ impl TaskList {
             .filter_map(|(i, (line, _))| {
                 let checkbox = Checkbox::parse(&line.text)?;
                 let text = line.text[checkbox.after_box..].trim().to_owned();
-                let tokens = Tokens::parse(&text);
+                let style = Styled::parse(&text);
+                let tokens = Tokens::parse(style.as_ref().map_or(&text, |s| &s.rest));
+                let (title, context) = match &style {
+                    Some(s) => (
+                        s.title.clone(),
+                        Some(tokens.title.trim_start_matches(['-', '—', '–', ':']).trim())
+                            .filter(|c| !c.is_empty())
+                            .map(String::from),
+                    ),
+                    None => (tokens.title, None),
+                };
                 Some(Task {
                     line: i,
                     section: sections[i].to_owned(),
                     done: checkbox.done,
-                    title: tokens.title,
+                    title,
                     due: tokens.due,
                     tags: tokens.tags,
                     owner: tokens.owner,
                     text,
                     indent: checkbox.indent,
+                    context,
+                    completed: style.as_ref().and_then(|s| s.completed),
+                    styled: style.is_some(),
                 })
             })
             .collect();
@@ -357,6 +442,48 @@ fn strip_bullet(body: &str) -> Option<&str> {
         return body[digits..].strip_prefix(['.', ')']);
     }
     None
+}
+
+/// A task text in the productivity style: `**Title** rest` or `~~Title~~ (YYYY-MM-DD) rest`.
+struct Styled {
+    title: String,
+    completed: Option<NaiveDate>,
+    rest: String,
+}
+
+impl Styled {
+    fn parse(text: &str) -> Option<Styled> {
+        for mark in ["**", "~~"] {
+            let Some(inner) = text.strip_prefix(mark) else {
+                continue;
+            };
+            let end = inner.find(mark)?;
+            let title = inner[..end].trim();
+            if title.is_empty() {
+                return None;
+            }
+            let mut rest = inner[end + mark.len()..].trim_start();
+            let mut completed = None;
+            if let Some(day) = rest
+                .strip_prefix('(')
+                .and_then(|r| r.split_once(')'))
+                .and_then(|(d, after)| {
+                    NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                        .ok()
+                        .map(|d| (d, after))
+                })
+            {
+                completed = Some(day.0);
+                rest = day.1.trim_start();
+            }
+            return Some(Styled {
+                title: title.to_string(),
+                completed,
+                rest: rest.to_string(),
+            });
+        }
+        None
+    }
 }
 
 /// The tokens picked out of a task's text.
@@ -729,5 +856,54 @@ mod tests {
         list.add("later # #", "c").unwrap();
         assert_eq!(list.to_string(), "## Later # #\n\n- [ ] b\n- [ ] c\n");
         assert_eq!(list.sections(), ["Later #"]);
+    }
+
+    #[test]
+    fn the_productivity_style_reads_and_writes_as_its_own() {
+        let text =
+            "# Tasks\n\n## Active\n- [ ] **Review budget** - for Grace due:2026-12-05 #work\n\n\
+                    ## Waiting On\n- [ ] **Contract** - legal has it\n\n## Someday\n\n## Done\n\
+                    - [x] ~~Book venue~~ (2026-11-30)\n";
+        let mut list = TaskList::parse(text);
+        assert!(list.productivity_style());
+        let t = &list.tasks()[0];
+        assert_eq!(t.title, "Review budget");
+        assert_eq!(t.context.as_deref(), Some("for Grace"));
+        assert_eq!(t.due, NaiveDate::from_ymd_opt(2026, 12, 5));
+        assert_eq!(t.tags, ["work"]);
+        assert_eq!(column(t), Column::Doing);
+        assert_eq!(column(&list.tasks()[1]), Column::Waiting);
+        let done = &list.tasks()[2];
+        assert_eq!((done.title.as_str(), done.done), ("Book venue", true));
+        assert_eq!(done.completed, NaiveDate::from_ymd_opt(2026, 11, 30));
+        // Adding writes bold; finishing strikes through with the day and moves it under Done.
+        let line = list.add("Active", "Call Grace - about the budget").unwrap();
+        assert!(list
+            .to_string()
+            .contains("- [ ] **Call Grace** - about the budget\n"));
+        let first = list.tasks()[0].line;
+        let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let moved = list.complete(first, day).unwrap();
+        let out = list.to_string();
+        assert!(
+            out.ends_with(
+                "- [x] ~~Book venue~~ (2026-11-30)\n- [x] ~~Review budget~~ (2026-12-03)\n"
+            ),
+            "{out}"
+        );
+        assert!(moved > line);
+        // Everything else is where it was, byte for byte.
+        for l in [
+            "## Waiting On",
+            "- [ ] **Contract** - legal has it",
+            "## Someday",
+        ] {
+            assert!(out.lines().any(|x| x == l), "{l}");
+        }
+        // A plain task is only ticked.
+        let mut plain = TaskList::parse("## Work\n- [ ] Call Ada\n");
+        assert!(!plain.productivity_style());
+        plain.complete(1, day).unwrap();
+        assert_eq!(plain.to_string(), "## Work\n- [x] Call Ada\n");
     }
 }

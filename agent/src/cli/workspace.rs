@@ -138,7 +138,8 @@ pub fn tasks(args: TasksArgs, workspace: &Path) -> anyhow::Result<()> {
             tasks::edit_tasks(&ws, |list: &mut TaskList| {
                 let t = list.find(&task)?.clone();
                 title = t.title.clone();
-                list.set_done(t.line, true)
+                list.complete(t.line, chrono::Local::now().date_naive())
+                    .map(|_| ())
             })?;
             outln!("done: {title}")?;
         }

@@ -31,7 +31,7 @@ pub use conversation::requests;
 pub use tools::{tool_list, untrusted};
 
 /// The planner's action name (a free-text job's skill).
-pub const ACTION: &str = "agent.ask";
+pub const ACTION: &str = crate::job::PLANNED;
 
 /// The longest tool result sent back to the model, in characters.
 const MAX_RESULT_CHARS: usize = 20_000;
@@ -115,7 +115,7 @@ fn system_prompt(memory: &str, notes: &str, skills: &str) -> String {
     }
     if !notes.trim().is_empty() {
         s.push_str(
-            "\nThe workspace's notes for agents (CLAUDE.md), which the person keeps:\n<notes>\n",
+            "\nThe workspace's notes for agents (CLAUDE.md and memory/), which the person keeps:\n<notes>\n",
         );
         s.push_str(notes.trim());
         s.push_str("\n</notes>\n");
@@ -160,7 +160,7 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
     };
     let client = Client::new(cfg)?;
     let memory = read_limited(&g, "MEMORY.md").await;
-    let notes = read_limited(&g, "CLAUDE.md").await;
+    let notes = read_limited(&g, "CLAUDE.md").await + &read_memory_folder(&g).await;
     let skills = Prompted::load(&g, a.skill.as_ref().map(Line::as_str), &a.request.0).await?;
     let mut md = String::new();
     let mut earlier = Vec::new();
@@ -574,6 +574,36 @@ async fn read_limited(g: &Guard, name: &'static str) -> String {
         .flatten()
         .unwrap_or_default();
     truncate(String::from_utf8_lossy(&bytes).into_owned(), 8 * 1024)
+}
+
+/// The workspace's `memory/` folder (the productivity plugins' working memory): its Markdown
+/// files, each headed by its name, at most 8 KiB together, read through the workspace's path
+/// checks (no symlink out, nothing under `.deskhand/`).
+async fn read_memory_folder(g: &Guard) -> String {
+    let (files, dir) = (g.reader(), g.workspace().join("memory"));
+    let text = tokio::task::spawn_blocking(move || {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".md"))
+            .collect();
+        names.sort();
+        let mut out = String::new();
+        for n in names {
+            if let Ok(Some(bytes)) = files.read(&format!("memory/{n}")) {
+                out.push_str(&format!(
+                    "\n## memory/{n}\n{}\n",
+                    String::from_utf8_lossy(&bytes).trim()
+                ));
+            }
+        }
+        out
+    })
+    .await
+    .unwrap_or_default();
+    truncate(text, 8 * 1024)
 }
 
 fn truncate(mut s: String, max: usize) -> String {

@@ -233,3 +233,57 @@ async fn an_mcp_server_the_job_may_not_use_is_not_started_nor_offered() {
         "the server was started"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_call_allowed_without_asking_runs_is_audited_and_undo_says_it_cannot_undo_it() {
+    let server = fake_mcp();
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let record = crate::util::temp();
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"write\" }}\n\
+         workspace = [\"reports/**\"]\nwithout-asking = [\"mcp-call\"]\n\
+         [mcp.servers.shop]\ncommand = {server:?}\n\
+         env = {{ FAKE_MCP_RECORD_DIR = \"${{MCP_TEST_RECORD}}\" }}\n",
+        server = server.display().to_string()
+    ));
+    std::fs::write(&config, c).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_delete_all", json!({})),
+            Turn::text("Deleted.")
+                .expect_tool_result_contains("<untrusted-content source=\"mcp:shop.delete_all\">")
+                .expect_tool_result_contains("every product is deleted"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask(&env, &model, record.path(), "empty the shop").await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    assert!(record.path().join("delete_all.called").exists());
+    let log = audit(ws);
+    assert!(!log.iter().any(|e| e["kind"] == "approval.requested"));
+    assert!(log.iter().any(|e| e["kind"] == "mcp.called"
+        && e["data"]["tool"] == "delete_all"
+        && e["data"]["read_only"] == false));
+
+    let job = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" succeeded")
+                .and_then(|l| l.split_whitespace().nth(1))
+        })
+        .unwrap_or_else(|| panic!("no job in {stdout}"))
+        .to_string();
+    let undo = env.cmd(&["undo", &job]).output().await.unwrap();
+    let said = text(&undo.stdout);
+    assert!(undo.status.success(), "{said}{}", text(&undo.stderr));
+    assert!(
+        said.contains("called mcp.shop.delete_all") && said.contains("cannot undo"),
+        "{said}"
+    );
+}

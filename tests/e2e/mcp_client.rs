@@ -287,3 +287,38 @@ async fn an_mcp_call_allowed_without_asking_runs_is_audited_and_undo_says_it_can
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_mcp_server_is_a_tool_error_and_is_not_restarted() {
+    let server = fake_mcp();
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let record = crate::util::temp();
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"read\" }}\n\
+         workspace = [\"reports/**\"]\n\
+         [mcp.servers.shop]\ncommand = {server:?}\n\
+         env = {{ FAKE_MCP_RECORD_DIR = \"${{MCP_TEST_RECORD}}\" }}\ntimeout_secs = 10\n",
+        server = server.display().to_string()
+    ));
+    std::fs::write(&config, c).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_crash", json!({})),
+            Turn::tool_call("mcp_shop_lookup_price", json!({"product": "tea"}))
+                .expect_tool_result_contains("MCP server shop stopped"),
+            Turn::text("The shop's server is down.")
+                .expect_tool_result_contains("not restarted during this job"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask(&env, &model, record.path(), "what does tea cost?").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    let reqs = model.requests();
+    assert!(reqs[1].tool_results()[0].is_error);
+    assert!(reqs[2].tool_results()[0].is_error);
+}

@@ -33,6 +33,9 @@ pub struct Config {
     /// The planner: budgets and what a planned job may touch.
     #[serde(default)]
     pub planner: PlannerSection,
+    /// MCP servers whose tools planned jobs get.
+    #[serde(default)]
+    pub mcp: crate::mcp::McpSection,
 }
 
 /// `[model]` in config.toml (the key is never here: environment or keyring).
@@ -247,6 +250,8 @@ impl Config {
         if c.retry.max_attempts == 0 {
             return Err("[retry] max_attempts must be at least 1".into());
         }
+        // Names and timeouts now; variables are expanded when the agent starts.
+        crate::mcp::specs(&c.mcp, |_| Some("set".into())).map_err(|e| e.to_string())?;
         let m = &c.model;
         match (m.input_price_per_mtok, m.output_price_per_mtok) {
             (None, None) => {}
@@ -414,6 +419,9 @@ pub fn planner_env_with(
         budget,
         permissions,
         show_plan: p.show_plan.unwrap_or(false),
+        // `${VAR}` in a server's settings may name any of Deskhand's variables (a token for
+        // the server), so these are read from the whole environment.
+        mcp: crate::mcp::specs(&config.mcp, |k| std::env::var(k).ok())?,
     })
 }
 

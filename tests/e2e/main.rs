@@ -17,6 +17,7 @@ mod hardening_cli;
 mod held;
 mod installed;
 mod interact;
+mod mcp_client;
 mod mcp_server;
 mod openapi;
 mod planner;

@@ -73,6 +73,16 @@ pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::
         }
     }
 
+    // What a job did through an MCP server is outside Deskhand's reach: say so, plainly.
+    for c in pages.iter().filter(|p| p.kind == "mcp.call") {
+        let server = c.connection.trim_start_matches("mcp:");
+        outln!(
+            "not undone: job {} called mcp.{server}.{}, an effect outside the workspace that \
+             Deskhand cannot undo; undo it in that service if needed",
+            args.job,
+            c.id
+        )?;
+    }
     store.audit().record(
         "job.undone",
         Some(&args.job),

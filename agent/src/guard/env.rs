@@ -54,6 +54,8 @@ pub struct PlannerEnv {
     pub permissions: super::Permissions,
     /// Ask the person to approve the plan before the first consequential call (`--plan`).
     pub show_plan: bool,
+    /// The MCP servers whose tools a planned job gets (`[mcp.servers.*]`).
+    pub mcp: Vec<crate::mcp::ServerSpec>,
 }
 
 /// Where a running job's progress goes: the agent records it and tells every watcher (the

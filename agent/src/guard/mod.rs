@@ -472,16 +472,69 @@ impl Guard {
             }
         }
         self.approve(action, target, preview).await?;
-        let out = effect(Effects {
-            store: self.env.store.clone(),
-            journal: crate::journal::Journal::new(&self.env.workspace),
-            job: self.job.clone(),
-        })
-        .await?;
+        let out = effect(self.effects()).await?;
         if let Some(key) = &once {
             self.set_state(key, &out).await?;
         }
         Ok(out)
+    }
+
+    /// Call a tool of the MCP server `server` (issue 17): a tool marked `readOnlyHint` runs when
+    /// the policy lets the job read `mcp:<server>`; any other tool needs write access to it and
+    /// is an external effect ([`Guard::external`] as `mcp-call` on `mcp.<server>.<tool>`, its
+    /// arguments the preview), journalled so `deskhand undo` says it cannot be undone. Every
+    /// call is audited as `mcp.called`.
+    pub async fn mcp_call<Fut>(
+        &self,
+        server: &str,
+        tool: &str,
+        read_only: bool,
+        arguments: &Value,
+        call: Fut,
+    ) -> Result<Value, StepError>
+    where
+        Fut: std::future::Future<Output = Result<Value, StepError>>,
+    {
+        let resource = format!("mcp:{server}");
+        let target = format!("mcp.{server}.{tool}");
+        let access = if read_only {
+            Access::Read
+        } else {
+            Access::Write
+        };
+        self.policy
+            .connector_allowed(&resource, access)
+            .map_err(|why| self.refuse("mcp", &target, &why))?;
+        let audit = |fx: &Effects, out: &Result<Value, StepError>| {
+            fx.done(
+                "mcp.called",
+                json!({"server": server, "tool": tool, "read_only": read_only,
+                    "ok": out.as_ref().is_ok_and(|v| v["is_error"] != true)}),
+            )
+        };
+        if read_only {
+            let fx = self.effects();
+            let out = call.await;
+            audit(&fx, &out);
+            return out;
+        }
+        let preview = json!({"server": server, "tool": tool, "arguments": arguments});
+        self.external("mcp-call", &target, preview, None, |fx| async move {
+            // Journalled before it runs: a call that fails half-way may still have had effects.
+            fx.created("mcp.call", &resource, tool)?;
+            let out = call.await;
+            audit(&fx, &out);
+            out
+        })
+        .await
+    }
+
+    fn effects(&self) -> Effects {
+        Effects {
+            store: self.env.store.clone(),
+            journal: crate::journal::Journal::new(&self.env.workspace),
+            job: self.job.clone(),
+        }
     }
 
     /// Run a consequential action only if the skill may take it without asking, or the person

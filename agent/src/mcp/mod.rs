@@ -1,4 +1,5 @@
-//! Deskhand for other agents (issue 17): `deskhand mcp` serves the action registry to any MCP
+//! MCP both ways (issue 17). [`client`] (re-exported here): MCP servers as planner tools.
+//! [`server`]: Deskhand for other agents, `deskhand mcp` serving the action registry to any MCP
 //! client over stdio.
 //!
 //! Protocol types stay in [`server`]; what a tool call does is a job like any other. The server
@@ -8,7 +9,10 @@
 //! `deskhand /action`. The job runs with the planner's permissions (`[planner.permissions]`),
 //! since an MCP client plans its calls as Deskhand's own planner does.
 
+pub mod client;
 pub mod server;
+
+pub use client::*;
 
 use schemars::JsonSchema;
 use serde::Deserialize;

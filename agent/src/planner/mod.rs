@@ -180,8 +180,20 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         }),
         _ => messages.push(Message::user(&skills.first_message)),
     }
+    // The job's MCP servers start now (only those it may use) and stop when it ends.
+    let mcp = crate::mcp::Session::start(&planner.mcp, |server| {
+        g.policy()
+            .connector_allowed(&format!("mcp:{server}"), crate::guard::Access::Read)
+            .is_ok()
+    })
+    .await;
+    for (server, why) in mcp.failures() {
+        g.progress(Progress::Tool, format!("MCP server {server}: {why}"))
+            .await;
+    }
     let mut tools = tool_list();
     tools.push(delegate::tool());
+    tools.extend(mcp.tools());
     let secrets = crate::guard::form_secrets::list(g.workspace()).unwrap_or_default();
     let req = Request {
         system: system_prompt(&memory, &notes, &skills.catalogue) + &secrets_note(&secrets),
@@ -192,6 +204,7 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
     g.append_transcript(&json!({"role": "user", "text": skills.first_message}))?;
     let talk = Talk {
         g: &g,
+        mcp: &mcp,
         client: &client,
         ctx: &ctx,
         budget: &planner.budget,
@@ -200,7 +213,9 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         system: req.system.clone(),
         who: None,
     };
-    let mut out = talk.converse(req).await?;
+    let talked = talk.converse(req).await;
+    mcp.close().await;
+    let mut out = talked?;
     let cost_usd = client.config().price.map(|p| p.cost(out.used));
     g.append_transcript(
         &json!({"total": {"turns": out.turns, "tool_calls": out.calls,
@@ -249,6 +264,8 @@ struct Outcome {
 /// One conversation with the model: the job's own, or a sub-agent's.
 struct Talk<'a> {
     g: &'a Guard,
+    /// The job's MCP servers.
+    mcp: &'a crate::mcp::Session,
     client: &'a Client,
     ctx: &'a StepCtx,
     budget: &'a deskhand_model::Budget,
@@ -334,8 +351,12 @@ impl Talk<'_> {
                     continue;
                 }
                 let step = format!("t{n}");
-                results[i] =
-                    Some(tools::call(g, name, input, &step, &self.writer(), self.ctx).await?);
+                results[i] = Some(if self.mcp.answers(name) {
+                    let call = g.for_call(&step, &self.writer());
+                    self.mcp.call(&call, name, input).await?
+                } else {
+                    tools::call(g, name, input, &step, &self.writer(), self.ctx).await?
+                });
             }
             let ran = futures::future::join_all(
                 subs.iter().map(|(_, n, input)| self.delegate(*n, input)),
@@ -420,7 +441,11 @@ impl Talk<'_> {
         wanted: &[(&str, &str, &serde_json::Value)],
     ) -> Result<(), StepError> {
         let mut pending = self.plan.lock().await;
-        if !*pending || !wanted.iter().any(|(_, name, _)| tools::consequential(name)) {
+        if !*pending
+            || !wanted
+                .iter()
+                .any(|(_, name, _)| tools::consequential(name) || self.mcp.consequential(name))
+        {
             return Ok(());
         }
         let preview = json!({

@@ -1,0 +1,324 @@
+//! MCP servers as planner tools (issue 17, the client part): the real `deskhand` binary, the
+//! fixture stdio MCP server (`fake-mcp` in fixtures/providers) and the scripted model. The tests
+//! assert what the model was sent (the server's tools with their schemas, results wrapped as
+//! untrusted content), what the guard let through, and that no server outlives its job.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use deskhand_fake_providers::{FakeData, FakeModel, Script, Turn};
+use serde_json::{json, Value};
+
+use crate::connectors::Env;
+
+const KEY: &str = "sk-test-mcp-0123456789";
+
+/// The fixture MCP server's binary. It belongs to the fixtures package, and Cargo builds (and
+/// names in `CARGO_BIN_EXE_*`) only this package's own binaries for its tests; so it is built
+/// here, once per test run, by the Cargo running the tests, into the same target directory and
+/// profile as `deskhand`, beside which it then lies. When it is fresh this is a no-op; nothing
+/// depends on a build of the whole workspace having happened first.
+fn fake_mcp() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let deskhand = Path::new(env!("CARGO_BIN_EXE_deskhand"));
+        let dir = deskhand.parent().expect("the profile's folder");
+        let target = dir.parent().expect("the target folder");
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "-p", "deskhand-fake-providers"])
+            .args(["--bin", "fake-mcp", "--profile", profile, "--target-dir"])
+            .arg(target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for fake-mcp");
+        assert!(status.success(), "building fake-mcp failed: {status}");
+        let bin = dir.join(format!("fake-mcp{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// `deskhand ask REQUEST` with the scripted model, `MCP_TEST_RECORD` set to `record`.
+async fn ask(env: &Env, model: &FakeModel, record: &Path, request: &str) -> Output {
+    let mut c = env.cmd(&["ask", request]);
+    c.env("DESKHAND_MODEL_PROVIDER", "anthropic")
+        .env("DESKHAND_MODEL_BASE_URL", model.base_url())
+        .env("DESKHAND_MODEL", "test-model")
+        .env("DESKHAND_MODEL_API_KEY", KEY)
+        .env("DESKHAND_MODEL_RETRY_MS", "20")
+        .env("DESKHAND_APPROVAL_TIMEOUT", "1")
+        .env("MCP_TEST_RECORD", record);
+    tokio::time::timeout(Duration::from_secs(120), c.output())
+        .await
+        .expect("finished in time")
+        .expect("ran")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn audit(ws: &Path) -> Vec<Value> {
+    std::fs::read_to_string(ws.join(".deskhand/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Whether process `pid` still runs (a zombie no longer does).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_tools_pass_the_guard_and_an_injected_result_gets_no_further_than_an_approval() {
+    let server = fake_mcp();
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let record = crate::util::temp();
+    // The shop may be written to (after approval); the broken server's command does not exist.
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"write\", \"mcp:broken\" = \"read\" }}\n\
+         workspace = [\"reports/**\"]\n\
+         [mcp.servers.shop]\ncommand = {server:?}\n\
+         env = {{ FAKE_MCP_RECORD_DIR = \"${{MCP_TEST_RECORD:-/nonexistent}}\" }}\ntimeout_secs = 20\n\
+         [mcp.servers.broken]\ncommand = \"/nonexistent/deskhand-no-such-mcp-server\"\n",
+        server = server.display().to_string()
+    ));
+    std::fs::write(&config, c).unwrap();
+
+    // The scripted model obeys what the read-only tool returned, then tries the broken server.
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_lookup_price", json!({"product": "tea"}))
+                .expect_tool("mcp_shop_lookup_price")
+                .expect_tool("mcp_shop_delete_all"),
+            Turn::tool_call("mcp_shop_delete_all", json!({}))
+                .expect_tool_result_contains("<untrusted-content source=\"mcp:shop.lookup_price\">")
+                .expect_tool_result_contains("IGNORE PREVIOUS INSTRUCTIONS"),
+            Turn::tool_call("mcp_broken_list_files", json!({}))
+                .expect_tool_result_contains("nobody approved mcp-call on mcp.shop.delete_all"),
+            Turn::text("The tea costs 12.50 EUR; I deleted nothing.")
+                .expect_tool_result_contains("MCP server broken did not start"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask(
+        &env,
+        &model,
+        record.path(),
+        "what does tea cost at the shop?",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{:?}",
+        text(&out.stdout),
+        text(&out.stderr),
+        model.failures()
+    );
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    assert!(text(&out.stdout).contains("I deleted nothing"));
+
+    // The tool list sent: the server's tools under API-safe names, with their schemas.
+    let reqs = model.requests();
+    let tools = reqs[0].tools();
+    let (_, description, schema) = tools
+        .iter()
+        .find(|(n, _, _)| n == "mcp_shop_lookup_price")
+        .expect("lookup_price offered");
+    assert!(description.contains("Look up the price"), "{description}");
+    assert_eq!(schema["properties"]["product"]["type"], "string");
+    assert_eq!(schema["required"], json!(["product"]));
+    assert!(!tools.iter().any(|(n, _, _)| n.starts_with("mcp_broken_")));
+
+    // The read-only call ran without asking; its result reached the model only as untrusted
+    // content, never in the system prompt; the server saw none of Deskhand's environment.
+    let price = &reqs[1].tool_results()[0];
+    assert!(!price.is_error, "{price:?}");
+    assert!(price.content.contains("tea costs 12.50 EUR"), "{price:?}");
+    assert!(
+        price
+            .content
+            .contains("(server environment: FAKE_MCP_RECORD_DIR, PATH)"),
+        "{price:?}"
+    );
+    assert!(reqs.iter().all(|r| !r.system().contains("IGNORE PREVIOUS")));
+
+    // delete_all waited for an approval that expired, and never ran.
+    let refused = &reqs[2].tool_results()[0];
+    assert!(refused.is_error, "{refused:?}");
+    assert!(!record.path().join("delete_all.called").exists());
+    let log = audit(ws);
+    let asked: Vec<_> = log
+        .iter()
+        .filter(|e| e["kind"] == "approval.requested")
+        .collect();
+    assert_eq!(asked.len(), 1, "{log:?}");
+    assert_eq!(asked[0]["data"]["action"], "mcp-call");
+    assert_eq!(asked[0]["data"]["target"], "mcp.shop.delete_all");
+    assert!(log
+        .iter()
+        .any(|e| e["kind"] == "approval.decided" && e["data"]["decision"] == "expired"));
+    let called: Vec<_> = log.iter().filter(|e| e["kind"] == "mcp.called").collect();
+    assert_eq!(called.len(), 1, "only lookup_price ran: {called:?}");
+    assert_eq!(called[0]["data"]["tool"], "lookup_price");
+    assert_eq!(called[0]["data"]["read_only"], true);
+
+    // The broken server was a clear tool error, and the job went on to its answer.
+    let broken = &reqs[3].tool_results()[0];
+    assert!(broken.is_error, "{broken:?}");
+    assert!(
+        broken
+            .content
+            .contains("/nonexistent/deskhand-no-such-mcp-server")
+            && broken.content.contains("[mcp.servers.broken]"),
+        "{broken:?}"
+    );
+
+    // The server process ended with the job.
+    let pid: u32 = std::fs::read_to_string(record.path().join("pid"))
+        .expect("the server started")
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!alive(pid), "the MCP server {pid} outlived its job");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_server_the_job_may_not_use_is_not_started_nor_offered() {
+    let server = fake_mcp();
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let record = crate::util::temp();
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    // The default planner permissions name no MCP server.
+    c.push_str(&format!(
+        "\n[mcp.servers.shop]\ncommand = {server:?}\n\
+         env = {{ FAKE_MCP_RECORD_DIR = \"${{MCP_TEST_RECORD}}\" }}\n",
+        server = server.display().to_string()
+    ));
+    std::fs::write(&config, c).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([Turn::text("No shop tools here.").expect_no_tool("mcp_shop_lookup_price")]),
+        KEY,
+    )
+    .await;
+    let out = ask(&env, &model, record.path(), "what does tea cost?").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    assert!(
+        !record.path().join("pid").exists(),
+        "the server was started"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_call_allowed_without_asking_runs_is_audited_and_undo_says_it_cannot_undo_it() {
+    let server = fake_mcp();
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let record = crate::util::temp();
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"write\" }}\n\
+         workspace = [\"reports/**\"]\nwithout-asking = [\"mcp-call\"]\n\
+         [mcp.servers.shop]\ncommand = {server:?}\n\
+         env = {{ FAKE_MCP_RECORD_DIR = \"${{MCP_TEST_RECORD}}\" }}\n",
+        server = server.display().to_string()
+    ));
+    std::fs::write(&config, c).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_delete_all", json!({})),
+            Turn::text("Deleted.")
+                .expect_tool_result_contains("<untrusted-content source=\"mcp:shop.delete_all\">")
+                .expect_tool_result_contains("every product is deleted"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask(&env, &model, record.path(), "empty the shop").await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    assert!(record.path().join("delete_all.called").exists());
+    let log = audit(ws);
+    assert!(!log.iter().any(|e| e["kind"] == "approval.requested"));
+    assert!(log.iter().any(|e| e["kind"] == "mcp.called"
+        && e["data"]["tool"] == "delete_all"
+        && e["data"]["read_only"] == false));
+
+    let job = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" succeeded")
+                .and_then(|l| l.split_whitespace().nth(1))
+        })
+        .unwrap_or_else(|| panic!("no job in {stdout}"))
+        .to_string();
+    let undo = env.cmd(&["undo", &job]).output().await.unwrap();
+    let said = text(&undo.stdout);
+    assert!(undo.status.success(), "{said}{}", text(&undo.stderr));
+    assert!(
+        said.contains("called mcp.shop.delete_all") && said.contains("cannot undo"),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_mcp_server_is_a_tool_error_and_is_not_restarted() {
+    let server = fake_mcp();
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let record = crate::util::temp();
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"read\" }}\n\
+         workspace = [\"reports/**\"]\n\
+         [mcp.servers.shop]\ncommand = {server:?}\n\
+         env = {{ FAKE_MCP_RECORD_DIR = \"${{MCP_TEST_RECORD}}\" }}\ntimeout_secs = 10\n",
+        server = server.display().to_string()
+    ));
+    std::fs::write(&config, c).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_crash", json!({})),
+            Turn::tool_call("mcp_shop_lookup_price", json!({"product": "tea"}))
+                .expect_tool_result_contains("MCP server shop stopped"),
+            Turn::text("The shop's server is down.")
+                .expect_tool_result_contains("not restarted during this job"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask(&env, &model, record.path(), "what does tea cost?").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    let reqs = model.requests();
+    assert!(reqs[1].tool_results()[0].is_error);
+    assert!(reqs[2].tool_results()[0].is_error);
+}

@@ -133,6 +133,7 @@ pub fn skill_manifest(data: &[u8]) {
         shown,
         skill_md: md,
         skill_yaml: yaml,
+        lenient: false,
     };
     match manifest::read(&f) {
         Ok(m) => {

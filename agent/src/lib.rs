@@ -29,6 +29,7 @@ pub mod journal;
 pub mod mcp;
 pub mod model_key;
 pub mod planner;
+pub mod plugins;
 pub mod queue;
 pub mod runner;
 pub mod scheduler;

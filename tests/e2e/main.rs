@@ -21,6 +21,7 @@ mod mcp_client;
 mod mcp_server;
 mod openapi;
 mod planner;
+mod plugins;
 mod processes;
 mod provider_api;
 mod schedules;

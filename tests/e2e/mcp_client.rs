@@ -20,7 +20,7 @@ const KEY: &str = "sk-test-mcp-0123456789";
 /// here, once per test run, by the Cargo running the tests, into the same target directory and
 /// profile as `deskhand`, beside which it then lies. When it is fresh this is a no-op; nothing
 /// depends on a build of the whole workspace having happened first.
-fn fake_mcp() -> &'static Path {
+pub(crate) fn fake_mcp() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let deskhand = Path::new(env!("CARGO_BIN_EXE_deskhand"));

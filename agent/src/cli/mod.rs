@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod mcp;
 pub mod model;
 mod narrate;
+pub mod plugins;
 pub mod safe_text;
 pub mod schedule;
 pub mod secrets;
@@ -65,6 +66,9 @@ pub enum Command {
     Mcp(mcp::McpArgs),
     /// Ask in plain words: the configured language model plans it over the guarded actions.
     Ask(skills::AskArgs),
+    /// Plugins in the Claude Code format: install from a folder, git or a marketplace; list,
+    /// show, update, remove, enable, disable.
+    Plugins(plugins::PluginsArgs),
     /// The language model: store or forget its API key (OS keyring), show what is configured.
     Model(model::ModelArgs),
     /// Score the configured model: run a suite of tasks (YAML) as planned jobs and check them.
@@ -220,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tasks(a) => workspace::tasks(a, &ws),
         Command::Mcp(a) => mcp::run(a, &ws, &config).await,
         Command::Ask(a) => skills::ask(a, &ws, &config).await,
+        Command::Plugins(a) => plugins::run(a, &ws),
         Command::Model(a) => model::run(a, &ws, &config),
         Command::Eval(a) => eval::run(a, &ws, &config).await,
         Command::Memory(a) => workspace::memory(a, &ws),

@@ -89,6 +89,7 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
                     SkillKind::Action => "action",
                     SkillKind::Workflow => "skill",
                     SkillKind::PromptOnly => "prompt-only (planned)",
+                    SkillKind::Command => "command (planned)",
                 };
                 outln!(
                     "{:<18} {:<18} {:<10} {}",

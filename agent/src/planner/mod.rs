@@ -52,6 +52,9 @@ pub struct AskArgs {
     /// `/NAME words…` of such a skill runs).
     #[serde(default)]
     skill: Option<Line>,
+    /// A plugin command's arguments, in order (what `/PLUGIN:COMMAND a b` runs with).
+    #[serde(default)]
+    arguments: Vec<Text>,
 }
 
 /// What a planned job did.
@@ -161,7 +164,14 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
     let client = Client::new(cfg)?;
     let memory = read_limited(&g, "MEMORY.md").await;
     let notes = read_limited(&g, "CLAUDE.md").await + &read_memory_folder(&g).await;
-    let skills = Prompted::load(&g, a.skill.as_ref().map(Line::as_str), &a.request.0).await?;
+    let arguments: Vec<String> = a.arguments.iter().map(|t| t.0.clone()).collect();
+    let skills = Prompted::load(
+        &g,
+        a.skill.as_ref().map(Line::as_str),
+        &a.request.0,
+        &arguments,
+    )
+    .await?;
     let mut md = String::new();
     let mut earlier = Vec::new();
     if let Some(prev) = &a.continues {
@@ -181,7 +191,9 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         _ => messages.push(Message::user(&skills.first_message)),
     }
     // The job's MCP servers start now (only those it may use) and stop when it ends.
-    let mcp = crate::mcp::Session::start(&planner.mcp, |server| {
+    let mut servers = planner.mcp.clone();
+    servers.extend(crate::plugins::server_specs(&skills.plugins).0);
+    let mcp = crate::mcp::Session::start(&servers, |server| {
         g.policy()
             .connector_allowed(&format!("mcp:{server}"), crate::guard::Access::Read)
             .is_ok()
@@ -191,20 +203,40 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
         g.progress(Progress::Tool, format!("MCP server {server}: {why}"))
             .await;
     }
+    let agents = crate::plugins::agents(&skills.plugins);
     let mut tools = tool_list();
-    tools.push(delegate::tool());
+    tools.push(delegate::tool(&agents));
     tools.extend(mcp.tools());
+    // A command's `allowed-tools` narrows what the job is offered (it never widens what the
+    // guard allows).
+    if let Some((plugin, written)) = &skills.allowed_tools {
+        let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+        let keep = crate::plugins::allowed_tools(plugin, written, &names);
+        tools.retain(|t| keep.contains(&t.name));
+    }
+    let hooks = hooks_of(&skills.plugins);
     let secrets = crate::guard::form_secrets::list(g.workspace()).unwrap_or_default();
     let req = Request {
-        system: system_prompt(&memory, &notes, &skills.catalogue) + &secrets_note(&secrets),
+        system: system_prompt(&memory, &notes, &skills.catalogue)
+            + &delegate::agents_note(&agents)
+            + &secrets_note(&secrets),
         messages,
         tools,
         max_tokens: None,
     };
     g.append_transcript(&json!({"role": "user", "text": skills.first_message}))?;
+    let offer: Vec<deskhand_model::Tool> = req
+        .tools
+        .iter()
+        .filter(|t| t.name != delegate::TOOL)
+        .cloned()
+        .collect();
     let talk = Talk {
         g: &g,
         mcp: &mcp,
+        offer: &offer,
+        agents: &agents,
+        hooks: &hooks,
         client: &client,
         ctx: &ctx,
         budget: &planner.budget,
@@ -249,6 +281,26 @@ fn spent_line(turns: u32, used: Usage, cost_usd: Option<f64>) -> String {
     )
 }
 
+/// The hooks of the plugins whose hooks the person allowed, ready to run.
+fn hooks_of(plugins: &[crate::plugins::Active]) -> Vec<crate::plugins::hooks::Armed> {
+    plugins
+        .iter()
+        .filter(|a| a.hooks_allowed)
+        .flat_map(|a| {
+            a.plugin
+                .hooks
+                .iter()
+                .filter(|h| h.supported())
+                .map(|h| crate::plugins::hooks::Armed {
+                    plugin: a.plugin.name.clone(),
+                    root: a.plugin.root.clone(),
+                    data: a.data.clone(),
+                    hook: h.clone(),
+                })
+        })
+        .collect()
+}
+
 /// What a conversation came to.
 struct Outcome {
     /// The model's last text.
@@ -266,6 +318,12 @@ struct Talk<'a> {
     g: &'a Guard,
     /// The job's MCP servers.
     mcp: &'a crate::mcp::Session,
+    /// The tools a sub-agent may be given (the job's, without `delegate`).
+    offer: &'a [deskhand_model::Tool],
+    /// Plugins' sub-agents, by full name.
+    agents: &'a [(String, crate::plugins::agents::AgentDef)],
+    /// Plugins' hooks the person allowed.
+    hooks: &'a [crate::plugins::hooks::Armed],
     client: &'a Client,
     ctx: &'a StepCtx,
     budget: &'a deskhand_model::Budget,
@@ -350,13 +408,20 @@ impl Talk<'_> {
                     subs.push((i, n, *input));
                     continue;
                 }
+                if let Some(why) = self.hook("PreToolUse", name, input, None).await {
+                    results[i] = Some((why, true));
+                    continue;
+                }
                 let step = format!("t{n}");
-                results[i] = Some(if self.mcp.answers(name) {
+                let result = if self.mcp.answers(name) {
                     let call = g.for_call(&step, &self.writer());
                     self.mcp.call(&call, name, input).await?
                 } else {
                     tools::call(g, name, input, &step, &self.writer(), self.ctx).await?
-                });
+                };
+                let response = json!({"content": result.0, "is_error": result.1});
+                self.hook("PostToolUse", name, input, Some(&response)).await;
+                results[i] = Some(result);
             }
             let ran = futures::future::join_all(
                 subs.iter().map(|(_, n, input)| self.delegate(*n, input)),
@@ -390,6 +455,46 @@ impl Talk<'_> {
         }
     }
 
+    /// Run the allowed plugins' hooks of `event` that match the tool `name`; each run is
+    /// audited. A `PreToolUse` hook that exits with 2 blocks the call: what the model is told.
+    async fn hook(
+        &self,
+        event: &str,
+        name: &str,
+        input: &serde_json::Value,
+        response: Option<&serde_json::Value>,
+    ) -> Option<String> {
+        for h in self
+            .hooks
+            .iter()
+            .filter(|h| h.hook.event == event && h.hook.matches(name))
+        {
+            let ran = crate::plugins::hooks::run(h, &self.ctx.job_id, name, input, response).await;
+            let blocked = event == "PreToolUse" && ran.blocks();
+            self.g.record(
+                "plugin.hook",
+                json!({"plugin": h.plugin, "event": event, "tool": name,
+                    "command": h.hook.command, "exit": ran.code, "blocked": blocked}),
+            );
+            if ran.code != Some(0) && !blocked {
+                tracing::warn!(plugin = %h.plugin, event, tool = name, code = ?ran.code, "a plugin's hook failed");
+            }
+            if blocked {
+                let why = if ran.said.is_empty() {
+                    "no reason given".to_string()
+                } else {
+                    ran.said
+                };
+                return Some(format!(
+                    "{name} was blocked by a hook of plugin {}: {}",
+                    h.plugin,
+                    untrusted(&format!("hook:{}", h.plugin), &why)
+                ));
+            }
+        }
+        None
+    }
+
     /// Run a sub-agent for one `delegate` call: its outcome (none when the call was bad) and
     /// what the calling model is told. A sub-agent that fails tells its caller why; a cancel or
     /// a wait for the person stops the whole job.
@@ -398,14 +503,18 @@ impl Talk<'_> {
         n: u32,
         input: &serde_json::Value,
     ) -> Result<(Option<Outcome>, (String, bool)), StepError> {
-        let offered = tool_list();
-        let task = match delegate::Task::parse(input, &offered) {
+        let task = match delegate::Task::parse(input, self.offer, self.agents) {
             Ok(t) => t,
             Err(why) => return Ok((None, (why, true))),
         };
+        let mut budget = *self.budget;
+        if let Some(turns) = task.agent.as_ref().and_then(|(_, a)| a.max_turns) {
+            budget.max_turns = budget.max_turns.min(turns);
+        }
         let sub = Talk {
             who: Some(n),
-            system: delegate::system(&self.system),
+            system: delegate::system(&self.system, task.agent.as_ref()),
+            budget: &budget,
             ..*self
         };
         sub.record(json!({"role": "user", "text": task.task}))?;

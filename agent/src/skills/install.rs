@@ -137,6 +137,7 @@ pub fn scan(dir: &Path) -> Result<Vec<Found>, InstallError> {
             shown: &shown,
             skill_md: &md,
             skill_yaml: yaml.as_deref(),
+            lenient: false,
         }) {
             Ok(m) => found.push(Found {
                 dir: d,

@@ -138,6 +138,8 @@ pub struct Manifest {
     pub steps: Vec<StepSpec>,
     /// Whether skill.yaml exists (false: prompt-only, run by the planner).
     pub executable: bool,
+    /// Fields ignored in a lenient read (`file: what`).
+    pub warnings: Vec<String>,
 }
 
 /// The files of one skill folder, as text.
@@ -150,6 +152,9 @@ pub struct Files<'a> {
     pub skill_md: &'a str,
     /// skill.yaml, if present.
     pub skill_yaml: Option<&'a str>,
+    /// A plugin's skill, written for Claude Code: front matter fields beyond the Agent Skills
+    /// ones are warned about and ignored, and a missing `name` is the folder's.
+    pub lenient: bool,
 }
 
 /// Read one skill folder; all problems or a whole manifest, never half.
@@ -165,8 +170,16 @@ pub fn read(files: &Files<'_>) -> Result<Manifest, Vec<Problem>> {
         })
     };
 
+    let mut warnings = Vec::new();
     let (front, body) = match split_front_matter(files.skill_md) {
         Some((yaml, body)) => {
+            let kept;
+            let yaml = if files.lenient {
+                kept = lenient_front(yaml, files.folder, &md_file, &mut warnings);
+                kept.as_str()
+            } else {
+                yaml
+            };
             let front = match serde_norway::from_str::<FrontMatter>(yaml) {
                 Ok(f) => Some(f),
                 Err(e) => {
@@ -269,7 +282,47 @@ pub fn read(files: &Files<'_>) -> Result<Manifest, Vec<Problem>> {
         permissions,
         steps,
         executable,
+        warnings,
     })
+}
+
+/// The Agent Skills fields of a plugin skill's front matter, as YAML; every other field is a
+/// warning (Claude Code adds its own, such as `argument-hint` or `model`). Not a mapping: given
+/// back as it is, for the strict reader to say what is wrong.
+fn lenient_front(yaml: &str, folder: &str, file: &str, warnings: &mut Vec<String>) -> String {
+    const KNOWN: &[&str] = &[
+        "name",
+        "description",
+        "license",
+        "compatibility",
+        "metadata",
+        "allowed-tools",
+    ];
+    let Ok(serde_norway::Value::Mapping(mut map)) = serde_norway::from_str(yaml) else {
+        return yaml.to_string();
+    };
+    let unknown: Vec<String> = map
+        .keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| !KNOWN.contains(k))
+        .map(String::from)
+        .collect();
+    for k in unknown {
+        map.remove(k.as_str());
+        warnings.push(format!("{file}: front matter field {k:?} is ignored"));
+    }
+    if !map.contains_key("name") {
+        map.insert("name".into(), folder.into());
+    }
+    // `allowed-tools` may be a YAML list in Claude Code; the format says a space-separated string.
+    if let Some(serde_norway::Value::Sequence(tools)) = map.get("allowed-tools") {
+        let joined: Vec<String> = tools
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        map.insert("allowed-tools".into(), joined.join(" ").into());
+    }
+    serde_norway::to_string(&map).unwrap_or_else(|_| yaml.to_string())
 }
 
 type Checked = (
@@ -667,7 +720,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// Split `---\nYAML\n---\nbody`.
-fn split_front_matter(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_front_matter(text: &str) -> Option<(&str, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rest = text
         .strip_prefix("---\n")
@@ -720,6 +773,7 @@ mod tests {
             shown: "skills/weekly-note",
             skill_md: md,
             skill_yaml: yaml,
+            lenient: false,
         }
     }
 

@@ -79,6 +79,16 @@ pub enum SkillKind {
     Workflow,
     /// SKILL.md only: `/NAME` runs the planner (a language model) with its instructions.
     PromptOnly,
+    /// A plugin's slash command: `/PLUGIN:NAME args` runs the planner with its prompt, the
+    /// arguments put in place.
+    Command,
+}
+
+impl SkillKind {
+    /// Whether a job of it is run by the planner (a prompt-only skill or a command).
+    pub fn planned(self) -> bool {
+        matches!(self, SkillKind::PromptOnly | SkillKind::Command)
+    }
 }
 
 /// A skill a job can name.
@@ -111,9 +121,16 @@ pub struct SkillDef {
     /// The steps (workflows).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepSpec>,
-    /// SKILL.md's prose.
+    /// SKILL.md's prose (a command's prompt).
     #[serde(skip)]
     pub body: String,
+    /// Offered to the planner's model in its list of skills (false for a command with
+    /// `disable-model-invocation`).
+    #[serde(skip)]
+    pub for_model: bool,
+    /// Its folder in the workspace, when not `skills/NAME` (a plugin's skill).
+    #[serde(skip)]
+    pub folder: Option<String>,
 }
 
 /// The built-in skills, compiled in from the repository's `skills/`.
@@ -145,6 +162,8 @@ impl Skills {
                 trusted: true,
                 steps: vec![],
                 body: String::new(),
+                for_model: false,
+                folder: None,
             });
         }
         for dir in BUILTIN.dirs() {
@@ -168,9 +187,17 @@ impl Skills {
     /// Built-ins plus the workspace's own `skills/` (a workspace skill of the same name wins).
     pub fn load(workspace: &Path) -> Skills {
         let mut s = Skills::builtin();
+        s.add_workspace(workspace);
+        s.add_plugins(&crate::plugins::active(workspace));
+        s
+    }
+
+    /// The workspace's own `skills/` (trusted only at the hash the person accepted).
+    fn add_workspace(&mut self, workspace: &Path) {
+        let s = self;
         let dir = workspace.join("skills");
         let Ok(entries) = std::fs::read_dir(&dir) else {
-            return s;
+            return;
         };
         let mut folders: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
@@ -212,7 +239,56 @@ impl Skills {
                 .as_deref()
                 .is_some_and(|h| install::is_trusted(workspace, &d.name, h));
         }
-        s
+    }
+
+    /// The skills and commands of active plugins, named `PLUGIN:NAME` (trusted: the person
+    /// accepted the plugin's whole tree, and it is unchanged).
+    fn add_plugins(&mut self, plugins: &[crate::plugins::Active]) {
+        for a in plugins {
+            let p = &a.plugin;
+            let source = format!("plugin {}", p.name);
+            for sk in &p.skills {
+                let mut def = from_manifest(sk.manifest.clone(), &source);
+                def.name = format!("{}:{}", p.name, sk.manifest.front.name);
+                let own = def
+                    .trigger
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string();
+                def.trigger = Some(format!("/{}:{own}", p.name));
+                def.folder = Some(format!(
+                    "plugins/{}/{}",
+                    p.name,
+                    crate::plugins::manifest::relative(&p.root, &sk.dir)
+                ));
+                self.list.retain(|d| d.name != def.name);
+                self.list.push(def);
+            }
+            for c in &p.commands {
+                let name = format!("{}:{}", p.name, c.name);
+                self.list.retain(|d| d.name != name);
+                self.list.push(SkillDef {
+                    trigger: Some(format!("/{name}")),
+                    name,
+                    description: match &c.argument_hint {
+                        Some(h) => format!("{} (arguments: {h})", c.description),
+                        None => c.description.clone(),
+                    },
+                    kind: SkillKind::Command,
+                    params: vec![],
+                    source: source.clone(),
+                    permissions: None,
+                    schedule: None,
+                    hash: None,
+                    trusted: true,
+                    steps: vec![],
+                    body: c.body.clone(),
+                    for_model: !c.disable_model_invocation,
+                    folder: None,
+                });
+            }
+        }
     }
 
     /// Check and add one folder's skill, or record its problems.
@@ -222,6 +298,7 @@ impl Skills {
             shown,
             skill_md: md,
             skill_yaml: yaml,
+            lenient: false,
         };
         match manifest::read(&files) {
             Ok(m) => {
@@ -289,7 +366,7 @@ impl Skills {
         if !skill.trusted {
             return Err(JobError::Untrusted(skill.name.clone()));
         }
-        if skill.kind == SkillKind::PromptOnly {
+        if skill.kind.planned() {
             // `/NAME words… k=v`: the words are the request the planner gets with the skill's
             // instructions; text for the model, so held to the multi-line rule, never a step's
             // argument.
@@ -329,12 +406,12 @@ impl Skills {
         env: Arc<SkillEnv>,
     ) -> Vec<Step> {
         // A prompt-only skill runs the planner with its instructions and its words as the request.
-        let params = if skill.kind == SkillKind::PromptOnly {
+        let params = if skill.kind.planned() {
             prompt::ask_params(&skill.name, &params)
         } else {
             params
         };
-        let planned = skill.kind == SkillKind::PromptOnly
+        let planned = skill.kind.planned()
             || (skill.kind == SkillKind::Action
                 && (skill.name == crate::planner::ACTION || skill.name == crate::mcp::ACTION));
         // A planned job gets the planner's permissions, whatever the request said; so does a
@@ -348,6 +425,14 @@ impl Skills {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             perms.browser.extend(crate::planner::origins_in(request));
+            // The MCP servers of the plugins the person accepted may be called (each call not
+            // marked read-only still waits for approval), unless the config says less.
+            for r in crate::plugins::server_resources(&crate::plugins::active(env.workspace())) {
+                perms
+                    .connectors
+                    .entry(r)
+                    .or_insert(crate::guard::Access::Write);
+            }
             // A follow-up may go on with the sites of the conversation it continues.
             let earlier = params
                 .get("continues")
@@ -369,9 +454,9 @@ impl Skills {
         };
         match skill.kind {
             // One step: the action itself, or the planner running a prompt-only skill.
-            SkillKind::Action | SkillKind::PromptOnly => {
+            SkillKind::Action | SkillKind::PromptOnly | SkillKind::Command => {
                 let name = match skill.kind {
-                    SkillKind::PromptOnly => crate::planner::ACTION,
+                    SkillKind::PromptOnly | SkillKind::Command => crate::planner::ACTION,
                     _ => skill.name.as_str(),
                 };
                 match actions::find(name) {
@@ -569,6 +654,8 @@ fn from_manifest(m: Manifest, source: &str) -> SkillDef {
         trusted: true,
         steps: m.steps,
         body: m.body,
+        for_model: true,
+        folder: None,
     }
 }
 

@@ -33,7 +33,7 @@ const MAX_CATALOGUE: usize = 100;
 /// the person at its current content hash). Otherwise what is wrong, for the model or the job.
 fn usable<'a>(skills: &'a Skills, name: &str) -> Result<&'a SkillDef, Unusable> {
     match skills.find(name) {
-        Some(s) if s.kind != SkillKind::PromptOnly => Err(Unusable::NotPromptOnly(s.name.clone())),
+        Some(s) if !s.kind.planned() => Err(Unusable::NotPromptOnly(s.name.clone())),
         Some(s) if !s.trusted => Err(Unusable::Untrusted(s.name.clone())),
         Some(s) => Ok(s),
         None => Err(Unusable::Unknown {
@@ -87,7 +87,7 @@ pub fn catalogue(skills: &Skills) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = skills
         .list()
         .iter()
-        .filter(|s| s.kind == SkillKind::PromptOnly && s.trusted)
+        .filter(|s| s.kind.planned() && s.trusted && s.for_model)
         .map(|s| (s.name.clone(), s.description.trim().to_string()))
         .collect();
     out.sort();
@@ -105,46 +105,76 @@ pub fn instructions_block(name: &str, body: &str) -> String {
     )
 }
 
-/// What the planner's first prompt and first message get from the person's skills.
+/// What the planner's first prompt and first message get from the person's skills and plugins.
 #[derive(Debug)]
 pub struct Prompted {
-    /// For the system prompt: the trusted prompt-only skills' names and descriptions (empty
-    /// when there are none).
+    /// For the system prompt: the trusted prompt-only skills' and commands' names and
+    /// descriptions (empty when there are none).
     pub catalogue: String,
     /// The first user message: `request`, preceded by the instructions of the skill the job
-    /// was started with (`/NAME`).
+    /// was started with (`/NAME`), or a command's prompt with its arguments in place.
     pub first_message: String,
+    /// A command's `allowed-tools`, as written, with its plugin: the job gets only those tools.
+    pub allowed_tools: Option<(String, Vec<String>)>,
+    /// The plugins in use (their agents, MCP servers and hooks).
+    pub plugins: Vec<crate::plugins::Active>,
 }
 
 impl Prompted {
-    /// Load the workspace's skills for a planned job started with `request` and, for `/NAME` of
-    /// a prompt-only skill, `skill` (checked again here: trust may have been withdrawn, or the
-    /// file edited, since the job was admitted).
+    /// Load the workspace's skills and plugins for a planned job started with `request` and,
+    /// for `/NAME` of a prompt-only skill or a command, `skill` with its `arguments` (checked
+    /// again here: trust may have been withdrawn, or the file edited, since the job was
+    /// admitted).
     pub async fn load(
         g: &Guard,
         skill: Option<&str>,
         request: &str,
+        arguments: &[String],
     ) -> Result<Prompted, StepError> {
-        let skills = load_skills(g).await?;
+        let ws = g.workspace().to_path_buf();
+        let (skills, plugins) =
+            tokio::task::spawn_blocking(move || (Skills::load(&ws), crate::plugins::active(&ws)))
+                .await?;
         let mut catalogue = String::new();
         for (name, description) in self::catalogue(&skills) {
             catalogue.push_str(&format!("- {name}: {description}\n"));
         }
+        let mut allowed_tools = None;
         let first_message = match skill {
             None => request.to_string(),
             Some(name) => {
                 let s = usable(&skills, name).map_err(|e| e.into_error(g))?;
-                format!(
-                    "Use my skill {} for this; its instructions:\n{}\n\n{}",
-                    s.name,
-                    instructions_block(&s.name, &s.body),
-                    request
-                )
+                if s.kind == SkillKind::Command {
+                    let c = crate::plugins::command(&plugins, &s.name).ok_or_else(|| {
+                        StepError::Invalid(format!("command {} is no longer installed", s.name))
+                    })?;
+                    if let Some(t) = &c.allowed_tools {
+                        let plugin = s.name.split(':').next().unwrap_or_default();
+                        allowed_tools = Some((plugin.to_string(), t.clone()));
+                    }
+                    format!(
+                        "Run my command /{}; its instructions:\n{}",
+                        s.name,
+                        instructions_block(
+                            &s.name,
+                            &crate::plugins::commands::substitute(&c.body, arguments)
+                        )
+                    )
+                } else {
+                    format!(
+                        "Use my skill {} for this; its instructions:\n{}\n\n{}",
+                        s.name,
+                        instructions_block(&s.name, &s.body),
+                        request
+                    )
+                }
             }
         };
         Ok(Prompted {
             catalogue,
             first_message,
+            allowed_tools,
+            plugins,
         })
     }
 }
@@ -161,8 +191,10 @@ pub fn ask_params(skill: &str, params: &Map<String, Value>) -> Map<String, Value
     if let Some(r) = params.get("request").and_then(Value::as_str) {
         words.push(r.to_string());
     }
+    // A command's `$N` count its words: the positional ones in order, then any `k=v`.
+    let mut arguments: Vec<String> = Vec::new();
     if let Some(args) = params.get("args").and_then(Value::as_array) {
-        words.extend(args.iter().map(|a| match a {
+        arguments.extend(args.iter().map(|a| match a {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         }));
@@ -170,11 +202,12 @@ pub fn ask_params(skill: &str, params: &Map<String, Value>) -> Map<String, Value
     for (k, v) in params {
         if k != "request" && k != "args" {
             match v {
-                Value::String(s) => words.push(format!("{k}={s}")),
-                other => words.push(format!("{k}={other}")),
+                Value::String(s) => arguments.push(format!("{k}={s}")),
+                other => arguments.push(format!("{k}={other}")),
             }
         }
     }
+    words.extend(arguments.iter().cloned());
     let request = if words.is_empty() {
         "Follow the skill's instructions.".to_string()
     } else {
@@ -183,6 +216,12 @@ pub fn ask_params(skill: &str, params: &Map<String, Value>) -> Map<String, Value
     let mut out = Map::new();
     out.insert("request".into(), Value::String(request));
     out.insert("skill".into(), Value::String(skill.to_string()));
+    if !arguments.is_empty() {
+        out.insert(
+            "arguments".into(),
+            Value::Array(arguments.into_iter().map(Value::String).collect()),
+        );
+    }
     out
 }
 
@@ -226,13 +265,15 @@ pub(super) async fn load(g: Guard, a: LoadArgs, _: StepCtx) -> Result<LoadOut, S
     let s = usable(&skills, a.name.as_str()).map_err(|e| e.into_error(&g))?;
     let files = if s.source == "built-in" {
         builtin_files(&s.name)
+    } else if s.kind == SkillKind::Command {
+        vec![]
     } else {
         let reader = g.reader();
-        let folder = format!("skills/{}", s.name);
+        let folder = skill_folder(s);
         let listing = tokio::task::spawn_blocking(move || reader.files(&folder, 10_000))
             .await?
             .map_err(|e| StepError::Fatal(format!("listing the skill's folder: {e}")))?;
-        let prefix = format!("skills/{}/", s.name);
+        let prefix = format!("{}/", skill_folder(s));
         listing
             .files
             .into_iter()
@@ -249,6 +290,13 @@ pub(super) async fn load(g: Guard, a: LoadArgs, _: StepCtx) -> Result<LoadOut, S
             .take(MAX_FOLDER_FILES)
             .collect(),
     })
+}
+
+/// A workspace or plugin skill's folder, relative to the workspace.
+fn skill_folder(s: &SkillDef) -> String {
+    s.folder
+        .clone()
+        .unwrap_or_else(|| format!("skills/{}", s.name))
 }
 
 fn builtin_files(name: &str) -> Vec<String> {
@@ -308,7 +356,7 @@ pub(super) async fn file(g: Guard, a: FileArgs, _: StepCtx) -> Result<FileOut, S
             .map(|f| f.contents().to_vec())
             .ok_or_else(|| StepError::Invalid(format!("skill {} has no file {rel:?}", s.name)))?
     } else {
-        g.read_in_folder(&format!("skills/{}", s.name), rel, MAX_SKILL_FILE)?
+        g.read_in_folder(&skill_folder(s), rel, MAX_SKILL_FILE)?
     };
     Ok(FileOut {
         skill: s.name.clone(),

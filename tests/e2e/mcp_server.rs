@@ -256,3 +256,14 @@ async fn an_mcp_client_lists_the_actions_and_every_call_is_a_guarded_job() {
         "deskhand mcp still running after its client closed"
     );
 }
+
+#[test]
+fn mcp_call_is_refused_outside_the_mcp_server() {
+    let ws = temp();
+    let (ok, out, err) = run_cli(ws.path(), &["/mcp.call", "tool=file_list", "arguments={}"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("runs only the tool calls of MCP clients"),
+        "{err}"
+    );
+}

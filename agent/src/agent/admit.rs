@@ -146,6 +146,15 @@ async fn checks(store: &Store, skills: &Skills, entry: Entry<'_>) -> Result<Admi
     let refused = |e: JobError| Denied::Refused(Refusal::of(e));
     let skill_of = |job: &Job| {
         let (name, params) = job.resolved();
+        // `mcp.call` is how the MCP server runs a client's tool call; from anywhere else it
+        // would be a second, unannounced way in.
+        if name == crate::mcp::ACTION && job.origin != crate::mcp::ORIGIN {
+            return Err(refused(JobError::Invalid(format!(
+                "{} runs only the tool calls of MCP clients (`deskhand mcp`, /mcp); send the \
+                 action itself, or a request in plain words",
+                crate::mcp::ACTION
+            ))));
+        }
         skills.check(&name, &params).map_err(refused)
     };
     match entry {

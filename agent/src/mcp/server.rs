@@ -111,8 +111,18 @@ pub fn tool_of(a: &Action) -> Tool {
     .annotate(annotations)
 }
 
+/// The one prompt argument of a plugin's command.
+const COMMAND_ARGUMENTS: &str = "arguments";
+
 /// A skill as an MCP prompt: its name, description and parameters.
 pub fn prompt_of(s: &SkillDef) -> Prompt {
+    // A plugin's command takes its words as one argument, as `/PLUGIN:COMMAND words` does.
+    if s.kind == SkillKind::Command {
+        let words = PromptArgument::new(COMMAND_ARGUMENTS)
+            .with_description("the command's arguments, separated by spaces")
+            .with_required(false);
+        return Prompt::new(&s.name, Some(&s.description), Some(vec![words]));
+    }
     let args = s
         .params
         .iter()
@@ -128,6 +138,20 @@ pub fn prompt_of(s: &SkillDef) -> Prompt {
 /// The text of a skill's prompt: its instructions (SKILL.md), then the arguments given, as a
 /// Claude Code command appends them.
 pub fn prompt_text(s: &SkillDef, arguments: &JsonObject) -> String {
+    if s.kind == SkillKind::Command {
+        let words = arguments
+            .get(COMMAND_ARGUMENTS)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let words = shlex::split(words)
+            .unwrap_or_else(|| words.split_whitespace().map(String::from).collect());
+        return format!(
+            "Deskhand command /{}: {}\n\n{}",
+            s.name,
+            s.description,
+            crate::plugins::commands::substitute(&s.body, &words)
+        );
+    }
     let mut text = format!(
         "Deskhand skill {}: {}\n\n{}",
         s.name,
@@ -340,5 +364,20 @@ mod tests {
             assert!(tools.iter().all(|t| t.name != hidden), "{hidden}");
         }
         assert!(tools.iter().all(|t| tool_action(&t.name).is_some()));
+    }
+
+    #[test]
+    fn a_command_prompt_takes_its_words_and_puts_them_in_place() {
+        let mut s = Skills::builtin().find("status-report").unwrap().clone();
+        s.name = "shop:price".into();
+        s.kind = SkillKind::Command;
+        s.body = "Price of $0 in $1.".into();
+        let p = prompt_of(&s);
+        let args = p.arguments.unwrap();
+        assert_eq!(args.len(), 1);
+        assert_eq!(args[0].name, COMMAND_ARGUMENTS);
+        let given: JsonObject =
+            serde_json::from_value(serde_json::json!({"arguments": "\"green tea\" EUR"})).unwrap();
+        assert!(prompt_text(&s, &given).ends_with("Price of green tea in EUR."));
     }
 }

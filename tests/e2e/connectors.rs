@@ -13,7 +13,7 @@ use crate::util::{deskhand, temp};
 
 const CLIENT_ID: &str = "deskhand-test.apps.googleusercontent.com";
 const CLIENT_SECRET: &str = "GOCSPX-test-secret";
-const FILE_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(crate) const FILE_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// A workspace wired to a running fake.
 pub struct Env {

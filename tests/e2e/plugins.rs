@@ -346,6 +346,51 @@ async fn a_plugin_command_runs_through_the_planner_with_its_arguments_and_only_i
         "{system}"
     );
     assert!(!system.contains("shop-tools:note"), "{system}");
+
+    // The phone's way: `/PLUGIN:COMMAND words` as a job's text through the daemon's API.
+    model.push(Turn::text("Noted: milk.").expect(Expect::UserContains(
+        "Write a one-line shopping note about oat milk.".into(),
+    )));
+    let bin = fake_mcp().as_os_str().to_owned();
+    let base = model.base_url();
+    let env: Vec<(&str, &std::ffi::OsStr)> = vec![
+        ("FAKE_MCP_BIN", bin.as_os_str()),
+        ("DESKHAND_MODEL_PROVIDER", "anthropic".as_ref()),
+        ("DESKHAND_MODEL_BASE_URL", base.as_ref()),
+        ("DESKHAND_MODEL", "test-model".as_ref()),
+        ("DESKHAND_MODEL_API_KEY", KEY.as_ref()),
+        ("DESKHAND_SECRETS_KEY", crate::connectors::FILE_KEY.as_ref()),
+        ("DESKHAND_ALLOW_CUSTOM_ENDPOINTS", "1".as_ref()),
+    ];
+    let d = crate::util::Daemon::start_with(ws, &env);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/jobs", d.api))
+        .bearer_auth(&d.token)
+        .json(&json!({"text": "/shop-tools:note \"oat milk\""}))
+        .send()
+        .await
+        .expect("API reachable");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let j = crate::util::api_get(ws, &format!("/api/jobs/{id}")).await;
+        if ["succeeded", "failed", "refused", "cancelled"]
+            .contains(&j["state"].as_str().unwrap_or(""))
+        {
+            break j;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job did not end: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["state"], "succeeded", "{job}\n{:?}", model.failures());
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

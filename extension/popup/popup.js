@@ -90,4 +90,12 @@ $('run').addEventListener('submit', async (e) => {
   refresh();
 });
 
+$('ask').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const r = await ask('ask', { text: $('ask-text').value });
+  $('ask-result').textContent = r.ok ? `Started job ${r.result.id}` : `Could not start: ${r.error.message}`;
+  if (r.ok) $('ask-text').value = '';
+  refresh();
+});
+
 refresh();

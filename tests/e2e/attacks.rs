@@ -372,13 +372,13 @@ async fn attempt(
 }
 
 /// `deskhand native-host`, spoken to as Chrome speaks to it (4-byte length, then JSON).
-struct NativeHost {
+pub(crate) struct NativeHost {
     child: Child,
     rid: u64,
 }
 
 impl NativeHost {
-    fn start(ws: &Path) -> NativeHost {
+    pub(crate) fn start(ws: &Path) -> NativeHost {
         let origin = format!(
             "chrome-extension://{}/",
             deskhand_agent::extension::extension_id()
@@ -414,7 +414,7 @@ impl NativeHost {
     }
 
     /// A popup request, as the extension's worker sends it; its reply.
-    fn request(&mut self, op: &str, args: Value) -> Value {
+    pub(crate) fn request(&mut self, op: &str, args: Value) -> Value {
         self.rid += 1;
         let rid = self.rid;
         self.send(&json!({"type": "request", "rid": rid, "op": op, "args": args}));

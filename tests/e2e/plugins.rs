@@ -375,22 +375,52 @@ async fn a_plugin_command_runs_through_the_planner_with_its_arguments_and_only_i
         .as_str()
         .unwrap()
         .to_string();
+    let job = ended(ws, &id).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{:?}", model.failures());
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+
+    // The extension's popup: the same words, through the native host.
+    model.push(Turn::text("Noted: bread.").expect(Expect::UserContains(
+        "Write a one-line shopping note about bread.".into(),
+    )));
+    let mut host = crate::attacks::NativeHost::start(ws);
+    let reply = host.request("ask", json!({"text": "/shop-tools:note bread"}));
+    let id = reply["result"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"))
+        .to_string();
+    let job = ended(ws, &id).await;
+    assert_eq!(job["state"], "succeeded", "{job}\n{:?}", model.failures());
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    assert_eq!(
+        job["outputs"],
+        json!([format!("reports/shop-tools-note-{id}.md")])
+    );
+    let reply = host.request("ask", json!({"text": "  "}));
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("text missing"),
+        "{reply}"
+    );
+    drop(d);
+}
+
+/// The job `id` once it ended, read from the running daemon's API.
+async fn ended(ws: &Path, id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let job = loop {
+    loop {
         let j = crate::util::api_get(ws, &format!("/api/jobs/{id}")).await;
-        if ["succeeded", "failed", "refused", "cancelled"]
-            .contains(&j["state"].as_str().unwrap_or(""))
-        {
-            break j;
+        if ["succeeded", "failed", "cancelled"].contains(&j["state"].as_str().unwrap_or("")) {
+            return j;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "the job did not end: {j}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(job["state"], "succeeded", "{job}\n{:?}", model.failures());
-    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

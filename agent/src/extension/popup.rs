@@ -54,8 +54,28 @@ pub(crate) async fn answer(agent: &Agent, msg: &Value) -> Result<Value, String> 
                 .map(|id| json!({"id": id}))
                 .map_err(|e| e.to_string())
         }
+        // A request in plain words, or a trigger such as `/PLUGIN:COMMAND words`, as the phone
+        // page sends it.
+        "ask" => {
+            let text = args["text"]
+                .as_str()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or("what to do? (text missing)")?;
+            let job = Job {
+                text: Some(text.to_string()),
+                skill: None,
+                ..Job::new("x", Map::new(), "extension-popup")
+            };
+            job.validate().map_err(|e| e.to_string())?;
+            agent
+                .submit(job)
+                .await
+                .map(|id| json!({"id": id}))
+                .map_err(|e| e.to_string())
+        }
         other => Err(format!(
-            "unknown request {other:?}; the agent answers approvals, decide, jobs, skills, run"
+            "unknown request {other:?}; the agent answers approvals, decide, jobs, skills, run, ask"
         )),
     }
 }

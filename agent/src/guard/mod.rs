@@ -129,10 +129,15 @@ pub struct OutputName {
 impl OutputName {
     /// The path of this step's output with extension `ext` in `job`.
     pub fn path(&self, job: &str, ext: &str) -> String {
+        // A plugin's skill is `PLUGIN:NAME`; `:` has no place in a file name on every system.
+        let skill = self.skill.replace(':', "-");
         match &self.path {
             Some(p) => with_extension(p, ext),
-            None if self.step == self.skill => format!("reports/{}-{job}.{ext}", self.skill),
-            None => format!("reports/{}-{}-{job}.{ext}", self.skill, self.step),
+            None if self.step == self.skill => format!("reports/{skill}-{job}.{ext}"),
+            None => format!(
+                "reports/{skill}-{}-{job}.{ext}",
+                self.step.replace(':', "-")
+            ),
         }
     }
 }

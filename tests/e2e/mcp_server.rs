@@ -30,7 +30,11 @@ async fn connect(ws: &std::path::Path) -> (RunningService<RoleClient, ()>, u32) 
     (client, pid)
 }
 
-async fn call(client: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> CallToolResult {
+async fn call<H: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
     let Value::Object(args) = args else {
         panic!("arguments must be an object")
     };
@@ -266,4 +270,106 @@ fn mcp_call_is_refused_outside_the_mcp_server() {
         err.contains("runs only the tool calls of MCP clients"),
         "{err}"
     );
+}
+
+/// An MCP client whose user answers elicitations: approves when `approve` is set, and keeps the
+/// messages it was shown.
+#[derive(Clone, Default)]
+struct Elicited {
+    approve: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shown: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl rmcp::ClientHandler for Elicited {
+    fn get_info(&self) -> rmcp::model::ClientInfo {
+        rmcp::model::ClientInfo::new(
+            rmcp::model::ClientCapabilities::builder()
+                .enable_elicitation()
+                .build(),
+            rmcp::model::Implementation::new("elicitation-test", "1.0"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::CreateElicitationRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::CreateElicitationResult, rmcp::ErrorData> {
+        if let rmcp::model::CreateElicitationRequestParams::FormElicitationParams {
+            message,
+            requested_schema,
+            ..
+        } = request
+        {
+            assert!(requested_schema.properties.contains_key("approve"));
+            self.shown.lock().unwrap().push(message);
+        }
+        let yes = self.approve.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(
+            rmcp::model::CreateElicitationResult::new(rmcp::model::ElicitationAction::Accept)
+                .with_content(json!({ "approve": yes })),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_takes_elicitations_asks_its_user_and_the_answer_decides() {
+    let ws = temp();
+    let ws = ws.path();
+    std::fs::create_dir_all(ws.join("reports")).unwrap();
+    std::fs::write(ws.join("reports/notes.md"), "keep me\n").unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"));
+    cmd.arg("mcp")
+        .env("DESKHAND_WORKSPACE", ws)
+        .env("DESKHAND_APPROVAL_TIMEOUT", "20")
+        .env_remove("DESKHAND_QUEUE");
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn deskhand mcp");
+    let user = Elicited::default();
+    let client = user.clone().serve(transport).await.expect("MCP handshake");
+
+    // The user says no: the overwrite is refused at once (not after the 20 s timeout).
+    let started = Instant::now();
+    let no = call(
+        &client,
+        "file_write",
+        json!({"path": "reports/notes.md", "text": "overwritten"}),
+    )
+    .await;
+    assert_eq!(no.is_error, Some(true), "{}", text(&no));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "it waited for the timeout"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("reports/notes.md")).unwrap(),
+        "keep me\n"
+    );
+    let shown = user.shown.lock().unwrap().clone();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].contains("overwrite") && shown[0].contains("reports/notes.md"),
+        "{shown:?}"
+    );
+
+    // The user says yes: it is done, and the approvals log says who decided.
+    user.approve
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let yes = call(
+        &client,
+        "file_write",
+        json!({"path": "reports/notes.md", "text": "overwritten"}),
+    )
+    .await;
+    assert_eq!(yes.is_error, Some(false), "{}", text(&yes));
+    assert_eq!(
+        std::fs::read_to_string(ws.join("reports/notes.md")).unwrap(),
+        "overwritten"
+    );
+    let (ok, out, err) = run_cli(ws, &["approvals", "list", "--all", "--json"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("MCP client (elicitation)"), "{out}");
+    client.cancel().await.ok();
 }

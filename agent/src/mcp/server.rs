@@ -15,12 +15,14 @@ use rmcp::model::{
     PromptMessageRole, RawResource, ReadResourceRequestParams, ReadResourceResult,
     ResourceContents, ServerCapabilities, ServerInfo, Tool, ToolAnnotations,
 };
-use rmcp::service::RequestContext;
+use rmcp::model::{CreateElicitationRequestParams, ElicitationAction, ElicitationSchema};
+use rmcp::service::{ElicitationMode, Peer, RequestContext};
 use rmcp::{RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
 use super::{tool_action, ORIGIN};
 use crate::agent::Agent;
+use crate::guard::approvals;
 use crate::job::{Job, JobState};
 use crate::skills::actions::Action;
 use crate::skills::{SkillDef, SkillKind, Skills};
@@ -56,15 +58,33 @@ impl DeskhandMcp {
             .collect()
     }
 
-    /// Run a checked tool call as a job and say how it ended.
-    async fn run(&self, tool: &str, arguments: JsonObject) -> CallToolResult {
+    /// Run a checked tool call as a job and say how it ended. With `asker` (a client that
+    /// takes elicitations), what the job waits for is also asked of the client's user.
+    async fn run(
+        &self,
+        tool: &str,
+        arguments: JsonObject,
+        asker: Option<Peer<RoleServer>>,
+    ) -> CallToolResult {
         let mut params = Map::new();
         params.insert("tool".into(), Value::String(tool.to_string()));
         params.insert("arguments".into(), Value::Object(arguments));
         let job = Job::new(super::ACTION, params, ORIGIN);
         let id = job.id.to_string();
         tracing::info!(job = %id, tool, "MCP tool call");
-        let (rec, results) = match self.agent.run_now_with_results(job).await {
+        let running = self.agent.run_now_with_results(job);
+        let ran = match asker {
+            None => running.await,
+            Some(peer) => {
+                tokio::pin!(running);
+                tokio::select! {
+                    r = &mut running => r,
+                    // Never ends by itself: the job's end ends it.
+                    _ = elicit_waits(self.agent.store(), &id, &peer) => running.await,
+                }
+            }
+        };
+        let (rec, results) = match ran {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(job = %id, tool, error = %e, "MCP tool call refused");
@@ -87,6 +107,84 @@ impl DeskhandMcp {
                 rec.error.unwrap_or_default()
             )),
         }
+    }
+}
+
+/// How often a running call's job is checked for something waiting for the person.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Who the approvals log names when a client's user answers through elicitation.
+const ELICITED_BY: &str = "MCP client (elicitation)";
+
+/// Ask the client's user, by elicitation, about each approval or question job `job` waits for,
+/// and record the answer as the phone's or the CLI's would be (whichever comes first wins; the
+/// others find it decided). Runs until the caller drops it.
+async fn elicit_waits(store: &crate::store::Store, job: &str, peer: &Peer<RoleServer>) {
+    let mut asked = std::collections::HashSet::new();
+    loop {
+        let pending = approvals::list(store, false).await.unwrap_or_default();
+        for a in pending.into_iter().filter(|a| a.job == job) {
+            if !asked.insert(a.id.clone()) {
+                continue;
+            }
+            let question = a.action == approvals::QUESTION;
+            let schema = if question {
+                ElicitationSchema::builder()
+                    .required_string_with("answer", |s| s.description("Your answer"))
+            } else {
+                ElicitationSchema::builder()
+                    .required_bool_property("approve", |b| b.description("Let Deskhand do this"))
+            }
+            .build();
+            let Ok(schema) = schema else { continue };
+            let message = if question {
+                format!(
+                    "Deskhand asks (job {job}): {}",
+                    a.preview["question"].as_str().unwrap_or(&a.target)
+                )
+            } else {
+                format!(
+                    "Deskhand wants to {} {} (job {job}). Details: {}",
+                    a.action, a.target, a.preview
+                )
+            };
+            let params = CreateElicitationRequestParams::FormElicitationParams {
+                meta: None,
+                message,
+                requested_schema: schema,
+            };
+            let reply = match peer.create_elicitation(params).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(job, error = %e, "the MCP client did not answer an elicitation");
+                    continue;
+                }
+            };
+            let content = reply.content.unwrap_or(Value::Null);
+            let done = match (reply.action, question) {
+                (ElicitationAction::Accept, true) => match content["answer"].as_str() {
+                    Some(text) => approvals::answer(store, &a.id, text, ELICITED_BY)
+                        .await
+                        .map(|_| ()),
+                    None => continue,
+                },
+                (ElicitationAction::Accept, false) => {
+                    let yes = content["approve"].as_bool() == Some(true);
+                    approvals::decide(store, &a.id, yes, ELICITED_BY)
+                        .await
+                        .map(|_| ())
+                }
+                // Declined or cancelled: a refusal of the action; a question stays for others.
+                (_, false) => approvals::decide(store, &a.id, false, ELICITED_BY)
+                    .await
+                    .map(|_| ()),
+                (_, true) => continue,
+            };
+            if let Err(e) = done {
+                tracing::info!(job, error = %e, "an elicited answer came too late");
+            }
+        }
+        tokio::time::sleep(WAIT_POLL).await;
     }
 }
 
@@ -315,7 +413,7 @@ impl ServerHandler for DeskhandMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let tool = request.name.as_ref();
         let Some(action) = tool_action(tool) else {
@@ -329,7 +427,12 @@ impl ServerHandler for DeskhandMcp {
         if let Err(e) = action.check_args(arguments.clone()) {
             return Ok(error_result(format!("invalid arguments for {tool}: {e}")));
         }
-        Ok(self.run(tool, arguments).await)
+        let asker = context
+            .peer
+            .supported_elicitation_modes()
+            .contains(&ElicitationMode::Form)
+            .then(|| context.peer.clone());
+        Ok(self.run(tool, arguments, asker).await)
     }
 }
 

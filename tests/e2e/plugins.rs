@@ -496,3 +496,98 @@ async fn plugin_tools_wait_for_approval_hooks_block_and_agents_work_with_their_o
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(asked[0]["data"]["target"], "mcp.shop-tools-shop.delete_all");
 }
+
+/// Copy a folder (the fixture plugin) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_installs_from_git_and_an_update_that_may_touch_more_asks_again() {
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    // A repository holding the plugin in a folder, and a marketplace pointing at it by URL.
+    let repo = crate::util::temp();
+    let plugin = repo.path().join("plugins/shop-tools");
+    copy_dir(&market().join("plugins/shop-tools"), &plugin);
+    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "--quiet", "-m", "v1"]);
+    let url = format!("file://{}", repo.path().display());
+    let spec = format!("{url}//plugins/shop-tools");
+    let out = run(
+        &env,
+        &["plugins", "install", &spec, "--yes", "--allow-hooks"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let l = listed(&run(&env, &["plugins", "list", "--json"]).await);
+    assert_eq!(
+        (&l[0]["state"], &l[0]["source"]),
+        (&json!("enabled"), &json!(spec))
+    );
+
+    // v2 adds an MCP server: the update lists it and asks (no terminal, no --yes: refused,
+    // the installed version stays).
+    let mcp = plugin.join(".mcp.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&mcp).unwrap()).unwrap();
+    v["mcpServers"]["mailer"] = json!({"command": "mailer-mcp", "env": {"KEY": "${MAILER_KEY}"}});
+    std::fs::write(&mcp, v.to_string()).unwrap();
+    git(repo.path(), &["commit", "--quiet", "-am", "v2"]);
+    let out = run(&env, &["plugins", "update", "shop-tools"]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stdout)
+            .contains("+ mcp server shop-tools-mailer: runs mailer-mcp (env KEY=${MAILER_KEY})"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("pass --yes"),
+        "{}",
+        text(&out.stderr)
+    );
+    let installed = std::fs::read_to_string(ws.join("plugins/shop-tools/.mcp.json")).unwrap();
+    assert!(!installed.contains("mailer"));
+    let out = run(&env, &["plugins", "update", "shop-tools", "--yes"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let installed = std::fs::read_to_string(ws.join("plugins/shop-tools/.mcp.json")).unwrap();
+    assert!(installed.contains("mailer"));
+
+    // A marketplace whose entry is a git source.
+    let m = crate::util::temp();
+    std::fs::create_dir_all(m.path().join(".claude-plugin")).unwrap();
+    std::fs::write(
+        m.path().join(".claude-plugin/marketplace.json"),
+        json!({"name": "git-market", "owner": {"name": "t"}, "plugins": [
+            {"name": "shop-tools", "source": {"source": "git-subdir", "url": url, "path": "plugins/shop-tools"}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let out = run(&env, &["plugins", "remove", "shop-tools"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from_market = format!("{}#shop-tools", m.path().display());
+    let out = run(&env, &["plugins", "install", &from_market, "--yes"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(ws.join("plugins/shop-tools/.mcp.json").exists());
+}

@@ -218,6 +218,7 @@ impl Hub {
             client_secret: client.secret.clone(),
             auth_url,
             token_url,
+            resource: None,
         }
     }
 

@@ -47,6 +47,10 @@ pub struct OAuthApp {
     pub auth_url: Url,
     /// Token endpoint.
     pub token_url: Url,
+    /// The resource the tokens are for (RFC 8707), sent with every authorization and token
+    /// request: an MCP server's URL. Set, the provider's own extras are not sent: the flow is
+    /// plain OAuth 2.1 with PKCE, as the MCP authorization spec asks.
+    pub resource: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthApp {
@@ -60,6 +64,7 @@ impl std::fmt::Debug for OAuthApp {
             )
             .field("auth_url", &self.auth_url.as_str())
             .field("token_url", &self.token_url.as_str())
+            .field("resource", &self.resource)
             .finish()
     }
 }
@@ -141,12 +146,13 @@ impl OAuthApp {
             .authorize_url(CsrfToken::new_random)
             .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
             .set_pkce_challenge(challenge);
-        req = match self.provider {
+        req = match (&self.resource, self.provider) {
+            (Some(resource), _) => req.add_extra_param("resource", resource.clone()),
             // A refresh token is only issued with offline access; consent makes Google reissue it.
-            Provider::Google => req
+            (None, Provider::Google) => req
                 .add_extra_param("access_type", "offline")
                 .add_extra_param("prompt", "consent"),
-            Provider::Notion => req.add_extra_param("owner", "user"),
+            (None, Provider::Notion) => req.add_extra_param("owner", "user"),
         };
         let (url, state) = req.url();
         Ok(PendingAuthorization {
@@ -163,14 +169,15 @@ impl OAuthApp {
         match self.provider {
             Provider::Google => {
                 let client = self.client(Some(redirect_uri))?;
-                let resp = client
+                let mut req = client
                     .exchange_code(AuthorizationCode::new(code.to_string()))
-                    .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-                    .request_async(&http_client()?)
-                    .await
-                    .map_err(|e| {
-                        ConnectorError::OAuth(format!("code exchange: {}", describe(&e)))
-                    })?;
+                    .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()));
+                if let Some(r) = &self.resource {
+                    req = req.add_extra_param("resource", r.clone());
+                }
+                let resp = req.request_async(&http_client()?).await.map_err(|e| {
+                    ConnectorError::OAuth(format!("code exchange: {}", describe(&e)))
+                })?;
                 Ok(grant_from(&resp))
             }
             Provider::Notion => {
@@ -197,11 +204,12 @@ impl OAuthApp {
                     .client(None)
                     .map_err(|e| RefreshError::Transient(e.to_string()))?;
                 let http = http_client().map_err(|e| RefreshError::Transient(e.to_string()))?;
-                match client
-                    .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
-                    .request_async(&http)
-                    .await
-                {
+                let refresh = RefreshToken::new(refresh_token.to_string());
+                let mut req = client.exchange_refresh_token(&refresh);
+                if let Some(r) = &self.resource {
+                    req = req.add_extra_param("resource", r.clone());
+                }
+                match req.request_async(&http).await {
                     Ok(resp) => Ok(grant_from(&resp)),
                     Err(RequestTokenError::ServerResponse(r)) => {
                         let text = match r.error_description() {

@@ -18,11 +18,33 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::connect::{client_credentials, open_cache, open_hub};
 
+/// What `connect` and `disconnect` name: a provider, or an MCP server (`mcp:NAME`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Google or Notion.
+    Provider(Provider),
+    /// A remote MCP server of the config or a plugin, by its name.
+    Mcp(String),
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    if let Some(name) = s.strip_prefix("mcp:") {
+        if name.is_empty() {
+            return Err("name the MCP server: mcp:NAME".into());
+        }
+        return Ok(Target::Mcp(name.to_string()));
+    }
+    s.parse::<Provider>()
+        .map(Target::Provider)
+        .map_err(|_| format!("{s:?}: give google, notion or mcp:NAME"))
+}
+
 /// `deskhand connect`.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// google or notion.
-    pub provider: Provider,
+    /// google, notion, or mcp:NAME (a remote MCP server that asks you to sign in).
+    #[arg(value_parser = parse_target)]
+    pub target: Target,
     /// Your name for this account when you connect more than one ("work", "home").
     #[arg(long)]
     pub account: Option<String>,
@@ -46,8 +68,9 @@ pub struct ConnectArgs {
 /// `deskhand disconnect`.
 #[derive(Debug, Args)]
 pub struct DisconnectArgs {
-    /// google or notion.
-    pub provider: Provider,
+    /// google, notion, or mcp:NAME.
+    #[arg(value_parser = parse_target)]
+    pub target: Target,
     /// Account name.
     #[arg(long)]
     pub account: Option<String>,
@@ -166,11 +189,15 @@ pub(crate) fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
 
 /// `deskhand connect`.
 pub async fn connect(a: ConnectArgs, ws: &Path, config: &Config) -> anyhow::Result<()> {
-    let id = ConnectionId::new(a.provider, a.account.as_deref());
+    let provider = match &a.target {
+        Target::Provider(p) => *p,
+        Target::Mcp(name) => return connect_mcp(name, a.no_browser, ws, config).await,
+    };
+    let id = ConnectionId::new(provider, a.account.as_deref());
     let hub = open_hub(ws, config)?;
     let info = if a.token_stdin {
         anyhow::ensure!(
-            a.provider == Provider::Notion,
+            provider == Provider::Notion,
             "--token-stdin is for Notion internal integrations; Google connects in the browser"
         );
         let token = read_stdin_secret("Notion integration token")?;
@@ -181,7 +208,7 @@ pub async fn connect(a: ConnectArgs, ws: &Path, config: &Config) -> anyhow::Resu
         } else {
             None
         };
-        let client = client_credentials(a.provider, config, a.client_id.clone(), secret)?;
+        let client = client_credentials(provider, config, a.client_id.clone(), secret)?;
         let no_browser = a.no_browser;
         hub.connect(&id, &client, &a.scopes, |url| {
             // The URL carries no secret: state and the PKCE challenge only.
@@ -203,6 +230,37 @@ pub async fn connect(a: ConnectArgs, ws: &Path, config: &Config) -> anyhow::Resu
     Ok(())
 }
 
+/// `deskhand connect mcp:NAME`: sign in to a remote MCP server of the config or of a plugin.
+async fn connect_mcp(
+    name: &str,
+    no_browser: bool,
+    ws: &Path,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let url = crate::mcp::http_url(ws, config, name).map_err(anyhow::Error::msg)?;
+    let secrets = crate::connect::open_secrets(ws, config)?;
+    crate::mcp::auth::sign_in(
+        name,
+        &url,
+        &secrets,
+        |url| {
+            // The URL carries no secret: state, the PKCE challenge and the resource only.
+            let _ = outln!("Open this URL to allow access:\n{url}");
+            if !no_browser && webbrowser::open(url.as_str()).is_err() {
+                errln!("(could not open a browser; open the URL yourself)");
+            }
+            errln!("Waiting for the browser to come back to 127.0.0.1 ...");
+        },
+        std::time::Duration::from_secs(300),
+    )
+    .await?;
+    outln!(
+        "Signed in to MCP server {name} ({url}); {}.",
+        hub_secrets_note(ws, config)
+    )?;
+    Ok(())
+}
+
 fn hub_secrets_note(ws: &Path, config: &Config) -> String {
     crate::connect::open_secrets(ws, config)
         .map(|s| format!("secrets in {}", s.describe()))
@@ -211,7 +269,20 @@ fn hub_secrets_note(ws: &Path, config: &Config) -> String {
 
 /// `deskhand disconnect`.
 pub async fn disconnect(a: DisconnectArgs, ws: &Path, config: &Config) -> anyhow::Result<()> {
-    let id = ConnectionId::new(a.provider, a.account.as_deref());
+    let provider = match &a.target {
+        Target::Provider(p) => *p,
+        Target::Mcp(name) => {
+            let secrets = crate::connect::open_secrets(ws, config)?;
+            anyhow::ensure!(
+                crate::mcp::auth::signed_in(&secrets, name),
+                "there is no sign-in for MCP server {name}"
+            );
+            crate::mcp::auth::forget(&secrets, name)?;
+            outln!("Forgot the sign-in for MCP server {name}.")?;
+            return Ok(());
+        }
+    };
+    let id = ConnectionId::new(provider, a.account.as_deref());
     open_hub(ws, config)?.disconnect(&id).await?;
     outln!("Disconnected {id}: its secrets and cached data are gone.")?;
     Ok(())

@@ -9,6 +9,7 @@
 //! `deskhand /action`. The job runs with the planner's permissions (`[planner.permissions]`),
 //! since an MCP client plans its calls as Deskhand's own planner does.
 
+pub mod auth;
 pub mod client;
 pub mod server;
 
@@ -42,6 +43,33 @@ pub struct CallArgs {
     /// The tool's arguments, as its input schema describes them.
     #[serde(default)]
     pub arguments: Map<String, Value>,
+}
+
+/// The URL of the streamable HTTP MCP server `name`: of `[mcp.servers.NAME]`, or of an active
+/// plugin's server (`PLUGIN-SERVER`). What `deskhand connect mcp:NAME` signs in to.
+pub fn http_url(
+    workspace: &std::path::Path,
+    config: &crate::config::Config,
+    name: &str,
+) -> Result<String, String> {
+    let _ = config;
+    for a in crate::plugins::active(workspace) {
+        for s in &a.plugin.servers {
+            if s.name == name {
+                return match &s.kind {
+                    crate::plugins::servers::ServerKind::Http { url, .. } => Ok(url.clone()),
+                    _ => Err(format!(
+                        "MCP server {name} (plugin {}) is not a streamable HTTP server; only those sign in",
+                        a.plugin.name
+                    )),
+                };
+            }
+        }
+    }
+    Err(format!(
+        "there is no streamable HTTP MCP server {name}: add `[mcp.servers.{name}] url = \"https://…\"` \
+         to .deskhand/config.toml, or install the plugin that brings it"
+    ))
 }
 
 /// Actions not offered to MCP clients: schedule changes and the no-op, as for the planner, and

@@ -590,6 +590,28 @@ impl Guard {
         }
     }
 
+    /// The access token of the person's sign-in to the MCP server `server`
+    /// (`deskhand connect mcp:NAME`), refreshed when about to expire; `None` when there is none.
+    /// Only for a server the job may use; the token goes into the server's requests and nowhere
+    /// else (never a log, the audit or the conversation).
+    pub async fn mcp_bearer(&self, server: &str) -> Result<Option<String>, StepError> {
+        let resource = format!("mcp:{server}");
+        self.policy
+            .connector_allowed(&resource, Access::Read)
+            .map_err(|why| self.refuse("mcp", &resource, &why))?;
+        let (ws, kind) = (
+            self.env.workspace.clone(),
+            self.env.connectors.secret_store(),
+        );
+        let store = tokio::task::spawn_blocking(move || form_secrets::open(&ws, kind))
+            .await
+            .map_err(|e| StepError::Fatal(e.to_string()))?
+            .map_err(|e| StepError::Fatal(e.to_string()))?;
+        crate::mcp::auth::bearer(&store, server)
+            .await
+            .map_err(|e| StepError::Fatal(e.to_string()))
+    }
+
     /// Put the values of the form secrets named by placeholders (`{{secret:NAME}}`) into
     /// `fields`, for a form on `page_url`: each only on one of its sites (else refused and
     /// audited). Returns what was revealed, for [`form_secrets::conceal`] to take back out of

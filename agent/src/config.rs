@@ -187,21 +187,75 @@ pub enum ConfigError {
     },
 }
 
+/// `over` merged into `base`: tables key by key, any other value replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
 impl Config {
     /// The config file's place in a workspace.
     pub fn path(workspace: &Path) -> PathBuf {
         workspace.join(".deskhand").join("config.toml")
     }
 
-    /// Load the workspace's config; a missing file means defaults.
+    /// The person's own config, below every workspace's: `$XDG_CONFIG_HOME/deskhand/config.toml`
+    /// (`~/.config/deskhand/config.toml`). `DESKHAND_USER_CONFIG` names another file, or none
+    /// when empty.
+    pub fn user_path() -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os("DESKHAND_USER_CONFIG") {
+            return (!p.is_empty()).then(|| PathBuf::from(p));
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("deskhand/config.toml"))
+    }
+
+    /// Load the config: the person's own file ([`Config::user_path`]), then the workspace's over
+    /// it (a key set in both takes the workspace's value; tables merge). Missing files mean
+    /// defaults; each file is checked on its own first, so an error names the file it is in.
     pub fn load(workspace: &Path) -> Result<Config, ConfigError> {
-        let path = Self::path(workspace);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(source) => return Err(ConfigError::Read { path, source }),
-        };
-        Self::parse(&text).map_err(|message| ConfigError::Invalid { path, message })
+        let files = [Self::user_path(), Some(Self::path(workspace))];
+        let mut merged = toml::Table::new();
+        let mut last = Self::path(workspace);
+        for path in files.into_iter().flatten() {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(ConfigError::Read { path, source }),
+            };
+            Self::parse(&text).map_err(|message| ConfigError::Invalid {
+                path: path.clone(),
+                message,
+            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+            merge(&mut merged, table);
+            last = path;
+        }
+        if merged.is_empty() {
+            return Ok(Config::default());
+        }
+        let text = toml::to_string(&merged).map_err(|e| ConfigError::Invalid {
+            path: last.clone(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: last,
+            message: format!("{message} (with the user config merged below it)"),
+        })
     }
 
     /// Parse and validate config text.
@@ -423,6 +477,24 @@ pub fn planner_env_with(
         // the server), so these are read from the whole environment.
         mcp: crate::mcp::specs(&config.mcp, |k| std::env::var(k).ok())?,
     })
+}
+
+#[cfg(test)]
+mod layering_tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_config_wins_key_by_key_over_the_user_config() {
+        let mut base: toml::Table =
+            "[browser]\nchrome = \"/usr/bin/chromium\"\nheaded = true\n[agent]\nconcurrency = 2\n"
+                .parse()
+                .unwrap();
+        let over: toml::Table = "[browser]\nchrome = \"/opt/chrome\"\n".parse().unwrap();
+        merge(&mut base, over);
+        assert_eq!(base["browser"]["chrome"].as_str(), Some("/opt/chrome"));
+        assert_eq!(base["browser"]["headed"].as_bool(), Some(true));
+        assert_eq!(base["agent"]["concurrency"].as_integer(), Some(2));
+    }
 }
 
 #[cfg(test)]

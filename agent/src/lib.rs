@@ -18,6 +18,7 @@ pub mod config;
 pub mod connect;
 pub mod connector_skills;
 pub mod dashboard;
+pub mod doctor;
 pub mod eval;
 pub mod extension;
 /// Fuzzing properties, shared by `fuzz/` and the corpus replay tests; not an API.
@@ -33,6 +34,7 @@ pub mod plugins;
 pub mod queue;
 pub mod runner;
 pub mod scheduler;
+pub mod service;
 pub mod site;
 pub mod skills;
 pub mod store;

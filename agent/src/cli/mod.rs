@@ -23,6 +23,7 @@ pub mod connect;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
+pub mod doctor;
 pub mod eval;
 pub mod extension;
 pub mod jobs;
@@ -33,6 +34,7 @@ pub mod plugins;
 pub mod safe_text;
 pub mod schedule;
 pub mod secrets;
+pub mod service;
 pub mod skills;
 pub mod undo;
 pub mod workspace;
@@ -69,6 +71,11 @@ pub enum Command {
     /// Plugins in the Claude Code format: install from a folder, git or a marketplace; list,
     /// show, update, remove, enable, disable.
     Plugins(plugins::PluginsArgs),
+    /// Run the agent as a service of your session: a systemd user unit, or a launchd agent.
+    Service(service::ServiceArgs),
+    /// Check what Deskhand needs here (Chromium, keyring, queue, extension, model, disk): ok,
+    /// warn or fail, each with its fix.
+    Doctor(doctor::DoctorArgs),
     /// The language model: store or forget its API key (OS keyring), show what is configured.
     Model(model::ModelArgs),
     /// Score the configured model: run a suite of tasks (YAML) as planned jobs and check them.
@@ -225,6 +232,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mcp(a) => mcp::run(a, &ws, &config).await,
         Command::Ask(a) => skills::ask(a, &ws, &config).await,
         Command::Plugins(a) => plugins::run(a, &ws),
+        Command::Service(a) => service::run(a, &ws),
+        Command::Doctor(a) => doctor::run(a, &ws, &config).await,
         Command::Model(a) => model::run(a, &ws, &config),
         Command::Eval(a) => eval::run(a, &ws, &config).await,
         Command::Memory(a) => workspace::memory(a, &ws),

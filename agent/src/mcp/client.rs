@@ -33,11 +33,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http;
+use futures::StreamExt;
+use rmcp::model::ClientJsonRpcMessage;
 use rmcp::model::{CallToolRequestParams, CallToolResult, RawContent};
 use rmcp::service::{ClientInitializeError, RoleClient, RunningService};
-use rmcp::transport::common::client_side_sse::ExponentialBackoff;
+use rmcp::transport::common::client_side_sse::{BoxedSseResponse, ExponentialBackoff};
 use rmcp::transport::streamable_http_client::{
-    StreamableHttpClientTransportConfig, StreamableHttpError,
+    StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
+    StreamableHttpPostResponse,
 };
 use rmcp::transport::worker::WorkerQuitReason;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -466,6 +469,8 @@ struct Server {
     timeout: Duration,
     /// Why it can no longer be called (it crashed): a later call says so at once.
     gone: Mutex<Option<String>>,
+    /// Answers of an HTTP server that broke off (never marked for a stdio server).
+    breaks: Breaks,
 }
 
 /// The MCP servers of one planned job.
@@ -491,7 +496,7 @@ impl Session {
         let mut session = Session::default();
         for (spec, r) in started {
             match r {
-                Ok((service, tools)) => {
+                Ok((service, tools, breaks)) => {
                     for t in tools {
                         session.add_tool(&spec.name, t);
                     }
@@ -501,6 +506,7 @@ impl Session {
                             service,
                             timeout: spec.timeout,
                             gone: Mutex::new(None),
+                            breaks,
                         },
                     );
                 }
@@ -643,7 +649,17 @@ impl Server {
             });
         }
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
-        match tokio::time::timeout(self.timeout, self.service.peer().call_tool(params)).await {
+        let broke = self.breaks.watch();
+        let answered = tokio::time::timeout(self.timeout, self.service.peer().call_tool(params));
+        let answer = tokio::select! {
+            a = answered => a,
+            why = broke => {
+                let why = format!("its answer broke off: {why}");
+                *self.gone.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+                return Err(McpError::Gone { server: server.into(), why });
+            }
+        };
+        match answer {
             Err(_) => Err(McpError::Timeout {
                 server: server.into(),
                 tool: tool.into(),
@@ -688,13 +704,21 @@ fn shown(r: &CallToolResult) -> Value {
 /// Start one server and list its tools, within its timeout.
 async fn start_one(
     spec: &ServerSpec,
-) -> Result<(RunningService<RoleClient, ()>, Vec<rmcp::model::Tool>), McpError> {
+) -> Result<
+    (
+        RunningService<RoleClient, ()>,
+        Vec<rmcp::model::Tool>,
+        Breaks,
+    ),
+    McpError,
+> {
     let fail = |why: String| McpError::Start {
         server: spec.name.clone(),
         target: spec.transport.target(),
         settings: spec.transport.settings(),
         why,
     };
+    let breaks = Breaks::default();
     let started = async {
         let service = match &spec.transport {
             Transport::Stdio { command, args, env } => {
@@ -703,7 +727,8 @@ async fn start_one(
                 ().serve(transport).await.map_err(|e| fail(e.to_string()))?
             }
             Transport::Http { url, headers } => {
-                let transport = http_transport_client(url, headers, spec.timeout).map_err(&fail)?;
+                let transport =
+                    http_transport_client(url, headers, spec.timeout, &breaks).map_err(&fail)?;
                 ().serve(transport)
                     .await
                     .map_err(|e| fail(http_failure(&e)))?
@@ -714,7 +739,7 @@ async fn start_one(
             .list_all_tools()
             .await
             .map_err(|e| fail(format!("listing its tools: {}", http_failure(&e))))?;
-        Ok((service, tools))
+        Ok((service, tools, breaks.clone()))
     };
     tokio::time::timeout(spec.timeout, started)
         .await
@@ -752,7 +777,8 @@ fn http_transport_client(
     url: &str,
     headers: &BTreeMap<String, String>,
     timeout: Duration,
-) -> Result<StreamableHttpClientTransport<reqwest13::Client>, String> {
+    breaks: &Breaks,
+) -> Result<StreamableHttpClientTransport<Watched>, String> {
     let mut custom = std::collections::HashMap::new();
     for (k, v) in headers {
         // Checked when the config was read; marked sensitive so no Debug output shows it.
@@ -770,10 +796,98 @@ fn http_transport_client(
         // A new session would silently lose what the old one held: the server counts as gone.
         .reinit_on_expired_session(false);
     config.retry_config = Arc::new(retry);
-    Ok(StreamableHttpClientTransport::with_client(
-        http_client(timeout)?,
-        config,
-    ))
+    let client = Watched {
+        http: http_client(timeout)?,
+        breaks: breaks.clone(),
+    };
+    Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// Answers that broke off. rmcp's streamable HTTP client drops an answer's event stream that
+/// breaks (the server died while answering) with a log line, and leaves the request waiting for
+/// an answer that cannot come; this lets the call end at once rather than at its timeout.
+#[derive(Clone, Default)]
+struct Breaks(Arc<tokio::sync::watch::Sender<Option<String>>>);
+
+impl Breaks {
+    /// Say that an answer broke off, and why.
+    fn mark(&self, why: String) {
+        self.0.send_replace(Some(why));
+    }
+
+    /// Why the next answer broke off, once one does (counting from now).
+    fn watch(&self) -> impl std::future::Future<Output = String> + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            match rx.changed().await {
+                Ok(()) => rx.borrow().clone().unwrap_or_default(),
+                // Never: the server holds the sender.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+}
+
+/// The reqwest client rmcp's transport uses, watching each answer's event stream: one that
+/// breaks before it carried any message is marked in [`Breaks`]. A break after a message
+/// (while rmcp drains a finished answer) is not the server's death.
+#[derive(Clone)]
+struct Watched {
+    http: reqwest13::Client,
+    breaks: Breaks,
+}
+
+impl StreamableHttpClient for Watched {
+    type Error = reqwest13::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: std::collections::HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, HttpError> {
+        let response = self
+            .http
+            .post_message(uri, message, session_id, auth_header, custom_headers)
+            .await?;
+        let StreamableHttpPostResponse::Sse(stream, session) = response else {
+            return Ok(response);
+        };
+        let breaks = self.breaks.clone();
+        let mut carried = false;
+        let watched = stream.inspect(move |event| match event {
+            Ok(sse) => carried |= sse.data.as_deref().is_some_and(|d| !d.trim().is_empty()),
+            Err(e) if !carried => breaks.mark(e.to_string()),
+            Err(_) => {}
+        });
+        Ok(StreamableHttpPostResponse::Sse(watched.boxed(), session))
+    }
+
+    fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: std::collections::HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> impl std::future::Future<Output = Result<(), HttpError>> + Send + '_ {
+        self.http
+            .delete_session(uri, session_id, auth_header, custom_headers)
+    }
+
+    fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: std::collections::HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> impl std::future::Future<Output = Result<BoxedSseResponse, HttpError>> + Send + '_ {
+        // The server's own event stream: rmcp reconnects it (SSE_RETRIES times).
+        self.http
+            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+    }
 }
 
 /// The HTTP client for MCP servers: rustls on ring with the web's root certificates, no

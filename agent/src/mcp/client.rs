@@ -151,6 +151,21 @@ impl Transport {
     }
 }
 
+/// `text` with `url` (as written, or as the URL library writes it) shown without its query: an
+/// HTTP library's error names the whole URL, and a query may hold a token.
+fn scrubbed(text: String, url: Option<&str>) -> String {
+    let Some(url) = url else { return text };
+    let shown = shown_url(url);
+    let normal = url::Url::parse(url).map(String::from).unwrap_or_default();
+    let mut text = text;
+    for full in [url, normal.as_str()] {
+        if !full.is_empty() && full != shown {
+            text = text.replace(full, &shown);
+        }
+    }
+    text
+}
+
 /// A URL as messages and logs show it: scheme, host, port and path; no query, fragment or
 /// user information.
 fn shown_url(url: &str) -> String {
@@ -471,6 +486,8 @@ struct Server {
     gone: Mutex<Option<String>>,
     /// Answers of an HTTP server that broke off (never marked for a stdio server).
     breaks: Breaks,
+    /// An HTTP server's URL, to keep its query out of messages.
+    url: Option<String>,
 }
 
 /// The MCP servers of one planned job.
@@ -507,6 +524,10 @@ impl Session {
                             timeout: spec.timeout,
                             gone: Mutex::new(None),
                             breaks,
+                            url: match &spec.transport {
+                                Transport::Http { url, .. } => Some(url.clone()),
+                                Transport::Stdio { .. } => None,
+                            },
                         },
                     );
                 }
@@ -672,7 +693,7 @@ impl Server {
                 )]))
             }
             Ok(Err(e)) => {
-                let why = http_failure(&e);
+                let why = scrubbed(http_failure(&e), self.url.as_deref());
                 *self.gone.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
                 Err(McpError::Gone {
                     server: server.into(),
@@ -712,11 +733,15 @@ async fn start_one(
     ),
     McpError,
 > {
+    let url = match &spec.transport {
+        Transport::Http { url, .. } => Some(url.as_str()),
+        Transport::Stdio { .. } => None,
+    };
     let fail = |why: String| McpError::Start {
         server: spec.name.clone(),
         target: spec.transport.target(),
         settings: spec.transport.settings(),
-        why,
+        why: scrubbed(why, url),
     };
     let breaks = Breaks::default();
     let started = async {
@@ -1159,6 +1184,20 @@ mod tests {
         assert!(check(&one("shop", http("${MCP_URL}"))).is_ok());
         assert!(check(&one("shop", http("http://shop.example/mcp"))).is_err());
         assert!(check(&one("shop", ServerConfig::default())).is_err());
+    }
+
+    #[test]
+    fn a_url_query_stays_out_of_messages() {
+        let url = "https://shop.example/mcp?key=sekrit";
+        let said = scrubbed(
+            format!("error sending request for url ({url}): refused"),
+            Some(url),
+        );
+        assert_eq!(
+            said,
+            "error sending request for url (https://shop.example/mcp): refused"
+        );
+        assert_eq!(scrubbed("as is".into(), None), "as is");
     }
 
     #[test]

@@ -16,11 +16,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
-
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
 use crate::agent::{Agent, AgentError};
 use crate::guard::requests;

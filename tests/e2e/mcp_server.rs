@@ -265,8 +265,6 @@ async fn connect_http(
 ) -> Result<RunningService<RoleClient, ()>, rmcp::service::ClientInitializeError> {
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
     use rmcp::transport::StreamableHttpClientTransport;
-    // reqwest 0.13 is built without a default TLS provider here (see agent/Cargo.toml).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
     if let Some(t) = token {
         config = config.auth_header(t.to_string());

@@ -29,25 +29,20 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::http;
-use futures::StreamExt;
-use rmcp::model::ClientJsonRpcMessage;
 use rmcp::model::{CallToolRequestParams, CallToolResult, RawContent};
 use rmcp::service::{ClientInitializeError, RoleClient, RunningService};
-use rmcp::transport::common::client_side_sse::{BoxedSseResponse, ExponentialBackoff};
-use rmcp::transport::streamable_http_client::{
-    StreamableHttpClient, StreamableHttpClientTransportConfig, StreamableHttpError,
-    StreamableHttpPostResponse,
-};
+use rmcp::transport::streamable_http_client::StreamableHttpError;
 use rmcp::transport::worker::WorkerQuitReason;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::TokioChildProcess;
 use rmcp::{ServiceError, ServiceExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::http::{transport as http_transport_client, Breaks, HttpError};
 use crate::guard::Guard;
 use crate::runner::StepError;
 
@@ -793,151 +788,6 @@ fn child_transport(
     Ok(transport)
 }
 
-/// How often a broken event stream is reconnected before the server counts as gone: a few
-/// times, never forever (rmcp's default retries without end).
-const SSE_RETRIES: usize = 2;
-
-/// A streamable HTTP client for `url` sending `headers` with every request.
-fn http_transport_client(
-    url: &str,
-    headers: &BTreeMap<String, String>,
-    timeout: Duration,
-    breaks: &Breaks,
-) -> Result<StreamableHttpClientTransport<Watched>, String> {
-    let mut custom = std::collections::HashMap::new();
-    for (k, v) in headers {
-        // Checked when the config was read; marked sensitive so no Debug output shows it.
-        let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
-        let mut value = http::HeaderValue::from_str(v)
-            .map_err(|_| format!("header {k} has characters HTTP cannot carry"))?;
-        value.set_sensitive(true);
-        custom.insert(name, value);
-    }
-    let mut retry = ExponentialBackoff::default();
-    retry.max_times = Some(SSE_RETRIES);
-    retry.base_duration = Duration::from_millis(250);
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url)
-        .custom_headers(custom)
-        // A new session would silently lose what the old one held: the server counts as gone.
-        .reinit_on_expired_session(false);
-    config.retry_config = Arc::new(retry);
-    let client = Watched {
-        http: http_client(timeout)?,
-        breaks: breaks.clone(),
-    };
-    Ok(StreamableHttpClientTransport::with_client(client, config))
-}
-
-/// Answers that broke off. rmcp's streamable HTTP client drops an answer's event stream that
-/// breaks (the server died while answering) with a log line, and leaves the request waiting for
-/// an answer that cannot come; this lets the call end at once rather than at its timeout.
-#[derive(Clone, Default)]
-struct Breaks(Arc<tokio::sync::watch::Sender<Option<String>>>);
-
-impl Breaks {
-    /// Say that an answer broke off, and why.
-    fn mark(&self, why: String) {
-        self.0.send_replace(Some(why));
-    }
-
-    /// Why the next answer broke off, once one does (counting from now).
-    fn watch(&self) -> impl std::future::Future<Output = String> + 'static {
-        let mut rx = self.0.subscribe();
-        async move {
-            match rx.changed().await {
-                Ok(()) => rx.borrow().clone().unwrap_or_default(),
-                // Never: the server holds the sender.
-                Err(_) => std::future::pending().await,
-            }
-        }
-    }
-}
-
-/// The reqwest client rmcp's transport uses, watching each answer's event stream: one that
-/// breaks before it carried any message is marked in [`Breaks`]. A break after a message
-/// (while rmcp drains a finished answer) is not the server's death.
-#[derive(Clone)]
-struct Watched {
-    http: reqwest13::Client,
-    breaks: Breaks,
-}
-
-impl StreamableHttpClient for Watched {
-    type Error = reqwest13::Error;
-
-    async fn post_message(
-        &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        custom_headers: std::collections::HashMap<http::HeaderName, http::HeaderValue>,
-    ) -> Result<StreamableHttpPostResponse, HttpError> {
-        let response = self
-            .http
-            .post_message(uri, message, session_id, auth_header, custom_headers)
-            .await?;
-        let StreamableHttpPostResponse::Sse(stream, session) = response else {
-            return Ok(response);
-        };
-        let breaks = self.breaks.clone();
-        let mut carried = false;
-        let watched = stream.inspect(move |event| match event {
-            Ok(sse) => carried |= sse.data.as_deref().is_some_and(|d| !d.trim().is_empty()),
-            Err(e) if !carried => breaks.mark(e.to_string()),
-            Err(_) => {}
-        });
-        Ok(StreamableHttpPostResponse::Sse(watched.boxed(), session))
-    }
-
-    fn delete_session(
-        &self,
-        uri: Arc<str>,
-        session_id: Arc<str>,
-        auth_header: Option<String>,
-        custom_headers: std::collections::HashMap<http::HeaderName, http::HeaderValue>,
-    ) -> impl std::future::Future<Output = Result<(), HttpError>> + Send + '_ {
-        self.http
-            .delete_session(uri, session_id, auth_header, custom_headers)
-    }
-
-    fn get_stream(
-        &self,
-        uri: Arc<str>,
-        session_id: Arc<str>,
-        last_event_id: Option<String>,
-        auth_header: Option<String>,
-        custom_headers: std::collections::HashMap<http::HeaderName, http::HeaderValue>,
-    ) -> impl std::future::Future<Output = Result<BoxedSseResponse, HttpError>> + Send + '_ {
-        // The server's own event stream: rmcp reconnects it (SSE_RETRIES times).
-        self.http
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
-    }
-}
-
-/// The HTTP client for MCP servers: rustls on ring with the web's root certificates, no
-/// redirects (a redirect would carry the headers elsewhere), a connect timeout.
-fn http_client(timeout: Duration) -> Result<reqwest13::Client, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest13::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest13::redirect::Policy::none())
-        .connect_timeout(timeout)
-        .build()
-        .map_err(|e| format!("building the HTTP client: {e}"))
-}
-
-/// The error type of rmcp's streamable HTTP client over reqwest.
-type HttpError = StreamableHttpError<reqwest13::Error>;
-
 /// What a server's failure was, in words the person can act on: for an HTTP server a refused
 /// credential or an unreachable address is said plainly; anything else with its error chain.
 fn http_failure(e: &(dyn std::error::Error + 'static)) -> String {
@@ -1198,12 +1048,6 @@ mod tests {
             "error sending request for url (https://shop.example/mcp): refused"
         );
         assert_eq!(scrubbed("as is".into(), None), "as is");
-    }
-
-    #[test]
-    fn the_http_client_builds_with_its_tls() {
-        // A TLS config reqwest does not recognize (another rustls) would fail here, not at a call.
-        http_client(Duration::from_secs(1)).unwrap();
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! since an MCP client plans its calls as Deskhand's own planner does.
 
 pub mod client;
+mod http;
 pub mod server;
 
 pub use client::*;

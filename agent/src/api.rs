@@ -16,12 +16,15 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures::{Stream, StreamExt};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::agent::{Agent, AgentError};
 use crate::guard::requests;
 use crate::job::{Job, JobError, JobEvent, MAX_JOB_BYTES};
+use crate::mcp::server::DeskhandMcp;
 use crate::store::{JobRecord, StoreError};
 
 const PHONE_PAGE: &str = include_str!("../assets/phone.html");
@@ -232,8 +235,9 @@ pub fn load_or_create_token(workspace: &Path) -> std::io::Result<String> {
     Ok(token)
 }
 
-/// The router: `/` phone page, `/openapi.yaml`, and `/api/*` behind a desktop token or a device
-/// signature. Every error it answers is the JSON body `docs/openapi.yaml` documents.
+/// The router: `/` phone page, `/openapi.yaml`, `/api/*` behind a desktop token or a device
+/// signature, and `/mcp` (MCP over streamable HTTP) behind the desktop token. Every error it
+/// answers is the JSON body `docs/openapi.yaml` documents, except the MCP protocol's own.
 pub fn router(agent: Agent, token: String) -> Router {
     let devices = crate::guard::devices::Devices::in_dir(agent.store().private_dir());
     let state = AppState {
@@ -269,6 +273,12 @@ pub fn router(agent: Agent, token: String) -> Router {
         .merge(stream)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JOB_BYTES));
+    let mcp = Router::new()
+        .route_service("/mcp", mcp_service(&state.agent))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_desktop,
+        ));
     Router::new()
         .route("/", get(|| async { Html(PHONE_PAGE) }))
         .route(
@@ -277,6 +287,7 @@ pub fn router(agent: Agent, token: String) -> Router {
         )
         .method_not_allowed_fallback(method_not_allowed)
         .nest("/api", api)
+        .merge(mcp)
         .fallback(not_found)
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
@@ -387,6 +398,45 @@ async fn authenticate(
         }
         _ => Err(ApiError::unauthorized()),
     }
+}
+
+/// `/mcp`: Deskhand as an MCP server over streamable HTTP (docs/mcp.md), the handler
+/// `deskhand mcp` serves on stdio. Sessions end when the daemon stops, so an open event stream
+/// does not hold up its shutdown; only loopback `Host`s are taken (rmcp's default, against DNS
+/// rebinding).
+fn mcp_service(agent: &Agent) -> StreamableHttpService<DeskhandMcp, LocalSessionManager> {
+    let handler = DeskhandMcp::new(agent.clone(), agent.workspace().to_path_buf());
+    let config = StreamableHttpServerConfig::default().with_cancellation_token(agent.stopping());
+    StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), config)
+}
+
+/// The credential `/mcp` takes: this desktop's token, in the `Authorization` header. A tool
+/// call there becomes a job this desktop vouches for, unsigned (as `deskhand mcp` on stdio
+/// does); a paired device may start only jobs it signed itself (`POST /api/jobs`), so it would
+/// get more here than there, and is refused. The body is bounded as a job's is.
+async fn require_desktop(
+    State(s): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let device = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with(requests::SCHEME));
+    if device {
+        return Err(ApiError::Unauthorized(
+            "/mcp takes only this desktop's token (in .deskhand/api-token): a paired device \
+             sends jobs it signed itself to /api/jobs"
+                .into(),
+        ));
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_JOB_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let req = Request::from_parts(parts, axum::body::Body::from(body));
+    authenticate(&s, req, next, false).await
 }
 
 /// One query parameter, decoded.
@@ -1102,6 +1152,48 @@ mod tests {
                 got.2
             );
         }
+    }
+
+    #[tokio::test]
+    async fn mcp_takes_the_desktop_token_only() {
+        let app = app().await;
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let mcp = |auth: Option<&str>| {
+            let mut b = Request::builder()
+                .method("POST")
+                .uri("/mcp")
+                .header(header::HOST, "127.0.0.1:7878")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json, text/event-stream");
+            if let Some(a) = auth {
+                b = b.header(header::AUTHORIZATION, a);
+            }
+            b.body(Body::from(init)).unwrap()
+        };
+        assert_error(&call(&app, mcp(None)).await, 401, "unauthorized");
+        assert_error(
+            &call(&app, mcp(Some("Bearer wrong"))).await,
+            401,
+            "unauthorized",
+        );
+        let got = call(&app, mcp(Some("Deskhand-Device d.1.2.3"))).await;
+        assert_error(&got, 401, "unauthorized");
+        assert!(got.2["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/mcp takes only this desktop's token"));
+        // The token in the URL is refused here too.
+        let mut leaked = mcp(Some(&format!("Bearer {TOKEN}")));
+        *leaked.uri_mut() = format!("/mcp?token={TOKEN}").parse().unwrap();
+        assert_error(&call(&app, leaked).await, 401, "unauthorized");
+        let r = app
+            .router
+            .clone()
+            .oneshot(mcp(Some(&format!("Bearer {TOKEN}"))))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().contains_key("mcp-session-id"), "{r:?}");
     }
 
     /// Every code the API can answer is in the document's `Error.code` enum, and the other way

@@ -305,7 +305,7 @@ impl Config {
             return Err("[retry] max_attempts must be at least 1".into());
         }
         // Names and timeouts now; variables are expanded when the agent starts.
-        crate::mcp::specs(&c.mcp, |_| Some("set".into())).map_err(|e| e.to_string())?;
+        crate::mcp::check(&c.mcp).map_err(|e| e.to_string())?;
         let m = &c.model;
         match (m.input_price_per_mtok, m.output_price_per_mtok) {
             (None, None) => {}

@@ -19,6 +19,7 @@ mod held;
 mod installed;
 mod interact;
 mod mcp_client;
+mod mcp_oauth;
 mod mcp_server;
 mod openapi;
 mod planner;

@@ -47,7 +47,19 @@ pub(crate) fn fake_mcp() -> &'static Path {
 
 /// `deskhand ask REQUEST` with the scripted model, `MCP_TEST_RECORD` set to `record`.
 async fn ask(env: &Env, model: &FakeModel, record: &Path, request: &str) -> Output {
+    ask_with(env, model, record, request, &[]).await
+}
+
+/// [`ask`] with more environment variables.
+async fn ask_with(
+    env: &Env,
+    model: &FakeModel,
+    record: &Path,
+    request: &str,
+    vars: &[(&str, &str)],
+) -> Output {
     let mut c = env.cmd(&["ask", request]);
+    c.envs(vars.iter().copied());
     c.env("DESKHAND_MODEL_PROVIDER", "anthropic")
         .env("DESKHAND_MODEL_BASE_URL", model.base_url())
         .env("DESKHAND_MODEL", "test-model")
@@ -321,4 +333,191 @@ async fn a_crashed_mcp_server_is_a_tool_error_and_is_not_restarted() {
     let reqs = model.requests();
     assert!(reqs[1].tool_results()[0].is_error);
     assert!(reqs[2].tool_results()[0].is_error);
+}
+
+/// `fake-mcp --http` on a free loopback port: its endpoint and process (killed when dropped).
+struct HttpServer {
+    url: String,
+    _process: tokio::process::Child,
+}
+
+impl HttpServer {
+    /// Start one; with `token`, every request must carry `Authorization: Bearer TOKEN`.
+    async fn start(token: Option<&str>, record: &Path) -> HttpServer {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(fake_mcp());
+        cmd.arg("--http")
+            .env("FAKE_MCP_RECORD_DIR", record)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        let mut child = cmd.spawn().expect("start fake-mcp --http");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::io::BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .expect("fake-mcp printed its endpoint in time")
+        .expect("read its stdout");
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+        HttpServer {
+            url,
+            _process: child,
+        }
+    }
+}
+
+/// The token the HTTP fixture takes in these tests.
+const SHOP_TOKEN: &str = "shop-token-5ec2e7";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_mcp_server_gets_its_bearer_on_every_request_and_a_refused_one_is_reported() {
+    let record = crate::util::temp();
+    let shop = HttpServer::start(Some(SHOP_TOKEN), record.path()).await;
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    // The same server three times: with the token (from Deskhand's environment), with a wrong
+    // one, and without any; and an address where nothing listens.
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"read\", \"mcp:wrong\" = \"read\", \
+         \"mcp:bare\" = \"read\", \"mcp:down\" = \"read\" }}\nworkspace = [\"reports/**\"]\n\
+         [mcp.servers.shop]\nurl = \"{url}\"\nheaders = {{ Authorization = \"Bearer ${{SHOP_TOKEN}}\" }}\n\
+         timeout_secs = 20\n\
+         [mcp.servers.wrong]\nurl = \"{url}\"\nheaders = {{ Authorization = \"Bearer not-the-token\" }}\n\
+         [mcp.servers.bare]\nurl = \"{url}\"\n\
+         [mcp.servers.down]\nurl = \"http://127.0.0.1:1/mcp\"\ntimeout_secs = 10\n",
+        url = shop.url
+    ));
+    std::fs::write(&config, c).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_lookup_price", json!({"product": "tea"}))
+                .expect_tool("mcp_shop_lookup_price")
+                .expect_no_tool("mcp_wrong_lookup_price")
+                .expect_no_tool("mcp_bare_lookup_price"),
+            Turn::tool_call("mcp_wrong_lookup_price", json!({"product": "tea"}))
+                .expect_tool_result_contains("<untrusted-content source=\"mcp:shop.lookup_price\">")
+                .expect_tool_result_contains("tea costs 12.50 EUR"),
+            Turn::tool_call("mcp_down_lookup_price", json!({"product": "tea"}))
+                .expect_tool_result_contains("MCP server wrong did not start")
+                .expect_tool_result_contains("refused the credentials (HTTP 401)"),
+            Turn::text("Tea costs 12.50 EUR.")
+                .expect_tool_result_contains("MCP server down did not start")
+                .expect_tool_result_contains("cannot connect"),
+        ]),
+        KEY,
+    )
+    .await;
+    let out = ask_with(
+        &env,
+        &model,
+        record.path(),
+        "what does tea cost at the shop?",
+        &[("SHOP_TOKEN", SHOP_TOKEN), ("RUST_LOG", "debug")],
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n{:?}",
+        model.failures()
+    );
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    assert!(stdout.contains("Tea costs 12.50 EUR"), "{stdout}");
+
+    // The server's tools came with their schemas; the failed servers' were not offered.
+    let reqs = model.requests();
+    let tools = reqs[0].tools();
+    let (_, _, schema) = tools
+        .iter()
+        .find(|(n, _, _)| n == "mcp_shop_lookup_price")
+        .expect("lookup_price offered");
+    assert_eq!(schema["required"], json!(["product"]));
+    assert!(!tools.iter().any(|(n, _, _)| n.starts_with("mcp_bare_")));
+    let bare = reqs
+        .iter()
+        .flat_map(|r| r.tool_results())
+        .all(|r| !r.content.contains("not-the-token"));
+    assert!(bare, "a header value reached the model");
+    assert!(reqs[2].tool_results()[0].is_error);
+    assert!(reqs[3].tool_results()[0].is_error);
+
+    // The job was told which servers did not start, and the token was never logged.
+    assert!(
+        stderr.contains("MCP server bare") || stdout.contains("MCP server bare"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(ws.join(".deskhand/audit.jsonl")).unwrap_or_default();
+    for place in [&stdout, &stderr, &log] {
+        assert!(!place.contains(SHOP_TOKEN), "the token was logged: {place}");
+    }
+    let called: Vec<_> = audit(ws)
+        .into_iter()
+        .filter(|e| e["kind"] == "mcp.called")
+        .collect();
+    assert_eq!(called.len(), 1, "{called:?}");
+    assert_eq!(called[0]["data"]["server"], "shop");
+    drop(shop);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_mcp_server_that_dies_mid_job_is_a_tool_error_and_is_not_retried() {
+    let record = crate::util::temp();
+    let shop = HttpServer::start(None, record.path()).await;
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"read\" }}\n\
+         workspace = [\"reports/**\"]\n\
+         [mcp.servers.shop]\nurl = \"{url}\"\ntimeout_secs = 60\n",
+        url = shop.url
+    ));
+    std::fs::write(&config, c).unwrap();
+    // `crash` ends the server's process in the middle of the call: the call fails then, not
+    // at its timeout.
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_lookup_price", json!({"product": "tea"})),
+            Turn::tool_call("mcp_shop_crash", json!({}))
+                .expect_tool_result_contains("tea costs 12.50 EUR"),
+            Turn::tool_call("mcp_shop_lookup_price", json!({"product": "tea"}))
+                .expect_tool_result_contains("MCP server shop stopped (its answer broke off"),
+            Turn::text("The shop's server is down.")
+                .expect_tool_result_contains("MCP server shop stopped")
+                .expect_tool_result_contains("not restarted during this job"),
+        ]),
+        KEY,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let out = ask(&env, &model, record.path(), "what does tea cost?").await;
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    let reqs = model.requests();
+    assert!(!reqs[1].tool_results()[0].is_error);
+    let crashed = &reqs[2].tool_results()[0];
+    assert!(crashed.is_error, "{crashed:?}");
+    assert!(reqs[3].tool_results()[0].is_error);
+    // Not waited for until the timeout, nor retried: the job ended soon after the server did.
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(shop);
 }

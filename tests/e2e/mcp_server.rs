@@ -1,4 +1,5 @@
-//! `deskhand mcp`: the real binary driven by an rmcp client over its stdio (issue 17).
+//! Deskhand as an MCP server (issue 17): the real binary driven by an rmcp client, over the
+//! stdio of `deskhand mcp` and over streamable HTTP at `deskhand serve`'s `/mcp`.
 
 use std::time::{Duration, Instant};
 
@@ -372,4 +373,89 @@ async fn a_client_that_takes_elicitations_asks_its_user_and_the_answer_decides()
     assert!(ok, "{err}");
     assert!(out.contains("MCP client (elicitation)"), "{out}");
     client.cancel().await.ok();
+}
+
+/// An rmcp streamable HTTP client on `url`, with `token` as its bearer when given.
+async fn connect_http(
+    url: &str,
+    token: Option<&str>,
+) -> Result<RunningService<RoleClient, ()>, rmcp::service::ClientInitializeError> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::StreamableHttpClientTransport;
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(t) = token {
+        config = config.auth_header(t.to_string());
+    }
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_mcp_over_http_to_the_desktop_token_only() {
+    let ws = temp();
+    let ws = ws.path();
+    std::fs::write(ws.join("TASKS.md"), "# Tasks\n\n## Inbox\n").unwrap();
+    let daemon = crate::util::Daemon::start_with(
+        ws,
+        &[("DESKHAND_APPROVAL_TIMEOUT", std::ffi::OsStr::new("1"))],
+    );
+    let url = format!("{}/mcp", daemon.api);
+
+    // No token, or a wrong one: 401 before any MCP is spoken, and no client gets in.
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "curl", "version": "1"}}});
+    let http = reqwest::Client::new();
+    for bearer in [None, Some("wrong-token")] {
+        let mut req = http
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let r = req.send().await.expect("POST /mcp");
+        assert_eq!(r.status().as_u16(), 401, "{bearer:?}");
+        assert!(r.headers().contains_key("www-authenticate"));
+    }
+    assert!(connect_http(&url, None).await.is_err());
+    assert!(connect_http(&url, Some("wrong-token")).await.is_err());
+
+    // With the token: the same tools as on stdio, and a call is a job.
+    let client = connect_http(&url, Some(&daemon.token))
+        .await
+        .expect("MCP handshake with the token");
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "file_read"));
+    assert!(!tools.iter().any(|t| t.name == "mcp_call"));
+    let added = call(&client, "tasks_add", json!({"text": "Buy milk"})).await;
+    assert_eq!(added.is_error, Some(false), "{}", text(&added));
+    assert!(std::fs::read_to_string(ws.join("TASKS.md"))
+        .unwrap()
+        .contains("Buy milk"));
+
+    // Refused by the guard: an error result, as on stdio; an unknown tool: a protocol error.
+    let refused = call(&client, "file_read", json!({"path": ".deskhand/agent.key"})).await;
+    assert_eq!(refused.is_error, Some(true));
+    assert!(
+        text(&refused).contains("may not be read"),
+        "{}",
+        text(&refused)
+    );
+    let unknown = client
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await;
+    assert!(unknown.is_err(), "an unknown tool is a protocol error");
+
+    // Both calls are jobs of origin mcp, in the ledger and the audit log.
+    let jobs = mcp_jobs(ws);
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let audit = std::fs::read_to_string(ws.join(".deskhand/audit.jsonl")).unwrap();
+    let received = audit
+        .lines()
+        .filter(|l| l.contains("job.received") && l.contains("\"origin\":\"mcp\""))
+        .count();
+    assert_eq!(received, 2, "{audit}");
+    assert!(!audit.contains(&daemon.token));
+    client.cancel().await.expect("close the client");
 }

@@ -210,6 +210,16 @@ impl Agent {
         self.inner.events.subscribe()
     }
 
+    /// The workspace this agent runs in.
+    pub fn workspace(&self) -> &std::path::Path {
+        &self.inner.cfg.workspace
+    }
+
+    /// Cancelled when the daemon is asked to stop (for long-lived connections to end with it).
+    pub fn stopping(&self) -> CancellationToken {
+        self.inner.stop.child_token()
+    }
+
     /// Ask the daemon to stop: no new jobs; running ones get the grace period.
     pub fn shutdown(&self) {
         self.inner.stop.cancel();

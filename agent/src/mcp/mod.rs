@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod client;
+mod http;
 pub mod server;
 
 pub use client::*;
@@ -52,7 +53,19 @@ pub fn http_url(
     config: &crate::config::Config,
     name: &str,
 ) -> Result<String, String> {
-    let _ = config;
+    if let Some(c) = config.mcp.servers.get(name) {
+        let one = McpSection {
+            servers: [(name.to_string(), c.clone())].into(),
+        };
+        let spec = specs(&one, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+        return match spec.into_iter().next().map(|s| s.transport) {
+            Some(Transport::Http { url, .. }) => Ok(url),
+            _ => Err(format!(
+                "[mcp.servers.{name}] is a program Deskhand starts, not a streamable HTTP server; \
+                 only those sign in"
+            )),
+        };
+    }
     for a in crate::plugins::active(workspace) {
         for s in &a.plugin.servers {
             if s.name == name {

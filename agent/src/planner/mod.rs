@@ -193,6 +193,31 @@ pub(crate) async fn ask(g: Guard, a: AskArgs, ctx: StepCtx) -> Result<AskOut, St
     // The job's MCP servers start now (only those it may use) and stop when it ends.
     let mut servers = planner.mcp.clone();
     servers.extend(crate::plugins::server_specs(&skills.plugins).0);
+    // A remote server the person signed in to (`deskhand connect mcp:NAME`) gets its token,
+    // unless its config sets the header itself.
+    for s in servers.iter_mut() {
+        if let crate::mcp::Transport::Http { headers, .. } = &mut s.transport {
+            let set = headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("authorization"));
+            let allowed = g
+                .policy()
+                .connector_allowed(&format!("mcp:{}", s.name), crate::guard::Access::Read)
+                .is_ok();
+            if !set && allowed {
+                match g.mcp_bearer(&s.name).await {
+                    Ok(Some(token)) => {
+                        headers.insert("Authorization".into(), format!("Bearer {token}"));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        g.progress(Progress::Tool, format!("MCP server {}: {e}", s.name))
+                            .await
+                    }
+                }
+            }
+        }
+    }
     let mcp = crate::mcp::Session::start(&servers, |server| {
         g.policy()
             .connector_allowed(&format!("mcp:{server}"), crate::guard::Access::Read)

@@ -157,15 +157,13 @@ pub fn server_specs(plugins: &[Active]) -> (Vec<ServerSpec>, BTreeMap<String, St
                     command: command.clone(),
                     args: args.clone(),
                     env: env.clone(),
-                    timeout_secs: None,
+                    ..Default::default()
                 },
-                ServerKind::Http { .. } => {
-                    unusable.insert(
-                        s.name.clone(),
-                        "streamable HTTP servers of plugins are not started yet".to_string(),
-                    );
-                    continue;
-                }
+                ServerKind::Http { url, headers } => ServerConfig {
+                    url: Some(url.clone()),
+                    headers: headers.clone(),
+                    ..Default::default()
+                },
                 ServerKind::NeedsConfiguration(why) => {
                     unusable.insert(s.name.clone(), format!("needs configuration: {why}"));
                     continue;

@@ -521,3 +521,54 @@ async fn an_http_mcp_server_that_dies_mid_job_is_a_tool_error_and_is_not_retried
     );
     drop(shop);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_outlasts_its_timeout_is_a_tool_error_and_the_server_answers_the_next() {
+    let server = fake_mcp();
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    let record = crate::util::temp();
+    let config = ws.join(".deskhand/config.toml");
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[planner.permissions]\nconnectors = {{ \"mcp:shop\" = \"write\", \"mcp:shop.delete_all\" = \"read\" }}\n\
+         workspace = [\"reports/**\"]\n\
+         [mcp.servers.shop]\ncommand = {server:?}\ntimeout_secs = 2\n\
+         env = {{ FAKE_MCP_RECORD_DIR = \"${{MCP_TEST_RECORD}}\" }}\n",
+        server = server.display().to_string()
+    ));
+    std::fs::write(&config, c).unwrap();
+    let model = FakeModel::start_with_key(
+        Script::new([
+            Turn::tool_call("mcp_shop_slow", json!({"seconds": 30})),
+            Turn::tool_call("mcp_shop_lookup_price", json!({"product": "tea"}))
+                .expect_tool_result_contains("did not answer slow within 2 s"),
+            // A tool's own entry wins over its server's: delete_all is refused, not asked.
+            Turn::tool_call("mcp_shop_delete_all", json!({}))
+                .expect_tool_result_contains("tea costs 12.50 EUR"),
+            Turn::text("Tea costs 12.50 EUR.")
+                .expect_tool_result_contains("no write access to mcp:shop.delete_all"),
+        ]),
+        KEY,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let out = ask(&env, &model, record.path(), "what does tea cost?").await;
+    assert!(
+        out.status.success(),
+        "{}\n{:?}",
+        text(&out.stderr),
+        model.failures()
+    );
+    assert!(model.failures().is_empty(), "{:?}", model.failures());
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the job waited for the slow call"
+    );
+    let log = audit(ws);
+    assert!(
+        !log.iter().any(|e| e["kind"] == "approval.requested"),
+        "delete_all was asked about: {log:?}"
+    );
+    assert!(!record.path().join("delete_all.called").exists());
+}

@@ -36,7 +36,18 @@ async fn run(env: &Env, args: &[&str]) -> Output {
 
 /// `args` with the scripted model configured.
 async fn run_model(env: &Env, model: &FakeModel, args: &[&str]) -> Output {
+    run_model_with(env, model, args, &[]).await
+}
+
+/// The same, with more environment variables.
+async fn run_model_with(
+    env: &Env,
+    model: &FakeModel,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> Output {
     let mut c = env.cmd(args);
+    c.envs(vars.iter().copied());
     c.env("FAKE_MCP_BIN", fake_mcp())
         .env("DESKHAND_MODEL_PROVIDER", "anthropic")
         .env("DESKHAND_MODEL_BASE_URL", model.base_url())
@@ -90,6 +101,7 @@ async fn a_plugin_installs_from_a_marketplace_shows_what_it_brings_and_is_truste
         "shop-tools:auditor",
         "shop-tools-shop  runs ${FAKE_MCP_BIN}",
         "shop-tools-legacy  needs configuration: the SSE transport is not supported",
+        "shop-tools-remote  reaches ${SHOP_HTTP_URL:-http://127.0.0.1:9/mcp}",
         "PreToolUse [file_write|file_edit] command: sh \"${CLAUDE_PLUGIN_ROOT}/hooks/no-writes.sh\"  — RUNS A PROGRAM",
         "SessionStart [*] command: echo started  — not supported, never runs",
         "field \"outputStyles\" is not supported and is ignored",
@@ -135,7 +147,7 @@ async fn a_plugin_installs_from_a_marketplace_shows_what_it_brings_and_is_truste
             &l[0]["agents"],
             &l[0]["servers"]
         ),
-        (&json!(1), &json!(2), &json!(1), &json!(2))
+        (&json!(1), &json!(2), &json!(1), &json!(3))
     );
     let skills = listed(&run(&env, &["skills", "list", "--json"]).await);
     let kind = |name: &str| {
@@ -428,11 +440,23 @@ async fn plugin_tools_wait_for_approval_hooks_block_and_agents_work_with_their_o
     let env = Env::start(FakeData::bundled().unwrap()).await;
     let ws = env.ws.path();
     install_shop_tools(&env).await;
+    // The plugin's streamable HTTP server, at the URL its .mcp.json reads from the environment.
+    let mut http = tokio::process::Command::new(fake_mcp())
+        .arg("--http")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start fake-mcp --http");
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(http.stdout.take().unwrap()));
+    let url = lines.next_line().await.unwrap().expect("its URL");
     let model = FakeModel::start_with_key(
         Script::new([
             // 0: the injected "instructions" of a lookup are not needed to try a delete.
             Turn::tool_call(DELETE, json!({}))
                 .expect_tool(DELETE)
+                .expect_tool("mcp_shop-tools-remote_lookup_price")
                 .expect_tool("delegate")
                 .expect_system_contains("- shop-tools:auditor: Checks prices at the shop")
                 .expect_system_contains("- shop-tools:price-check: Check a product's price"),
@@ -461,12 +485,14 @@ async fn plugin_tools_wait_for_approval_hooks_block_and_agents_work_with_their_o
         KEY,
     )
     .await;
-    let out = run_model(
+    let out = run_model_with(
         &env,
         &model,
         &["ask", "clean up the shop and check the tea price"],
+        &[("SHOP_HTTP_URL", url.as_str())],
     )
     .await;
+    let _ = http.kill().await;
     assert!(
         out.status.success(),
         "{}\n{}\n{:?}",

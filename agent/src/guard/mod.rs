@@ -507,8 +507,15 @@ impl Guard {
         } else {
             Access::Write
         };
+        // A tool's own entry (`"mcp:shop.delete_all" = "read"`) wins over its server's.
+        let own = format!("mcp:{server}.{tool}");
+        let decides = if self.policy.names_connector(&own) {
+            &own
+        } else {
+            &resource
+        };
         self.policy
-            .connector_allowed(&resource, access)
+            .connector_allowed(decides, access)
             .map_err(|why| self.refuse("mcp", &target, &why))?;
         let audit = |fx: &Effects, out: &Result<Value, StepError>| {
             fx.done(

@@ -293,6 +293,12 @@ impl Policy {
         }
     }
 
+    /// Whether the permissions name `resource` at all (a tool's own entry, `mcp:SERVER.TOOL`,
+    /// then wins over its server's).
+    pub fn names_connector(&self, resource: &str) -> bool {
+        self.connectors.contains_key(resource)
+    }
+
     /// Does this consequential action (`submit`, `send`, `overwrite`, `delete`,
     /// `external-write`) run without asking?
     pub fn without_asking(&self, action: &str) -> bool {

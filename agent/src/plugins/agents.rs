@@ -6,8 +6,7 @@ use std::path::Path;
 
 use serde_norway::Value;
 
-use super::commands::{front, tool_list};
-use super::manifest::relative;
+use super::commands::MdFile;
 use crate::skills::manifest::Problem;
 
 /// One sub-agent.
@@ -33,27 +32,9 @@ const FIELDS: &[&str] = &["name", "description", "tools", "model", "maxTurns"];
 
 /// Read one agent file; the agent and the warnings about ignored fields.
 pub fn read(root: &Path, path: &Path, stem: String) -> Result<(AgentDef, Vec<String>), Problem> {
-    let file = relative(root, path);
-    let problem = |message: String| Problem {
-        file: file.clone(),
-        line: None,
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read: {e}")))?;
-    let (m, body) = front(&file, &text)?;
-    let mut warnings = Vec::new();
-    for k in m.keys().filter_map(Value::as_str) {
-        if !FIELDS.contains(&k) {
-            warnings.push(format!("{file}: front matter field {k:?} is ignored"));
-        }
-    }
-    let string = |k: &str| -> Result<Option<String>, Problem> {
-        match m.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(problem(format!("{k:?} must be a string"))),
-        }
-    };
+    let md = MdFile::read(root, path, FIELDS)?;
+    let problem = |m: String| md.problem(m);
+    let string = |k: &str| md.string(k);
     let name = string("name")?.unwrap_or(stem);
     if name.is_empty()
         || !name
@@ -67,13 +48,8 @@ pub fn read(root: &Path, path: &Path, stem: String) -> Result<(AgentDef, Vec<Str
     let description = string("description")?
         .filter(|d| !d.trim().is_empty())
         .ok_or_else(|| problem("\"description\" is required: say when to use the agent".into()))?;
-    let tools = match m.get("tools") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            tool_list(v).ok_or_else(|| problem("\"tools\" must be a string or a list".into()))?,
-        ),
-    };
-    let max_turns = match m.get("maxTurns") {
+    let tools = md.tools("tools")?;
+    let max_turns = match md.front.get("maxTurns") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
             v.as_u64()
@@ -86,14 +62,14 @@ pub fn read(root: &Path, path: &Path, stem: String) -> Result<(AgentDef, Vec<Str
     Ok((
         AgentDef {
             name,
-            file: file.clone(),
+            file: md.file.clone(),
             description: description.trim().to_string(),
             tools,
             model: string("model")?,
             max_turns,
-            body: body.trim().to_string(),
+            body: md.body.trim().to_string(),
         },
-        warnings,
+        md.warnings.clone(),
     ))
 }
 

@@ -101,31 +101,77 @@ pub(super) fn tool_list(v: &Value) -> Option<Vec<String>> {
     }
 }
 
+/// A Markdown file of a plugin with its front matter (a command, an agent), read.
+pub(super) struct MdFile {
+    /// Its path relative to the plugin.
+    pub file: String,
+    /// The front matter (empty when there is none).
+    pub front: Mapping,
+    /// What follows it.
+    pub body: String,
+    /// Fields outside `fields`, which are ignored.
+    pub warnings: Vec<String>,
+}
+
+impl MdFile {
+    /// Read `path`; front matter fields outside `fields` become warnings.
+    pub fn read(root: &Path, path: &Path, fields: &[&str]) -> Result<MdFile, Problem> {
+        let file = relative(root, path);
+        let text = std::fs::read_to_string(path).map_err(|e| Problem {
+            file: file.clone(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        let (front, body) = front(&file, &text)?;
+        let warnings = front
+            .keys()
+            .filter_map(Value::as_str)
+            .filter(|k| !fields.contains(k))
+            .map(|k| format!("{file}: front matter field {k:?} is ignored"))
+            .collect();
+        Ok(MdFile {
+            file,
+            front,
+            body,
+            warnings,
+        })
+    }
+
+    /// A problem in this file.
+    pub fn problem(&self, message: String) -> Problem {
+        Problem {
+            file: self.file.clone(),
+            line: None,
+            message,
+        }
+    }
+
+    /// A string field, if given.
+    pub fn string(&self, k: &str) -> Result<Option<String>, Problem> {
+        match self.front.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.problem(format!("{k:?} must be a string"))),
+        }
+    }
+
+    /// A list of tool names, if given.
+    pub fn tools(&self, k: &str) -> Result<Option<Vec<String>>, Problem> {
+        match self.front.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => tool_list(v)
+                .map(Some)
+                .ok_or_else(|| self.problem(format!("{k:?} must be a string or a list"))),
+        }
+    }
+}
+
 /// Read one command file; the command and the warnings about ignored fields.
 /// `stem` is its name as found (`git:commit`).
 pub fn read(root: &Path, path: &Path, stem: String) -> Result<(CommandDef, Vec<String>), Problem> {
-    let file = relative(root, path);
-    let problem = |message: String| Problem {
-        file: file.clone(),
-        line: None,
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read: {e}")))?;
-    let (m, body) = front(&file, &text)?;
-    let mut warnings = Vec::new();
-    for k in m.keys().filter_map(Value::as_str) {
-        if !FIELDS.contains(&k) {
-            warnings.push(format!("{file}: front matter field {k:?} is ignored"));
-        }
-    }
-    let get = |k: &str| m.get(k);
-    let string = |k: &str| -> Result<Option<String>, Problem> {
-        match get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(problem(format!("{k:?} must be a string"))),
-        }
-    };
+    let md = MdFile::read(root, path, FIELDS)?;
+    let problem = |m: String| md.problem(m);
+    let body = &md.body;
     if stem.is_empty()
         || !stem
             .chars()
@@ -135,7 +181,7 @@ pub fn read(root: &Path, path: &Path, stem: String) -> Result<(CommandDef, Vec<S
             "command name {stem:?} (from the file name) may only hold letters, digits, '-' and '_'"
         )));
     }
-    let description = string("description")?.unwrap_or_else(|| {
+    let description = md.string("description")?.unwrap_or_else(|| {
         body.lines()
             .map(|l| l.trim().trim_start_matches('#').trim())
             .find(|l| !l.is_empty())
@@ -144,14 +190,8 @@ pub fn read(root: &Path, path: &Path, stem: String) -> Result<(CommandDef, Vec<S
             .take(200)
             .collect()
     });
-    let allowed_tools = match get("allowed-tools") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            tool_list(v)
-                .ok_or_else(|| problem("\"allowed-tools\" must be a string or a list".into()))?,
-        ),
-    };
-    let disable_model_invocation = match get("disable-model-invocation") {
+    let allowed_tools = md.tools("allowed-tools")?;
+    let disable_model_invocation = match md.front.get("disable-model-invocation") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
@@ -163,15 +203,15 @@ pub fn read(root: &Path, path: &Path, stem: String) -> Result<(CommandDef, Vec<S
     Ok((
         CommandDef {
             name: stem,
-            file: file.clone(),
+            file: md.file.clone(),
             description,
-            argument_hint: string("argument-hint")?,
+            argument_hint: md.string("argument-hint")?,
             allowed_tools,
-            model: string("model")?,
+            model: md.string("model")?,
             disable_model_invocation,
             body: body.trim().to_string(),
         },
-        warnings,
+        md.warnings.clone(),
     ))
 }
 

@@ -223,78 +223,47 @@ pub fn read(root: &Path) -> Result<Plugin, Vec<Problem>> {
             Err(p) => problems.push(p),
         }
     }
-    // Hooks: hooks/hooks.json, a path in plugin.json, or inline there.
-    let hooks_json = match json.get("hooks") {
-        Some(Value::Object(inline)) => Some((json_file.clone(), Value::Object(inline.clone()))),
-        Some(Value::String(p)) => match inside(root, p) {
-            Ok(path) => read_json(root, &path, &mut problems),
-            Err(m) => {
-                problems.push(Problem {
-                    file: json_file.clone(),
-                    line: None,
-                    message: format!("\"hooks\": {m}"),
-                });
-                None
-            }
-        },
-        Some(_) => {
+    // Hooks and MCP servers: their default file, a path in plugin.json, or inline there.
+    let component = |field: &str, default: &str, problems: &mut Vec<Problem>| {
+        let mut bad = |message: String| {
             problems.push(Problem {
                 file: json_file.clone(),
                 line: None,
-                message: "\"hooks\" must be a path or an object".into(),
+                message,
             });
             None
+        };
+        match json.get(field) {
+            Some(Value::Object(inline)) => Some((json_file.clone(), Value::Object(inline.clone()))),
+            Some(Value::String(p)) => match inside(root, p) {
+                Ok(path) => read_json(root, &path, problems),
+                Err(m) => bad(format!("{field:?}: {m}")),
+            },
+            Some(_) => bad(format!("{field:?} must be a path or an object")),
+            None => read_json(root, &root.join(default), problems),
         }
-        None => read_json(root, &root.join("hooks/hooks.json"), &mut problems),
     };
-    if let Some((file, v)) = hooks_json {
+    let fault = |file: String, message: String| Problem {
+        file,
+        line: None,
+        message,
+    };
+    if let Some((file, v)) = component("hooks", "hooks/hooks.json", &mut problems) {
         match hooks::parse(&file, &v) {
             Ok((h, w)) => {
                 plugin.hooks = h;
                 warnings.extend(w);
             }
-            Err(m) => problems.push(Problem {
-                file,
-                line: None,
-                message: m,
-            }),
+            Err(m) => problems.push(fault(file, m)),
         }
     }
-    // MCP servers: .mcp.json, a path in plugin.json, or inline there.
-    let mcp_json = match json.get("mcpServers") {
-        Some(Value::Object(inline)) => Some((json_file.clone(), Value::Object(inline.clone()))),
-        Some(Value::String(p)) => match inside(root, p) {
-            Ok(path) => read_json(root, &path, &mut problems),
-            Err(m) => {
-                problems.push(Problem {
-                    file: json_file.clone(),
-                    line: None,
-                    message: format!("\"mcpServers\": {m}"),
-                });
-                None
-            }
-        },
-        Some(_) => {
-            problems.push(Problem {
-                file: json_file.clone(),
-                line: None,
-                message: "\"mcpServers\" must be a path or an object".into(),
-            });
-            None
-        }
-        None => read_json(root, &root.join(".mcp.json"), &mut problems),
-    };
-    if let Some((file, v)) = mcp_json {
+    if let Some((file, v)) = component("mcpServers", ".mcp.json", &mut problems) {
         match servers::parse(&name, &file, &v) {
             Ok((s, w)) => {
                 plugin.servers = s;
                 warnings.extend(w);
             }
-            Err(m) => problems.push(Problem {
-                file,
-                line: None,
-                message: m,
-            }),
+            Err(m) => problems.push(fault(file, m)),
         }
     }
     let mut seen = BTreeMap::new();

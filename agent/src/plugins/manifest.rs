@@ -312,37 +312,9 @@ fn read_skills(
     folders.sort();
     folders.dedup();
     for f in folders {
-        let folder = f
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
         let shown = relative(root, &f);
-        let md = match std::fs::read_to_string(f.join("SKILL.md")) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(Problem {
-                    file: format!("{shown}/SKILL.md"),
-                    line: None,
-                    message: format!("cannot read: {e}"),
-                });
-                continue;
-            }
-        };
-        let yaml = match manifest::read_steps_file(&f, &shown) {
-            Ok(y) => y,
-            Err(p) => {
-                problems.push(p);
-                continue;
-            }
-        };
-        match manifest::read(&manifest::Files {
-            folder: &folder,
-            shown: &shown,
-            skill_md: &md,
-            skill_yaml: yaml.as_deref(),
-            lenient: true,
-        }) {
+        let read = manifest::OnDisk::read(&f, &shown).map_err(|p| vec![p]);
+        match read.and_then(|on| on.manifest(&shown, true)) {
             Ok(m) => {
                 warnings.extend(m.warnings.iter().cloned());
                 plugin.skills.push(PluginSkill {

@@ -117,28 +117,15 @@ pub fn scan(dir: &Path) -> Result<Vec<Found>, InstallError> {
     let mut found = Vec::new();
     let mut problems = Vec::new();
     for d in dirs {
-        let folder = d
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
         let shown = d.display().to_string();
-        let md = std::fs::read_to_string(d.join("SKILL.md"))
-            .map_err(|e| InstallError::Io(format!("{shown}/SKILL.md: {e}")))?;
-        let yaml = match manifest::read_steps_file(&d, &shown) {
-            Ok(y) => y,
+        let on = match manifest::OnDisk::read(&d, &shown) {
+            Ok(on) => on,
             Err(problem) => {
                 problems.push(problem);
                 continue;
             }
         };
-        match manifest::read(&manifest::Files {
-            folder: &folder,
-            shown: &shown,
-            skill_md: &md,
-            skill_yaml: yaml.as_deref(),
-            lenient: false,
-        }) {
+        match on.manifest(&shown, false) {
             Ok(m) => found.push(Found {
                 dir: d,
                 manifest: m,

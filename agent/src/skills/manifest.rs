@@ -664,6 +664,47 @@ fn needs_cycle(steps: &[StepSpec]) -> Option<Vec<&str>> {
     None
 }
 
+/// A skill folder's files, read from disk.
+pub struct OnDisk {
+    /// The folder's name.
+    pub folder: String,
+    /// SKILL.md.
+    pub skill_md: String,
+    /// skill.yaml, if present.
+    pub skill_yaml: Option<String>,
+}
+
+impl OnDisk {
+    /// Read the skill folder `dir` (shown in messages as `shown`); a problem names the file.
+    pub fn read(dir: &std::path::Path, shown: &str) -> Result<OnDisk, Problem> {
+        let skill_md = std::fs::read_to_string(dir.join("SKILL.md")).map_err(|e| Problem {
+            file: format!("{shown}/SKILL.md"),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Ok(OnDisk {
+            folder: dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string(),
+            skill_yaml: read_steps_file(dir, shown)?,
+            skill_md,
+        })
+    }
+
+    /// Read and check the skill: [`read`] of these files.
+    pub fn manifest(&self, shown: &str, lenient: bool) -> Result<Manifest, Vec<Problem>> {
+        read(&Files {
+            folder: &self.folder,
+            shown,
+            skill_md: &self.skill_md,
+            skill_yaml: self.skill_yaml.as_deref(),
+            lenient,
+        })
+    }
+}
+
 /// A skill folder's `skill.yaml`: `Ok(None)` when there is none, a problem when it exists but is
 /// not a readable UTF-8 file (never mistaken for a missing file, which would make it prompt-only).
 pub fn read_steps_file(folder: &std::path::Path, shown: &str) -> Result<Option<String>, Problem> {

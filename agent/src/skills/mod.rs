@@ -206,31 +206,17 @@ impl Skills {
             .collect();
         folders.sort();
         for f in folders {
-            let folder = f
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
             let shown = f.display().to_string();
-            let md = match std::fs::read_to_string(f.join("SKILL.md")) {
-                Ok(t) => t,
-                Err(e) => {
-                    s.problems.push(Problem {
-                        file: format!("{shown}/SKILL.md"),
-                        line: None,
-                        message: format!("cannot read: {e}"),
-                    });
-                    continue;
-                }
-            };
-            let yaml = match manifest::read_steps_file(&f, &shown) {
-                Ok(y) => y,
-                Err(problem) => {
-                    s.problems.push(problem);
-                    continue;
-                }
-            };
-            s.add(&folder, &shown, &shown, &md, yaml.as_deref());
+            match manifest::OnDisk::read(&f, &shown) {
+                Ok(on) => s.add(
+                    &on.folder,
+                    &shown,
+                    &shown,
+                    &on.skill_md,
+                    on.skill_yaml.as_deref(),
+                ),
+                Err(problem) => s.problems.push(problem),
+            }
         }
         // Deny by default: a workspace skill runs only at the content hash the person accepted.
         for d in s.list.iter_mut().filter(|d| d.source != "built-in") {

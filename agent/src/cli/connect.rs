@@ -237,7 +237,7 @@ async fn connect_mcp(
     ws: &Path,
     config: &Config,
 ) -> anyhow::Result<()> {
-    let url = crate::mcp::http_url(ws, config, name).map_err(anyhow::Error::msg)?;
+    let url = mcp_http_url(ws, config, name).map_err(anyhow::Error::msg)?;
     let secrets = crate::connect::open_secrets(ws, config)?;
     crate::mcp::auth::sign_in(
         name,
@@ -259,6 +259,41 @@ async fn connect_mcp(
         hub_secrets_note(ws, config)
     )?;
     Ok(())
+}
+
+/// The URL of the streamable HTTP MCP server `name`: of `[mcp.servers.NAME]`, or of an active
+/// plugin's server (`PLUGIN-SERVER`): what `deskhand connect mcp:NAME` signs in to.
+fn mcp_http_url(workspace: &Path, config: &Config, name: &str) -> Result<String, String> {
+    if let Some(c) = config.mcp.servers.get(name) {
+        let one = crate::mcp::McpSection {
+            servers: [(name.to_string(), c.clone())].into(),
+        };
+        let spec = crate::mcp::specs(&one, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+        return match spec.into_iter().next().map(|s| s.transport) {
+            Some(crate::mcp::Transport::Http { url, .. }) => Ok(url),
+            _ => Err(format!(
+                "[mcp.servers.{name}] is a program Deskhand starts, not a streamable HTTP server; \
+                 only those sign in"
+            )),
+        };
+    }
+    for a in crate::plugins::active(workspace) {
+        for s in &a.plugin.servers {
+            if s.name == name {
+                return match &s.kind {
+                    crate::plugins::servers::ServerKind::Http { url, .. } => Ok(url.clone()),
+                    _ => Err(format!(
+                        "MCP server {name} (plugin {}) is not a streamable HTTP server; only those sign in",
+                        a.plugin.name
+                    )),
+                };
+            }
+        }
+    }
+    Err(format!(
+        "there is no streamable HTTP MCP server {name}: add `[mcp.servers.{name}] url = \"https://…\"` \
+         to .deskhand/config.toml, or install the plugin that brings it"
+    ))
 }
 
 fn hub_secrets_note(ws: &Path, config: &Config) -> String {

@@ -46,45 +46,6 @@ pub struct CallArgs {
     pub arguments: Map<String, Value>,
 }
 
-/// The URL of the streamable HTTP MCP server `name`: of `[mcp.servers.NAME]`, or of an active
-/// plugin's server (`PLUGIN-SERVER`). What `deskhand connect mcp:NAME` signs in to.
-pub fn http_url(
-    workspace: &std::path::Path,
-    config: &crate::config::Config,
-    name: &str,
-) -> Result<String, String> {
-    if let Some(c) = config.mcp.servers.get(name) {
-        let one = McpSection {
-            servers: [(name.to_string(), c.clone())].into(),
-        };
-        let spec = specs(&one, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-        return match spec.into_iter().next().map(|s| s.transport) {
-            Some(Transport::Http { url, .. }) => Ok(url),
-            _ => Err(format!(
-                "[mcp.servers.{name}] is a program Deskhand starts, not a streamable HTTP server; \
-                 only those sign in"
-            )),
-        };
-    }
-    for a in crate::plugins::active(workspace) {
-        for s in &a.plugin.servers {
-            if s.name == name {
-                return match &s.kind {
-                    crate::plugins::servers::ServerKind::Http { url, .. } => Ok(url.clone()),
-                    _ => Err(format!(
-                        "MCP server {name} (plugin {}) is not a streamable HTTP server; only those sign in",
-                        a.plugin.name
-                    )),
-                };
-            }
-        }
-    }
-    Err(format!(
-        "there is no streamable HTTP MCP server {name}: add `[mcp.servers.{name}] url = \"https://…\"` \
-         to .deskhand/config.toml, or install the plugin that brings it"
-    ))
-}
-
 /// Actions not offered to MCP clients: schedule changes and the no-op, as for the planner, and
 /// this entry itself. `agent.ask` is offered: a request in plain words to Deskhand's own planner.
 const NOT_TOOLS: &[&str] = &["schedule", "noop", ACTION];

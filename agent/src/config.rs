@@ -36,6 +36,9 @@ pub struct Config {
     /// MCP servers whose tools planned jobs get.
     #[serde(default)]
     pub mcp: crate::mcp::McpSection,
+    /// `[nats]`: TLS and credentials for a NATS queue or hub.
+    #[serde(default)]
+    pub nats: crate::queue::auth::NatsSection,
 }
 
 /// `[model]` in config.toml (the key is never here: environment or keyring).
@@ -271,9 +274,14 @@ impl Config {
         }
         c.browser.chrome = c.browser.chrome.filter(|p| !p.as_os_str().is_empty());
         if let Some(q) = &c.agent.queue {
-            if !(q == "embedded" || q.starts_with("nats://")) {
+            let nats = ["nats://", "tls://", "ws://", "wss://"]
+                .iter()
+                .any(|s| q.starts_with(s));
+            if !(q == "embedded" || nats) {
                 return Err(format!(
-                    "[agent] queue = {q:?}: use \"embedded\" or \"nats://host:port\""
+                    "[agent] queue = {:?}: use \"embedded\", or a NATS URL (nats://, tls://, ws:// \
+                     or wss://host:port)",
+                    crate::queue::auth::redact(q)
                 ));
             }
         }

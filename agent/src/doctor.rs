@@ -151,7 +151,7 @@ pub async fn queue(config: &Config) -> Check {
         .filter(|q| !q.is_empty())
         .or_else(|| config.agent.queue.clone())
         .unwrap_or_else(|| "embedded".into());
-    if !url.starts_with("nats://") {
+    if url == "embedded" || url.is_empty() {
         return check(
             "queue",
             Status::Ok,
@@ -161,9 +161,24 @@ pub async fn queue(config: &Config) -> Check {
     }
     let fix =
         Some("start the NATS server (nats-server -js), or fix [agent] queue / DESKHAND_QUEUE");
-    let connect = async_nats::ConnectOptions::new()
+    // What is shown never carries a password or token from the URL.
+    let raw = url;
+    let url = crate::queue::auth::redact(&raw);
+    let auth = crate::agent::config::queue_config(config, None).auth;
+    let (options, bare) = match auth.connect_options(&raw).await {
+        Ok(o) => o,
+        Err(why) => {
+            return check(
+                "queue",
+                Status::Fail,
+                format!("{url}: {why}"),
+                Some("fix [nats] in the config, or the --queue-… flags"),
+            )
+        }
+    };
+    let connect = options
         .connection_timeout(Duration::from_secs(3))
-        .connect(url.as_str());
+        .connect(bare.as_str());
     let client = match tokio::time::timeout(Duration::from_secs(5), connect).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return check("queue", Status::Fail, format!("{url}: {e}"), fix),

@@ -41,6 +41,7 @@ fn qcfg(lease_ms: u64) -> QueueConfig {
         agent: "test".into(),
         lease: Duration::from_millis(lease_ms),
         max_deliveries: 3,
+        ..QueueConfig::default()
     }
 }
 

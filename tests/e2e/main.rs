@@ -21,6 +21,7 @@ mod interact;
 mod mcp_client;
 mod mcp_oauth;
 mod mcp_server;
+mod nats_auth;
 mod openapi;
 mod planner;
 mod plugins;

@@ -226,6 +226,7 @@ pub struct NatsServer {
     port: u16,
     store: tempfile::TempDir,
     child: Option<deskhand_browser::process::ChildGuard>,
+    conf: Option<PathBuf>,
 }
 
 /// The nats-server binary: `$DESKHAND_NATS_SERVER`, then PATH. It must be ≥ 2.10 (KV).
@@ -258,6 +259,11 @@ pub fn nats_bin() -> PathBuf {
 
 impl NatsServer {
     pub fn start() -> NatsServer {
+        Self::start_with("")
+    }
+
+    /// One with this configuration file's text (authorization, TLS) under the usual flags.
+    pub fn start_with(conf: &str) -> NatsServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -268,13 +274,22 @@ impl NatsServer {
             port,
             store: temp(),
             child: None,
+            conf: None,
         };
+        if !conf.is_empty() {
+            let path = s.store.path().join("nats.conf");
+            std::fs::write(&path, conf).unwrap();
+            s.conf = Some(path);
+        }
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
         let mut cmd = std::process::Command::new(nats_bin());
+        if let Some(c) = &self.conf {
+            cmd.arg("-c").arg(c);
+        }
         cmd.args([
             "-js",
             "-a",

@@ -215,6 +215,7 @@ pub fn queue_config(config: &Config, agent: Option<String>) -> QueueConfig {
     if let Some(m) = a.max_deliveries {
         q.max_deliveries = m;
     }
+    q.auth = crate::queue::auth::NatsAuth::from(config.nats.clone(), |k| std::env::var(k).ok());
     q
 }
 

@@ -2,7 +2,7 @@
 
 use crate::cli::safe_text::print_json;
 use crate::{errln, outln};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,18 @@ pub struct QueueArgs {
     /// Agent name (NATS subjects).
     #[arg(long, env = "DESKHAND_AGENT")]
     pub agent: Option<String>,
+    /// NATS: a .creds file (JWT + nkey seed).
+    #[arg(long = "queue-creds", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// NATS: a file holding an nkey seed.
+    #[arg(long = "queue-nkey", value_name = "FILE")]
+    pub nkey: Option<PathBuf>,
+    /// NATS: a user name (its password in $DESKHAND_NATS_PASSWORD).
+    #[arg(long = "queue-user", value_name = "NAME")]
+    pub user: Option<String>,
+    /// NATS: a CA certificate (PEM) to check the server with.
+    #[arg(long = "queue-ca", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 impl QueueArgs {
@@ -41,7 +53,23 @@ impl QueueArgs {
     }
 
     fn queue_config(&self, config: &Config) -> QueueConfig {
-        crate::agent::config::queue_config(config, self.agent.clone())
+        let mut q = crate::agent::config::queue_config(config, self.agent.clone());
+        self.apply(&mut q);
+        q
+    }
+
+    /// The `--queue-…` flags over what the config says.
+    fn apply(&self, q: &mut QueueConfig) {
+        let s = &mut q.auth.section;
+        if self.creds.is_some() || self.nkey.is_some() || self.user.is_some() {
+            // A credential on the command line replaces the config's, of whatever kind.
+            s.creds_file = self.creds.clone();
+            s.nkey_file = self.nkey.clone();
+            s.user = self.user.clone();
+        }
+        if let Some(ca) = &self.ca {
+            s.ca_file = Some(ca.clone());
+        }
     }
 }
 
@@ -130,7 +158,8 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         keep_awake: args.keep_awake,
         browser: args.browser.launch_options(workspace, config)?,
     };
-    let cfg = AgentConfig::layered(workspace, config, &AgentEnv::read(), flags)?;
+    let mut cfg = AgentConfig::layered(workspace, config, &AgentEnv::read(), flags)?;
+    args.queue.apply(&mut cfg.queue_config);
     // A lock another process held at the same instant is not a reason to give up starting.
     let mut tries = 0;
     let agent = loop {
@@ -149,7 +178,8 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}; is another agent running? (choose another with --port)"))?;
     let addr = listener.local_addr()?;
-    let info = serde_json::json!({"pid": std::process::id(), "api": format!("http://{addr}"), "queue": cfg.queue});
+    let shown_queue = crate::queue::auth::redact(&cfg.queue);
+    let info = serde_json::json!({"pid": std::process::id(), "api": format!("http://{addr}"), "queue": shown_queue});
     deskhand_workspace::atomic_write(
         &workspace.join(".deskhand/agent.json"),
         info.to_string().as_bytes(),
@@ -173,7 +203,7 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
     });
     errln!(
         "deskhand agent: queue {} · workspace {}",
-        cfg.queue,
+        shown_queue,
         workspace.display()
     );
     errln!("phone page: http://{addr}/#token={token}");

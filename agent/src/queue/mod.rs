@@ -20,6 +20,7 @@ use futures::stream::BoxStream;
 use crate::job::{Job, JobEvent};
 use crate::store::{Store, StoreError};
 
+pub mod auth;
 pub mod embedded;
 pub mod nats;
 
@@ -42,7 +43,7 @@ pub enum QueueError {
     #[error("NATS JetStream: {0}")]
     JetStream(String),
     /// The queue URL is not one we know.
-    #[error("unknown queue {0:?}; use \"embedded\" (default) or \"nats://host:port\"")]
+    #[error("unknown queue {0:?}; use \"embedded\" (default), or a NATS URL: nats://, tls://, ws:// or wss://host:port")]
     BadUrl(String),
 }
 
@@ -55,6 +56,8 @@ pub struct QueueConfig {
     pub lease: Duration,
     /// Deliveries after which a job is dead-lettered instead of run again.
     pub max_deliveries: u32,
+    /// How a NATS server is reached: TLS and credentials.
+    pub auth: auth::NatsAuth,
 }
 
 impl Default for QueueConfig {
@@ -63,6 +66,7 @@ impl Default for QueueConfig {
             agent: "default".into(),
             lease: Duration::from_secs(30),
             max_deliveries: 5,
+            auth: auth::NatsAuth::default(),
         }
     }
 }
@@ -154,9 +158,14 @@ impl Queue {
             "" | "embedded" | "sqlite" => Ok(Queue::Embedded(Box::new(
                 embedded::EmbeddedQueue::new(store.clone(), cfg),
             ))),
-            u if u.starts_with("nats://") => Ok(Queue::Nats(Box::new(
-                nats::NatsQueue::connect(u, cfg).await?,
-            ))),
+            u if ["nats://", "tls://", "ws://", "wss://"]
+                .iter()
+                .any(|s| u.starts_with(s)) =>
+            {
+                Ok(Queue::Nats(Box::new(
+                    nats::NatsQueue::connect(u, cfg).await?,
+                )))
+            }
             other => Err(QueueError::BadUrl(other.to_string())),
         }
     }

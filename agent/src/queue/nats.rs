@@ -77,13 +77,22 @@ fn js_err(e: impl std::fmt::Display) -> QueueError {
 
 impl NatsQueue {
     pub(crate) async fn connect(url: &str, cfg: QueueConfig) -> Result<NatsQueue, QueueError> {
-        let client = async_nats::ConnectOptions::new()
+        let shown = super::auth::redact(url);
+        let (options, bare) =
+            cfg.auth
+                .connect_options(url)
+                .await
+                .map_err(|message| QueueError::Connect {
+                    url: shown.clone(),
+                    message,
+                })?;
+        let client = options
             .connection_timeout(Duration::from_secs(5))
             .name(format!("deskhand-{}", cfg.agent))
-            .connect(url)
+            .connect(bare.as_str())
             .await
             .map_err(|e| QueueError::Connect {
-                url: url.to_string(),
+                url: shown.clone(),
                 message: e.to_string(),
             })?;
         let js = jetstream::new(client.clone());

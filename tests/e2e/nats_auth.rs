@@ -1,0 +1,107 @@
+//! The road to a NATS hub with credentials (issue 18): a real nats-server with users
+//! (password and nkey) and one with a token; the agent and the CLI connect with each kind,
+//! from the config, the flags, the environment and the URL's userinfo; wrong credentials are
+//! refused by the server with a clear error that never shows the secret.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+use crate::util::{deskhand, temp, Daemon, NatsServer};
+
+fn dispatch(ws: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut c = deskhand();
+    c.args(["dispatch", "--text", "/noop"])
+        .args(extra)
+        .env("DESKHAND_WORKSPACE", ws)
+        .env_remove("DESKHAND_QUEUE")
+        .env_remove("DESKHAND_NATS_PASSWORD")
+        .env_remove("DESKHAND_NATS_TOKEN");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("run deskhand dispatch");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn the_agent_and_the_cli_reach_nats_with_an_nkey_a_password_or_a_token_and_wrong_ones_are_refused()
+{
+    let user = nkeys::KeyPair::new_user();
+    let hub = NatsServer::start_with(&format!(
+        "authorization {{ users = [ {{ user: \"desk\", password: \"pw-123\" }}, {{ nkey: \"{}\" }} ] }}\n",
+        user.public_key()
+    ));
+    let ws = temp();
+    let seed = ws.path().join("agent.nk");
+    std::fs::write(&seed, user.seed().unwrap()).unwrap();
+    std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir_all(ws.path().join(".deskhand")).unwrap();
+    std::fs::write(
+        ws.path().join(".deskhand/config.toml"),
+        format!(
+            "[agent]\nqueue = {:?}\n[nats]\nnkey_file = {:?}\n",
+            hub.url,
+            seed.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    // The daemon (nkey from the config) runs a job the CLI (same config) sends and follows.
+    let _agent = Daemon::start(ws.path());
+    let (ok, out) = dispatch(ws.path(), &["--wait"], &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("succeeded"), "{out}");
+
+    // A user and password in the URL's userinfo, as NATS clients take them; never shown.
+    let other = temp();
+    let with_password = hub.url.replace("nats://", "nats://desk:pw-123@");
+    let (ok, out) = dispatch(other.path(), &["--queue", &with_password], &[]);
+    assert!(ok, "{out}");
+    // The same user with the password from the environment and the name from a flag.
+    let (ok, out) = dispatch(
+        other.path(),
+        &["--queue", &hub.url, "--queue-user", "desk"],
+        &[("DESKHAND_NATS_PASSWORD", "pw-123")],
+    );
+    assert!(ok, "{out}");
+
+    // Refused by the server, said plainly, the secret nowhere.
+    let wrong = hub.url.replace("nats://", "nats://desk:wrong-pw-9@");
+    let (ok, out) = dispatch(other.path(), &["--queue", &wrong], &[]);
+    assert!(!ok);
+    assert!(
+        out.contains("cannot reach NATS at nats://***@127.0.0.1"),
+        "{out}"
+    );
+    assert!(out.to_lowercase().contains("authorization"), "{out}");
+    assert!(!out.contains("wrong-pw-9"), "{out}");
+    let (ok, out) = dispatch(other.path(), &["--queue", &hub.url], &[]);
+    assert!(!ok, "no credentials: {out}");
+
+    // A seed file others may read is refused before anything is sent.
+    std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, out) = dispatch(ws.path(), &[], &[]);
+    assert!(!ok);
+    assert!(out.contains("chmod 600"), "{out}");
+    assert!(!out.contains(&user.seed().unwrap()), "{out}");
+    std::fs::set_permissions(&seed, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // The agent's files never hold the password of a URL it was given.
+    let info = std::fs::read_to_string(ws.path().join(".deskhand/agent.json")).unwrap();
+    assert!(!info.contains("pw-123"), "{info}");
+
+    // A hub with a token: from the environment.
+    let token_hub = NatsServer::start_with("authorization { token: \"tok-456\" }\n");
+    let (ok, out) = dispatch(
+        other.path(),
+        &["--queue", &token_hub.url],
+        &[("DESKHAND_NATS_TOKEN", "tok-456")],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = dispatch(other.path(), &["--queue", &token_hub.url], &[]);
+    assert!(!ok, "{out}");
+    let _ = Command::new("true").status();
+}

@@ -105,3 +105,96 @@ fn the_agent_and_the_cli_reach_nats_with_an_nkey_a_password_or_a_token_and_wrong
     assert!(!ok, "{out}");
     let _ = Command::new("true").status();
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl in `dir`.
+fn certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Deskhand test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server-key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+#[test]
+fn a_hub_with_tls_is_trusted_through_its_ca_file_and_refused_without_it() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("no openssl: skipped");
+        return;
+    }
+    let certs = temp();
+    certificates(certs.path());
+    let p = |f: &str| certs.path().join(f).display().to_string();
+    let hub = NatsServer::start_with(&format!(
+        "tls {{ cert_file: {:?}, key_file: {:?} }}\nauthorization {{ token: \"tok-789\" }}\n",
+        p("server.pem"),
+        p("server-key.pem")
+    ));
+    let url = hub.url.replace("nats://", "tls://");
+    let ws = temp();
+    let token = [("DESKHAND_NATS_TOKEN", "tok-789")];
+    let (ok, out) = dispatch(
+        ws.path(),
+        &["--queue", &url, "--queue-ca", &p("ca.pem")],
+        &token,
+    );
+    assert!(ok, "{out}");
+    // Without the CA, the system's roots do not know this server: refused, and said.
+    let (ok, out) = dispatch(ws.path(), &["--queue", &url], &token);
+    assert!(!ok, "{out}");
+    assert!(
+        out.to_lowercase().contains("certificate") || out.contains("tls"),
+        "{out}"
+    );
+}

@@ -55,6 +55,32 @@ fn the_agent_and_the_cli_reach_nats_with_an_nkey_a_password_or_a_token_and_wrong
     assert!(ok, "{out}");
     assert!(out.contains("succeeded"), "{out}");
 
+    // The daemon keeps a presence key in its bucket: what a phone shows as "last seen".
+    let seed_text = user.seed().unwrap();
+    let presence = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = async_nats::ConnectOptions::with_nkey(seed_text)
+            .connect(hub.url.as_str())
+            .await
+            .expect("the test connects with the nkey");
+        let kv = async_nats::jetstream::new(client)
+            .get_key_value("deskhand_default_jobs")
+            .await
+            .expect("the agent's bucket");
+        for _ in 0..100 {
+            if let Ok(Some(v)) = kv.get("presence").await {
+                return serde_json::from_slice::<serde_json::Value>(&v).ok();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    });
+    let presence = presence.expect("a presence key");
+    assert_eq!(presence["agent"], "default", "{presence}");
+    assert!(
+        presence["at"].as_str().is_some_and(|t| t.starts_with("20")),
+        "{presence}"
+    );
+
     // A user and password in the URL's userinfo, as NATS clients take them; never shown.
     let other = temp();
     let with_password = hub.url.replace("nats://", "nats://desk:pw-123@");

@@ -260,6 +260,31 @@ impl Agent {
         }
     }
 
+    /// Refresh the queue's presence key until the agent stops: a phone on the hub shows the
+    /// desktop's last-seen time from it.
+    async fn keep_present(&self) {
+        let mut tick = tokio::time::interval(crate::queue::PRESENCE_EVERY);
+        loop {
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let body = serde_json::json!({
+                "at": chrono::Utc::now().to_rfc3339(),
+                "agent": self.inner.cfg.queue_config.agent,
+                "version": env!("CARGO_PKG_VERSION"),
+            });
+            if let Err(e) = self
+                .inner
+                .queue
+                .present(body.to_string().into_bytes())
+                .await
+            {
+                tracing::debug!(error = %e, "could not refresh the presence key");
+            }
+        }
+    }
+
     /// Consume and run jobs until [`Agent::shutdown`]; then drain gracefully.
     pub async fn run(&self) -> Result<(), AgentError> {
         let slots = Arc::new(Semaphore::new(self.inner.cfg.concurrency.max(1)));
@@ -280,6 +305,10 @@ impl Agent {
         let dashboard = {
             let me = self.clone();
             tokio::spawn(async move { me.write_dashboards().await })
+        };
+        let presence = {
+            let me = self.clone();
+            tokio::spawn(async move { me.keep_present().await })
         };
         // A fresh dashboard as soon as the agent is up (schedules, connections), not only after a job.
         self.inner.dashboard.notify_one();
@@ -329,6 +358,7 @@ impl Agent {
         watcher.abort();
         schedules.abort();
         dashboard.abort();
+        presence.abort();
         self.refresh_dashboard().await;
         self.inner.awake.release();
         self.inner.env.shutdown_browsers().await;

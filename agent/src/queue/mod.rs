@@ -47,6 +47,13 @@ pub enum QueueError {
     BadUrl(String),
 }
 
+/// The key of the agent's job-state bucket that says when it was last up: `{"at", "agent",
+/// "version"}`, refreshed every [`PRESENCE_EVERY`] (not a job id: those are ULIDs).
+pub const PRESENCE_KEY: &str = "presence";
+
+/// How often the presence key is refreshed.
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(15);
+
 /// How a queue behaves; the defaults suit a desktop agent.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
@@ -108,6 +115,12 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Hand it back for another agent (or our next start).
     fn release(&self, d: DeliveryInner) -> Op<'_>;
+
+    /// Say this agent is up (what a phone reading the hub shows as "last seen"); the embedded
+    /// queue has nobody to tell.
+    fn present(&self, _body: Vec<u8>) -> Op<'_> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Never deliver it again; the store already has the dead letter with its reason.
     fn dead_letter<'a>(
@@ -198,6 +211,11 @@ impl Queue {
     /// Lease at most `n` deliveries per pull from now on (where the backend leases per delivery).
     pub fn fit_batch(&self, n: usize) {
         self.backend().fit_batch(n)
+    }
+
+    /// Refresh this agent's presence key (see [`PRESENCE_KEY`]).
+    pub async fn present(&self, body: Vec<u8>) -> Result<(), QueueError> {
+        self.backend().present(body).await
     }
 
     /// Enqueue a job (deduplicated by id).

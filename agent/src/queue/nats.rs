@@ -399,6 +399,16 @@ impl Backend for NatsQueue {
         Box::pin(async move { release(message_of(&d)).await })
     }
 
+    fn present(&self, body: Vec<u8>) -> Op<'_> {
+        Box::pin(async move {
+            self.kv
+                .put(super::PRESENCE_KEY, body.into())
+                .await
+                .map(|_| ())
+                .map_err(js_err)
+        })
+    }
+
     fn dead_letter<'a>(
         &'a self,
         d: DeliveryInner,

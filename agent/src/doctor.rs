@@ -145,7 +145,7 @@ pub fn keyring(workspace: &Path, config: &Config) -> Check {
 }
 
 /// The queue: the embedded one, or a NATS server that answers and has JetStream.
-pub async fn queue(config: &Config) -> Check {
+pub async fn queue(workspace: &Path, config: &Config) -> Check {
     let url = std::env::var("DESKHAND_QUEUE")
         .ok()
         .filter(|q| !q.is_empty())
@@ -164,7 +164,8 @@ pub async fn queue(config: &Config) -> Check {
     // What is shown never carries a password or token from the URL.
     let raw = url;
     let url = crate::queue::auth::redact(&raw);
-    let auth = crate::agent::config::queue_config(config, None).auth;
+    let mut auth = crate::agent::config::queue_config(config, None).auth;
+    auth.fill_from_store(workspace, config, &raw);
     let (options, bare) = match auth.connect_options(&raw).await {
         Ok(o) => o,
         Err(why) => {
@@ -328,7 +329,7 @@ pub async fn all(workspace: &Path, config: &Config) -> Vec<Check> {
         sandbox(),
         chromedriver(config),
         keyring(workspace, config),
-        queue(config).await,
+        queue(workspace, config).await,
         native_host(workspace),
         model(workspace, config, &env),
         disk(workspace),

@@ -129,6 +129,44 @@ fn the_agent_and_the_cli_reach_nats_with_an_nkey_a_password_or_a_token_and_wrong
     assert!(ok, "{out}");
     let (ok, out) = dispatch(other.path(), &["--queue", &token_hub.url], &[]);
     assert!(!ok, "{out}");
+    // The token kept in the secret store instead (`deskhand secrets nats token`, from stdin).
+    let keyed = temp();
+    std::fs::create_dir_all(keyed.path().join(".deskhand")).unwrap();
+    std::fs::write(
+        keyed.path().join(".deskhand/config.toml"),
+        "[secrets]\nstore = \"file\"\n",
+    )
+    .unwrap();
+    let key = (
+        "DESKHAND_SECRETS_KEY",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    );
+    let mut set = deskhand()
+        .args(["secrets", "nats", "token"])
+        .env("DESKHAND_WORKSPACE", keyed.path())
+        .env(key.0, key.1)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), b"tok-456\n").unwrap();
+    let stored = set.wait_with_output().unwrap();
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    let (ok, out) = dispatch(keyed.path(), &["--queue", &token_hub.url], &[key]);
+    assert!(ok, "{out}");
+    for f in walk(keyed.path()) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("tok-456"),
+            "the token is in {} in plain text",
+            f.display()
+        );
+    }
     let _ = Command::new("true").status();
 }
 
@@ -223,4 +261,18 @@ fn a_hub_with_tls_is_trusted_through_its_ca_file_and_refused_without_it() {
         out.to_lowercase().contains("certificate") || out.contains("tls"),
         "{out}"
     );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

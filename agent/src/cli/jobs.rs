@@ -52,9 +52,10 @@ impl QueueArgs {
             .unwrap_or_else(|| "embedded".into())
     }
 
-    fn queue_config(&self, config: &Config) -> QueueConfig {
+    fn queue_config(&self, workspace: &Path, config: &Config) -> QueueConfig {
         let mut q = crate::agent::config::queue_config(config, self.agent.clone());
         self.apply(&mut q);
+        q.auth.fill_from_store(workspace, config, &self.url(config));
         q
     }
 
@@ -160,6 +161,9 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
     };
     let mut cfg = AgentConfig::layered(workspace, config, &AgentEnv::read(), flags)?;
     args.queue.apply(&mut cfg.queue_config);
+    cfg.queue_config
+        .auth
+        .fill_from_store(workspace, config, &cfg.queue);
     // A lock another process held at the same instant is not a reason to give up starting.
     let mut tries = 0;
     let agent = loop {
@@ -259,7 +263,7 @@ pub async fn dispatch(args: DispatchArgs, workspace: &Path, config: &Config) -> 
     let queue = Queue::open(
         &args.queue.url(config),
         &store,
-        args.queue.queue_config(config),
+        args.queue.queue_config(workspace, config),
     )
     .await?;
     let params = parse_params(&args.params)?;
@@ -396,7 +400,12 @@ pub async fn jobs(args: JobsArgs, workspace: &Path, config: &Config) -> anyhow::
             job.skill = prev.skill;
             job.text = prev.text;
             job.retry_of = Some(prev.id);
-            let q = Queue::open(&queue.url(config), &store, queue.queue_config(config)).await?;
+            let q = Queue::open(
+                &queue.url(config),
+                &store,
+                queue.queue_config(workspace, config),
+            )
+            .await?;
             let new_id = agent::submit(&store, &q, &skills::Skills::load(workspace), job).await?;
             outln!("{new_id}")?;
         }

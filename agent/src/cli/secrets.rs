@@ -34,6 +34,16 @@ enum SecretsCommand {
         /// Its name.
         name: String,
     },
+    /// Store the NATS user's password or the NATS token (from standard input) for the queue or
+    /// hub; `--forget` removes it.
+    Nats {
+        /// `password` (with `[nats] user`) or `token`.
+        #[arg(value_parser = ["password", "token"])]
+        what: String,
+        /// Remove it instead.
+        #[arg(long)]
+        forget: bool,
+    },
 }
 
 /// Run `deskhand secrets`.
@@ -49,6 +59,22 @@ pub fn run(a: SecretsArgs, ws: &Path, config: &Config) -> anyhow::Result<()> {
                 s.sites.join(", "),
                 s.name
             )?;
+        }
+        SecretsCommand::Nats { what, forget } => {
+            let key = if what == "password" {
+                crate::queue::auth::PASSWORD_KEY
+            } else {
+                crate::queue::auth::TOKEN_KEY
+            };
+            let store = crate::connect::open_secrets(ws, config)?;
+            if forget {
+                store.delete(key)?;
+                outln!("forgot the NATS {what}")?;
+            } else {
+                let value = super::connect::read_stdin_secret(&format!("NATS {what}"))?;
+                store.set(key, &value)?;
+                outln!("stored the NATS {what} in {}", store.describe())?;
+            }
         }
         SecretsCommand::List => {
             let all = form_secrets::list(ws)?;

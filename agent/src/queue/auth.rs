@@ -3,7 +3,8 @@
 //! a `.creds` file (JWT + nkey), an nkey seed file, a user and password, or a token — from
 //! `[nats]` in the config, the `--queue-…` flags, or the URL's userinfo, which async-nats
 //! honours as every NATS client does. Secret values (password, token) come from the
-//! environment (`DESKHAND_NATS_PASSWORD`, `DESKHAND_NATS_TOKEN`), never from the config file;
+//! environment (`DESKHAND_NATS_PASSWORD`, `DESKHAND_NATS_TOKEN`) or the secret store (the OS
+//! keyring, `deskhand secrets nats password|token`), never from the config file;
 //! credential files must not be readable by others. Nothing here reaches a log: URLs are shown
 //! with [`redact`], `Debug` hides the values.
 
@@ -11,6 +12,11 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+/// Where `deskhand secrets nats password` keeps the NATS user's password.
+pub const PASSWORD_KEY: &str = "nats/password";
+/// Where `deskhand secrets nats token` keeps the NATS token.
+pub const TOKEN_KEY: &str = "nats/token";
 
 /// `[nats]` in config.toml.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -62,6 +68,34 @@ impl NatsAuth {
             section,
             password: get("DESKHAND_NATS_PASSWORD"),
             token: get("DESKHAND_NATS_TOKEN"),
+        }
+    }
+
+    /// Fill the password and token the environment did not give from the secret store (the OS
+    /// keyring; `deskhand secrets nats password|token` puts them there), for a NATS `url` only:
+    /// the embedded queue never opens the keyring. A store that cannot be opened is logged and
+    /// left out (the connection then says what is missing).
+    pub fn fill_from_store(&mut self, workspace: &Path, config: &crate::config::Config, url: &str) {
+        if url == "embedded" || url.is_empty() || (self.password.is_some() && self.token.is_some())
+        {
+            return;
+        }
+        let store = match crate::connect::open_secrets(workspace, config) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "no secret store for NATS credentials");
+                return;
+            }
+        };
+        let get = |k: &str| store.get(k).ok().flatten().filter(|v| !v.is_empty());
+        if self.password.is_none() && self.section.user.is_some() {
+            self.password = get(PASSWORD_KEY);
+        }
+        let other_kind = self.section.creds_file.is_some()
+            || self.section.nkey_file.is_some()
+            || self.section.user.is_some();
+        if self.token.is_none() && !other_kind {
+            self.token = get(TOKEN_KEY);
         }
     }
 

@@ -1,8 +1,8 @@
 //! How the agent proves itself to a NATS server and checks the server (issue 18): TLS (the
 //! system's roots, or a CA file; an optional client certificate) and one kind of credentials —
 //! a `.creds` file (JWT + nkey), an nkey seed file, a user and password, or a token — from
-//! `[nats]` in the config, the `--queue-…` flags, or the URL's userinfo, which async-nats
-//! honours as every NATS client does. Secret values (password, token) come from the
+//! `[nats]` in the config, the `--queue-…` flags, or the URL's userinfo, taken as the other
+//! NATS clients take it (async-nats 0.51 itself leaves it unused). Secret values (password, token) come from the
 //! environment (`DESKHAND_NATS_PASSWORD`, `DESKHAND_NATS_TOKEN`) or the secret store (the OS
 //! keyring, `deskhand secrets nats password|token`), never from the config file;
 //! credential files must not be readable by others. Nothing here reaches a log: URLs are shown

@@ -25,6 +25,7 @@ pub mod extension;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
+pub mod hub;
 pub mod job;
 pub mod journal;
 pub mod mcp;

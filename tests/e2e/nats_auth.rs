@@ -99,7 +99,7 @@ fn the_agent_and_the_cli_reach_nats_with_an_nkey_a_password_or_a_token_and_wrong
     let (ok, out) = dispatch(other.path(), &["--queue", &wrong], &[]);
     assert!(!ok);
     assert!(
-        out.contains("cannot reach NATS at nats://***@127.0.0.1"),
+        out.contains("cannot connect to NATS at nats://***@127.0.0.1"),
         "{out}"
     );
     assert!(out.to_lowercase().contains("authorization"), "{out}");

@@ -23,6 +23,9 @@ pub(crate) enum Entry<'a> {
         body: &'a [u8],
         /// The ledger's record of this job, if it has one.
         known: Option<&'a JobRecord>,
+        /// When a hub's stream took it in: the signing time is checked against this, so a job
+        /// that waited for a sleeping desktop still runs (its nonce still runs it only once).
+        queued_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// A delivered job the ledger will run: its skill, checked as it stands now.
     Runnable(&'a Job),
@@ -162,10 +165,11 @@ async fn checks(store: &Store, skills: &Skills, entry: Entry<'_>) -> Result<Admi
             parsed,
             body,
             known,
+            queued_at,
         } => {
             let job = parsed.as_ref().map_err(|e| refused(e.clone()))?;
             // Signed dispatch: only paired devices' jobs run; replays and forgeries are refused.
-            check_signature(store, job, body, known)
+            check_signature(store, job, body, known, queued_at)
                 .await
                 .map_err(|why| {
                     Denied::Refused(Refusal {
@@ -220,6 +224,7 @@ async fn check_signature(
     job: &Job,
     body: &[u8],
     known: Option<&JobRecord>,
+    queued_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), String> {
     let devices = Devices::in_dir(store.private_dir());
     let id = job.id.to_string();
@@ -235,7 +240,16 @@ async fn check_signature(
             .verify_signature(job, now)
             .map_err(|e| e.to_string());
     }
-    devices.verify(job, now).map_err(|e| e.to_string())?;
+    // Signed shortly before the hub took it in, and not older than a stream keeps jobs.
+    let waited = chrono::Duration::from_std(crate::queue::MAX_WAIT).unwrap_or(chrono::TimeDelta::MAX);
+    if let Some(at) = queued_at.filter(|at| *at <= now) {
+        if now - job.created_at > waited {
+            return Err(SignatureError::Stale(job.created_at).to_string());
+        }
+        devices.verify(job, at).map_err(|e| e.to_string())?;
+    } else {
+        devices.verify(job, now).map_err(|e| e.to_string())?;
+    }
     match store
         .claim_nonce(signer_of(&job.origin), &job.nonce, &id)
         .await
@@ -367,6 +381,7 @@ mod tests {
             parsed: &d.0,
             body: &d.1,
             known: None,
+            queued_at: None,
         }
     }
 
@@ -379,6 +394,50 @@ mod tests {
         let mut again = noop();
         again.nonce = first.nonce.clone();
         signed(key, again)
+    }
+
+    #[tokio::test]
+    async fn a_job_that_waited_in_the_hub_for_a_sleeping_desktop_still_runs_once() {
+        let f = fixture();
+        let key = paired(&f);
+        let hours_ago = chrono::Utc::now() - chrono::Duration::hours(3);
+        let mut job = noop();
+        key.sign_at(&mut job, hours_ago);
+        let d = delivery(job.clone());
+        let queued = |at| Entry::Delivered {
+            parsed: &d.0,
+            body: &d.1,
+            known: None,
+            queued_at: Some(at),
+        };
+        // Without the hub's time it is stale; taken in by the hub a minute after signing, it runs.
+        refused_once(&f, delivered(&d), "bad_signature", "").await;
+        let r = admit(&f.store, &f.skills, queued(hours_ago + chrono::Duration::minutes(1))).await;
+        assert!(r.is_ok(), "{:?}", r.err());
+        // Its nonce is spent: the hub delivering it again is a replay.
+        refused_once(&f, queued(hours_ago + chrono::Duration::minutes(1)), "bad_signature", "").await;
+        // Signed long before the hub took it in, or older than a stream keeps jobs: refused.
+        let mut late = noop();
+        key.sign_at(&mut late, hours_ago);
+        let late = delivery(late);
+        let entry = Entry::Delivered {
+            parsed: &late.0,
+            body: &late.1,
+            known: None,
+            queued_at: Some(hours_ago + chrono::Duration::minutes(30)),
+        };
+        refused_once(&f, entry, "bad_signature", "").await;
+        let long_ago = chrono::Utc::now() - chrono::Duration::days(8);
+        let mut old = noop();
+        key.sign_at(&mut old, long_ago);
+        let old = delivery(old);
+        let entry = Entry::Delivered {
+            parsed: &old.0,
+            body: &old.1,
+            known: None,
+            queued_at: Some(long_ago),
+        };
+        refused_once(&f, entry, "bad_signature", "").await;
     }
 
     #[tokio::test]

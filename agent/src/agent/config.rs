@@ -216,6 +216,12 @@ pub fn queue_config(config: &Config, agent: Option<String>) -> QueueConfig {
         q.max_deliveries = m;
     }
     q.auth = crate::queue::auth::NatsAuth::from(config.nats.clone(), |k| std::env::var(k).ok());
+    if let Some(mb) = config.nats.file_limit_mb {
+        q.files.file_bytes = mb << 20;
+    }
+    if let Some(days) = config.nats.files_keep_days {
+        q.files.keep = Duration::from_secs(days * 24 * 3600);
+    }
     q
 }
 

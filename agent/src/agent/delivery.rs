@@ -39,6 +39,7 @@ impl Agent {
             parsed: &parsed,
             body: &d.body,
             known: known.as_ref(),
+            queued_at: d.queued_at,
         };
         if let Err(denied) = admit(store, &skills, entry).await {
             let (job_id, reason) = denied.for_dead_letter();

@@ -66,6 +66,11 @@ impl AgentError {
             _ => false,
         }
     }
+
+    /// A queue server that did not answer (as opposed to one that refused us): worth waiting for.
+    pub fn is_unreachable_queue(&self) -> bool {
+        matches!(self, AgentError::Queue(QueueError::Unreachable { .. }))
+    }
 }
 
 struct Inner {
@@ -249,6 +254,10 @@ impl Agent {
             Ok(Some(ev)) => {
                 // Watchers in this process first; the queue's copy (a NATS round trip) after.
                 let _ = self.inner.events.send(ev.clone());
+                if ev.is_terminal() && self.inner.queue.nats().is_some() {
+                    // A phone on the hub sees the end only once the job's files are there.
+                    self.keep_outputs(id).await;
+                }
                 self.inner.queue.emit(&ev).await;
                 Some(ev)
             }
@@ -257,6 +266,25 @@ impl Agent {
                 tracing::error!(job = id, error = %e, "could not record a transition");
                 None
             }
+        }
+    }
+
+    /// Hand a finished job's files to the queue (a hub keeps them for the phone).
+    async fn keep_outputs(&self, id: &str) {
+        let Ok(rec) = self.inner.store.get(id).await else {
+            return;
+        };
+        let root = self.workspace();
+        let files: Vec<crate::queue::Output> = rec
+            .outputs
+            .iter()
+            .map(|rel| crate::queue::Output {
+                rel: rel.clone(),
+                path: root.join(rel),
+            })
+            .collect();
+        if let Err(e) = self.inner.queue.keep_outputs(id, &files).await {
+            tracing::warn!(job = id, error = %e, "could not list the job's files on the hub");
         }
     }
 

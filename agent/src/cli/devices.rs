@@ -15,6 +15,17 @@ pub struct PairArgs {
     /// What to call the device ("Ada's phone").
     #[arg(default_value = "phone")]
     name: String,
+    /// The hub's WebSocket URL the phone page connects to (wss://hub.example.com:8443): the QR
+    /// code then opens the page on the hub, and the hub's users entry is printed.
+    #[arg(long, value_name = "WSS-URL")]
+    hub: Option<String>,
+    /// Where the phone page is served (any static host, docs/hub.md); default: this desktop's
+    /// API on 127.0.0.1 (this machine only).
+    #[arg(long, value_name = "URL")]
+    page: Option<String>,
+    /// The agent the phone reaches (default: `[agent] name`, else "default").
+    #[arg(long)]
+    agent: Option<String>,
 }
 
 /// `deskhand devices`.
@@ -40,7 +51,8 @@ enum DevicesCommand {
 }
 
 /// Run `deskhand pair`.
-pub fn pair(args: PairArgs, workspace: &Path) -> anyhow::Result<()> {
+pub fn pair(args: PairArgs, workspace: &Path, config: &crate::config::Config) -> anyhow::Result<()> {
+    let hub = args.hub.as_deref().map(hub_url).transpose()?;
     let (device, secret) = Devices::new(workspace).pair(&args.name)?;
     crate::store::Store::open(workspace)?.audit().record(
         "device.paired",
@@ -49,19 +61,73 @@ pub fn pair(args: PairArgs, workspace: &Path) -> anyhow::Result<()> {
     );
     outln!("Paired {} ({}).", device.name, device.id)?;
     outln!()?;
-    outln!("Its key, shown this once (keep it like a password; this agent stores only the public half):")?;
+    let Some(hub) = hub else {
+        outln!("Its key, shown this once (keep it like a password; this agent stores only the public half):")?;
+        outln!()?;
+        outln!("  {secret}")?;
+        outln!()?;
+        // The same key for a phone's camera.
+        if let Some(code) = qr(&secret) {
+            outln!("{code}")?;
+        }
+        outln!("On the phone page: paste it under \"Device key\" (or open the page's URL with #device=KEY);")?;
+        outln!("every request and job is then signed on the phone.")?;
+        outln!("Sign jobs with it: deskhand dispatch --device-key '{secret}' SKILL …")?;
+        outln!("Revoke it: deskhand devices revoke {}", device.id)?;
+        return Ok(());
+    };
+    let agent = args
+        .agent
+        .or_else(|| config.agent.name.clone())
+        .unwrap_or_else(|| "default".into());
+    let page = args.page.unwrap_or_else(|| {
+        let port = config.agent.api_port.unwrap_or(7878);
+        format!("http://127.0.0.1:{port}/")
+    });
+    let link = pairing_link(&page, &hub, &agent, &secret);
+    let key = crate::guard::devices::DeviceKey::parse(&secret)?;
+    outln!("Open this link on the phone (the key is in the part after #, which no server receives;")?;
+    outln!("shown this once, keep it like a password):")?;
     outln!()?;
-    outln!("  {secret}")?;
+    outln!("  {link}")?;
     outln!()?;
-    // The same key for a phone's camera.
-    if let Some(code) = qr(&secret) {
+    if let Some(code) = qr(&link) {
         outln!("{code}")?;
     }
-    outln!("On the phone page: paste it under \"Device key\" (or open the page's URL with #device=KEY);")?;
-    outln!("every request and job is then signed on the phone.")?;
-    outln!("Sign jobs with it: deskhand dispatch --device-key '{secret}' SKILL …")?;
-    outln!("Revoke it: deskhand devices revoke {}", device.id)?;
+    outln!("On the hub, add this user to the account of this desktop in users.conf (docs/hub.md),")?;
+    outln!("then reload it (nats-server --signal reload):")?;
+    outln!()?;
+    outln!(
+        "  {}",
+        crate::hub::users::phone_user(&agent, &device.id, &key.hub_nkey().public_key())
+    )?;
+    outln!()?;
+    outln!("Revoke it: deskhand devices revoke {} (and remove the line on the hub)", device.id)?;
     Ok(())
+}
+
+/// The hub URL as the phone's browser takes it: WebSocket, TLS unless on loopback.
+fn hub_url(raw: &str) -> anyhow::Result<String> {
+    let u = url::Url::parse(raw.trim())
+        .map_err(|e| anyhow::anyhow!("--hub {raw:?} is not a URL ({e}); write wss://hub.example.com:8443"))?;
+    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match u.scheme() {
+        "wss" => Ok(u.to_string()),
+        "ws" if loopback => Ok(u.to_string()),
+        "ws" => anyhow::bail!("--hub {raw}: a phone reaches the hub over the internet, so it must be wss:// (TLS); ws:// is taken only on loopback"),
+        other => anyhow::bail!("--hub takes the hub's WebSocket URL (wss://…), not {other}://; the desktop's own queue URL goes in [agent] queue"),
+    }
+}
+
+/// The page's URL with the hub, the agent and the device key in the fragment.
+pub(crate) fn pairing_link(page: &str, hub: &str, agent: &str, secret: &str) -> String {
+    let frag: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("hub", hub)
+        .append_pair("agent", agent)
+        .append_pair("device", secret)
+        .finish();
+    let base = page.split('#').next().unwrap_or(page);
+    format!("{base}#{frag}")
 }
 
 /// A QR code of `text` drawn with half-block characters (two rows per line) and its quiet zone.
@@ -123,6 +189,29 @@ pub fn devices(args: DevicesArgs, workspace: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_hub_link_holds_hub_agent_and_key_after_the_hash_and_fits_a_qr_code() {
+        let secret = format!("dh1.dev-0123456789ab.{}", "A".repeat(43));
+        let link = super::pairing_link(
+            "https://me.github.io/deskhand/",
+            "wss://hub.example.com:8443/",
+            "desk",
+            &secret,
+        );
+        let (page, frag) = link.split_once('#').unwrap();
+        assert_eq!(page, "https://me.github.io/deskhand/");
+        let got: Vec<(String, String)> = url::form_urlencoded::parse(frag.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(got[0], ("hub".into(), "wss://hub.example.com:8443/".into()));
+        assert_eq!(got[1], ("agent".into(), "desk".into()));
+        assert_eq!(got[2], ("device".into(), secret));
+        assert!(super::qr(&link).is_some());
+        assert!(super::hub_url("ws://hub.example.com:8080").is_err());
+        assert!(super::hub_url("nats://hub.example.com:4222").is_err());
+        assert!(super::hub_url("ws://127.0.0.1:8080").is_ok());
+    }
+
     #[test]
     fn the_pairing_key_fits_a_terminal_qr_code() {
         let secret = format!("dh1.dev-0123456789ab.{}", "A".repeat(43));

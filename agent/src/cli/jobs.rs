@@ -164,14 +164,26 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
     cfg.queue_config
         .auth
         .fill_from_store(workspace, config, &cfg.queue);
-    // A lock another process held at the same instant is not a reason to give up starting.
+    // A lock another process held at the same instant is not a reason to give up starting; nor
+    // is a hub that cannot be reached yet (a laptop waking before its network): a service waits
+    // for it, with backoff, saying so.
     let mut tries = 0;
+    let mut wait = Duration::from_secs(1);
     let agent = loop {
         match Agent::start(cfg.clone()).await {
             Err(e) if e.is_busy() && tries < 20 => {
                 tries += 1;
                 tracing::debug!(error = %e, "state database busy at start; trying again");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) if e.is_unreachable_queue() => {
+                errln!("{e}");
+                errln!("waiting for the queue; trying again in {} s (Ctrl-C to stop)", wait.as_secs());
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = tokio::signal::ctrl_c() => anyhow::bail!("stopped while waiting for the queue"),
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
             }
             r => break r?,
         }
@@ -189,6 +201,17 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         info.to_string().as_bytes(),
     )?;
     let app = crate::api::router(agent.clone(), token.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    // On a hub, the phone's API requests come through it (no inbound port here).
+    let hub_api = agent.queue().nats().map(|(client, names)| {
+        let (client, subject) = (client.clone(), names.api.clone());
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::hub::api::serve(client, subject, app, stop).await {
+                tracing::warn!(error = %e, "the phone cannot reach this agent's API through the hub");
+            }
+        })
+    });
     // The extension's native host reaches the agent on a Unix socket in the workspace.
     let hub = {
         let agent = agent.clone();
@@ -198,7 +221,6 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
             }
         })
     };
-    let stop = tokio_util::sync::CancellationToken::new();
     let server_stop = stop.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -231,6 +253,9 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
     let _ = std::fs::remove_file(crate::extension::hub::socket_path(workspace));
     stop.cancel();
     let _ = server.await;
+    if let Some(h) = hub_api {
+        let _ = h.await;
+    }
     let _ = std::fs::remove_file(workspace.join(".deskhand/agent.json"));
     Ok(())
 }

@@ -223,7 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secrets(a) => secrets::run(a, &ws, &config),
         Command::Extension(a) => extension::run(a, &ws).await,
         Command::NativeHost(a) => extension::native_host(a, &ws).await,
-        Command::Pair(a) => devices::pair(a, &ws),
+        Command::Pair(a) => devices::pair(a, &ws, &config),
         Command::Devices(a) => devices::devices(a, &ws),
         Command::Undo(a) => undo::undo(a, &ws, &config).await,
         Command::History(a) => undo::history(a, &ws).await,

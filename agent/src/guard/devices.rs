@@ -308,6 +308,9 @@ struct Known {
     keys: HashMap<String, VerifyingKey>,
 }
 
+/// What the device key is hashed with to make its hub nkey (see [`DeviceKey::hub_nkey`]).
+pub const HUB_NKEY_LABEL: &[u8] = b"deskhand-hub-nkey/1\0";
+
 /// A device's signing key, from its secret string.
 pub struct DeviceKey {
     id: String,
@@ -346,6 +349,19 @@ impl DeviceKey {
     /// The public key, base64url.
     pub fn public_key(&self) -> String {
         B64.encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// The seed of this device's NATS user key (an nkey) for a hub: derived from the device key
+    /// with its own label, so the hub, which makes the client sign a nonce it chose, never gets
+    /// a signature by the key that signs jobs. The phone page derives the same seed.
+    pub fn hub_nkey(&self) -> nkeys::KeyPair {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(HUB_NKEY_LABEL);
+        h.update(self.key.to_bytes());
+        let seed: [u8; 32] = h.finalize().into();
+        nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, seed)
+            .expect("32 bytes make an nkey seed")
     }
 
     /// Sign any message as this device (base64url), e.g. an API request.

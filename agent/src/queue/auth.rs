@@ -37,6 +37,10 @@ pub struct NatsSection {
     /// Refuse to talk to the server without TLS.
     #[serde(default)]
     pub tls_required: bool,
+    /// Result files larger than this (MiB) stay on the desktop; the phone is told why (25).
+    pub file_limit_mb: Option<u64>,
+    /// Days the hub keeps result files (7).
+    pub files_keep_days: Option<u64>,
 }
 
 /// Everything the connection needs, secrets included.

@@ -125,6 +125,7 @@ impl EmbeddedQueue {
                 return Ok(Some(Delivery {
                     body,
                     deliveries: deliveries + 1,
+                    queued_at: None,
                     inner: DeliveryInner::Embedded { key },
                 }));
             }

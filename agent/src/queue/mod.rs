@@ -31,9 +31,18 @@ pub enum QueueError {
     /// The embedded queue's database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The NATS server cannot be reached.
-    #[error("cannot reach NATS at {url}: {message}; is `nats-server -js` running there? (or remove `queue` from config to use the embedded queue)")]
+    /// The NATS server refused the connection (credentials, TLS) or the URL is wrong.
+    #[error("cannot connect to NATS at {url}: {message}; check the URL, the credentials and TLS settings under [nats] (`deskhand doctor` checks them), or remove `queue` from config to use the embedded queue")]
     Connect {
+        /// The server URL.
+        url: String,
+        /// The client's message.
+        message: String,
+    },
+    /// The NATS server did not answer (down, no network, a name that does not resolve yet):
+    /// worth trying again, unlike [`QueueError::Connect`]'s refusals.
+    #[error("cannot reach NATS at {url}: {message}; is the server (`nats-server -js`) up and the network there? (or remove `queue` from config to use the embedded queue)")]
+    Unreachable {
         /// The server URL.
         url: String,
         /// The client's message.
@@ -54,6 +63,10 @@ pub const PRESENCE_KEY: &str = "presence";
 /// How often the presence key is refreshed.
 pub const PRESENCE_EVERY: Duration = Duration::from_secs(15);
 
+/// How long a job may wait in a hub's stream for a sleeping desktop: the stream's `max_age`, and
+/// the oldest signed envelope a delivery may carry.
+pub const MAX_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// How a queue behaves; the defaults suit a desktop agent.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
@@ -65,6 +78,30 @@ pub struct QueueConfig {
     pub max_deliveries: u32,
     /// How a NATS server is reached: TLS and credentials.
     pub auth: auth::NatsAuth,
+    /// What a hub keeps of finished jobs' files.
+    pub files: FileLimits,
+}
+
+/// The hub's object store for result files: a size limit per file and for the bucket, and a
+/// retention time.
+#[derive(Debug, Clone)]
+pub struct FileLimits {
+    /// Larger files are listed but not stored.
+    pub file_bytes: u64,
+    /// The bucket's total (the server drops the oldest beyond it).
+    pub bucket_bytes: u64,
+    /// How long a file is kept.
+    pub keep: Duration,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            file_bytes: 25 << 20,
+            bucket_bytes: 1 << 30,
+            keep: MAX_WAIT,
+        }
+    }
 }
 
 impl Default for QueueConfig {
@@ -74,6 +111,7 @@ impl Default for QueueConfig {
             lease: Duration::from_secs(30),
             max_deliveries: 5,
             auth: auth::NatsAuth::default(),
+            files: FileLimits::default(),
         }
     }
 }
@@ -122,6 +160,12 @@ pub(crate) trait Backend: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// Make a finished job's files reachable from elsewhere (a hub's object store); the embedded
+    /// queue's callers are on this desktop and read them from the workspace.
+    fn keep_outputs<'a>(&'a self, _job_id: &'a str, _files: &'a [Output]) -> Op<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Never deliver it again; the store already has the dead letter with its reason.
     fn dead_letter<'a>(
         &'a self,
@@ -155,7 +199,19 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// How many times it has been delivered (1 = first time).
     pub deliveries: u32,
+    /// When a server queue took the message in (a hub's stream); `None` for the embedded queue,
+    /// which only holds jobs this desktop admitted itself.
+    pub queued_at: Option<chrono::DateTime<chrono::Utc>>,
     inner: DeliveryInner,
+}
+
+/// A file a job wrote: its workspace-relative path and where it is on disk.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Relative to the workspace, as the job's record lists it.
+    pub rel: String,
+    /// The file itself.
+    pub path: std::path::PathBuf,
 }
 
 /// The backend's handle on a delivery.
@@ -211,6 +267,20 @@ impl Queue {
     /// Lease at most `n` deliveries per pull from now on (where the backend leases per delivery).
     pub fn fit_batch(&self, n: usize) {
         self.backend().fit_batch(n)
+    }
+
+    /// Hand a finished job's files to the backend (a hub's object store keeps them for the phone).
+    pub async fn keep_outputs(&self, job_id: &str, files: &[Output]) -> Result<(), QueueError> {
+        self.backend().keep_outputs(job_id, files).await
+    }
+
+    /// The NATS connection and this agent's names on it, when the queue is a NATS server (the
+    /// phone's API road rides it).
+    pub fn nats(&self) -> Option<(&async_nats::Client, &nats::Names)> {
+        match self {
+            Queue::Nats(q) => Some((q.client(), q.names())),
+            Queue::Embedded(_) => None,
+        }
     }
 
     /// Refresh this agent's presence key (see [`PRESENCE_KEY`]).

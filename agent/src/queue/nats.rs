@@ -4,11 +4,13 @@
 //! duplicate window keyed by job id), durable pull consumer `agent` (explicit acks, `ack_wait` =
 //! lease, unlimited server-side redelivery — we count deliveries and dead-letter ourselves, so a
 //! poison message always carries its reason), stream `DESKHAND_A_DEAD` on `deskhand.A.dead`,
-//! events on `deskhand.A.events.<job>`, and job state in KV bucket `deskhand_A_jobs`.
+//! events on `deskhand.A.events.<job>`, job state in KV bucket `deskhand_A_jobs`, finished jobs'
+//! files in object store `deskhand_A_files` (`<job>/<path>`, listed under KV key `files.<job>`),
+//! and the phone's API requests on `deskhand.A.api` (see [`crate::hub`]).
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull, kv, stream, AckKind};
+use async_nats::jetstream::{self, consumer::pull, kv, object_store, stream, AckKind};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -34,6 +36,10 @@ pub struct Names {
     pub dead_stream: String,
     /// KV bucket for job state.
     pub bucket: String,
+    /// Object store bucket for finished jobs' files.
+    pub files: String,
+    /// Subject of the API requests a phone sends through the hub.
+    pub api: String,
 }
 
 impl Names {
@@ -56,6 +62,8 @@ impl Names {
             stream: format!("DESKHAND_{}", a.to_uppercase()),
             dead_stream: format!("DESKHAND_{}_DEAD", a.to_uppercase()),
             bucket: format!("deskhand_{a}_jobs"),
+            files: format!("deskhand_{a}_files"),
+            api: format!("deskhand.{a}.api"),
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct NatsQueue {
     consumer: jetstream::consumer::PullConsumer,
     messages: Mutex<Option<pull::Stream>>,
     kv: kv::Store,
+    files: object_store::ObjectStore,
+    file_limit: u64,
     batch: usize,
 }
 
@@ -91,9 +101,13 @@ impl NatsQueue {
             .name(format!("deskhand-{}", cfg.agent))
             .connect(bare.as_str())
             .await
-            .map_err(|e| QueueError::Connect {
-                url: shown.clone(),
-                message: e.to_string(),
+            .map_err(|e| {
+                use async_nats::ConnectErrorKind as K;
+                let (url, message) = (shown.clone(), e.to_string());
+                match e.kind() {
+                    K::Dns | K::TimedOut | K::Io => QueueError::Unreachable { url, message },
+                    _ => QueueError::Connect { url, message },
+                }
             })?;
         let js = jetstream::new(client.clone());
         let names = Names::for_agent(&cfg.agent);
@@ -104,6 +118,8 @@ impl NatsQueue {
                 retention: stream::RetentionPolicy::WorkQueue,
                 storage: stream::StorageType::File,
                 duplicate_window: Duration::from_secs(120),
+                // A phone's job waits this long for a sleeping desktop.
+                max_age: super::MAX_WAIT,
                 ..Default::default()
             })
             .await
@@ -141,6 +157,20 @@ impl NatsQueue {
                 .await
                 .map_err(js_err)?,
         };
+        let files = match js.get_object_store(&names.files).await {
+            Ok(os) => os,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: names.files.clone(),
+                    description: Some("finished jobs' files, for the phone".into()),
+                    max_age: cfg.files.keep,
+                    max_bytes: i64::try_from(cfg.files.bucket_bytes).unwrap_or(i64::MAX),
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(js_err)?,
+        };
         Ok(NatsQueue {
             client,
             js,
@@ -148,6 +178,8 @@ impl NatsQueue {
             consumer,
             messages: Mutex::new(None),
             kv,
+            files,
+            file_limit: cfg.files.file_bytes,
             batch: 16,
         })
     }
@@ -211,10 +243,16 @@ impl NatsQueue {
                 Ok(None)
             }
             Ok(Some(Ok(msg))) => {
-                let deliveries = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+                let info = msg.info().ok();
+                let deliveries = info.as_ref().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+                let queued_at = info.and_then(|i| {
+                    let nanos = i64::try_from(i.published.unix_timestamp_nanos()).ok()?;
+                    Some(chrono::DateTime::from_timestamp_nanos(nanos))
+                });
                 Ok(Some(Delivery {
                     body: msg.payload.to_vec(),
                     deliveries,
+                    queued_at,
                     inner: DeliveryInner::Nats(Box::new(msg)),
                 }))
             }
@@ -271,6 +309,60 @@ impl NatsQueue {
                 tracing::warn!(error = %e, "could not store job state in NATS KV");
             }
         }
+    }
+
+    /// Put a finished job's files into the object store as `<job>/<path>` and list them under KV
+    /// key `files.<job>`: `[{"path", "object", "size"}]`, or `{"path", "skipped"}` for a file over
+    /// the size limit or gone. A file that cannot be stored is logged and skipped, never fatal:
+    /// the job's result stands.
+    pub async fn keep_outputs(&self, job_id: &str, files: &[super::Output]) -> Result<(), QueueError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut listed = Vec::new();
+        for f in files {
+            let object = format!("{job_id}/{}", f.rel);
+            let size = match tokio::fs::metadata(&f.path).await {
+                Ok(m) if m.is_file() => m.len(),
+                _ => {
+                    listed.push(serde_json::json!({"path": f.rel, "skipped": "not a file any more"}));
+                    continue;
+                }
+            };
+            if size > self.file_limit {
+                listed.push(serde_json::json!({"path": f.rel, "size": size, "skipped": format!("over the {} byte limit for the hub", self.file_limit)}));
+                continue;
+            }
+            let put = async {
+                let mut file = tokio::fs::File::open(&f.path).await.map_err(js_err)?;
+                self.files
+                    .put(object.as_str(), &mut file)
+                    .await
+                    .map_err(js_err)
+            };
+            match put.await {
+                Ok(_) => listed.push(serde_json::json!({"path": f.rel, "object": object, "size": size})),
+                Err(e) => {
+                    tracing::warn!(job = job_id, file = %f.rel, error = %e, "could not put a result file on the hub");
+                    listed.push(serde_json::json!({"path": f.rel, "skipped": "the hub did not take it"}));
+                }
+            }
+        }
+        let body = serde_json::to_vec(&listed).unwrap_or_default();
+        self.kv
+            .put(format!("files.{job_id}"), body.into())
+            .await
+            .map_err(js_err)?;
+        Ok(())
+    }
+
+    /// A stored result file's bytes (tests and `deskhand` tooling read them back).
+    pub async fn output(&self, object: &str) -> Result<Vec<u8>, QueueError> {
+        use tokio::io::AsyncReadExt;
+        let mut o = self.files.get(object).await.map_err(js_err)?;
+        let mut out = Vec::new();
+        o.read_to_end(&mut out).await.map_err(js_err)?;
+        Ok(out)
     }
 
     /// Job state as the KV bucket has it (what a phone sees without reaching the desktop).
@@ -407,6 +499,10 @@ impl Backend for NatsQueue {
                 .map(|_| ())
                 .map_err(js_err)
         })
+    }
+
+    fn keep_outputs<'a>(&'a self, job_id: &'a str, files: &'a [super::Output]) -> Op<'a> {
+        Box::pin(NatsQueue::keep_outputs(self, job_id, files))
     }
 
     fn dead_letter<'a>(

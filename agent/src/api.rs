@@ -27,7 +27,14 @@ use crate::job::{Job, JobError, JobEvent, MAX_JOB_BYTES};
 use crate::mcp::server::DeskhandMcp;
 use crate::store::{JobRecord, StoreError};
 
-const PHONE_PAGE: &str = include_str!("../assets/phone.html");
+const PHONE_PAGE: &str = include_str!("../assets/phone/index.html");
+/// The phone page's other files (docs/hub.md): path, content type, bytes.
+const PHONE_FILES: [(&str, &str, &str); 4] = [
+    ("/nats.js", "text/javascript; charset=utf-8", include_str!("../assets/phone/nats.js")),
+    ("/sw.js", "text/javascript; charset=utf-8", include_str!("../assets/phone/sw.js")),
+    ("/manifest.webmanifest", "application/manifest+json", include_str!("../assets/phone/manifest.webmanifest")),
+    ("/icon.svg", "image/svg+xml", include_str!("../assets/phone/icon.svg")),
+];
 const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
 
 /// What a 401 answers in `WWW-Authenticate` (RFC 9110 §11.6.1): the two ways to authenticate.
@@ -279,8 +286,11 @@ pub fn router(agent: Agent, token: String) -> Router {
             state.clone(),
             require_desktop,
         ));
-    Router::new()
-        .route("/", get(|| async { Html(PHONE_PAGE) }))
+    let mut page = Router::new().route("/", get(|| async { Html(PHONE_PAGE) }));
+    for (path, kind, body) in PHONE_FILES {
+        page = page.route(path, get(move || async move { ([(header::CONTENT_TYPE, kind)], body) }));
+    }
+    page
         .route(
             "/openapi.yaml",
             get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),

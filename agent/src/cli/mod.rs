@@ -26,6 +26,7 @@ pub mod devices;
 pub mod doctor;
 pub mod eval;
 pub mod extension;
+pub mod hub;
 pub mod jobs;
 pub mod mcp;
 pub mod model;
@@ -73,6 +74,8 @@ pub enum Command {
     Plugins(plugins::PluginsArgs),
     /// Run the agent as a service of your session: a systemd user unit, or a launchd agent.
     Service(service::ServiceArgs),
+    /// A NATS hub between your phone and this desktop: `deskhand hub key` (docs/hub.md).
+    Hub(hub::HubArgs),
     /// Check what Deskhand needs here (Chromium, keyring, queue, extension, model, disk): ok,
     /// warn or fail, each with its fix.
     Doctor(doctor::DoctorArgs),
@@ -233,6 +236,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ask(a) => skills::ask(a, &ws, &config).await,
         Command::Plugins(a) => plugins::run(a, &ws),
         Command::Service(a) => service::run(a, &ws),
+        Command::Hub(a) => hub::run(a),
         Command::Doctor(a) => doctor::run(a, &ws, &config).await,
         Command::Model(a) => model::run(a, &ws, &config),
         Command::Eval(a) => eval::run(a, &ws, &config).await,

@@ -30,10 +30,26 @@ use crate::store::{JobRecord, StoreError};
 const PHONE_PAGE: &str = include_str!("../assets/phone/index.html");
 /// The phone page's other files (docs/hub.md): path, content type, bytes.
 const PHONE_FILES: [(&str, &str, &str); 4] = [
-    ("/nats.js", "text/javascript; charset=utf-8", include_str!("../assets/phone/nats.js")),
-    ("/sw.js", "text/javascript; charset=utf-8", include_str!("../assets/phone/sw.js")),
-    ("/manifest.webmanifest", "application/manifest+json", include_str!("../assets/phone/manifest.webmanifest")),
-    ("/icon.svg", "image/svg+xml", include_str!("../assets/phone/icon.svg")),
+    (
+        "/nats.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/phone/nats.js"),
+    ),
+    (
+        "/sw.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/phone/sw.js"),
+    ),
+    (
+        "/manifest.webmanifest",
+        "application/manifest+json",
+        include_str!("../assets/phone/manifest.webmanifest"),
+    ),
+    (
+        "/icon.svg",
+        "image/svg+xml",
+        include_str!("../assets/phone/icon.svg"),
+    ),
 ];
 const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
 
@@ -288,19 +304,21 @@ pub fn router(agent: Agent, token: String) -> Router {
         ));
     let mut page = Router::new().route("/", get(|| async { Html(PHONE_PAGE) }));
     for (path, kind, body) in PHONE_FILES {
-        page = page.route(path, get(move || async move { ([(header::CONTENT_TYPE, kind)], body) }));
+        page = page.route(
+            path,
+            get(move || async move { ([(header::CONTENT_TYPE, kind)], body) }),
+        );
     }
-    page
-        .route(
-            "/openapi.yaml",
-            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),
-        )
-        .method_not_allowed_fallback(method_not_allowed)
-        .nest("/api", api)
-        .merge(mcp)
-        .fallback(not_found)
-        .layer(middleware::from_fn(json_errors))
-        .with_state(state)
+    page.route(
+        "/openapi.yaml",
+        get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),
+    )
+    .method_not_allowed_fallback(method_not_allowed)
+    .nest("/api", api)
+    .merge(mcp)
+    .fallback(not_found)
+    .layer(middleware::from_fn(json_errors))
+    .with_state(state)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

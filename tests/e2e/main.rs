@@ -16,6 +16,7 @@ mod fill;
 mod guard;
 mod hardening_cli;
 mod held;
+mod hub;
 mod installed;
 mod interact;
 mod mcp_client;

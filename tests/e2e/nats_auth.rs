@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use crate::util::{deskhand, temp, Daemon, NatsServer};
+use crate::util::{certificates, deskhand, temp, Daemon, NatsServer};
 
 fn dispatch(ws: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let mut c = deskhand();
@@ -168,67 +168,6 @@ fn the_agent_and_the_cli_reach_nats_with_an_nkey_a_password_or_a_token_and_wrong
         );
     }
     let _ = Command::new("true").status();
-}
-
-/// A CA and a server certificate for 127.0.0.1, made with openssl in `dir`.
-fn certificates(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Deskhand test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server-key.pem",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca-key.pem",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
 }
 
 #[test]

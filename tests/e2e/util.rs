@@ -139,11 +139,15 @@ impl Daemon {
     /// The same, with extra environment variables.
     pub fn start_with(ws: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let mut cmd = deskhand();
+        // What it said, for a failing test to show (beside the workspace, not in it).
+        let log = std::fs::File::create(ws.with_extension("serve.log"))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null());
         cmd.args(["serve", "--port", "0"])
             .env("DESKHAND_WORKSPACE", ws)
             .env_remove("DESKHAND_QUEUE")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -368,4 +372,65 @@ async fn api_call(ws: &std::path::Path, method: reqwest::Method, path: &str) -> 
         .json()
         .await
         .expect("API answers JSON")
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl in `dir`.
+pub fn certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Deskhand test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server-key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
 }

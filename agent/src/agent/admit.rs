@@ -241,7 +241,8 @@ async fn check_signature(
             .map_err(|e| e.to_string());
     }
     // Signed shortly before the hub took it in, and not older than a stream keeps jobs.
-    let waited = chrono::Duration::from_std(crate::queue::MAX_WAIT).unwrap_or(chrono::TimeDelta::MAX);
+    let waited =
+        chrono::Duration::from_std(crate::queue::MAX_WAIT).unwrap_or(chrono::TimeDelta::MAX);
     if let Some(at) = queued_at.filter(|at| *at <= now) {
         if now - job.created_at > waited {
             return Err(SignatureError::Stale(job.created_at).to_string());
@@ -412,10 +413,21 @@ mod tests {
         };
         // Without the hub's time it is stale; taken in by the hub a minute after signing, it runs.
         refused_once(&f, delivered(&d), "bad_signature", "").await;
-        let r = admit(&f.store, &f.skills, queued(hours_ago + chrono::Duration::minutes(1))).await;
+        let r = admit(
+            &f.store,
+            &f.skills,
+            queued(hours_ago + chrono::Duration::minutes(1)),
+        )
+        .await;
         assert!(r.is_ok(), "{:?}", r.err());
         // Its nonce is spent: the hub delivering it again is a replay.
-        refused_once(&f, queued(hours_ago + chrono::Duration::minutes(1)), "bad_signature", "").await;
+        refused_once(
+            &f,
+            queued(hours_ago + chrono::Duration::minutes(1)),
+            "bad_signature",
+            "",
+        )
+        .await;
         // Signed long before the hub took it in, or older than a stream keeps jobs: refused.
         let mut late = noop();
         key.sign_at(&mut late, hours_ago);

@@ -51,7 +51,11 @@ enum DevicesCommand {
 }
 
 /// Run `deskhand pair`.
-pub fn pair(args: PairArgs, workspace: &Path, config: &crate::config::Config) -> anyhow::Result<()> {
+pub fn pair(
+    args: PairArgs,
+    workspace: &Path,
+    config: &crate::config::Config,
+) -> anyhow::Result<()> {
     let hub = args.hub.as_deref().map(hub_url).transpose()?;
     let (device, secret) = Devices::new(workspace).pair(&args.name)?;
     crate::store::Store::open(workspace)?.audit().record(
@@ -86,7 +90,9 @@ pub fn pair(args: PairArgs, workspace: &Path, config: &crate::config::Config) ->
     });
     let link = pairing_link(&page, &hub, &agent, &secret);
     let key = crate::guard::devices::DeviceKey::parse(&secret)?;
-    outln!("Open this link on the phone (the key is in the part after #, which no server receives;")?;
+    outln!(
+        "Open this link on the phone (the key is in the part after #, which no server receives;"
+    )?;
     outln!("shown this once, keep it like a password):")?;
     outln!()?;
     outln!("  {link}")?;
@@ -94,7 +100,9 @@ pub fn pair(args: PairArgs, workspace: &Path, config: &crate::config::Config) ->
     if let Some(code) = qr(&link) {
         outln!("{code}")?;
     }
-    outln!("On the hub, add this user to the account of this desktop in users.conf (docs/hub.md),")?;
+    outln!(
+        "On the hub, add this user to the account of this desktop in users.conf (docs/hub.md),"
+    )?;
     outln!("then reload it (nats-server --signal reload):")?;
     outln!()?;
     outln!(
@@ -102,14 +110,18 @@ pub fn pair(args: PairArgs, workspace: &Path, config: &crate::config::Config) ->
         crate::hub::users::phone_user(&agent, &device.id, &key.hub_nkey().public_key())
     )?;
     outln!()?;
-    outln!("Revoke it: deskhand devices revoke {} (and remove the line on the hub)", device.id)?;
+    outln!(
+        "Revoke it: deskhand devices revoke {} (and remove the line on the hub)",
+        device.id
+    )?;
     Ok(())
 }
 
 /// The hub URL as the phone's browser takes it: WebSocket, TLS unless on loopback.
 fn hub_url(raw: &str) -> anyhow::Result<String> {
-    let u = url::Url::parse(raw.trim())
-        .map_err(|e| anyhow::anyhow!("--hub {raw:?} is not a URL ({e}); write wss://hub.example.com:8443"))?;
+    let u = url::Url::parse(raw.trim()).map_err(|e| {
+        anyhow::anyhow!("--hub {raw:?} is not a URL ({e}); write wss://hub.example.com:8443")
+    })?;
     let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match u.scheme() {
         "wss" => Ok(u.to_string()),

@@ -46,10 +46,7 @@ pub fn run(args: HubArgs) -> anyhow::Result<()> {
             outln!()?;
             outln!("On the hub, add this desktop to your account's users in accounts.conf:")?;
             outln!()?;
-            outln!(
-                "  {}",
-                crate::hub::users::desktop_user(&key.public_key())
-            )?;
+            outln!("  {}", crate::hub::users::desktop_user(&key.public_key()))?;
             outln!()?;
             outln!("In config.toml here (or the leaf's config, docs/hub/leaf.conf):")?;
             outln!()?;
@@ -64,8 +61,8 @@ pub fn run(args: HubArgs) -> anyhow::Result<()> {
 /// made now.
 fn key_at(path: &Path) -> anyhow::Result<(nkeys::KeyPair, bool)> {
     if path.exists() {
-        let seed = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let seed =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let key = nkeys::KeyPair::from_seed(seed.trim()).map_err(|e| {
             anyhow::anyhow!(
                 "{} is not an nkey seed ({e}); move it away to make a new key",
@@ -75,7 +72,9 @@ fn key_at(path: &Path) -> anyhow::Result<(nkeys::KeyPair, bool)> {
         return Ok((key, false));
     }
     let key = nkeys::KeyPair::new_user();
-    let seed = key.seed().map_err(|e| anyhow::anyhow!("cannot write the new key: {e}"))?;
+    let seed = key
+        .seed()
+        .map_err(|e| anyhow::anyhow!("cannot write the new key: {e}"))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -178,7 +178,10 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
             }
             Err(e) if e.is_unreachable_queue() => {
                 errln!("{e}");
-                errln!("waiting for the queue; trying again in {} s (Ctrl-C to stop)", wait.as_secs());
+                errln!(
+                    "waiting for the queue; trying again in {} s (Ctrl-C to stop)",
+                    wait.as_secs()
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = tokio::signal::ctrl_c() => anyhow::bail!("stopped while waiting for the queue"),

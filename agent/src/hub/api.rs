@@ -33,7 +33,9 @@ pub async fn serve(
 ) -> Result<(), async_nats::SubscribeError> {
     // A queue group: a second copy of this agent (a restart overlapping the old one) answers
     // each request once between them.
-    let mut requests = client.queue_subscribe(subject.clone(), "agent".into()).await?;
+    let mut requests = client
+        .queue_subscribe(subject.clone(), "agent".into())
+        .await?;
     tracing::info!(%subject, "answering the phone's API requests through the hub");
     loop {
         let msg = tokio::select! {
@@ -69,11 +71,19 @@ async fn answer(router: Router, msg: Message, limit: usize) -> (u16, Vec<u8>) {
     let get = |k: &str| h.get(k).map(|v| v.as_str().to_string());
     let method = get(METHOD).unwrap_or_else(|| "GET".into());
     let Some(path) = get(PATH) else {
-        return refuse(400, "bad_request", "no Deskhand-Path header: say which API path");
+        return refuse(
+            400,
+            "bad_request",
+            "no Deskhand-Path header: say which API path",
+        );
     };
     // The event stream is the events subject on the hub; the MCP endpoint and the page stay
     // on the desktop.
-    if !path.starts_with("/api/") || path.split('?').next().is_some_and(|p| p.ends_with("/events"))
+    if !path.starts_with("/api/")
+        || path
+            .split('?')
+            .next()
+            .is_some_and(|p| p.ends_with("/events"))
     {
         return refuse(
             404,
@@ -89,7 +99,9 @@ async fn answer(router: Router, msg: Message, limit: usize) -> (u16, Vec<u8>) {
             "requests over the hub must be signed with a paired device's key (`deskhand pair`); the desktop's token is not taken here",
         );
     }
-    let mut req = Request::builder().method(method.as_str()).uri(path.as_str());
+    let mut req = Request::builder()
+        .method(method.as_str())
+        .uri(path.as_str());
     req = req.header(header::AUTHORIZATION, auth);
     if !msg.payload.is_empty() {
         req = req.header(header::CONTENT_TYPE, "application/json");
@@ -139,17 +151,32 @@ mod tests {
     }
 
     fn echo() -> Router {
-        Router::new().fallback(|req: Request<Body>| async move {
-            format!("{} {}", req.method(), req.uri())
-        })
+        Router::new()
+            .fallback(|req: Request<Body>| async move { format!("{} {}", req.method(), req.uri()) })
     }
 
     #[tokio::test]
     async fn only_signed_api_requests_reach_the_router() {
         let signed = ("Authorization", "Deskhand-Device dev-1.1.n.sig");
-        let (s, b) = answer(echo(), msg(&[(PATH, "/api/jobs?limit=2"), signed], ""), 1 << 20).await;
-        assert_eq!((s, String::from_utf8(b).unwrap().as_str()), (200, "GET /api/jobs?limit=2"));
-        let (s, _) = answer(echo(), msg(&[(METHOD, "POST"), (PATH, "/api/jobs/x/cancel"), signed], "{}"), 1 << 20).await;
+        let (s, b) = answer(
+            echo(),
+            msg(&[(PATH, "/api/jobs?limit=2"), signed], ""),
+            1 << 20,
+        )
+        .await;
+        assert_eq!(
+            (s, String::from_utf8(b).unwrap().as_str()),
+            (200, "GET /api/jobs?limit=2")
+        );
+        let (s, _) = answer(
+            echo(),
+            msg(
+                &[(METHOD, "POST"), (PATH, "/api/jobs/x/cancel"), signed],
+                "{}",
+            ),
+            1 << 20,
+        )
+        .await;
         assert_eq!(s, 200);
         // The desktop's token, no credential, another path, the event stream: refused here.
         let token = ("Authorization", "Bearer t");
@@ -163,7 +190,9 @@ mod tests {
             let (s, b) = answer(echo(), msg(&h, ""), 1 << 20).await;
             assert_eq!(s, want, "{h:?}");
             let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
         }
         // An answer larger than the hub carries is an error, not a truncated body.
         let (s, _) = answer(echo(), msg(&[(PATH, "/api/jobs"), signed], ""), 4).await;

@@ -36,7 +36,10 @@ pub fn phone_user(agent: &str, device_id: &str, nkey: &str) -> String {
 
 /// An `accounts` block with JetStream for one account holding `users` entries.
 pub fn account(name: &str, users: &[String]) -> String {
-    let mut s = format!("  {}: {{\n    jetstream: enabled\n    users: [\n", sanitize(name));
+    let mut s = format!(
+        "  {}: {{\n    jetstream: enabled\n    users: [\n",
+        sanitize(name)
+    );
     for u in users {
         s.push_str("      ");
         s.push_str(u);
@@ -77,7 +80,9 @@ mod tests {
             assert!(u.contains(want), "{want} not in {u}");
         }
         // Nothing broader than the agent's own names.
-        assert!(!u.contains("deskhand.>") && !u.contains("$JS.API.>") && !u.contains("\"_INBOX.>\""));
+        assert!(
+            !u.contains("deskhand.>") && !u.contains("$JS.API.>") && !u.contains("\"_INBOX.>\"")
+        );
         let a = account("ada", &[desktop_user("UDESK"), u]);
         assert!(a.starts_with("  ada: {\n    jetstream: enabled\n"));
     }

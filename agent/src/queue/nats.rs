@@ -244,7 +244,10 @@ impl NatsQueue {
             }
             Ok(Some(Ok(msg))) => {
                 let info = msg.info().ok();
-                let deliveries = info.as_ref().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+                let deliveries = info
+                    .as_ref()
+                    .map(|i| i.delivered.max(1) as u32)
+                    .unwrap_or(1);
                 let queued_at = info.and_then(|i| {
                     let nanos = i64::try_from(i.published.unix_timestamp_nanos()).ok()?;
                     Some(chrono::DateTime::from_timestamp_nanos(nanos))
@@ -315,7 +318,11 @@ impl NatsQueue {
     /// key `files.<job>`: `[{"path", "object", "size"}]`, or `{"path", "skipped"}` for a file over
     /// the size limit or gone. A file that cannot be stored is logged and skipped, never fatal:
     /// the job's result stands.
-    pub async fn keep_outputs(&self, job_id: &str, files: &[super::Output]) -> Result<(), QueueError> {
+    pub async fn keep_outputs(
+        &self,
+        job_id: &str,
+        files: &[super::Output],
+    ) -> Result<(), QueueError> {
         if files.is_empty() {
             return Ok(());
         }
@@ -325,7 +332,8 @@ impl NatsQueue {
             let size = match tokio::fs::metadata(&f.path).await {
                 Ok(m) if m.is_file() => m.len(),
                 _ => {
-                    listed.push(serde_json::json!({"path": f.rel, "skipped": "not a file any more"}));
+                    listed
+                        .push(serde_json::json!({"path": f.rel, "skipped": "not a file any more"}));
                     continue;
                 }
             };
@@ -341,10 +349,14 @@ impl NatsQueue {
                     .map_err(js_err)
             };
             match put.await {
-                Ok(_) => listed.push(serde_json::json!({"path": f.rel, "object": object, "size": size})),
+                Ok(_) => {
+                    listed.push(serde_json::json!({"path": f.rel, "object": object, "size": size}))
+                }
                 Err(e) => {
                     tracing::warn!(job = job_id, file = %f.rel, error = %e, "could not put a result file on the hub");
-                    listed.push(serde_json::json!({"path": f.rel, "skipped": "the hub did not take it"}));
+                    listed.push(
+                        serde_json::json!({"path": f.rel, "skipped": "the hub did not take it"}),
+                    );
                 }
             }
         }

@@ -1,0 +1,422 @@
+//! Dispatch from anywhere (docs/hub.md): the shipped hub config (TLS, a WebSocket listener with
+//! TLS and allowed origins, one account, per-user permissions) on a real `nats-server`; the
+//! desktop connects out with its nkey; the phone page, served by a static host, runs in a
+//! phone-sized Chromium over `wss://`: it sends a signed job, approves its overwrite, downloads
+//! the file from the hub's object store and gets the bytes; a job sent while the desktop is down
+//! waits in the hub and runs once when it is back; the hub refuses wrong keys and a phone's
+//! reach into another agent's subjects.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use deskhand_agent::guard::devices::DeviceKey;
+use deskhand_agent::job::{Job, JobState};
+use deskhand_agent::store::Store;
+use serde_json::{json, Value};
+
+use crate::util::{certificates, deskhand, eventually, temp, Daemon, NatsServer};
+
+const SKILL: &str = r#"params:
+  text:
+    type: text
+    required: true
+    description: What to write.
+permissions:
+  workspace: ["notes/**"]
+steps:
+  - id: write
+    uses: file.write
+    with:
+      path: notes/from-phone.txt
+      text: "{{ params.text }}"
+"#;
+
+/// Where the desktop's daemon writes what it says (shown when the page waits in vain).
+static DESKTOP_LOG: std::sync::Mutex<std::path::PathBuf> =
+    std::sync::Mutex::new(std::path::PathBuf::new());
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Run the CLI on `ws`: its stdout, or a panic with what it said.
+fn cli(ws: &Path, args: &[&str]) -> String {
+    let out = deskhand()
+        .args(args)
+        .env("DESKHAND_WORKSPACE", ws)
+        .env_remove("DESKHAND_QUEUE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "deskhand {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The base64 SHA-256 of a certificate's public key: what Chromium is told to trust.
+fn spki_hash(cert: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -pubkey -noout -in '{}' | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+            cert.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn text_of(page: &deskhand_browser::Page, expr: &str) -> String {
+    page.eval(expr)
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+async fn until_text(page: &deskhand_browser::Page, expr: &str, want: &str, secs: u64) -> String {
+    let got = eventually(Duration::from_secs(secs), || async {
+        let t = text_of(page, expr).await;
+        t.contains(want).then_some(t)
+    })
+    .await;
+    match got {
+        Some(t) => t,
+        None => panic!(
+            "{expr} never said {want:?}; it says {:?}; page error: {:?}; connection: {:?}; desktop said: {}",
+            text_of(page, expr).await,
+            text_of(page, "document.getElementById('error').textContent").await,
+            text_of(page, "document.getElementById('conn').title").await,
+            std::fs::read_to_string(DESKTOP_LOG.lock().unwrap().clone()).unwrap_or_default()
+        ),
+    }
+}
+
+/// A NATS client as the phone's hub identity (the nkey derived from its device key).
+async fn as_phone(
+    url: &str,
+    ca: &Path,
+    seed: String,
+    violations: tokio::sync::mpsc::UnboundedSender<String>,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::with_nkey(seed)
+        .add_root_certificates(ca.to_path_buf())
+        .require_tls(true)
+        .event_callback(move |e| {
+            let v = violations.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = e {
+                    let _ = v.send(e.to_string());
+                }
+            }
+        })
+        .connect(url)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_sleeps() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("no openssl: skipped");
+        return;
+    }
+    let certs = temp();
+    certificates(certs.path());
+    let cert = |f: &str| certs.path().join(f);
+    let ws = temp();
+    let w = ws.path();
+
+    // The desktop's hub key and the phone's pairing, as a person makes them.
+    let key_file = w.join("hub.nk");
+    let out = cli(w, &["hub", "key", "--out", key_file.to_str().unwrap()]);
+    let desktop_entry = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("{ nkey: U"))
+        .expect("hub key prints the users entry")
+        .to_string();
+    let ws_port = free_port();
+    let hub_ws = format!("wss://127.0.0.1:{ws_port}");
+    let page_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/phone");
+    let site = deskhand_agent::site::StaticSite::serve(&page_dir)
+        .await
+        .unwrap();
+    let page_url = site.url("");
+    let out = cli(
+        w,
+        &[
+            "pair",
+            "Ada's phone",
+            "--hub",
+            &hub_ws,
+            "--agent",
+            "desk",
+            "--page",
+            &page_url,
+        ],
+    );
+    let link = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("#hub="))
+        .expect("pair prints the link")
+        .to_string();
+    let phone_entry = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("{ nkey: U") && l.contains("permissions"))
+        .expect("pair prints the hub's users entry")
+        .to_string();
+    let secret = url::form_urlencoded::parse(link.split_once('#').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "device")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let phone_key = DeviceKey::parse(&secret).unwrap();
+
+    // The hub: the shipped config, its ports and files moved to this test's.
+    let origin = page_url.trim_end_matches('/').to_string();
+    let mut conf =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/hub/hub.conf"))
+            .unwrap()
+            .replace("\"./hub-cert.pem\"", &format!("{:?}", cert("server.pem")))
+            .replace(
+                "\"./hub-key.pem\"",
+                &format!("{:?}", cert("server-key.pem")),
+            )
+            // The store is the test's (`-sd`).
+            .replace("store_dir: \"./hub-data\"", "")
+            .replace("port: 8443", &format!("port: {ws_port}"))
+            .replace("port: 7422", &format!("port: {}", free_port()))
+            .replace("https://phone.example.com", &origin);
+    let accounts = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/hub/accounts.conf"),
+    )
+    .unwrap()
+    .replace(
+        "    users: [\n",
+        &format!("    users: [\n      {desktop_entry}\n      {phone_entry}\n"),
+    );
+    conf = conf.replace("include \"./accounts.conf\"", &accounts);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("hub.conf"), &conf).unwrap();
+    let hub = NatsServer::start_with(&conf);
+    let hub_tls = hub.url.replace("nats://", "tls://");
+
+    // The desktop: its queue is the hub, reached with its key and the hub's CA.
+    std::fs::create_dir_all(w.join(".deskhand")).unwrap();
+    std::fs::write(
+        w.join(".deskhand/config.toml"),
+        format!(
+            "[agent]\nqueue = \"{hub_tls}\"\nname = \"desk\"\n\n[nats]\nnkey_file = {:?}\nca_file = {:?}\n",
+            key_file,
+            cert("ca.pem")
+        ),
+    )
+    .unwrap();
+    let skill = w.join("skills/hub-note");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: hub-note\ndescription: Write a note from the phone.\n---\n# hub-note\n",
+    )
+    .unwrap();
+    std::fs::write(skill.join("skill.yaml"), SKILL).unwrap();
+    cli(w, &["skills", "trust", "hub-note", "--yes"]);
+    std::fs::create_dir_all(w.join("notes")).unwrap();
+    std::fs::write(w.join("notes/from-phone.txt"), "old words\n").unwrap();
+    *DESKTOP_LOG.lock().unwrap() = w.with_extension("serve.log");
+    let mut desktop = Some(Daemon::start(w));
+
+    // The phone page, phone-sized, trusting the hub's certificate only.
+    let browser = deskhand_browser::Browser::launch(deskhand_browser::LaunchOptions {
+        extra_args: vec![format!(
+            "--ignore-certificate-errors-spki-list={}",
+            spki_hash(&cert("server.pem"))
+        )],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let page = browser.new_page().await.unwrap();
+    page.set_viewport(390, 844, 2.0, true).await.unwrap();
+    page.goto(&link).await.unwrap();
+    until_text(
+        &page,
+        "document.getElementById('conn-text').textContent",
+        "seen",
+        30,
+    )
+    .await;
+    assert_eq!(
+        text_of(&page, "location.hash").await,
+        "",
+        "the key leaves the address bar"
+    );
+
+    // A signed job through the hub; its overwrite is approved on the phone.
+    until_text(
+        &page,
+        "document.getElementById('skill').textContent",
+        "hub-note",
+        20,
+    )
+    .await;
+    page.fill(&deskhand_browser::FillRequest {
+        fields: vec![("Skill".into(), json!("hub-note"))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let words = "Written on the phone, through the hub — ünïcode ✓\n";
+    page.eval(&format!(
+        "(() => {{ const t = document.querySelector('#params textarea'); t.value = {}; return true; }})()",
+        serde_json::to_string(words).unwrap()
+    ))
+    .await
+    .unwrap();
+    page.click(&deskhand_browser::Locator::Css {
+        value: "#run".into(),
+    })
+    .await
+    .unwrap();
+    let approve = eventually(Duration::from_secs(30), || async {
+        page.eval("(() => { const b = document.querySelector('#approvals button.primary[data-approval]'); if (!b) return null; b.click(); return b.dataset.approval; })()")
+            .await
+            .ok()
+            .filter(|v| v.is_string())
+    })
+    .await;
+    assert!(
+        approve.is_some(),
+        "the overwrite never waited on the phone: {}",
+        text_of(&page, "document.getElementById('job').textContent").await
+    );
+    until_text(
+        &page,
+        "document.getElementById('job-state').textContent",
+        "succeeded",
+        30,
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(w.join("notes/from-phone.txt")).unwrap(),
+        words
+    );
+    // The file, from the hub's object store, byte for byte.
+    let clicked = eventually(Duration::from_secs(20), || async {
+        page.eval("(() => { const b = document.querySelector('#job-outputs button[data-object]'); if (!b) return null; b.click(); return b.dataset.object; })()")
+            .await
+            .ok()
+            .filter(|v| v.is_string())
+    })
+    .await
+    .expect("the finished job lists its file with a Download button");
+    assert!(
+        clicked.as_str().unwrap().ends_with("/notes/from-phone.txt"),
+        "{clicked}"
+    );
+    let got = eventually(Duration::from_secs(20), || async {
+        page.eval("(async () => { const a = document.querySelector('#job-outputs a.file-link'); if (!a) return null; const b = new Uint8Array(await (await fetch(a.href)).arrayBuffer()); return Array.from(b); })()")
+            .await
+            .ok()
+            .filter(|v| v.is_array())
+    })
+    .await
+    .expect("the download finished");
+    let bytes: Vec<u8> = serde_json::from_value(got).unwrap();
+    assert_eq!(bytes, words.as_bytes());
+    let png = page
+        .screenshot(&deskhand_browser::Shot::Viewport)
+        .await
+        .unwrap();
+    std::fs::write(artifacts.join("phone-hub.png"), &png).unwrap();
+
+    // The desktop goes to sleep; a job sent now waits at the hub, and the page says so.
+    drop(desktop.take());
+    page.fill(&deskhand_browser::FillRequest {
+        fields: vec![("Skill".into(), json!("noop"))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    page.click(&deskhand_browser::Locator::Css {
+        value: "#run".into(),
+    })
+    .await
+    .unwrap();
+    until_text(
+        &page,
+        "document.getElementById('job-log').textContent",
+        "Waiting for the desktop",
+        30,
+    )
+    .await;
+    let waiting = text_of(&page, "document.getElementById('job-id').textContent").await;
+    assert_eq!(waiting.len(), 26, "a job id: {waiting:?}");
+    // Wakes up: it runs, once, and the page follows it to the end.
+    desktop = Some(Daemon::start(w));
+    until_text(
+        &page,
+        "document.getElementById('job-state').textContent",
+        "succeeded",
+        40,
+    )
+    .await;
+    drop(desktop.take());
+    let store = Store::open(w).unwrap();
+    let rec = store.get(&waiting).await.unwrap();
+    assert_eq!(rec.state, JobState::Succeeded);
+    assert_eq!(rec.attempts, 1, "ran exactly once");
+    let job = Job::from_bytes(&rec.envelope).unwrap();
+    assert_eq!(job.origin, phone_key.id(), "signed by the phone");
+
+    // The hub keeps each phone to its own agent, and refuses keys it does not know.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let seed = phone_key.hub_nkey().seed().unwrap();
+    let phone = as_phone(&hub_tls, &cert("ca.pem"), seed, tx).await.unwrap();
+    phone
+        .publish("deskhand.other.jobs", "{}".into())
+        .await
+        .unwrap();
+    let _sub = phone.subscribe("deskhand.other.events.>").await.unwrap();
+    phone.flush().await.unwrap();
+    let mut said = Vec::new();
+    while said.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(e)) => said.push(e.to_lowercase()),
+            _ => break,
+        }
+    }
+    assert!(
+        said.iter()
+            .any(|e| e.contains("permissions violation for publish to \"deskhand.other.jobs\"")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|e| e
+                .contains("permissions violation for subscription to \"deskhand.other.events.>\"")),
+        "{said:?}"
+    );
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let stranger = nkeys::KeyPair::new_user().seed().unwrap();
+    let refused = as_phone(&hub_tls, &cert("ca.pem"), stranger, tx).await;
+    let err = refused
+        .err()
+        .expect("the hub refuses a key it does not know");
+    assert!(
+        err.to_string().to_lowercase().contains("authorization"),
+        "{err}"
+    );
+    let _ = Value::Null;
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 use deskhand_agent::guard::devices::DeviceKey;
 use deskhand_agent::job::{Job, JobState};
 use deskhand_agent::store::Store;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::util::{certificates, deskhand, eventually, temp, Daemon, NatsServer};
 
@@ -418,5 +418,4 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
         err.to_string().to_lowercase().contains("authorization"),
         "{err}"
     );
-    let _ = Value::Null;
 }

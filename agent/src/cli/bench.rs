@@ -55,6 +55,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Dispatch through a hub as the phone page does it: a signed job published over the hub's
+    /// WebSocket listener into the agent's stream, timed to its "running" event on the events
+    /// subject; beside it, the floor: a bare request/reply phone → hub → desktop → phone.
+    Hub {
+        /// The hub for the desktop (`nats://127.0.0.1:4222`).
+        #[arg(long)]
+        queue: String,
+        /// Where the phone connects: the hub's WebSocket listener (`ws://127.0.0.1:8080`), or its
+        /// client port (`nats://…`) to take the WebSocket client out of the measure (async-nats's
+        /// WebSocket client leaves Nagle's algorithm on, which browsers do not).
+        #[arg(long)]
+        ws: String,
+        /// Jobs (one at a time, after 20 warm-up ones).
+        #[arg(long, default_value_t = 300)]
+        n: usize,
+    },
     /// Extract every *.html file of a folder with a schema, on all cores.
     Extract {
         /// Folder of saved pages.
@@ -122,6 +138,7 @@ pub async fn run(args: BenchArgs, workspace: &Path, config: &Config) -> anyhow::
             burst,
             concurrency,
         } => bench_dispatch(&queue, n, burst, concurrency).await?,
+        BenchCommand::Hub { queue, ws, n } => bench_hub(&queue, &ws, n).await?,
         BenchCommand::Extract { dir, schema } => {
             let sc = Schema::from_file(&schema)?;
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -273,5 +290,95 @@ async fn bench_dispatch(
         out["p99_vs_floor"] = (percentile(&lat, 0.99) / percentile(&floor, 0.99)).into();
     }
     outln!("{out}")?;
+    Ok(())
+}
+
+/// Phone page → job running, through a hub (see [`BenchCommand::Hub`]).
+async fn bench_hub(queue: &str, ws_url: &str, n: usize) -> anyhow::Result<()> {
+    use crate::agent::{Agent, AgentConfig};
+    use crate::guard::devices::{DeviceKey, Devices};
+    use crate::job::{Job, JobEvent, JobState};
+    use futures::StreamExt;
+    let ws = tempfile::tempdir()?;
+    let mut cfg = AgentConfig::new(ws.path().to_path_buf());
+    cfg.queue = queue.to_string();
+    cfg.queue_config.agent = format!("benchhub{}", std::process::id());
+    let names = crate::queue::nats::Names::for_agent(&cfg.queue_config.agent);
+    let (_, secret) = Devices::new(ws.path()).pair("bench phone")?;
+    let phone_key = DeviceKey::parse(&secret)?;
+    let agent = Agent::start(cfg).await?;
+    let runner = agent.clone();
+    let serving = tokio::spawn(async move { runner.run().await });
+
+    // The desktop's side of the floor: an echo on its own connection to the hub.
+    let desk = async_nats::connect(queue).await?;
+    let mut echo_sub = desk.subscribe(format!("{}.benchecho", names.api)).await?;
+    let responder = desk.clone();
+    let echo = tokio::spawn(async move {
+        while let Some(m) = echo_sub.next().await {
+            if let Some(r) = m.reply {
+                let _ = responder.publish(r, m.payload).await;
+                let _ = responder.flush().await;
+            }
+        }
+    });
+    desk.flush().await?;
+    // The phone: a WebSocket connection, as the page has.
+    let phone = async_nats::connect(ws_url).await?;
+    let (mut lat, mut floor) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n + 20 {
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let t = Instant::now();
+        phone
+            .request(format!("{}.benchecho", names.api), "ping".into())
+            .await?;
+        let floor_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let mut job = Job::new("noop", Default::default(), "bench");
+        phone_key.sign(&mut job);
+        let id = job.id.to_string();
+        let t = Instant::now();
+        let mut events = phone.subscribe(format!("{}.{id}", names.events)).await?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id.as_str());
+        let ack = phone
+            .request_with_headers(names.jobs.clone(), headers, job.to_bytes().into())
+            .await?;
+        ensure!(
+            String::from_utf8_lossy(&ack.payload).contains("\"stream\""),
+            "the hub did not take job {i}: {}",
+            String::from_utf8_lossy(&ack.payload)
+        );
+        let mut running = None;
+        while let Some(m) = events.next().await {
+            let Ok(e) = serde_json::from_slice::<JobEvent>(&m.payload) else {
+                continue;
+            };
+            if running.is_none() && e.state == JobState::Running {
+                running = Some(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            if e.is_terminal() {
+                ensure!(e.state == JobState::Succeeded, "job {i} ended {:?}", e.state);
+                break;
+            }
+        }
+        let ms = running.context("the job never said it was running")?;
+        if i >= 20 {
+            lat.push(ms);
+            floor.push(floor_ms);
+        }
+    }
+    echo.abort();
+    agent.shutdown();
+    serving.await??;
+    lat.sort_by(f64::total_cmp);
+    floor.sort_by(f64::total_cmp);
+    outln!(
+        "{}",
+        serde_json::json!({"path": format!("phone ({}) -> hub -> desktop", if ws_url.starts_with("ws") { "WebSocket" } else { "TCP" }), "n": n,
+            "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99),
+            "floor_p50_ms": percentile(&floor, 0.5), "floor_p99_ms": percentile(&floor, 0.99),
+            "p50_vs_floor": percentile(&lat, 0.5) / percentile(&floor, 0.5),
+            "p99_vs_floor": percentile(&lat, 0.99) / percentile(&floor, 0.99)})
+    )?;
     Ok(())
 }

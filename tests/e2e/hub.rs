@@ -33,8 +33,7 @@ steps:
 "#;
 
 /// Where the desktop's daemon writes what it says (shown when the page waits in vain).
-static DESKTOP_LOG: std::sync::Mutex<std::path::PathBuf> =
-    std::sync::Mutex::new(std::path::PathBuf::new());
+static DESKTOP_LOG: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -96,7 +95,12 @@ async fn until_text(page: &deskhand_browser::Page, expr: &str, want: &str, secs:
             text_of(page, expr).await,
             text_of(page, "document.getElementById('error').textContent").await,
             text_of(page, "document.getElementById('conn').title").await,
-            std::fs::read_to_string(DESKTOP_LOG.lock().unwrap().clone()).unwrap_or_default()
+            DESKTOP_LOG
+                .lock()
+                .unwrap()
+                .clone()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default()
         ),
     }
 }
@@ -234,7 +238,7 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
     cli(w, &["skills", "trust", "hub-note", "--yes"]);
     std::fs::create_dir_all(w.join("notes")).unwrap();
     std::fs::write(w.join("notes/from-phone.txt"), "old words\n").unwrap();
-    *DESKTOP_LOG.lock().unwrap() = w.with_extension("serve.log");
+    *DESKTOP_LOG.lock().unwrap() = Some(w.with_extension("serve.log"));
     let mut desktop = Some(Daemon::start(w));
 
     // The phone page, phone-sized, trusting the hub's certificate only.
@@ -411,9 +415,9 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let stranger = nkeys::KeyPair::new_user().seed().unwrap();
     let refused = as_phone(&hub_tls, &cert("ca.pem"), stranger, tx).await;
-    let err = refused
-        .err()
-        .expect("the hub refuses a key it does not know");
+    let Err(err) = refused else {
+        panic!("the hub took a key it does not know")
+    };
     assert!(
         err.to_string().to_lowercase().contains("authorization"),
         "{err}"

@@ -357,7 +357,11 @@ async fn bench_hub(queue: &str, ws_url: &str, n: usize) -> anyhow::Result<()> {
                 running = Some(t.elapsed().as_secs_f64() * 1000.0);
             }
             if e.is_terminal() {
-                ensure!(e.state == JobState::Succeeded, "job {i} ended {:?}", e.state);
+                ensure!(
+                    e.state == JobState::Succeeded,
+                    "job {i} ended {:?}",
+                    e.state
+                );
                 break;
             }
         }

@@ -15,7 +15,7 @@ use deskhand_agent::job::{Job, JobState};
 use deskhand_agent::store::Store;
 use serde_json::json;
 
-use crate::util::{certificates, deskhand, eventually, temp, Daemon, NatsServer};
+use crate::util::{certificates, deskhand, eventually, free_port, temp, Daemon, NatsServer};
 
 const SKILL: &str = r#"params:
   text:
@@ -34,14 +34,6 @@ steps:
 
 /// Where the desktop's daemon writes what it says (shown when the page waits in vain).
 static DESKTOP_LOG: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Run the CLI on `ws`: its stdout, or a panic with what it said.
 fn cli(ws: &Path, args: &[&str]) -> String {
@@ -103,6 +95,22 @@ async fn until_text(page: &deskhand_browser::Page, expr: &str, want: &str, secs:
                 .unwrap_or_default()
         ),
     }
+}
+
+/// Click the first element matching `css` once there is one (at most 30 s): its `data-key`.
+async fn click_when_there(page: &deskhand_browser::Page, css: &str, key: &str) -> Option<String> {
+    let js = format!(
+        "(() => {{ const b = document.querySelector({}); if (!b) return null; b.click(); return b.dataset[{}]; }})()",
+        serde_json::to_string(css).unwrap(),
+        serde_json::to_string(key).unwrap()
+    );
+    eventually(Duration::from_secs(30), || async {
+        page.eval(&js)
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+    })
+    .await
 }
 
 /// A NATS client as the phone's hub identity (the nkey derived from its device key).
@@ -293,12 +301,11 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
     })
     .await
     .unwrap();
-    let approve = eventually(Duration::from_secs(30), || async {
-        page.eval("(() => { const b = document.querySelector('#approvals button.primary[data-approval]'); if (!b) return null; b.click(); return b.dataset.approval; })()")
-            .await
-            .ok()
-            .filter(|v| v.is_string())
-    })
+    let approve = click_when_there(
+        &page,
+        "#approvals button.primary[data-approval]",
+        "approval",
+    )
     .await;
     assert!(
         approve.is_some(),
@@ -317,18 +324,10 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
         words
     );
     // The file, from the hub's object store, byte for byte.
-    let clicked = eventually(Duration::from_secs(20), || async {
-        page.eval("(() => { const b = document.querySelector('#job-outputs button[data-object]'); if (!b) return null; b.click(); return b.dataset.object; })()")
-            .await
-            .ok()
-            .filter(|v| v.is_string())
-    })
-    .await
-    .expect("the finished job lists its file with a Download button");
-    assert!(
-        clicked.as_str().unwrap().ends_with("/notes/from-phone.txt"),
-        "{clicked}"
-    );
+    let clicked = click_when_there(&page, "#job-outputs button[data-object]", "object")
+        .await
+        .expect("the finished job lists its file with a Download button");
+    assert!(clicked.ends_with("/notes/from-phone.txt"), "{clicked}");
     let got = eventually(Duration::from_secs(20), || async {
         page.eval("(async () => { const a = document.querySelector('#job-outputs a.file-link'); if (!a) return null; const b = new Uint8Array(await (await fetch(a.href)).arrayBuffer()); return Array.from(b); })()")
             .await

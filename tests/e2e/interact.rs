@@ -1,5 +1,6 @@
 //! Clicking, scrolling, screenshots and navigation failures, on both backends.
 
+use crate::util::free_port;
 use deskhand_browser::{Error, Locator, ScrollStop, ScrollUntil, Shot};
 
 fn png_size(png: &[u8]) -> (u32, u32) {
@@ -129,14 +130,6 @@ async fn isolated_pages_share_one_browser_without_sharing_storage() {
     );
     a.close().await.unwrap();
     b.close().await.unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Windows a guarded page opens (link, `window.open`, form, each from a real click) are held

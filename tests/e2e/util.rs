@@ -434,3 +434,12 @@ pub fn certificates(dir: &std::path::Path) {
         "san.ext",
     ]);
 }
+
+/// A free loopback port (for servers whose port must be known before they start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -420,14 +420,19 @@ mod tests {
         )
         .await;
         assert!(r.is_ok(), "{:?}", r.err());
-        // Its nonce is spent: the hub delivering it again is a replay.
-        refused_once(
-            &f,
-            queued(hours_ago + chrono::Duration::minutes(1)),
-            "bad_signature",
-            "",
-        )
-        .await;
+        // Its nonce is spent: another envelope with it is a replay (the same job delivered
+        // again passes here; the ledger runs it once).
+        let mut replay = noop();
+        replay.nonce = job.nonce.clone();
+        key.sign_at(&mut replay, hours_ago);
+        let replay = delivery(replay);
+        let entry = Entry::Delivered {
+            parsed: &replay.0,
+            body: &replay.1,
+            known: None,
+            queued_at: Some(hours_ago + chrono::Duration::minutes(1)),
+        };
+        refused_once(&f, entry, "bad_signature", "").await;
         // Signed long before the hub took it in, or older than a stream keeps jobs: refused.
         let mut late = noop();
         key.sign_at(&mut late, hours_ago);

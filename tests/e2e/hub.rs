@@ -97,6 +97,77 @@ async fn until_text(page: &deskhand_browser::Page, expr: &str, want: &str, secs:
     }
 }
 
+/// A file of `docs/hub/`, as shipped.
+fn shipped(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs/hub")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// The shipped hub config with this test's certificates, ports, page origin and users (from
+/// accounts.conf with `users` filled in). The store is the test's (`-sd`).
+fn hub_conf(certs: &Path, ws_port: u16, leaf_port: u16, origin: &str, users: &[String]) -> String {
+    let listed: String = users.iter().map(|u| format!("      {u}\n")).collect();
+    let accounts =
+        shipped("accounts.conf").replace("    users: [\n", &format!("    users: [\n{listed}"));
+    shipped("hub.conf")
+        .replace(
+            "\"./hub-cert.pem\"",
+            &format!("{:?}", certs.join("server.pem")),
+        )
+        .replace(
+            "\"./hub-key.pem\"",
+            &format!("{:?}", certs.join("server-key.pem")),
+        )
+        .replace("store_dir: \"./hub-data\"", "")
+        .replace("port: 8443", &format!("port: {ws_port}"))
+        .replace("port: 7422", &format!("port: {leaf_port}"))
+        .replace("https://phone.example.com", origin)
+        .replace("include \"./accounts.conf\"", &accounts)
+}
+
+/// Run the CLI's `pair --hub` on `ws`: the device key and the phone's users entry.
+fn pair_phone(ws: &Path, args: &[&str]) -> (String, String) {
+    let mut all = vec!["pair", "Ada's phone"];
+    all.extend_from_slice(args);
+    let out = cli(ws, &all);
+    let link = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("#hub="))
+        .expect("pair prints the link")
+        .to_string();
+    let entry = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("{ nkey: U") && l.contains("permissions"))
+        .expect("pair prints the hub's users entry")
+        .to_string();
+    (link, entry)
+}
+
+/// Run `hub key --out FILE` on `ws`: the desktop's users entry.
+fn desktop_key(ws: &Path, file: &Path) -> String {
+    let out = cli(ws, &["hub", "key", "--out", file.to_str().unwrap()]);
+    out.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("{ nkey: U"))
+        .expect("hub key prints the users entry")
+        .to_string()
+}
+
+/// The device key in a pairing link's fragment.
+fn device_of(link: &str) -> DeviceKey {
+    let secret = url::form_urlencoded::parse(link.split_once('#').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "device")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    DeviceKey::parse(&secret).unwrap()
+}
+
 /// Click the first element matching `css` once there is one (at most 30 s): its `data-key`.
 async fn click_when_there(page: &deskhand_browser::Page, css: &str, key: &str) -> Option<String> {
     let js = format!(
@@ -113,14 +184,17 @@ async fn click_when_there(page: &deskhand_browser::Page, css: &str, key: &str) -
     .await
 }
 
-/// A NATS client as the phone's hub identity (the nkey derived from its device key).
+/// A NATS client as the phone's hub identity (the nkey derived from its device key, replies on
+/// its own inbox prefix, as the page has them).
 async fn as_phone(
     url: &str,
     ca: &Path,
+    device: &DeviceKey,
     seed: String,
     violations: tokio::sync::mpsc::UnboundedSender<String>,
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
     async_nats::ConnectOptions::with_nkey(seed)
+        .custom_inbox_prefix(deskhand_agent::hub::users::inbox_prefix(device.id()))
         .add_root_certificates(ca.to_path_buf())
         .require_tls(true)
         .event_callback(move |e| {
@@ -149,13 +223,7 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
 
     // The desktop's hub key and the phone's pairing, as a person makes them.
     let key_file = w.join("hub.nk");
-    let out = cli(w, &["hub", "key", "--out", key_file.to_str().unwrap()]);
-    let desktop_entry = out
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("{ nkey: U"))
-        .expect("hub key prints the users entry")
-        .to_string();
+    let desktop_entry = desktop_key(w, &key_file);
     let ws_port = free_port();
     let hub_ws = format!("wss://127.0.0.1:{ws_port}");
     let page_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/phone");
@@ -163,61 +231,21 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
         .await
         .unwrap();
     let page_url = site.url("");
-    let out = cli(
+    let (link, phone_entry) = pair_phone(
         w,
-        &[
-            "pair",
-            "Ada's phone",
-            "--hub",
-            &hub_ws,
-            "--agent",
-            "desk",
-            "--page",
-            &page_url,
-        ],
+        &["--hub", &hub_ws, "--agent", "desk", "--page", &page_url],
     );
-    let link = out
-        .lines()
-        .map(str::trim)
-        .find(|l| l.contains("#hub="))
-        .expect("pair prints the link")
-        .to_string();
-    let phone_entry = out
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("{ nkey: U") && l.contains("permissions"))
-        .expect("pair prints the hub's users entry")
-        .to_string();
-    let secret = url::form_urlencoded::parse(link.split_once('#').unwrap().1.as_bytes())
-        .find(|(k, _)| k == "device")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
-    let phone_key = DeviceKey::parse(&secret).unwrap();
+    let phone_key = device_of(&link);
 
     // The hub: the shipped config, its ports and files moved to this test's.
     let origin = page_url.trim_end_matches('/').to_string();
-    let mut conf =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/hub/hub.conf"))
-            .unwrap()
-            .replace("\"./hub-cert.pem\"", &format!("{:?}", cert("server.pem")))
-            .replace(
-                "\"./hub-key.pem\"",
-                &format!("{:?}", cert("server-key.pem")),
-            )
-            // The store is the test's (`-sd`).
-            .replace("store_dir: \"./hub-data\"", "")
-            .replace("port: 8443", &format!("port: {ws_port}"))
-            .replace("port: 7422", &format!("port: {}", free_port()))
-            .replace("https://phone.example.com", &origin);
-    let accounts = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/hub/accounts.conf"),
-    )
-    .unwrap()
-    .replace(
-        "    users: [\n",
-        &format!("    users: [\n      {desktop_entry}\n      {phone_entry}\n"),
+    let conf = hub_conf(
+        certs.path(),
+        ws_port,
+        free_port(),
+        &origin,
+        &[desktop_entry, phone_entry],
     );
-    conf = conf.replace("include \"./accounts.conf\"", &accounts);
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("hub.conf"), &conf).unwrap();
@@ -386,7 +414,9 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
     // The hub keeps each phone to its own agent, and refuses keys it does not know.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let seed = phone_key.hub_nkey().seed().unwrap();
-    let phone = as_phone(&hub_tls, &cert("ca.pem"), seed, tx).await.unwrap();
+    let phone = as_phone(&hub_tls, &cert("ca.pem"), &phone_key, seed, tx)
+        .await
+        .unwrap();
     phone
         .publish("deskhand.other.jobs", "{}".into())
         .await
@@ -413,7 +443,7 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
     );
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let stranger = nkeys::KeyPair::new_user().seed().unwrap();
-    let refused = as_phone(&hub_tls, &cert("ca.pem"), stranger, tx).await;
+    let refused = as_phone(&hub_tls, &cert("ca.pem"), &phone_key, stranger, tx).await;
     let Err(err) = refused else {
         panic!("the hub took a key it does not know")
     };
@@ -421,4 +451,166 @@ async fn a_phone_reaches_the_desktop_through_the_hub_and_jobs_wait_while_it_slee
         err.to_string().to_lowercase().contains("authorization"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_desktop_gets_the_jobs_the_phone_sent_while_it_was_off_and_works_without_the_hub() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("no openssl: skipped");
+        return;
+    }
+    let certs = temp();
+    certificates(certs.path());
+    let ca = certs.path().join("ca.pem");
+    let ws = temp();
+    let w = ws.path();
+    let key_file = w.join("hub.nk");
+    let desktop_entry = desktop_key(w, &key_file);
+    let (link, phone_entry) = pair_phone(
+        w,
+        &[
+            "--hub",
+            "wss://hub.invalid/",
+            "--agent",
+            "desk",
+            "--domain",
+            "desk",
+        ],
+    );
+    assert!(link.ends_with("&domain=desk"), "{link}");
+    assert!(phone_entry.contains("$JS.desk.API.STREAM.MSG.GET.KV_deskhand_desk_jobs"));
+    let phone_key = device_of(&link);
+
+    // The hub, and the desktop's own server as its leaf: both from the shipped files.
+    let leaf_port = free_port();
+    let mut hub = Some(NatsServer::start_with(&hub_conf(
+        certs.path(),
+        free_port(),
+        leaf_port,
+        "http://127.0.0.1:1",
+        &[desktop_entry, phone_entry],
+    )));
+    let hub_tls = hub.as_ref().unwrap().url.replace("nats://", "tls://");
+    let seed = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let leaf_conf = shipped("leaf.conf")
+        .replace(
+            "tls://hub.example.com:7422",
+            &format!("tls://127.0.0.1:{leaf_port}"),
+        )
+        .replace("$DESKHAND_HUB_SEED", &format!("{seed:?}"))
+        .replace(
+            "# tls { ca_file: \"./hub-ca.pem\" }",
+            &format!("tls {{ ca_file: {ca:?} }}"),
+        )
+        .replace("store_dir: \"./desk-data\"", "")
+        .replace("listen: 127.0.0.1:4222", "");
+    assert!(!leaf_conf.contains("hub.example.com") && !leaf_conf.contains("$DESKHAND"));
+    let mut leaf = NatsServer::start_with(&leaf_conf);
+    // The leaf has reached the hub once the hub's JetStream answers through it.
+    let local = async_nats::connect(&leaf.url).await.unwrap();
+    let through = async_nats::jetstream::with_domain(local.clone(), "hub");
+    eventually(Duration::from_secs(20), || async {
+        through.query_account().await.ok()
+    })
+    .await
+    .expect("the leaf connects to the hub");
+    drop(local);
+
+    std::fs::create_dir_all(w.join(".deskhand")).unwrap();
+    std::fs::write(
+        w.join(".deskhand/config.toml"),
+        format!(
+            "[agent]\nqueue = \"{}\"\nname = \"desk\"\n\n[nats]\nhub_domain = \"hub\"\n",
+            leaf.url
+        ),
+    )
+    .unwrap();
+    let desktop = Daemon::start(w);
+    // The phone's view through the hub: presence, read in the desktop's domain.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let phone = as_phone(
+        &hub_tls,
+        &ca,
+        &phone_key,
+        phone_key.hub_nkey().seed().unwrap(),
+        tx,
+    )
+    .await
+    .unwrap();
+    let last = std::sync::Mutex::new(String::new());
+    let presence = eventually(Duration::from_secs(20), || async {
+        let m = phone
+            .request(
+                "$JS.desk.API.STREAM.MSG.GET.KV_deskhand_desk_jobs",
+                r#"{"last_by_subj":"$KV.deskhand_desk_jobs.presence"}"#.into(),
+            )
+            .await;
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                *last.lock().unwrap() = e.to_string();
+                return None;
+            }
+        };
+        *last.lock().unwrap() = String::from_utf8_lossy(&m.payload).into_owned();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).ok()?;
+        v["message"]["data"].as_str().map(String::from)
+    })
+    .await;
+    assert!(
+        presence.is_some(),
+        "the phone reads the leaf's presence through the hub: {}",
+        last.lock().unwrap()
+    );
+
+    // The desktop is off, its server too; the phone's job waits at the hub.
+    drop(desktop);
+    leaf.stop();
+    let mut job = Job::new("noop", Default::default(), "phone");
+    phone_key.sign(&mut job);
+    let id = job.id.to_string();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id.as_str());
+    let ack = phone
+        .request_with_headers("deskhand.desk.jobs", headers, job.to_bytes().into())
+        .await
+        .unwrap();
+    let ack = String::from_utf8_lossy(&ack.payload).to_string();
+    assert!(ack.contains("DESKHAND_DESK_INBOX"), "{ack}");
+
+    // Back on: the job comes down from the hub and runs, once.
+    leaf.resume();
+    let desktop = Daemon::start(w);
+    let store = Store::open(w).unwrap();
+    let rec = eventually(Duration::from_secs(40), || async {
+        store.get(&id).await.ok().filter(|r| r.state.is_terminal())
+    })
+    .await
+    .expect("the job the phone sent while the desktop was off ran");
+    assert_eq!(rec.state, JobState::Succeeded, "{:?}", rec.error);
+    assert_eq!(rec.attempts, 1);
+    assert_eq!(
+        Job::from_bytes(&rec.envelope).unwrap().origin,
+        phone_key.id()
+    );
+
+    // The hub goes away: the desktop's own JetStream still takes and runs its jobs.
+    drop(phone);
+    drop(hub.take());
+    let out = deskhand()
+        .args(["dispatch", "noop", "--wait"])
+        .env("DESKHAND_WORKSPACE", w)
+        .env_remove("DESKHAND_QUEUE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(desktop);
 }

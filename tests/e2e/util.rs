@@ -318,9 +318,19 @@ impl NatsServer {
 
     /// Stop and start again on the same port and store (a broker restart).
     pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Stop it (a machine going to sleep); [`NatsServer::resume`] starts it again.
+    pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill();
         }
+    }
+
+    /// Start it again on the same port and store.
+    pub fn resume(&mut self) {
         self.spawn();
     }
 }

@@ -219,6 +219,11 @@ pub fn queue_config(config: &Config, agent: Option<String>) -> QueueConfig {
     if let Some(mb) = config.nats.file_limit_mb {
         q.files.file_bytes = mb << 20;
     }
+    q.hub_domain = config
+        .nats
+        .hub_domain
+        .clone()
+        .filter(|d| !d.trim().is_empty());
     if let Some(days) = config.nats.files_keep_days {
         q.files.keep = Duration::from_secs(days * 24 * 3600);
     }

@@ -26,6 +26,10 @@ pub struct PairArgs {
     /// The agent the phone reaches (default: `[agent] name`, else "default").
     #[arg(long)]
     agent: Option<String>,
+    /// This desktop's JetStream domain when it runs its own nats-server as a leaf of the hub
+    /// (docs/hub/leaf.conf: `desk`): the phone reads state and files there.
+    #[arg(long)]
+    domain: Option<String>,
 }
 
 /// `deskhand devices`.
@@ -88,7 +92,12 @@ pub fn pair(
         let port = config.agent.api_port.unwrap_or(7878);
         format!("http://127.0.0.1:{port}/")
     });
-    let link = pairing_link(&page, &hub, &agent, &secret);
+    let domain = args.domain.filter(|d| !d.trim().is_empty());
+    let mut link = pairing_link(&page, &hub, &agent, &secret);
+    if let Some(d) = &domain {
+        link.push_str("&domain=");
+        link.push_str(&url::form_urlencoded::byte_serialize(d.as_bytes()).collect::<String>());
+    }
     let key = crate::guard::devices::DeviceKey::parse(&secret)?;
     outln!(
         "Open this link on the phone (the key is in the part after #, which no server receives;"
@@ -107,7 +116,12 @@ pub fn pair(
     outln!()?;
     outln!(
         "  {}",
-        crate::hub::users::phone_user(&agent, &device.id, &key.hub_nkey().public_key())
+        crate::hub::users::phone_user(
+            &agent,
+            &device.id,
+            &key.hub_nkey().public_key(),
+            domain.as_deref()
+        )
     )?;
     outln!()?;
     outln!(

@@ -19,19 +19,30 @@ pub fn desktop_user(nkey: &str) -> String {
 /// The `users` entry for a phone paired with agent `agent` as device `device_id`, authenticated
 /// by the nkey derived from its device key (`U…`): it may send jobs and signed API requests to
 /// that agent, read its presence, job state and files, follow its events, and nothing else.
-pub fn phone_user(agent: &str, device_id: &str, nkey: &str) -> String {
+/// `domain` is the desktop's JetStream domain when it runs a leaf node (its state and files are
+/// there, reached through the hub).
+pub fn phone_user(agent: &str, device_id: &str, nkey: &str, domain: Option<&str>) -> String {
     let n = Names::for_agent(agent);
     let inbox = inbox_prefix(device_id);
+    let api = js_api(domain);
     format!(
         "{{ nkey: {nkey}, permissions: {{ \
-         publish: {{ allow: [\"{jobs}\", \"{api}\", \"$JS.API.STREAM.MSG.GET.KV_{bucket}\", \"$JS.API.STREAM.MSG.GET.OBJ_{files}\"] }}, \
+         publish: {{ allow: [\"{jobs}\", \"{agent_api}\", \"{api}.STREAM.MSG.GET.KV_{bucket}\", \"{api}.STREAM.MSG.GET.OBJ_{files}\"] }}, \
          subscribe: {{ allow: [\"{events}.>\", \"{inbox}.>\"] }} }} }}",
         jobs = n.jobs,
-        api = n.api,
+        agent_api = n.api,
         bucket = n.bucket,
         files = n.files,
         events = n.events,
     )
+}
+
+/// The JetStream API prefix of a domain (`$JS.API` for the server's own).
+pub fn js_api(domain: Option<&str>) -> String {
+    match domain.filter(|d| !d.is_empty()) {
+        Some(d) => format!("$JS.{d}.API"),
+        None => "$JS.API".into(),
+    }
 }
 
 /// An `accounts` block with JetStream for one account holding `users` entries.
@@ -67,7 +78,7 @@ mod tests {
 
     #[test]
     fn a_phone_gets_only_its_own_agents_subjects() {
-        let u = phone_user("desk one", "dev-7", "UABC");
+        let u = phone_user("desk one", "dev-7", "UABC", None);
         for want in [
             "nkey: UABC",
             "\"deskhand.desk_one.jobs\"",
@@ -83,6 +94,8 @@ mod tests {
         assert!(
             !u.contains("deskhand.>") && !u.contains("$JS.API.>") && !u.contains("\"_INBOX.>\"")
         );
+        let leaf = phone_user("desk", "dev-7", "UABC", Some("desk"));
+        assert!(leaf.contains("\"$JS.desk.API.STREAM.MSG.GET.KV_deskhand_desk_jobs\""));
         let a = account("ada", &[desktop_user("UDESK"), u]);
         assert!(a.starts_with("  ada: {\n    jetstream: enabled\n"));
     }

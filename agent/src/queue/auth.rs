@@ -41,6 +41,10 @@ pub struct NatsSection {
     pub file_limit_mb: Option<u64>,
     /// Days the hub keeps result files (7).
     pub files_keep_days: Option<u64>,
+    /// The hub's JetStream domain, when the server Deskhand talks to is a leaf node of it
+    /// (docs/hub.md, "Running a leaf"): jobs sent to the hub while this desktop was off wait in a
+    /// stream there, which the local queue sources from.
+    pub hub_domain: Option<String>,
 }
 
 /// Everything the connection needs, secrets included.

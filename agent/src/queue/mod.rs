@@ -80,6 +80,8 @@ pub struct QueueConfig {
     pub auth: auth::NatsAuth,
     /// What a hub keeps of finished jobs' files.
     pub files: FileLimits,
+    /// The hub's JetStream domain when our server is a leaf of it (see `[nats] hub_domain`).
+    pub hub_domain: Option<String>,
 }
 
 /// The hub's object store for result files: a size limit per file and for the bucket, and a
@@ -112,6 +114,7 @@ impl Default for QueueConfig {
             max_deliveries: 5,
             auth: auth::NatsAuth::default(),
             files: FileLimits::default(),
+            hub_domain: None,
         }
     }
 }

@@ -81,6 +81,43 @@ pub struct NatsQueue {
     batch: usize,
 }
 
+/// The hub's inbox for this agent, when our server is a leaf of the hub: a stream in the hub's
+/// domain on the jobs subject, so a phone's job sent while this desktop is off waits there; the
+/// local work queue sources from it (a job that also reached the local stream directly arrives
+/// twice, and the ledger runs it once). Made here when the hub can be reached; when it cannot,
+/// the source still names it and picks up once it exists.
+async fn hub_inbox(client: &async_nats::Client, names: &Names, domain: &str) -> stream::Source {
+    let inbox = format!("{}_INBOX", names.stream);
+    let hub = jetstream::with_domain(client.clone(), domain);
+    let made = hub.get_or_create_stream(stream::Config {
+        name: inbox.clone(),
+        subjects: vec![names.jobs.clone()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        max_age: super::MAX_WAIT,
+        ..Default::default()
+    });
+    match tokio::time::timeout(Duration::from_secs(5), made).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(%domain, error = %e, "cannot make the hub's inbox stream; jobs sent to the hub while this desktop is off will not wait there")
+        }
+        Err(_) => {
+            tracing::warn!(%domain, "the hub's JetStream does not answer; jobs it holds arrive once it does")
+        }
+    }
+    stream::Source {
+        name: inbox,
+        // The server takes the domain as the external API prefix (a `domain` field is refused).
+        external: Some(stream::External {
+            api_prefix: format!("$JS.{domain}.API"),
+            delivery_prefix: None,
+        }),
+        ..Default::default()
+    }
+}
+
 fn js_err(e: impl std::fmt::Display) -> QueueError {
     QueueError::JetStream(e.to_string())
 }
@@ -111,19 +148,20 @@ impl NatsQueue {
             })?;
         let js = jetstream::new(client.clone());
         let names = Names::for_agent(&cfg.agent);
-        let jobs = js
-            .get_or_create_stream(stream::Config {
-                name: names.stream.clone(),
-                subjects: vec![names.jobs.clone()],
-                retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                duplicate_window: Duration::from_secs(120),
-                // A phone's job waits this long for a sleeping desktop.
-                max_age: super::MAX_WAIT,
-                ..Default::default()
-            })
-            .await
-            .map_err(js_err)?;
+        let mut jobs_config = stream::Config {
+            name: names.stream.clone(),
+            subjects: vec![names.jobs.clone()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            // A phone's job waits this long for a sleeping desktop.
+            max_age: super::MAX_WAIT,
+            ..Default::default()
+        };
+        if let Some(domain) = &cfg.hub_domain {
+            jobs_config.sources = Some(vec![hub_inbox(&client, &names, domain).await]);
+        }
+        let jobs = js.get_or_create_stream(jobs_config).await.map_err(js_err)?;
         js.get_or_create_stream(stream::Config {
             name: names.dead_stream.clone(),
             subjects: vec![names.dead.clone()],

@@ -138,6 +138,8 @@ impl Daemon {
 
     /// The same, with extra environment variables.
     pub fn start_with(ws: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        // A daemon killed earlier left its address behind: wait for this one's.
+        let _ = std::fs::remove_file(ws.join(".deskhand/agent.json"));
         let mut cmd = deskhand();
         // What it said, for a failing test to show (beside the workspace, not in it).
         let log = std::fs::File::create(ws.with_extension("serve.log"))

@@ -426,6 +426,27 @@ impl CdpPage {
             })
     }
 
+    /// The page printed to PDF on paper of this size (inches), without margins, with backgrounds.
+    pub(crate) async fn pdf(&self, width_in: f64, height_in: f64) -> Result<Vec<u8>> {
+        let p = chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams {
+            print_background: Some(true),
+            paper_width: Some(width_in),
+            paper_height: Some(height_in),
+            margin_top: Some(0.0),
+            margin_bottom: Some(0.0),
+            margin_left: Some(0.0),
+            margin_right: Some(0.0),
+            ..Default::default()
+        };
+        let resp = self.page.execute(p).await.map_err(cdp_err)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(AsRef::<str>::as_ref(&resp.result.data))
+            .map_err(|e| Error::Output {
+                format: "pdf",
+                message: e.to_string(),
+            })
+    }
+
     /// Emulate a device viewport (a phone, say): CSS size, pixel ratio, mobile layout.
     pub(crate) async fn set_viewport(
         &self,

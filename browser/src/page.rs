@@ -705,6 +705,18 @@ impl Page {
         Ok(v["count"].as_u64().unwrap_or(0) as usize)
     }
 
+    /// The page printed to PDF on paper `width_in` × `height_in` inches, without margins (a
+    /// page's own `@page` rules and page breaks decide what goes on each sheet).
+    pub async fn pdf(&self, width_in: f64, height_in: f64) -> Result<Vec<u8>> {
+        match &self.driver {
+            Driver::Cdp(p) => p.pdf(width_in, height_in).await,
+            Driver::WebDriver(p) => p.pdf(width_in, height_in).await,
+            Driver::Extension(_) => Err(Error::Unsupported(
+                "a tab reached through the extension cannot be printed to PDF; use the headless browser".into(),
+            )),
+        }
+    }
+
     /// A PNG of the viewport, the full page, or one element.
     pub async fn screenshot(&self, shot: &Shot) -> Result<Vec<u8>> {
         let png = match (&self.driver, shot) {

@@ -177,6 +177,28 @@ impl WdPage {
     }
 
     /// Viewport PNG, or the element's PNG when a marked element is given.
+    /// The page printed to PDF (W3C "Print Page") on paper of this size (inches), no margins.
+    pub(crate) async fn pdf(&self, width_in: f64, height_in: f64) -> Result<Vec<u8>> {
+        use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
+        let cm = 2.54;
+        let config = PrintConfiguration::builder()
+            .size(PrintSize {
+                width: width_in * cm,
+                height: height_in * cm,
+            })
+            .margins(PrintMargins {
+                top: 0.0,
+                bottom: 0.0,
+                left: 0.0,
+                right: 0.0,
+            })
+            .background(true)
+            .shrink_to_fit(false)
+            .build()
+            .map_err(|e| Error::Invalid(format!("paper size: {e:?}")))?;
+        self.client.print(config).await.map_err(wd_err)
+    }
+
     pub(crate) async fn screenshot(&self, element_marker: Option<&str>) -> Result<Vec<u8>> {
         match element_marker {
             None => self.client.screenshot().await.map_err(wd_err),

@@ -32,4 +32,5 @@ mod schedules;
 mod secrets;
 mod service;
 mod skills;
+mod slides;
 mod step_data;

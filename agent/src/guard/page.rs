@@ -219,6 +219,29 @@ impl Guard {
     ) -> Result<GuardedPage<'_>, StepError> {
         GuardedPage::open(self, url, target, fallback_headless).await
     }
+
+    /// Print a document this agent made (`slides.write`'s deck: everything inline, a CSP that
+    /// loads nothing) to PDF on paper `size` inches, in the agent's own headless Chromium. It is
+    /// written into a blank page, so no site is visited and nothing is fetched.
+    pub async fn print_pdf(&self, html: &str, size: (f64, f64)) -> Result<Vec<u8>, StepError> {
+        let (browser, page) = self.env.browsers.page().await?;
+        let doc =
+            serde_json::to_string(html).map_err(|e| StepError::Fatal(format!("printing: {e}")))?;
+        let printed = async {
+            page.eval(&format!(
+                "(async () => {{ document.open(); document.write({doc}); document.close(); \
+                 await document.fonts.ready; return true; }})()"
+            ))
+            .await?;
+            page.pdf(size.0, size.1).await
+        }
+        .await;
+        let _ = page.close().await;
+        if matches!(printed, Err(deskhand_browser::Error::BrowserGone(_))) {
+            self.env.browsers.forget(&browser).await;
+        }
+        printed.map_err(StepError::from)
+    }
 }
 
 /// Is the tab already showing this page (fragments aside)?

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{fields_of, params_of, schema_of};
-use super::{browser_steps, files, mail, person, prompt, reports, tasks_sync, ParamDef};
+use super::{browser_steps, files, mail, person, prompt, reports, slides, tasks_sync, ParamDef};
 use crate::guard::{Access, Guard, Permissions};
 use crate::runner::{StepCtx, StepError};
 
@@ -333,6 +333,18 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
                 retry: false,
             },
             super::schedule,
+        ),
+        action(
+            Meta {
+                name: "slides.write",
+                description: "Write a slide deck: a self-contained HTML file (arrow keys, print stylesheet) and its PDF, one 16:9 slide per page, from Markdown (slides split by --- lines, notes after Note:) or an outline (title, bullets, table, workspace image, bar chart).",
+                needs: &[Need::Workspace("reports/deck.html")],
+                consequential: &["overwrite"],
+                direct: false,
+                timeout: secs(120),
+                retry: true,
+            },
+            slides::write,
         ),
         action(
             Meta {

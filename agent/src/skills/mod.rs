@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod person;
 pub mod prompt;
 mod reports;
+pub mod slides;
 pub mod tasks_sync;
 pub mod template;
 

@@ -169,7 +169,7 @@ fn the_demo_runs_on_the_embedded_default_and_leaves_reports() {
         text(&out.stderr)
     );
     let stdout = text(&out.stdout);
-    for skill in ["status-report", "fill-form", "extract"] {
+    for skill in ["status-report", "fill-form", "extract", "weekly-deck"] {
         assert!(
             stdout.contains(&format!("{skill:<14} succeeded")),
             "{stdout}"
@@ -211,6 +211,10 @@ fn the_demo_runs_on_the_embedded_default_and_leaves_reports() {
         &std::fs::read(find("extract-", ".xlsx")).unwrap()[..2],
         b"PK"
     );
+    // The same day as a deck: its PDF, path printed.
+    let deck = find("weekly-deck-", ".pdf");
+    assert_eq!(&std::fs::read(deck).unwrap()[..5], b"%PDF-");
+    assert!(stdout.contains(&deck.display().to_string()), "{stdout}");
     let dash = std::fs::read_to_string(ws.path().join("dashboard.html")).unwrap();
     assert!(
         dash.contains("status-report")

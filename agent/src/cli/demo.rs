@@ -133,11 +133,24 @@ pub async fn run(args: DemoArgs, workspace: &Path, config: &Config) -> anyhow::R
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     });
-    let runs = futures::future::join_all(jobs.into_iter().map(|j| {
+    let mut runs = futures::future::join_all(jobs.into_iter().map(|j| {
         let a = agent.clone();
         async move { a.run_now(j).await }
     }))
     .await;
+    if !args.no_browser {
+        // After the status report (they share its "since the last report" mark): the same day
+        // as a deck, HTML and PDF.
+        bar.set_message("running weekly-deck");
+        runs.push(
+            agent
+                .run_now(job(
+                    "weekly-deck",
+                    json!({"date": FIXTURE_DAY, "tz": FIXTURE_TZ, "account": "demo"}),
+                ))
+                .await,
+        );
+    }
     answering.abort();
     bar.finish_and_clear();
     agent.refresh_dashboard().await;

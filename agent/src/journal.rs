@@ -40,6 +40,14 @@ pub enum JournalError {
     /// Nothing recorded.
     #[error("job {0} changed no workspace files (or its journal is gone); `deskhand history` lists jobs that did")]
     Nothing(String),
+    /// Undoing moves would replace files created since at the old names.
+    #[error("not undone: {} now exist(s) where job {job} moved files from; they were made after the job and are not replaced. Move or rename them, then undo again", paths.join(", "))]
+    WouldClobber {
+        /// The job.
+        job: String,
+        /// The old names now taken.
+        paths: Vec<String>,
+    },
     /// Files changed since the job.
     #[error("not undone: {} changed after job {job}; pass --force to put the job's earlier content back anyway\n{diff}", paths.join(", "))]
     ChangedSince {
@@ -61,6 +69,71 @@ pub struct External {
     pub connection: String,
     /// Its id there.
     pub id: String,
+}
+
+/// One line of a job's move log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MoveEntry {
+    /// A file moved (workspace-relative), with what it was when it moved.
+    Moved {
+        /// Where it was.
+        from: String,
+        /// Where it went.
+        to: String,
+        /// Its size.
+        size: u64,
+        /// Its modification time, ns since the epoch (a rename keeps it; i64, since serde's
+        /// untagged enums cannot carry an i128).
+        mtime_ns: i64,
+    },
+    /// A folder the job made for its moves.
+    Made {
+        /// Workspace-relative.
+        dir: String,
+    },
+}
+
+/// A job's move log, open for appending.
+#[derive(Debug)]
+pub struct MoveLog {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl MoveLog {
+    /// Append one entry (one `write`, so a crash leaves whole lines).
+    pub fn record(&mut self, e: &MoveEntry) -> Result<(), JournalError> {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(e).unwrap_or_default();
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|e| JournalError::Io {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+
+    /// Flush to disk; the log's SHA-256 (what the audit log keeps of it).
+    pub fn finish(self) -> Result<String, JournalError> {
+        self.file.sync_all().map_err(|e| JournalError::Io {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        let bytes = std::fs::read(&self.path).map_err(|e| JournalError::Io {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        Ok(sha256_hex(&bytes))
+    }
+}
+
+/// A file's modification time in ns since the epoch (0 when unknown).
+pub fn mtime_of(m: &std::fs::Metadata) -> i64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// The journal of one workspace.
@@ -196,9 +269,119 @@ impl Journal {
         v
     }
 
+    fn moves_path(&self, job: &str) -> PathBuf {
+        self.dir.join(job).join("moves.jsonl")
+    }
+
+    /// The move log of `job`, appended to as its files move (one line per move, written before
+    /// the move, so a move cut short is still known).
+    pub fn move_log(&self, job: &str) -> Result<MoveLog, JournalError> {
+        let p = self.moves_path(job);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| self.io(d, e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| self.io(&p, e))?;
+        Ok(MoveLog { file, path: p })
+    }
+
+    /// The moves `job` recorded, in order.
+    pub fn moves(&self, job: &str) -> Result<Vec<MoveEntry>, JournalError> {
+        let p = self.moves_path(job);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Ok(t
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+            Err(e) => Err(self.io(&p, e)),
+        }
+    }
+
+    /// Move back what `job` moved, newest first; folders it made are removed when empty. A file
+    /// no longer where the job put it, or changed there, is a change since (refused unless
+    /// `force`, then left); a file now at an old name is never replaced.
+    fn undo_moves(&self, job: &str, force: bool) -> Result<Vec<String>, JournalError> {
+        let moves = self.moves(job)?;
+        let root = self.files.root().to_path_buf();
+        let now_of = |rel: &str| std::fs::symlink_metadata(root.join(rel)).ok();
+        let (mut changed, mut clobber) = (Vec::new(), Vec::new());
+        for m in &moves {
+            if let MoveEntry::Moved {
+                from,
+                to,
+                size,
+                mtime_ns,
+            } = m
+            {
+                match now_of(to) {
+                    Some(meta)
+                        if meta.is_file()
+                            && meta.len() == *size
+                            && mtime_of(&meta) == *mtime_ns =>
+                    {
+                        if now_of(from).is_some() {
+                            clobber.push(from.clone());
+                        }
+                    }
+                    // Logged but never moved (the run stopped between the two).
+                    None if now_of(from).is_some() => {}
+                    _ => changed.push(to.clone()),
+                }
+            }
+        }
+        if !clobber.is_empty() {
+            return Err(JournalError::WouldClobber {
+                job: job.to_string(),
+                paths: clobber,
+            });
+        }
+        if !changed.is_empty() && !force {
+            return Err(JournalError::ChangedSince {
+                job: job.to_string(),
+                paths: changed,
+                diff: String::new(),
+            });
+        }
+        let mut done = Vec::new();
+        for m in moves.iter().rev() {
+            match m {
+                MoveEntry::Moved { from, to, .. } => {
+                    if changed.contains(to) || now_of(to).is_none() {
+                        continue;
+                    }
+                    let (src, dst) = (root.join(to), root.join(from));
+                    if let Some(d) = dst.parent() {
+                        std::fs::create_dir_all(d).map_err(|e| self.io(d, e))?;
+                    }
+                    std::fs::rename(&src, &dst).map_err(|e| self.io(&src, e))?;
+                    done.push(from.clone());
+                }
+                MoveEntry::Made { dir } => {
+                    // Only if empty: the person may have put files there since.
+                    let _ = std::fs::remove_dir(root.join(dir));
+                }
+            }
+        }
+        Ok(done)
+    }
+
     /// Put back what was there before `job`. Returns the paths restored or removed.
     pub fn undo(&self, job: &str, force: bool) -> Result<Vec<String>, JournalError> {
+        let moved_back = if self.moves_path(job).exists() {
+            Some(self.undo_moves(job, force)?)
+        } else {
+            None
+        };
         let changes = self.changes(job)?;
+        if let (Some(done), true) = (&moved_back, changes.is_empty()) {
+            let d = self.dir.join(job);
+            std::fs::remove_dir_all(&d).map_err(|e| self.io(&d, e))?;
+            return Ok(done.clone());
+        }
         if changes.is_empty() {
             if self.externals(job)?.is_empty() {
                 return Err(JournalError::Nothing(job.to_string()));

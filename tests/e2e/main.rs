@@ -24,6 +24,7 @@ mod mcp_oauth;
 mod mcp_server;
 mod nats_auth;
 mod openapi;
+mod organize;
 mod planner;
 mod plugins;
 mod processes;

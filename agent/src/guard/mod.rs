@@ -1000,6 +1000,69 @@ impl Guard {
             .map_err(StepError::from)
     }
 
+    /// A workspace folder this skill may change files in: its path and its normalized name.
+    pub fn folder(&self, rel: &str) -> Result<(std::path::PathBuf, String), StepError> {
+        let rel = rel.trim().trim_end_matches('/');
+        let (dir, norm) = self.writable(&format!("{rel}/_"))?;
+        let dir = dir
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or(dir);
+        let norm = norm
+            .trim_end_matches("/_")
+            .trim_end_matches('_')
+            .trim_end_matches('/')
+            .to_string();
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok((dir, norm)),
+            Ok(_) => Err(self.refuse("folder", &norm, "not a folder (or a symbolic link to one)")),
+            Err(_) => Err(StepError::Invalid(format!(
+                "no folder {norm:?} in the workspace"
+            ))),
+        }
+    }
+
+    /// Carry out a planned sort of `folder`: the whole plan is the approval (`move`, unless the
+    /// skill may move without asking); each file moves only if it is still what was planned and
+    /// its new name is still free, never through a symbolic link; every move is in the job's
+    /// move log first (`deskhand undo` puts them back) and the audit log keeps the log's hash.
+    pub async fn move_files(
+        &self,
+        folder: &str,
+        plan: &crate::skills::organize::Plan,
+        preview: &impl serde::Serialize,
+    ) -> Result<crate::skills::organize::Moved, StepError> {
+        self.approve(
+            "move",
+            folder,
+            serde_json::to_value(preview).unwrap_or_default(),
+        )
+        .await?;
+        // Every destination and source must be writable by this skill.
+        for m in &plan.moves {
+            self.writable(&m.from)?;
+            self.writable(&m.to)?;
+        }
+        let journal = crate::journal::Journal::new(&self.env.workspace);
+        let root = self.files.root().to_path_buf();
+        let (job, moves) = (self.job.clone(), plan.moves.clone());
+        let (done, hash) = tokio::task::spawn_blocking(move || {
+            let mut log = journal.move_log(&job).map_err(|e| e.to_string())?;
+            let done = crate::skills::organize::carry_out(&root, &moves, &mut log)?;
+            let hash = log.finish().map_err(|e| e.to_string())?;
+            Ok::<_, String>((done, hash))
+        })
+        .await?
+        .map_err(|e| StepError::Fatal(format!("files.organize: {e}")))?;
+        self.env.store.audit().record(
+            "files.moved",
+            Some(&self.job),
+            json!({"folder": folder, "moved": done.moved, "skipped": done.skipped.len(),
+                   "move_log_sha256": hash}),
+        );
+        Ok(done)
+    }
+
     /// Claim `rel` for this step (see [`JobScope::claim`]); a refusal is audited.
     fn claim(&self, rel: &str) -> Result<(), StepError> {
         self.scope

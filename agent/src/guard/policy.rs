@@ -164,14 +164,32 @@ impl Policy {
             }
             b.build().unwrap_or_else(|_| globset::GlobSet::empty())
         };
+        // `param:NAME`: the folder a parameter names, and everything in it.
+        let expand = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .filter_map(|g| match g.trim().strip_prefix("param:") {
+                    Some(name) => params
+                        .get(name)
+                        .and_then(Value::as_str)
+                        .map(|v| v.trim().trim_matches('/'))
+                        .filter(|v| !v.is_empty())
+                        .map(|v| format!("{}/**", globset::escape(v))),
+                    None => Some(g.clone()),
+                })
+                .collect()
+        };
+        let workspace = expand(&perms.workspace);
         // What a skill may write it may read back.
-        let read_globs: Vec<String> = perms.read.iter().chain(&perms.workspace).cloned().collect();
+        let read_globs: Vec<String> = expand(&perms.read)
+            .into_iter()
+            .chain(workspace.iter().cloned())
+            .collect();
         Policy {
             skill: skill.to_string(),
             allow,
             deny,
-            paths: globs(&perms.workspace),
-            path_globs: perms.workspace.clone(),
+            paths: globs(&workspace),
+            path_globs: workspace,
             reads: globs(&read_globs),
             read_globs,
             connectors: perms.connectors.clone(),

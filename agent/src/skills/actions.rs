@@ -18,7 +18,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{fields_of, params_of, schema_of};
-use super::{browser_steps, files, mail, person, prompt, reports, slides, tasks_sync, ParamDef};
+use super::{
+    browser_steps, files, mail, organize, person, prompt, reports, slides, tasks_sync, ParamDef,
+};
 use crate::guard::{Access, Guard, Permissions};
 use crate::runner::{StepCtx, StepError};
 
@@ -30,6 +32,7 @@ pub const CONSEQUENTIAL: &[&str] = &[
     "overwrite",
     "delete",
     "external-write",
+    "move",
 ];
 
 /// A permission an action needs.
@@ -336,6 +339,18 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
         ),
         action(
             Meta {
+                name: "files.organize",
+                description: "Sort a workspace folder's files into subfolders by type, by month, or by a name pattern. A dry run by default (the plan: every move and conflict); with dry_run false the plan is asked for once, then carried out. Never overwrites, never follows a symbolic link; `deskhand undo` puts every file back.",
+                needs: &[Need::Workspace("inbox/Other/file")],
+                consequential: &["move"],
+                direct: false,
+                timeout: secs(600),
+                retry: false,
+            },
+            organize::organize,
+        ),
+        action(
+            Meta {
                 name: "slides.write",
                 description: "Write a slide deck: a self-contained HTML file (arrow keys, print stylesheet) and its PDF, one 16:9 slide per page, from Markdown (slides split by --- lines, notes after Note:) or an outline (title, bullets, table, workspace image, bar chart).",
                 needs: &[Need::Workspace("reports/deck.html")],
@@ -583,7 +598,13 @@ impl Action {
                     }
                 }
                 Need::Workspace(path) => {
-                    if !path_allowed(&perms.workspace, path) {
+                    // A `param:NAME` folder is known only when the job runs (the guard checks
+                    // each path then).
+                    let by_param = perms
+                        .workspace
+                        .iter()
+                        .any(|g| g.trim().starts_with("param:"));
+                    if !by_param && !path_allowed(&perms.workspace, path) {
                         missing.push(format!("workspace: [a glob matching {path:?}]"));
                     }
                 }

@@ -12,6 +12,7 @@ mod files;
 pub mod install;
 mod mail;
 pub mod manifest;
+pub mod organize;
 pub mod person;
 pub mod prompt;
 mod reports;

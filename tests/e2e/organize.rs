@@ -1,0 +1,129 @@
+//! `files.organize` on 10,000 files through a real job, then `deskhand undo`: the tree (names,
+//! sizes, contents, modification times) is exactly what it was; name conflicts get " (2)", a
+//! symbolic link pointing out of the workspace is never moved; the built-in `organize-folder`
+//! moves nothing by default (a dry run).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::util::{run_cli, temp};
+
+const SKILL: &str = "permissions:\n  workspace: [\"inbox/**\"]\n  without-asking: [move]\nsteps:\n  - id: sort\n    uses: files.organize\n    with:\n      folder: inbox\n      by: type\n      dry_run: false\n";
+
+/// Names, sizes, contents and modification times of every file and link under `dir` (the
+/// agent's own folder aside), sorted.
+fn tree(dir: &Path) -> Vec<(String, u64, Vec<u8>, i64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with(".deskhand") || rel == "dashboard.html" {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = if m.is_file() {
+                std::fs::read(&p).unwrap()
+            } else {
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .to_string_lossy()
+                    .as_bytes()
+                    .to_vec()
+            };
+            out.push((rel, m.len(), bytes, deskhand_agent::journal::mtime_of(&m)));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn ten_thousand_files_sorted_then_undone_leave_the_tree_as_it_was() {
+    let ws = temp();
+    let w = ws.path();
+    let inbox = w.join("inbox");
+    std::fs::create_dir_all(inbox.join("Images")).unwrap();
+    let exts = [
+        "png", "pdf", "csv", "zip", "mp3", "txt", "xlsx", "bin", "jpg", "md",
+    ];
+    let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    for i in 0..10_000u64 {
+        let p = inbox.join(format!("file-{i:05}.{}", exts[(i % 10) as usize]));
+        std::fs::write(&p, format!("content of {i}\n").repeat((i % 7 + 1) as usize)).unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(epoch + Duration::from_secs(i * 3600))
+            .unwrap();
+    }
+    // Taken names, and a link out of the workspace.
+    std::fs::write(inbox.join("Images/file-00000.png"), b"an older picture").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", inbox.join("elsewhere.txt")).unwrap();
+    let skill = w.join("skills/sort-inbox");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: sort-inbox\ndescription: Sort the inbox by type.\n---\n# sort-inbox\n",
+    )
+    .unwrap();
+    std::fs::write(skill.join("skill.yaml"), SKILL).unwrap();
+    let (ok, out, err) = run_cli(w, &["skills", "trust", "sort-inbox", "--yes"]);
+    assert!(ok, "{out}{err}");
+    let before = tree(w);
+
+    // The built-in skill's default is a dry run: nothing moves.
+    let (ok, out, err) = run_cli(w, &["/organize-folder", "folder=inbox"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(tree(w), before);
+
+    let (ok, out, err) = run_cli(w, &["skills", "run", "sort-inbox"]);
+    assert!(ok, "{out}{err}");
+    let left: Vec<String> = std::fs::read_dir(&inbox)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        std::fs::read(inbox.join("Images/file-00000 (2).png")).unwrap(),
+        b"content of 0\n"
+    );
+    assert_eq!(
+        std::fs::read(inbox.join("Images/file-00000.png")).unwrap(),
+        b"an older picture"
+    );
+    assert!(inbox.join("Documents/file-00001.pdf").is_file());
+    assert!(std::fs::symlink_metadata(inbox.join("elsewhere.txt"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_dir(inbox.join("Audio")).unwrap().count(),
+        1000,
+        "every mp3 in Audio"
+    );
+
+    let (ok, out, err) = run_cli(w, &["jobs", "list", "--json"]);
+    assert!(ok, "{err}");
+    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["skill"] == "sort-inbox")
+        .and_then(|j| j["id"].as_str())
+        .unwrap()
+        .to_string();
+    let (ok, out, err) = run_cli(w, &["undo", &id]);
+    assert!(ok, "{out}{err}");
+    assert!(tree(w) == before, "the tree is not as it was after undo");
+    assert!(
+        !inbox.join("Audio").exists(),
+        "the folders it made are gone"
+    );
+}

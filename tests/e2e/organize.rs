@@ -8,8 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use crate::util::{run_cli, temp};
 
-const SKILL: &str = "permissions:\n  workspace: [\"inbox/**\"]\n  without-asking: [move]\nsteps:\n  - id: sort\n    uses: files.organize\n    with:\n      folder: inbox\n      by: type\n      dry_run: false\n";
-
 /// Names, sizes, contents and modification times of every file and link under `dir` (the
 /// agent's own folder aside), sorted.
 fn tree(dir: &Path) -> Vec<(String, u64, Vec<u8>, i64)> {
@@ -19,7 +17,8 @@ fn tree(dir: &Path) -> Vec<(String, u64, Vec<u8>, i64)> {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
             let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            if rel.starts_with(".deskhand") || rel == "dashboard.html" {
+            if rel.starts_with(".deskhand") || rel == "dashboard.html" || rel.starts_with("reports")
+            {
                 continue;
             }
             let m = std::fs::symlink_metadata(&p).unwrap();
@@ -63,16 +62,6 @@ fn ten_thousand_files_sorted_then_undone_leave_the_tree_as_it_was() {
     // Taken names, and a link out of the workspace.
     std::fs::write(inbox.join("Images/file-00000.png"), b"an older picture").unwrap();
     std::os::unix::fs::symlink("/etc/hostname", inbox.join("elsewhere.txt")).unwrap();
-    let skill = w.join("skills/sort-inbox");
-    std::fs::create_dir_all(&skill).unwrap();
-    std::fs::write(
-        skill.join("SKILL.md"),
-        "---\nname: sort-inbox\ndescription: Sort the inbox by type.\n---\n# sort-inbox\n",
-    )
-    .unwrap();
-    std::fs::write(skill.join("skill.yaml"), SKILL).unwrap();
-    let (ok, out, err) = run_cli(w, &["skills", "trust", "sort-inbox", "--yes"]);
-    assert!(ok, "{out}{err}");
     let before = tree(w);
 
     // The built-in skill's default is a dry run: nothing moves.
@@ -80,8 +69,36 @@ fn ten_thousand_files_sorted_then_undone_leave_the_tree_as_it_was() {
     assert!(ok, "{out}{err}");
     assert_eq!(tree(w), before);
 
-    let (ok, out, err) = run_cli(w, &["skills", "run", "sort-inbox"]);
+    let plan = std::fs::read_dir(w.join("reports"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .next()
+        .expect("the dry run wrote its plan");
+    assert!(
+        plan.contains("10000 file(s) to move (a dry run"),
+        "{}",
+        &plan[..300]
+    );
+    assert!(plan.contains("inbox/Images/file-00000 (2).png"));
+    assert!(plan.contains("inbox/elsewhere.txt: a symbolic link"));
+
+    // The built-in skill with --yes: the plan is approved as a whole, then carried out.
+    let (ok, out, err) = run_cli(
+        w,
+        &[
+            "skills",
+            "run",
+            "organize-folder",
+            "-p",
+            "folder=inbox",
+            "-p",
+            "dry_run=false",
+            "--yes",
+        ],
+    );
     assert!(ok, "{out}{err}");
+    assert!(err.contains("approved (--yes): move on inbox"), "{err}");
     let left: Vec<String> = std::fs::read_dir(&inbox)
         .unwrap()
         .flatten()
@@ -115,7 +132,7 @@ fn ten_thousand_files_sorted_then_undone_leave_the_tree_as_it_was() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|j| j["skill"] == "sort-inbox")
+        .find(|j| j["skill"] == "organize-folder" && j["state"] == "succeeded")
         .and_then(|j| j["id"].as_str())
         .unwrap()
         .to_string();

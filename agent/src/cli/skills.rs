@@ -44,6 +44,10 @@ enum SkillsCmd {
         /// Parameters, `k=v` (JSON values are parsed).
         #[arg(long = "param", short = 'p', value_name = "K=V")]
         params: Vec<String>,
+        /// Approve what the job asks for without asking (for scripts; on a terminal you are
+        /// shown each request and asked).
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         browser: super::BrowserArgs,
     },
@@ -136,11 +140,12 @@ pub async fn run(args: SkillsArgs, workspace: &Path, config: &Config) -> anyhow:
         SkillsCmd::Run {
             name,
             params,
+            yes,
             browser,
         } => {
             let params = super::jobs::parse_params(&params)?;
             let skill = skills.find(&name).map(|s| s.name.clone()).unwrap_or(name);
-            run_now(workspace, config, &browser, &skill, params).await
+            run_now_answering(workspace, config, &browser, &skill, params, yes).await
         }
         SkillsCmd::Install { source, yes, force } => {
             let src = install::fetch(&source)?;
@@ -285,6 +290,83 @@ async fn run_now(
     skill: &str,
     params: Map<String, Value>,
 ) -> anyhow::Result<()> {
+    run_now_answering(workspace, config, browser, skill, params, false).await
+}
+
+/// Answer the approvals `job` asks for while it runs here: all of them with `--yes`; on a
+/// terminal, each shown whole and asked; otherwise say once how to answer them elsewhere.
+fn answer_here(
+    store: crate::store::Store,
+    job: String,
+    yes: bool,
+    bar: indicatif::ProgressBar,
+) -> tokio::task::JoinHandle<()> {
+    use std::io::IsTerminal;
+    tokio::spawn(async move {
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let pending = crate::guard::approvals::list(&store, false)
+                .await
+                .unwrap_or_default();
+            for a in pending.into_iter().filter(|a| a.job == job) {
+                if !seen.insert(a.id.clone()) {
+                    continue;
+                }
+                let ok = if yes {
+                    bar.suspend(|| eprintln!("approved (--yes): {} on {}", a.action, a.target));
+                    true
+                } else if std::io::stdin().is_terminal() {
+                    let shown = serde_json::to_string_pretty(&a.preview).unwrap_or_default();
+                    let lines: Vec<&str> = shown.lines().collect();
+                    let text = if lines.len() > 60 {
+                        format!(
+                            "{}\n  … {} more lines",
+                            lines[..60].join("\n"),
+                            lines.len() - 60
+                        )
+                    } else {
+                        shown.clone()
+                    };
+                    let question = format!(
+                        "{} asks to {} on {}:\n{text}\nApprove? [y/N] ",
+                        a.skill, a.action, a.target
+                    );
+                    // The spinner stays hidden while the person reads and answers.
+                    let bar = bar.clone();
+                    tokio::task::spawn_blocking(move || {
+                        bar.suspend(|| {
+                            eprint!("{}", crate::cli::safe_text::terminal_safe(&question));
+                            let mut line = String::new();
+                            std::io::stdin().read_line(&mut line).ok();
+                            matches!(line.trim(), "y" | "Y" | "yes")
+                        })
+                    })
+                    .await
+                    .unwrap_or(false)
+                } else {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "waiting for your approval of {} on {}: deskhand approvals approve {} (or run with --yes)",
+                            a.action, a.target, a.id
+                        )
+                    });
+                    continue;
+                };
+                let _ = crate::guard::approvals::decide(&store, &a.id, ok, "cli").await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+    })
+}
+
+async fn run_now_answering(
+    workspace: &Path,
+    config: &Config,
+    browser: &super::BrowserArgs,
+    skill: &str,
+    params: Map<String, Value>,
+    yes: bool,
+) -> anyhow::Result<()> {
     let cfg = AgentConfig::for_run_now(
         workspace,
         config,
@@ -293,6 +375,7 @@ async fn run_now(
     let agent = Agent::start(cfg).await?;
     let job = Job::new(skill, params, super::jobs::device_id());
     let bar = spinner(&format!("running {skill}"));
+    let answering = answer_here(agent.store().clone(), job.id.to_string(), yes, bar.clone());
     // A planned job's words and tool calls, as they come (on a terminal).
     let narrate = crate::cli::safe_text::stderr_is_terminal().then(|| {
         let mut events = agent.subscribe();
@@ -315,7 +398,9 @@ async fn run_now(
             narrator.said
         })
     });
-    let rec = agent.run_now(job).await?;
+    let rec = agent.run_now(job).await;
+    answering.abort();
+    let rec = rec?;
     let said = match narrate {
         // The end was sent before run_now returned; the wait only guards against a lost event.
         Some(task) => tokio::time::timeout(std::time::Duration::from_secs(2), task)

@@ -1000,6 +1000,11 @@ impl Guard {
             .map_err(StepError::from)
     }
 
+    /// May this step write `rel` (no refusal recorded: for optional outputs)?
+    pub fn may_write(&self, rel: &str) -> bool {
+        self.files.resolve(rel).is_ok() && self.policy.path_allowed(rel).is_ok()
+    }
+
     /// A workspace folder this skill may change files in: its path and its normalized name.
     pub fn folder(&self, rel: &str) -> Result<(std::path::PathBuf, String), StepError> {
         let rel = rel.trim().trim_end_matches('/');

@@ -106,6 +106,8 @@ pub struct OrganizeOut {
     skipped: Vec<(String, String)>,
     /// The first moves.
     moves: Vec<Move>,
+    /// The whole plan as Markdown, when the skill may write reports.
+    plan: Option<String>,
 }
 
 /// The folder a file of this extension goes into when sorting by type.
@@ -329,7 +331,19 @@ pub(super) async fn organize(
         conflicts: plan.conflicts.clone(),
         skipped: plan.skipped.clone(),
         moves: plan.moves.iter().take(PREVIEW_MOVES).cloned().collect(),
+        plan: None,
     };
+    // The whole plan as a Markdown file, where the skill may write reports.
+    let report_path = g.output_path("md");
+    let write_report = g.may_write(&report_path);
+    if write_report {
+        g.write_file(
+            &report_path,
+            plan_markdown(a.folder.as_str(), by, &plan, a.dry_run).into_bytes(),
+        )
+        .await?;
+        out.plan = Some(report_path.clone());
+    }
     if a.dry_run || plan.moves.is_empty() {
         return Ok(out);
     }
@@ -337,6 +351,89 @@ pub(super) async fn organize(
     out.moved = report.moved;
     out.skipped.extend(report.skipped);
     Ok(out)
+}
+
+/// The plan for a person to read: folders and counts, conflicts, what stays, every move.
+fn plan_markdown(folder: &str, by: By, plan: &Plan, dry_run: bool) -> String {
+    use std::fmt::Write as _;
+    let mut md = format!(
+        "# Sorting {folder} by {}
+
+{} file(s) to move{}.
+
+",
+        match by {
+            By::Type => "type",
+            By::Date => "month",
+            By::Pattern => "name pattern",
+        },
+        plan.moves.len(),
+        if dry_run {
+            " (a dry run: nothing was moved)"
+        } else {
+            ""
+        }
+    );
+    let mut folders: BTreeMap<&str, usize> = BTreeMap::new();
+    for m in &plan.moves {
+        *folders
+            .entry(m.to.rsplit_once('/').map(|(d, _)| d).unwrap_or(""))
+            .or_default() += 1;
+    }
+    md.push_str(
+        "| Folder | Files |
+|---|---:|
+",
+    );
+    for (f, n) in &folders {
+        let _ = writeln!(md, "| {} | {n} |", md_cell(f));
+    }
+    if !plan.conflicts.is_empty() {
+        md.push_str(
+            "
+## Names already taken
+
+",
+        );
+        for (wanted, given) in &plan.conflicts {
+            let _ = writeln!(md, "- {} → {}", md_cell(wanted), md_cell(given));
+        }
+    }
+    if !plan.skipped.is_empty() {
+        md.push_str(
+            "
+## Left where they are
+
+",
+        );
+        for (p, why) in &plan.skipped {
+            let _ = writeln!(md, "- {}: {why}", md_cell(p));
+        }
+    }
+    md.push_str(
+        "
+## Moves
+
+| From | To |
+|---|---|
+",
+    );
+    for m in &plan.moves {
+        let _ = writeln!(md, "| {} | {} |", md_cell(&m.from), md_cell(&m.to));
+    }
+    md
+}
+
+/// A file name as Markdown table text: its pipes and markup characters escaped.
+fn md_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -313,7 +313,7 @@ fn answer_here(
                     continue;
                 }
                 let ok = if yes {
-                    bar.suspend(|| eprintln!("approved (--yes): {} on {}", a.action, a.target));
+                    bar.suspend(|| crate::errln!("approved (--yes): {} on {}", a.action, a.target));
                     true
                 } else if std::io::stdin().is_terminal() {
                     let shown = serde_json::to_string_pretty(&a.preview).unwrap_or_default();
@@ -335,7 +335,7 @@ fn answer_here(
                     let bar = bar.clone();
                     tokio::task::spawn_blocking(move || {
                         bar.suspend(|| {
-                            eprint!("{}", crate::cli::safe_text::terminal_safe(&question));
+                            crate::cli::safe_text::write_err(format_args!("{question}"));
                             let mut line = String::new();
                             std::io::stdin().read_line(&mut line).ok();
                             matches!(line.trim(), "y" | "Y" | "yes")
@@ -345,7 +345,7 @@ fn answer_here(
                     .unwrap_or(false)
                 } else {
                     bar.suspend(|| {
-                        eprintln!(
+                        crate::errln!(
                             "waiting for your approval of {} on {}: deskhand approvals approve {} (or run with --yes)",
                             a.action, a.target, a.id
                         )

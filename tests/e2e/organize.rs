@@ -144,3 +144,60 @@ fn ten_thousand_files_sorted_then_undone_leave_the_tree_as_it_was() {
         "the folders it made are gone"
     );
 }
+
+#[test]
+fn a_move_a_rename_and_a_delete_are_journaled_and_undone_and_never_overwrite() {
+    let ws = temp();
+    let w = ws.path();
+    std::fs::create_dir_all(w.join("notes")).unwrap();
+    std::fs::write(w.join("notes/a.txt"), b"alpha").unwrap();
+    std::fs::write(w.join("notes/b.txt"), b"beta").unwrap();
+    std::fs::write(w.join("notes/c.txt"), b"gamma").unwrap();
+    let skill = w.join("skills/tidy");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: tidy\ndescription: Move, rename, delete.\n---\n# tidy\n",
+    )
+    .unwrap();
+    let yaml = "permissions:\n  workspace: [\"notes/**\"]\n  without-asking: [move, delete]\nsteps:\n  - id: move\n    uses: file.move\n    with: {from: notes/a.txt, to: notes/old/a.txt}\n  - id: rename\n    uses: file.move\n    needs: [move]\n    with: {from: notes/b.txt, to: notes/b-renamed.txt}\n  - id: delete\n    uses: file.delete\n    needs: [rename]\n    with: {path: notes/c.txt}\n";
+    std::fs::write(skill.join("skill.yaml"), yaml).unwrap();
+    let (ok, out, err) = run_cli(w, &["skills", "trust", "tidy", "--yes"]);
+    assert!(ok, "{out}{err}");
+    let before = tree(w);
+    let (ok, out, err) = run_cli(w, &["skills", "run", "tidy"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(std::fs::read(w.join("notes/old/a.txt")).unwrap(), b"alpha");
+    assert_eq!(
+        std::fs::read(w.join("notes/b-renamed.txt")).unwrap(),
+        b"beta"
+    );
+    assert!(!w.join("notes/c.txt").exists() && !w.join("notes/a.txt").exists());
+    let audit = std::fs::read_to_string(w.join(".deskhand/audit.jsonl")).unwrap_or_default();
+    assert!(
+        audit.contains("file.moved") && audit.contains("file.deleted"),
+        "audited"
+    );
+
+    let (_, out, _) = run_cli(w, &["jobs", "list", "--json"]);
+    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = jobs[0]["id"].as_str().unwrap().to_string();
+    let (ok, out, err) = run_cli(w, &["undo", &id]);
+    assert!(ok, "{out}{err}");
+    assert!(tree(w) == before, "undo put everything back");
+    assert!(!w.join("notes/old").exists());
+
+    // A move onto an existing file is refused, and nothing changes.
+    std::fs::write(
+        skill.join("skill.yaml"),
+        "permissions:\n  workspace: [\"notes/**\"]\n  without-asking: [move]\nsteps:\n  - id: move\n    uses: file.move\n    with: {from: notes/a.txt, to: notes/b.txt}\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run_cli(w, &["skills", "trust", "tidy", "--yes"]);
+    assert!(ok, "{out}{err}");
+    let again = tree(w);
+    let (ok, out, err) = run_cli(w, &["skills", "run", "tidy"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("never replaces a file"), "{err}");
+    assert!(tree(w) == again);
+}

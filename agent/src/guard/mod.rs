@@ -1068,6 +1068,70 @@ impl Guard {
         Ok(done)
     }
 
+    /// Move one workspace file (a rename when the folder stays): asks (`move`) unless allowed,
+    /// never replaces a file, journaled like [`Guard::move_files`]. The new path, normalized.
+    pub async fn move_path(&self, from: &str, to: &str) -> Result<String, StepError> {
+        let (_, from_rel) = self.writable(from)?;
+        let (_, to_rel) = self.writable(to)?;
+        self.claim(&to_rel)?;
+        self.approve("move", &from_rel, json!({"from": from_rel, "to": to_rel}))
+            .await?;
+        self.move_one(&from_rel, &to_rel, "file.moved").await?;
+        Ok(to_rel)
+    }
+
+    /// "Delete" a workspace file: it moves into `.deskhand/trash/<job>/` (asks `delete` unless
+    /// allowed), so `deskhand undo` brings it back. Where it went.
+    pub async fn trash(&self, rel: &str) -> Result<String, StepError> {
+        let (_, rel) = self.writable(rel)?;
+        self.claim(&rel)?;
+        self.approve("delete", &rel, json!({"path": rel})).await?;
+        let to = format!(".deskhand/trash/{}/{rel}", self.job);
+        self.move_one(&rel, &to, "file.deleted").await?;
+        Ok(to)
+    }
+
+    async fn move_one(&self, from: &str, to: &str, kind: &str) -> Result<(), StepError> {
+        let root = self.files.root().to_path_buf();
+        let meta = std::fs::symlink_metadata(root.join(from))
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .ok_or_else(|| {
+                StepError::Invalid(format!(
+                    "no file {from:?} in the workspace (links are not moved)"
+                ))
+            })?;
+        if std::fs::symlink_metadata(root.join(to)).is_ok() {
+            return Err(StepError::Invalid(format!(
+                "{to} exists; a move never replaces a file: choose another name"
+            )));
+        }
+        let m = crate::skills::organize::Move {
+            from: from.to_string(),
+            to: to.to_string(),
+            size: meta.len(),
+            mtime_ns: crate::journal::mtime_of(&meta),
+        };
+        let journal = crate::journal::Journal::new(&self.env.workspace);
+        let job = self.job.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut log = journal.move_log(&job).map_err(|e| e.to_string())?;
+            let done = crate::skills::organize::carry_out(&root, &[m], &mut log)?;
+            log.finish().map_err(|e| e.to_string())?;
+            Ok::<_, String>(done)
+        })
+        .await?
+        .map_err(|e| StepError::Fatal(format!("moving {from}: {e}")))?;
+        if let Some((_, why)) = done.skipped.first() {
+            return Err(StepError::Invalid(format!("{from} not moved: {why}")));
+        }
+        self.env
+            .store
+            .audit()
+            .record(kind, Some(&self.job), json!({"from": from, "to": to}));
+        Ok(())
+    }
+
     /// Claim `rel` for this step (see [`JobScope::claim`]); a refusal is audited.
     fn claim(&self, rel: &str) -> Result<(), StepError> {
         self.scope

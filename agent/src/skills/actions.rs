@@ -339,6 +339,30 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
         ),
         action(
             Meta {
+                name: "file.move",
+                description: "Move or rename a workspace file (never over another file); asks first unless allowed; `deskhand undo` moves it back.",
+                needs: &[],
+                consequential: &["move"],
+                direct: false,
+                timeout: secs(30),
+                retry: false,
+            },
+            files::move_file,
+        ),
+        action(
+            Meta {
+                name: "file.delete",
+                description: "Delete a workspace file: it goes into the agent's trash, so `deskhand undo` brings it back; asks first unless allowed.",
+                needs: &[],
+                consequential: &["delete"],
+                direct: false,
+                timeout: secs(30),
+                retry: false,
+            },
+            files::delete,
+        ),
+        action(
+            Meta {
                 name: "files.organize",
                 description: "Sort a workspace folder's files into subfolders by type, by month, or by a name pattern. A dry run by default (the plan: every move and conflict); with dry_run false the plan is asked for once, then carried out. Never overwrites, never follows a symbolic link; `deskhand undo` puts every file back.",
                 needs: &[Need::Workspace("inbox/Other/file")],

@@ -409,3 +409,52 @@ mod tests {
         assert!(e.contains("not in p.md"), "{e}");
     }
 }
+
+/// `file.move`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MoveArgs {
+    /// The file, relative to the workspace.
+    from: Line,
+    /// Its new path (a new name in the same folder renames it); must not exist.
+    to: Line,
+}
+
+/// A file moved.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MoveOut {
+    /// Where it was.
+    from: String,
+    /// Where it is now.
+    to: String,
+}
+
+/// `file.move`: move or rename a workspace file (never over another; undoable).
+pub(super) async fn move_file(g: Guard, a: MoveArgs, _: StepCtx) -> Result<MoveOut, StepError> {
+    let to = g.move_path(a.from.as_str(), a.to.as_str()).await?;
+    Ok(MoveOut { from: a.from.0, to })
+}
+
+/// `file.delete`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DeleteArgs {
+    /// The file, relative to the workspace.
+    path: Line,
+}
+
+/// A file put in the trash.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeleteOut {
+    /// The file.
+    path: String,
+    /// Where it is kept until undone (in the agent's folder).
+    trash: String,
+}
+
+/// `file.delete`: move a workspace file into the trash (`deskhand undo` brings it back).
+pub(super) async fn delete(g: Guard, a: DeleteArgs, _: StepCtx) -> Result<DeleteOut, StepError> {
+    let trash = g.trash(a.path.as_str()).await?;
+    Ok(DeleteOut {
+        path: a.path.0,
+        trash,
+    })
+}

@@ -264,6 +264,29 @@ struct Profile {
     history_id: String,
 }
 
+/// A draft Gmail saved.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Draft {
+    /// The draft's id.
+    pub id: String,
+    /// Its message.
+    pub message: SentMessage,
+}
+
+/// A draft id as one path segment (ids are URL-safe already; anything else is escaped).
+fn urlencoding_path(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// What `messages.send` answers: the sent message's id and thread.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -368,6 +391,35 @@ impl Gmail {
                 Some(&body),
                 "messages.send",
             )
+            .await
+    }
+
+    /// Save a complete RFC 5322 message as a draft (`drafts.create`), in `thread` when it
+    /// replies there; nothing is sent. Needs the `gmail.compose` (or broader) scope. Not
+    /// repeated after an answer that leaves open whether it was made (a second draft).
+    pub async fn create_draft(&self, rfc5322: &[u8], thread: Option<&str>) -> Result<Draft> {
+        let mut message = serde_json::json!({ "raw": B64URL.encode(rfc5322) });
+        if let Some(t) = thread {
+            message["threadId"] = serde_json::Value::String(t.to_string());
+        }
+        self.api
+            .send_once(
+                reqwest::Method::POST,
+                self.url("drafts"),
+                Some(&serde_json::json!({ "message": message })),
+                "drafts.create",
+            )
+            .await
+    }
+
+    /// Delete a draft for good (`drafts.delete`).
+    pub async fn delete_draft(&self, id: &str) -> Result<()> {
+        let url = self
+            .base
+            .join(&format!("drafts/{}", urlencoding_path(id)))
+            .expect("draft path");
+        self.api
+            .send(reqwest::Method::DELETE, url, None, "drafts.delete")
             .await
     }
 

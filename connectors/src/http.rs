@@ -157,7 +157,9 @@ impl ApiClient {
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return match resp.bytes().await {
-                Ok(b) => match serde_json::from_slice::<T>(&b) {
+                // 204 (a delete): nothing to decode, read as JSON null (`()` takes it).
+                Ok(b) => match serde_json::from_slice::<T>(if b.is_empty() { b"null" } else { &b })
+                {
                     Ok(v) => Attempt::Done(v),
                     Err(e) => Attempt::Fail(ConnectorError::Protocol {
                         provider: self.provider.title().into(),

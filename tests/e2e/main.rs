@@ -9,6 +9,7 @@ mod cli;
 mod connectors;
 mod dispatch;
 mod doctor;
+mod drafts;
 mod eval;
 mod extension;
 mod extract;

@@ -73,6 +73,42 @@ pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::
         }
     }
 
+    // Drafts it saved in Gmail are deleted (nothing was sent; a draft sent or deleted since is
+    // said to be gone).
+    let drafts: Vec<_> = pages.iter().filter(|p| p.kind == "gmail.draft").collect();
+    if !drafts.is_empty() {
+        let connectors = crate::connector_skills::Connectors::new(
+            workspace.to_path_buf(),
+            crate::connect::settings(config)?,
+            config
+                .secrets
+                .store
+                .unwrap_or(deskhand_connectors::SecretStoreKind::Auto),
+        );
+        let hub = connectors.hub().await.map_err(anyhow::Error::msg)?;
+        for d in drafts {
+            let conn: deskhand_connectors::ConnectionId = d
+                .connection
+                .parse()
+                .map_err(|e| anyhow::anyhow!("journal names connection {:?}: {e}", d.connection))?;
+            let gmail = hub.gmail(&conn).await?;
+            match gmail.delete_draft(&d.id).await {
+                Ok(()) => {
+                    store.audit().record(
+                        "gmail.draft.deleted",
+                        Some(&args.job),
+                        serde_json::json!({"draft": d.id, "connection": d.connection}),
+                    );
+                    outln!("deleted Gmail draft {}", d.id)?;
+                }
+                Err(e) => outln!(
+                    "Gmail draft {} not deleted ({e}); it may have been sent or deleted already",
+                    d.id
+                )?,
+            }
+        }
+    }
+
     // What a job did through an MCP server is outside Deskhand's reach: say so, plainly.
     for c in pages.iter().filter(|p| p.kind == "mcp.call") {
         let server = c.connection.trim_start_matches("mcp:");

@@ -1000,6 +1000,25 @@ impl Guard {
             .map_err(StepError::from)
     }
 
+    /// Record something this job made outside the workspace that needed no approval (a Gmail
+    /// draft): audited as `kind`, journaled so `deskhand undo` removes it.
+    pub fn created_outside(
+        &self,
+        kind: &str,
+        connection: &str,
+        id: &str,
+        details: Value,
+    ) -> Result<(), StepError> {
+        crate::journal::Journal::new(&self.env.workspace)
+            .created_external(&self.job, kind, connection, id)
+            .map_err(StepError::from)?;
+        self.env
+            .store
+            .audit()
+            .record(kind, Some(&self.job), details);
+        Ok(())
+    }
+
     /// May this step write `rel` (no refusal recorded: for optional outputs)?
     pub fn may_write(&self, rel: &str) -> bool {
         self.files.resolve(rel).is_ok() && self.policy.path_allowed(rel).is_ok()

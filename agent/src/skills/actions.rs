@@ -226,6 +226,18 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
         ),
         action(
             Meta {
+                name: "gmail.draft",
+                description: "Save a mail as a Gmail draft (nothing is sent), optionally a reply in a thread (reply_to: a message id from gmail.search) with In-Reply-To and References set; audited, and deleted by `deskhand undo`. Needs the gmail.compose scope.",
+                needs: &[Need::Connector("gmail", Write)],
+                consequential: &[],
+                direct: true,
+                timeout: secs(60),
+                retry: false,
+            },
+            mail::draft,
+        ),
+        action(
+            Meta {
                 name: "gmail.send",
                 description: "Send a plain-text mail from the Gmail account, after the person approves it (recipients, subject and text).",
                 needs: &[Need::Connector("gmail", Write)],

@@ -139,6 +139,129 @@ pub(super) async fn send(g: Guard, a: SendArgs, _: StepCtx) -> Result<Value, Ste
     .await
 }
 
+/// Scopes that allow `drafts.create` (a send-only grant does not).
+const DRAFT_SCOPES: [&str; 3] = [
+    "https://www.googleapis.com/auth/gmail.compose",
+    "https://www.googleapis.com/auth/gmail.modify",
+    "https://mail.google.com/",
+];
+
+/// `gmail.draft`'s arguments.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct DraftArgs {
+    /// Recipients, comma-separated; for a reply, by default whoever the mail replied to came
+    /// from (its Reply-To, else its From).
+    #[serde(default)]
+    to: Option<Line>,
+    /// Copy recipients, comma-separated.
+    cc: Option<Line>,
+    /// The subject; for a reply, by default "Re: " and the original's.
+    #[serde(default)]
+    subject: Option<Line>,
+    /// The text (several lines).
+    body: Text,
+    /// The Gmail message id (from `gmail.search`) this draft answers: it goes into that
+    /// thread, with In-Reply-To and References set.
+    #[serde(default)]
+    reply_to: Option<Line>,
+    #[serde(flatten)]
+    account: Account,
+}
+
+/// A header of a message, by name.
+fn header_of(m: &deskhand_connectors::gmail::MessageResource, name: &str) -> Option<String> {
+    m.payload
+        .as_ref()?
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.trim().to_string())
+}
+
+/// Save a mail as a Gmail draft (a reply in its thread when `reply_to` names one). Nothing
+/// leaves, so nothing is asked; the draft is audited and `deskhand undo` deletes it.
+pub(super) async fn draft(g: Guard, a: DraftArgs, _: StepCtx) -> Result<Value, StepError> {
+    let id = a.account.of(Provider::Google);
+    let hub = g.connector("gmail", Access::Write).await?;
+    if let Ok(Some(info)) = hub.cache().connection(&id) {
+        if !info
+            .scopes
+            .iter()
+            .any(|s| DRAFT_SCOPES.contains(&s.as_str()))
+        {
+            return Err(StepError::Fatal(format!(
+                "{id} may not write drafts: run `deskhand connect google --scope {}` and accept, \
+                 then retry this job",
+                DRAFT_SCOPES[0]
+            )));
+        }
+    }
+    let gmail = hub.gmail(&id).await?;
+    let (from, _) = gmail.profile().await?;
+    let from: Mailbox = from.parse().map_err(|e| {
+        StepError::Fatal(format!("the account's address {from:?} is not usable: {e}"))
+    })?;
+    let original = match &a.reply_to {
+        Some(m) => Some(
+            gmail
+                .get(m.as_str(), deskhand_connectors::gmail::Format::Metadata)
+                .await?,
+        ),
+        None => None,
+    };
+    let h = |name: &str| original.as_ref().and_then(|m| header_of(m, name));
+    let to = match (&a.to, &original) {
+        (Some(t), _) if !t.0.trim().is_empty() => t.0.clone(),
+        (_, Some(_)) => h("Reply-To").or_else(|| h("From")).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let to_list = recipients("to", &to, true)?.unwrap_or_default();
+    let cc_list = recipients("cc", &a.cc.map(|c| c.0).unwrap_or_default(), false)?;
+    let subject = match (&a.subject, h("Subject")) {
+        (Some(s), _) if !s.0.trim().is_empty() => s.0.clone(),
+        (_, Some(orig)) if orig.to_ascii_lowercase().starts_with("re:") => orig,
+        (_, Some(orig)) => format!("Re: {orig}"),
+        _ => {
+            return Err(StepError::Invalid(
+                "gmail.draft needs a subject (or reply_to, to answer a mail)".into(),
+            ))
+        }
+    };
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(subject.as_str())
+        .header(ContentType::TEXT_PLAIN)
+        .header(To::from(to_list.clone()));
+    if let Some(cc) = &cc_list {
+        builder = builder.header(Cc::from(cc.clone()));
+    }
+    // A reply names the message it answers and the chain before it (RFC 5322 §3.6.4).
+    if let Some(mid) = h("Message-ID") {
+        let refs = match h("References") {
+            Some(r) if !r.is_empty() => format!("{r} {mid}"),
+            _ => mid.clone(),
+        };
+        builder = builder.in_reply_to(mid).references(refs);
+    }
+    let raw = builder
+        .body(a.body.0)
+        .map(|m| m.formatted())
+        .map_err(|e| StepError::Fatal(format!("could not compose the draft: {e}")))?;
+    let thread = original.as_ref().map(|m| m.thread_id.as_str());
+    let made = gmail.create_draft(&raw, thread).await?;
+    g.created_outside(
+        "gmail.draft",
+        &id.to_string(),
+        &made.id,
+        json!({"draft": made.id, "thread": made.message.thread_id, "to": to_list.to_string(),
+               "subject": subject, "bytes": raw.len()}),
+    )?;
+    Ok(
+        json!({"draft": made.id, "thread": made.message.thread_id, "to": to_list.to_string(),
+              "subject": subject}),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ pub mod job;
 pub mod journal;
 pub mod mcp;
 pub mod model_key;
+pub mod moves;
 pub mod planner;
 pub mod plugins;
 pub mod queue;

@@ -30,6 +30,22 @@ pub struct HistoryArgs {
     limit: usize,
 }
 
+/// The connections, to undo what a job made through them.
+async fn connector_hub(
+    workspace: &Path,
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<deskhand_connectors::hub::Hub>> {
+    let connectors = crate::connector_skills::Connectors::new(
+        workspace.to_path_buf(),
+        crate::connect::settings(config)?,
+        config
+            .secrets
+            .store
+            .unwrap_or(deskhand_connectors::SecretStoreKind::Auto),
+    );
+    connectors.hub().await.map_err(anyhow::Error::msg)
+}
+
 /// Run `deskhand undo`.
 pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::Result<()> {
     let journal = Journal::new(workspace);
@@ -39,15 +55,7 @@ pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::
     let pages = journal.externals(&args.job)?;
     let done = journal.undo(&args.job, args.force)?;
     if !pages.is_empty() {
-        let connectors = crate::connector_skills::Connectors::new(
-            workspace.to_path_buf(),
-            crate::connect::settings(config)?,
-            config
-                .secrets
-                .store
-                .unwrap_or(deskhand_connectors::SecretStoreKind::Auto),
-        );
-        let hub = connectors.hub().await.map_err(anyhow::Error::msg)?;
+        let hub = connector_hub(workspace, config).await?;
         for p in pages.iter().filter(|p| p.kind == "notion.page") {
             let conn: deskhand_connectors::ConnectionId = p
                 .connection
@@ -77,15 +85,7 @@ pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::
     // said to be gone).
     let drafts: Vec<_> = pages.iter().filter(|p| p.kind == "gmail.draft").collect();
     if !drafts.is_empty() {
-        let connectors = crate::connector_skills::Connectors::new(
-            workspace.to_path_buf(),
-            crate::connect::settings(config)?,
-            config
-                .secrets
-                .store
-                .unwrap_or(deskhand_connectors::SecretStoreKind::Auto),
-        );
-        let hub = connectors.hub().await.map_err(anyhow::Error::msg)?;
+        let hub = connector_hub(workspace, config).await?;
         for d in drafts {
             let conn: deskhand_connectors::ConnectionId = d
                 .connection

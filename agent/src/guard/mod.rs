@@ -1053,9 +1053,9 @@ impl Guard {
     pub async fn move_files(
         &self,
         folder: &str,
-        plan: &crate::skills::organize::Plan,
+        moves: &[crate::moves::Move],
         preview: &impl serde::Serialize,
-    ) -> Result<crate::skills::organize::Moved, StepError> {
+    ) -> Result<crate::moves::Moved, StepError> {
         self.approve(
             "move",
             folder,
@@ -1063,16 +1063,16 @@ impl Guard {
         )
         .await?;
         // Every destination and source must be writable by this skill.
-        for m in &plan.moves {
+        for m in moves {
             self.writable(&m.from)?;
             self.writable(&m.to)?;
         }
         let journal = crate::journal::Journal::new(&self.env.workspace);
         let root = self.files.root().to_path_buf();
-        let (job, moves) = (self.job.clone(), plan.moves.clone());
+        let (job, moves) = (self.job.clone(), moves.to_vec());
         let (done, hash) = tokio::task::spawn_blocking(move || {
             let mut log = journal.move_log(&job).map_err(|e| e.to_string())?;
-            let done = crate::skills::organize::carry_out(&root, &moves, &mut log)?;
+            let done = crate::moves::carry_out(&root, &moves, &mut log)?;
             let hash = log.finish().map_err(|e| e.to_string())?;
             Ok::<_, String>((done, hash))
         })
@@ -1125,7 +1125,7 @@ impl Guard {
                 "{to} exists; a move never replaces a file: choose another name"
             )));
         }
-        let m = crate::skills::organize::Move {
+        let m = crate::moves::Move {
             from: from.to_string(),
             to: to.to_string(),
             size: meta.len(),
@@ -1135,7 +1135,7 @@ impl Guard {
         let job = self.job.clone();
         let done = tokio::task::spawn_blocking(move || {
             let mut log = journal.move_log(&job).map_err(|e| e.to_string())?;
-            let done = crate::skills::organize::carry_out(&root, &[m], &mut log)?;
+            let done = crate::moves::carry_out(&root, &[m], &mut log)?;
             log.finish().map_err(|e| e.to_string())?;
             Ok::<_, String>(done)
         })

@@ -62,6 +62,32 @@ fn compose(
         .map_err(|e| StepError::Fatal(format!("could not compose the mail: {e}")))
 }
 
+/// The account's Gmail client and address, once the connection is known to hold one of
+/// `scopes` (else the `deskhand connect` that grants the first, for what it may not `do_what`).
+async fn sender(
+    g: &Guard,
+    id: &deskhand_connectors::ConnectionId,
+    scopes: &[&str],
+    do_what: &str,
+) -> Result<(deskhand_connectors::gmail::Gmail, Mailbox), StepError> {
+    let hub = g.connector("gmail", Access::Write).await?;
+    if let Ok(Some(info)) = hub.cache().connection(id) {
+        if !info.scopes.iter().any(|s| scopes.contains(&s.as_str())) {
+            return Err(StepError::Fatal(format!(
+                "{id} may read mail but not {do_what}: run `deskhand connect google --scope {}` \
+                 and accept, then retry this job",
+                scopes[0]
+            )));
+        }
+    }
+    let gmail = hub.gmail(id).await?;
+    let (from, _) = gmail.profile().await?;
+    let from: Mailbox = from.parse().map_err(|e| {
+        StepError::Fatal(format!("the account's address {from:?} is not usable: {e}"))
+    })?;
+    Ok((gmail, from))
+}
+
 /// `gmail.send`'s arguments.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct SendArgs {
@@ -95,25 +121,7 @@ pub(super) async fn send(g: Guard, a: SendArgs, _: StepCtx) -> Result<Value, Ste
     let mail_key = format!("{:x}", digest.finalize());
 
     let id = a.account.of(Provider::Google);
-    let hub = g.connector("gmail", Access::Write).await?;
-    if let Ok(Some(info)) = hub.cache().connection(&id) {
-        if !info
-            .scopes
-            .iter()
-            .any(|s| SEND_SCOPES.contains(&s.as_str()))
-        {
-            return Err(StepError::Fatal(format!(
-                "{id} may read mail but not send it: run `deskhand connect google --scope {}` \
-                 and accept, then retry this job",
-                SEND_SCOPES[0]
-            )));
-        }
-    }
-    let gmail = hub.gmail(&id).await?;
-    let (from, _) = gmail.profile().await?;
-    let from: Mailbox = from.parse().map_err(|e| {
-        StepError::Fatal(format!("the account's address {from:?} is not usable: {e}"))
-    })?;
+    let (gmail, from) = sender(&g, &id, &SEND_SCOPES, "send it").await?;
     let preview = json!({"from": from.to_string(), "to": to_list.to_string(),
            "cc": cc_list.as_ref().map(|c| c.to_string()),
            "subject": subject, "text": body});
@@ -182,25 +190,7 @@ fn header_of(m: &deskhand_connectors::gmail::MessageResource, name: &str) -> Opt
 /// leaves, so nothing is asked; the draft is audited and `deskhand undo` deletes it.
 pub(super) async fn draft(g: Guard, a: DraftArgs, _: StepCtx) -> Result<Value, StepError> {
     let id = a.account.of(Provider::Google);
-    let hub = g.connector("gmail", Access::Write).await?;
-    if let Ok(Some(info)) = hub.cache().connection(&id) {
-        if !info
-            .scopes
-            .iter()
-            .any(|s| DRAFT_SCOPES.contains(&s.as_str()))
-        {
-            return Err(StepError::Fatal(format!(
-                "{id} may not write drafts: run `deskhand connect google --scope {}` and accept, \
-                 then retry this job",
-                DRAFT_SCOPES[0]
-            )));
-        }
-    }
-    let gmail = hub.gmail(&id).await?;
-    let (from, _) = gmail.profile().await?;
-    let from: Mailbox = from.parse().map_err(|e| {
-        StepError::Fatal(format!("the account's address {from:?} is not usable: {e}"))
-    })?;
+    let (gmail, from) = sender(&g, &id, &DRAFT_SCOPES, "write drafts").await?;
     let original = match &a.reply_to {
         Some(m) => Some(
             gmail

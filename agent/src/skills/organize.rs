@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::args::Line;
 use crate::guard::Guard;
+use crate::moves::Move;
 use crate::runner::{StepCtx, StepError};
 
 /// Moves shown one by one in the approval preview (the rest are counted per folder).
@@ -57,20 +58,6 @@ pub enum By {
     Pattern,
 }
 
-/// One planned move (workspace-relative paths) and what the file was when planned.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Move {
-    /// Where it is.
-    pub from: String,
-    /// Where it goes.
-    pub to: String,
-    /// Its size when planned.
-    pub size: u64,
-    /// Its modification time when planned (ns since the epoch).
-    #[serde(skip)]
-    pub mtime_ns: i64,
-}
-
 /// A sort, planned.
 #[derive(Debug, Default, Clone, Serialize, JsonSchema)]
 pub struct Plan {
@@ -79,15 +66,6 @@ pub struct Plan {
     /// Names already taken at the destination: `(wanted, given)`.
     pub conflicts: Vec<(String, String)>,
     /// Files left where they are: `(path, why)`.
-    pub skipped: Vec<(String, String)>,
-}
-
-/// What the moves of a plan came to.
-#[derive(Debug, Default)]
-pub struct Moved {
-    /// Files moved.
-    pub moved: usize,
-    /// Files left: `(path, why)`.
     pub skipped: Vec<(String, String)>,
 }
 
@@ -239,61 +217,6 @@ pub fn plan(
     Ok(plan)
 }
 
-/// Move the planned files under `root`, each only if it is still what was planned and its new
-/// name is still free; every folder made and every move goes into `log` first.
-pub fn carry_out(
-    root: &Path,
-    moves: &[Move],
-    log: &mut crate::journal::MoveLog,
-) -> Result<Moved, String> {
-    use crate::journal::{mtime_of, MoveEntry};
-    let mut made = HashSet::new();
-    let mut done = Moved::default();
-    for m in moves {
-        let (src, dst) = (root.join(&m.from), root.join(&m.to));
-        let still = std::fs::symlink_metadata(&src)
-            .ok()
-            .filter(|meta| meta.is_file() && meta.len() == m.size && mtime_of(meta) == m.mtime_ns);
-        if still.is_none() {
-            done.skipped
-                .push((m.from.clone(), "changed or gone since the plan".into()));
-            continue;
-        }
-        if std::fs::symlink_metadata(&dst).is_ok() {
-            done.skipped
-                .push((m.from.clone(), format!("{} was taken since the plan", m.to)));
-            continue;
-        }
-        let parent = m.to.rsplit_once('/').map(|(d, _)| d).unwrap_or_default();
-        if !parent.is_empty() && made.insert(parent.to_string()) {
-            // Each folder this run makes, outermost first, so undo can remove it.
-            let mut new_dirs = Vec::new();
-            let mut cur = Path::new(parent);
-            while !cur.as_os_str().is_empty() && std::fs::symlink_metadata(root.join(cur)).is_err()
-            {
-                new_dirs.push(cur.to_string_lossy().into_owned());
-                cur = cur.parent().unwrap_or(Path::new(""));
-            }
-            for d in new_dirs.iter().rev() {
-                log.record(&MoveEntry::Made { dir: d.clone() })
-                    .map_err(|e| e.to_string())?;
-            }
-            std::fs::create_dir_all(root.join(parent))
-                .map_err(|e| format!("making {parent}: {e}"))?;
-        }
-        log.record(&MoveEntry::Moved {
-            from: m.from.clone(),
-            to: m.to.clone(),
-            size: m.size,
-            mtime_ns: m.mtime_ns,
-        })
-        .map_err(|e| e.to_string())?;
-        std::fs::rename(&src, &dst).map_err(|e| format!("moving {}: {e}", m.from))?;
-        done.moved += 1;
-    }
-    Ok(done)
-}
-
 /// `files.organize`: plan, show the plan (the approval), move.
 pub(super) async fn organize(
     g: Guard,
@@ -347,7 +270,7 @@ pub(super) async fn organize(
     if a.dry_run || plan.moves.is_empty() {
         return Ok(out);
     }
-    let report = g.move_files(a.folder.as_str(), &plan, &out).await?;
+    let report = g.move_files(a.folder.as_str(), &plan.moves, &out).await?;
     out.moved = report.moved;
     out.skipped.extend(report.skipped);
     Ok(out)
@@ -536,7 +459,7 @@ mod tests {
         touch(&inbox.join("Spreadsheets"), "c.csv", b"someone else's");
         let journal = crate::journal::Journal::new(ws);
         let mut log = journal.move_log("J").unwrap();
-        let done = carry_out(ws, &plan.moves, &mut log).unwrap();
+        let done = crate::moves::carry_out(ws, &plan.moves, &mut log).unwrap();
         log.finish().unwrap();
         assert_eq!(done.moved, 2, "{:?}", done.skipped);
         let why: Vec<&str> = done.skipped.iter().map(|s| s.0.as_str()).collect();
@@ -581,7 +504,7 @@ mod tests {
         let plan = plan(&inbox, "inbox", By::Type, None, None).unwrap();
         let journal = crate::journal::Journal::new(ws);
         let mut log = journal.move_log("J").unwrap();
-        carry_out(ws, &plan.moves, &mut log).unwrap();
+        crate::moves::carry_out(ws, &plan.moves, &mut log).unwrap();
         log.finish().unwrap();
         touch(&inbox, "a.png", b"a new one");
         let err = journal.undo("J", true).unwrap_err().to_string();

@@ -69,6 +69,10 @@ pub struct External {
     pub connection: String,
     /// Its id there.
     pub id: String,
+    /// What it was before the job changed it (a calendar event updated), to put back on undo;
+    /// absent for something the job created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
 }
 
 /// One line of a job's move log.
@@ -230,11 +234,35 @@ impl Journal {
         connection: &str,
         id: &str,
     ) -> Result<(), JournalError> {
+        self.external_change(job, kind, connection, id, None)
+    }
+
+    /// Record something outside the workspace the job changed, with what it was before.
+    pub fn changed_external(
+        &self,
+        job: &str,
+        kind: &str,
+        connection: &str,
+        id: &str,
+        before: serde_json::Value,
+    ) -> Result<(), JournalError> {
+        self.external_change(job, kind, connection, id, Some(before))
+    }
+
+    fn external_change(
+        &self,
+        job: &str,
+        kind: &str,
+        connection: &str,
+        id: &str,
+        before: Option<serde_json::Value>,
+    ) -> Result<(), JournalError> {
         let mut list = self.externals(job)?;
         list.push(External {
             kind: kind.to_string(),
             connection: connection.to_string(),
             id: id.to_string(),
+            before,
         });
         let p = self.dir.join(job).join("external.json");
         atomic_write(&p, &serde_json::to_vec_pretty(&list).unwrap_or_default())

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use google_calendar3::api::{Event, EventDateTime, Events};
+
+/// The Calendar API's types (events to create and patch).
+pub use google_calendar3::api;
 use google_calendar3::common::{self, Delegate, Retry};
 use google_calendar3::CalendarHub;
 use serde::{Deserialize, Serialize};
@@ -162,6 +165,43 @@ impl Delegate for Capture {
     }
 }
 
+/// One API call's result as the retry loop takes it: transient failures retried, the rest
+/// classified by status (401 refreshes the token, 429 and 5xx wait, others fail).
+fn outcome<T>(out: std::result::Result<T, common::Error>, dlg: &Capture, what: &str) -> Attempt<T> {
+    match out {
+        Ok(v) => Attempt::Done(v),
+        Err(common::Error::BadRequest(v)) => classify(
+            Provider::Google,
+            dlg.status,
+            dlg.retry_after,
+            Some(&v),
+            what,
+        ),
+        Err(common::Error::Failure(resp)) => {
+            let ra = retry_after_secs(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+            );
+            classify(Provider::Google, resp.status().as_u16(), ra, None, what)
+        }
+        Err(common::Error::HttpError(e)) => Attempt::Retry {
+            retry_after: None,
+            quota: false,
+            message: e.to_string(),
+        },
+        Err(common::Error::Io(e)) => Attempt::Retry {
+            retry_after: None,
+            quota: false,
+            message: e.to_string(),
+        },
+        Err(e) => Attempt::Fail(ConnectorError::Protocol {
+            provider: "Google Calendar".into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
 /// How far back and ahead a full sync looks.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -239,9 +279,7 @@ impl Calendar {
             Provider::Google,
             &self.tokens,
             |token| async move {
-                let mut hub = CalendarHub::new(self.client.clone(), token);
-                hub.root_url(self.root_url.clone());
-                hub.base_url(self.base_url.clone());
+                let hub = self.hub(token);
                 let mut dlg = Capture::default();
                 let mut call = hub
                     .events()
@@ -260,44 +298,108 @@ impl Calendar {
                 }
                 self.requests.fetch_add(1, Ordering::Relaxed);
                 let out = call.delegate(&mut dlg).doit().await;
-                match out {
-                    Ok((_, events)) => Attempt::Done(events),
-                    Err(common::Error::BadRequest(v)) => classify(
-                        Provider::Google,
-                        dlg.status,
-                        dlg.retry_after,
-                        Some(&v),
-                        "calendar events",
-                    ),
-                    Err(common::Error::Failure(resp)) => {
-                        let ra = retry_after_secs(
-                            resp.headers()
-                                .get("retry-after")
-                                .and_then(|v| v.to_str().ok()),
-                        );
-                        classify(
-                            Provider::Google,
-                            resp.status().as_u16(),
-                            ra,
-                            None,
-                            "calendar events",
-                        )
-                    }
-                    Err(common::Error::HttpError(e)) => Attempt::Retry {
-                        retry_after: None,
-                        quota: false,
-                        message: e.to_string(),
-                    },
-                    Err(common::Error::Io(e)) => Attempt::Retry {
-                        retry_after: None,
-                        quota: false,
-                        message: e.to_string(),
-                    },
-                    Err(e) => Attempt::Fail(ConnectorError::Protocol {
-                        provider: "Google Calendar".into(),
-                        message: e.to_string(),
-                    }),
-                }
+                outcome(out.map(|(_, events)| events), &dlg, "calendar events")
+            },
+        )
+        .await
+    }
+
+    fn hub(&self, token: String) -> CalendarHub<Connector> {
+        let mut hub = CalendarHub::new(self.client.clone(), token);
+        hub.root_url(self.root_url.clone());
+        hub.base_url(self.base_url.clone());
+        hub
+    }
+
+    /// One event as the API has it now.
+    pub async fn event(&self, calendar_id: &str, id: &str) -> Result<Event> {
+        with_retries(
+            &self.policy,
+            Provider::Google,
+            &self.tokens,
+            |token| async move {
+                let mut dlg = Capture::default();
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .hub(token)
+                    .events()
+                    .get(calendar_id, id)
+                    .delegate(&mut dlg)
+                    .doit()
+                    .await;
+                outcome(out.map(|(_, e)| e), &dlg, "calendar event")
+            },
+        )
+        .await
+    }
+
+    /// Create `event` (`events.insert`). Its `id` should be set by the caller: an insert whose
+    /// answer was lost is not repeated blindly, the event is looked up by that id instead.
+    pub async fn insert(&self, calendar_id: &str, event: Event) -> Result<Event> {
+        let made = with_retries(&self.policy, Provider::Google, &self.tokens, |token| {
+            let event = event.clone();
+            async move {
+                let mut dlg = Capture::default();
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .hub(token)
+                    .events()
+                    .insert(event, calendar_id)
+                    .send_updates("all")
+                    .delegate(&mut dlg)
+                    .doit()
+                    .await;
+                outcome(out.map(|(_, e)| e), &dlg, "calendar event insert")
+            }
+        })
+        .await;
+        match (made, event.id.as_deref()) {
+            (Ok(e), _) => Ok(e),
+            // Made by an earlier attempt (a 409 for the id, or an answer that was lost)?
+            (Err(first), Some(id)) => self.event(calendar_id, id).await.map_err(|_| first),
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Change the fields `patch` sets (`events.patch`); attendees are told.
+    pub async fn patch(&self, calendar_id: &str, id: &str, patch: Event) -> Result<Event> {
+        with_retries(&self.policy, Provider::Google, &self.tokens, |token| {
+            let patch = patch.clone();
+            async move {
+                let mut dlg = Capture::default();
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .hub(token)
+                    .events()
+                    .patch(patch, calendar_id, id)
+                    .send_updates("all")
+                    .delegate(&mut dlg)
+                    .doit()
+                    .await;
+                outcome(out.map(|(_, e)| e), &dlg, "calendar event patch")
+            }
+        })
+        .await
+    }
+
+    /// Delete an event (`events.delete`); attendees are told.
+    pub async fn delete(&self, calendar_id: &str, id: &str) -> Result<()> {
+        with_retries(
+            &self.policy,
+            Provider::Google,
+            &self.tokens,
+            |token| async move {
+                let mut dlg = Capture::default();
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .hub(token)
+                    .events()
+                    .delete(calendar_id, id)
+                    .send_updates("all")
+                    .delegate(&mut dlg)
+                    .doit()
+                    .await;
+                outcome(out.map(|_| ()), &dlg, "calendar event delete")
             },
         )
         .await

@@ -5,6 +5,7 @@
 mod util;
 
 mod attacks;
+mod calendar_write;
 mod cli;
 mod connectors;
 mod dispatch;

@@ -81,6 +81,52 @@ pub async fn undo(args: UndoArgs, workspace: &Path, config: &Config) -> anyhow::
         }
     }
 
+    // Calendar events: one it made is deleted, one it changed gets its old fields back (newest
+    // change first).
+    let events: Vec<_> = pages
+        .iter()
+        .rev()
+        .filter(|p| p.kind == "calendar.event" || p.kind == "calendar.event.updated")
+        .collect();
+    if !events.is_empty() {
+        let hub = connector_hub(workspace, config).await?;
+        for e in events {
+            let conn: deskhand_connectors::ConnectionId = e
+                .connection
+                .parse()
+                .map_err(|x| anyhow::anyhow!("journal names connection {:?}: {x}", e.connection))?;
+            let (cal_id, event_id) =
+                e.id.rsplit_once('/')
+                    .with_context(|| format!("journal names event {:?}", e.id))?;
+            let cal = hub.calendar(&conn).await?;
+            if e.kind == "calendar.event" {
+                cal.delete(cal_id, event_id).await.with_context(|| {
+                    format!("the files are restored, but deleting calendar event {event_id} failed; delete it in Google Calendar")
+                })?;
+                store.audit().record(
+                    "calendar.deleted",
+                    Some(&args.job),
+                    serde_json::json!({"calendar": cal_id, "event": event_id}),
+                );
+                outln!("deleted calendar event {event_id}")?;
+            } else {
+                let before: deskhand_connectors::calendar::api::Event = serde_json::from_value(
+                    e.before.clone().unwrap_or_default(),
+                )
+                .with_context(|| format!("the journal's copy of event {event_id} is unreadable"))?;
+                cal.patch(cal_id, event_id, before).await.with_context(|| {
+                    format!("restoring calendar event {event_id} failed; its earlier fields are in the audit log (calendar.updated)")
+                })?;
+                store.audit().record(
+                    "calendar.restored",
+                    Some(&args.job),
+                    serde_json::json!({"calendar": cal_id, "event": event_id}),
+                );
+                outln!("restored calendar event {event_id}")?;
+            }
+        }
+    }
+
     // Drafts it saved in Gmail are deleted (nothing was sent; a draft sent or deleted since is
     // said to be gone).
     let drafts: Vec<_> = pages.iter().filter(|p| p.kind == "gmail.draft").collect();

@@ -181,6 +181,20 @@ impl Effects {
         self.store.audit().record(kind, Some(&self.job), details);
     }
 
+    /// Journal something outside the workspace this job changed, with what it was before (a
+    /// calendar event updated), so undo can put it back.
+    pub fn changed(
+        &self,
+        kind: &str,
+        connection: &str,
+        id: &str,
+        before: Value,
+    ) -> Result<(), StepError> {
+        self.journal
+            .changed_external(&self.job, kind, connection, id, before)
+            .map_err(StepError::from)
+    }
+
     /// Journal something created outside the workspace (a Notion page), so undo can remove it.
     pub fn created(&self, kind: &str, connection: &str, id: &str) -> Result<(), StepError> {
         self.journal

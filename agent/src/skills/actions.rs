@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 
 use super::args::{fields_of, params_of, schema_of};
 use super::{
-    browser_steps, files, mail, organize, person, prompt, reports, slides, tasks_sync, ParamDef,
+    browser_steps, calendar_write, files, mail, organize, person, prompt, reports, slides,
+    tasks_sync, ParamDef,
 };
 use crate::guard::{Access, Guard, Permissions};
 use crate::runner::{StepCtx, StepError};
@@ -223,6 +224,30 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
                 retry: true,
             },
             crate::connector_skills::gmail_search,
+        ),
+        action(
+            Meta {
+                name: "calendar.create",
+                description: "Create a Google Calendar event (title, start and end with a time zone, description, place, guests); asks first showing the whole event unless allowed; guests are told; `deskhand undo` deletes it. Needs the calendar.events scope.",
+                needs: &[Need::Connector("calendar", Write)],
+                consequential: &["external-write"],
+                direct: true,
+                timeout: secs(60),
+                retry: true,
+            },
+            calendar_write::create,
+        ),
+        action(
+            Meta {
+                name: "calendar.update",
+                description: "Change fields of a Google Calendar event (by id from calendar.agenda); asks first showing it before and after unless allowed; guests are told; `deskhand undo` puts the old fields back. Needs the calendar.events scope.",
+                needs: &[Need::Connector("calendar", Write)],
+                consequential: &["external-write"],
+                direct: true,
+                timeout: secs(60),
+                retry: false,
+            },
+            calendar_write::update,
         ),
         action(
             Meta {

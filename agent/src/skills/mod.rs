@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod args;
 mod browser_steps;
+mod calendar_write;
 mod files;
 pub mod install;
 mod mail;

@@ -86,3 +86,47 @@ async fn a_reply_draft_goes_into_its_thread_nothing_is_sent_and_undo_deletes_it(
     assert!(out.contains("deleted Gmail draft"), "{out}");
     assert!(env.h().drafts().is_empty(), "undo deleted the draft");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meeting_prep_drafts_an_agenda_per_meeting_with_guests_and_sends_nothing() {
+    let env = Env::start(FakeData::bundled().unwrap()).await;
+    let ws = env.ws.path();
+    std::fs::write(
+        ws.join("TASKS.md"),
+        "# Tasks\n\n## Inbox\n\n- [ ] Bring Alan the Enigma notes @alan due:2026-11-27\n- [ ] Book the Lisbon hotel\n",
+    )
+    .unwrap();
+    let (ok, out, err) = env.connect("google", &["--scope", COMPOSE]).await;
+    assert!(ok, "{out}{err}");
+    let sent_before = env.h().sent_messages().len();
+    // The day before "Lunch with Alan" (2026-11-27); the all-day and guest-less ones are left.
+    let (ok, out, err) = env
+        .run(&["/meeting-prep", "date=2026-11-26", "tz=Europe/Berlin"])
+        .await;
+    assert!(ok, "{out}{err}");
+    let drafts = env.h().drafts();
+    assert_eq!(drafts.len(), 1, "{drafts:?}");
+    let raw = &drafts[0].2;
+    for want in [
+        "Subject: Agenda: Lunch with Alan",
+        "alan@bletchley.example",
+        "Bring Alan the Enigma notes (due 2026-11-27)",
+        "Anything else?",
+    ] {
+        assert!(raw.contains(want), "{want:?} not in\n{raw}");
+    }
+    assert!(
+        !raw.contains("Lisbon"),
+        "only tasks that name a guest: {raw}"
+    );
+    assert_eq!(
+        env.h().sent_messages().len(),
+        sent_before,
+        "nothing was sent"
+    );
+    let jobs = env.json(&["jobs", "list", "--json"]).await;
+    let id = jobs[0]["id"].as_str().unwrap().to_string();
+    let (ok, out, err) = env.run(&["undo", &id]).await;
+    assert!(ok, "{out}{err}");
+    assert!(env.h().drafts().is_empty(), "undo deleted the draft");
+}

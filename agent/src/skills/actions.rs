@@ -227,6 +227,22 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
         ),
         action(
             Meta {
+                name: "meetings.prep",
+                description: "For tomorrow's meetings with guests, a short agenda mail to them saved as a Gmail draft (never sent): their recent mail, open tasks naming them, the invitation's text. A Markdown list in reports/. Undo deletes the drafts.",
+                needs: &[
+                    Need::Connector("calendar", Read),
+                    Need::Connector("gmail", Write),
+                    Need::Workspace("reports/x"),
+                ],
+                consequential: &[],
+                direct: false,
+                timeout: secs(600),
+                retry: false,
+            },
+            reports::meeting_prep,
+        ),
+        action(
+            Meta {
                 name: "calendar.create",
                 description: "Create a Google Calendar event (title, start and end with a time zone, description, place, guests); asks first showing the whole event unless allowed; guests are told; `deskhand undo` deletes it. Needs the calendar.events scope.",
                 needs: &[Need::Connector("calendar", Write)],

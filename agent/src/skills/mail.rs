@@ -64,7 +64,7 @@ fn compose(
 
 /// The account's Gmail client and address, once the connection is known to hold one of
 /// `scopes` (else the `deskhand connect` that grants the first, for what it may not `do_what`).
-async fn sender(
+pub(super) async fn sender(
     g: &Guard,
     id: &deskhand_connectors::ConnectionId,
     scopes: &[&str],
@@ -148,11 +148,32 @@ pub(super) async fn send(g: Guard, a: SendArgs, _: StepCtx) -> Result<Value, Ste
 }
 
 /// Scopes that allow `drafts.create` (a send-only grant does not).
-const DRAFT_SCOPES: [&str; 3] = [
+pub(super) const DRAFT_SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/gmail.compose",
     "https://www.googleapis.com/auth/gmail.modify",
     "https://mail.google.com/",
 ];
+
+/// Save a new plain-text mail as a draft (not a reply), journaled so undo deletes it: its id.
+pub(super) async fn save_draft(
+    g: &Guard,
+    gmail: &deskhand_connectors::gmail::Gmail,
+    connection: &deskhand_connectors::ConnectionId,
+    from: Mailbox,
+    to: &Mailboxes,
+    subject: &str,
+    body: String,
+) -> Result<String, StepError> {
+    let raw = compose(from, to, None, subject, body)?;
+    let made = gmail.create_draft(&raw, None).await?;
+    g.created_outside(
+        "gmail.draft",
+        &connection.to_string(),
+        &made.id,
+        json!({"draft": made.id, "to": to.to_string(), "subject": subject, "bytes": raw.len()}),
+    )?;
+    Ok(made.id)
+}
 
 /// `gmail.draft`'s arguments.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]

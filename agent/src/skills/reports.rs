@@ -655,3 +655,147 @@ mod tests {
         assert_eq!(name_of("\"Hopper, Grace\" <g@n.example>"), "Hopper, Grace");
     }
 }
+
+/// `meetings.prep`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PrepArgs {
+    /// The day whose next day's meetings are prepared, YYYY-MM-DD (default today).
+    date: Option<Day>,
+    /// IANA time zone (default the machine's).
+    tz: Option<Line>,
+    #[serde(flatten)]
+    account: Account,
+}
+
+/// How far back mail from a meeting's guests counts for its agenda.
+const PREP_MAIL_DAYS: i64 = 14;
+
+/// `meetings.prep`: for each of tomorrow's meetings with guests, a short agenda mail saved as a
+/// Gmail draft to them (never sent): what they wrote lately, the open tasks that name them, and
+/// the meeting's own description. A Markdown list of the drafts in reports/.
+pub(super) async fn meeting_prep(g: Guard, a: PrepArgs, _: StepCtx) -> Result<Value, StepError> {
+    g.connector("calendar", Access::Read).await?;
+    let hub = g.connector("gmail", Access::Read).await?;
+    let tz = zone(a.tz.as_ref())?;
+    let day = match a.date.as_ref().map(|d| d.0.as_str()) {
+        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| fatal(format!("date {d:?} is not YYYY-MM-DD")))?,
+        None => Utc::now().with_timezone(&tz).date_naive(),
+    };
+    let google = a.account.of(Provider::Google);
+    let google_s = google.to_string();
+    let cache = hub.cache();
+    let (from_day, to_day) = (
+        midnight(tz, day + Days::days(1)),
+        midnight(tz, day + Days::days(2)),
+    );
+    let events = cache
+        .agenda(Some(&google_s), from_day.timestamp(), to_day.timestamp())
+        .map_err(fatal)?;
+    let (gmail, me) =
+        super::mail::sender(&g, &google, &super::mail::DRAFT_SCOPES, "write drafts").await?;
+    let my_address = me.email.to_string().to_lowercase();
+    let mail = inbox(
+        &google_s,
+        midnight(tz, day - Days::days(PREP_MAIL_DAYS)),
+        Utc::now(),
+        cache,
+    )?;
+    let tasks_text = read_text(&g, "TASKS.md").await?;
+    let tasks = TaskList::parse(&tasks_text);
+    let open: Vec<&Task> = tasks.tasks().iter().filter(|t| !t.done).collect();
+    let people = People(Memory::parse(&read_text(&g, "MEMORY.md").await?).people());
+
+    let mut drafts = Vec::new();
+    let mut md = format!("# Meeting prep for {}\n\n", day + Days::days(1));
+    for e in &events {
+        let guests: Vec<&String> = e
+            .attendees
+            .iter()
+            .filter(|a| a.to_lowercase() != my_address)
+            .collect();
+        if guests.is_empty() || e.all_day {
+            continue;
+        }
+        let names: Vec<String> = guests
+            .iter()
+            .map(|a| {
+                let shown = people.show(a, "");
+                shown
+                    .split(['(', '@'])
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        let first_names: Vec<&str> = names
+            .iter()
+            .map(|n| n.split_whitespace().next().unwrap_or(n))
+            .collect();
+        let mut items: Vec<String> = Vec::new();
+        for m in mail
+            .iter()
+            .filter(|m| guests.iter().any(|g| **g == email_of(&m.from)))
+        {
+            items.push(format!("Your mail \"{}\"", m.subject));
+        }
+        for t in &open {
+            let named = t.owner.as_deref().is_some_and(|o| {
+                let o = o.to_lowercase();
+                guests.iter().any(|g| g.starts_with(&format!("{o}@")))
+                    || first_names.iter().any(|f| f.to_lowercase() == o)
+            });
+            if named {
+                let due = t.due.map(|d| format!(" (due {d})")).unwrap_or_default();
+                items.push(format!("{}{due}", t.title));
+            }
+        }
+        if !e.description.trim().is_empty() {
+            items.push(format!("From the invitation: {}", e.description.trim()));
+        }
+        items.push("Anything else?".into());
+        let when = format!(
+            "{}–{}",
+            local(tz, e.start_ts).format("%a %e %b, %H:%M"),
+            local(tz, e.end_ts).format("%H:%M")
+        );
+        let place = if e.location.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", e.location)
+        };
+        let mut body = format!(
+            "Hi {},\n\nfor \"{}\" ({when}{place}), I would like to go through:\n\n",
+            first_names.join(" and "),
+            e.summary
+        );
+        for (i, it) in items.iter().enumerate() {
+            body.push_str(&format!("{}. {it}\n", i + 1));
+        }
+        let to_text = guests
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let to: lettre::message::Mailboxes = to_text
+            .parse()
+            .map_err(|e| fatal(format!("guests {to_text:?}: {e}")))?;
+        let subject = format!("Agenda: {}", e.summary);
+        let id =
+            super::mail::save_draft(&g, &gmail, &google, me.clone(), &to, &subject, body).await?;
+        md.push_str(&format!(
+            "- **{}** ({when}) → draft to {} with {} item(s)\n",
+            e.summary,
+            to_text,
+            items.len()
+        ));
+        drafts
+            .push(json!({"meeting": e.summary, "to": to_text, "draft": id, "items": items.len()}));
+    }
+    if drafts.is_empty() {
+        md.push_str("No meetings with guests.\n");
+    }
+    let path = g.write_output("md", md.into_bytes()).await?;
+    Ok(json!({"path": path, "drafts": drafts}))
+}

@@ -39,6 +39,48 @@ pub struct Config {
     /// `[nats]`: TLS and credentials for a NATS queue or hub.
     #[serde(default)]
     pub nats: crate::queue::auth::NatsSection,
+    /// `[files]`: folders outside the workspace the person lets skills sort.
+    #[serde(default)]
+    pub files: FilesSection,
+}
+
+/// `[files]` in config.toml.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSection {
+    /// `[[files.granted]]`: a folder outside the workspace and the skills that may sort it.
+    #[serde(default)]
+    pub granted: Vec<Grant>,
+}
+
+/// A folder outside the workspace the person granted to some skills (`files.organize` in them
+/// may move files inside it; nothing else may).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// The folder: absolute, or `~/…` for one in the home folder.
+    pub path: String,
+    /// The skills that may sort it, by name (e.g. `organize-folder`).
+    pub skills: Vec<String>,
+}
+
+impl Grant {
+    /// The folder as an absolute path (`~/` from `$HOME`); `None` when it is neither absolute
+    /// nor in a known home folder.
+    pub fn folder(&self) -> Option<PathBuf> {
+        expand_home(&self.path)
+    }
+}
+
+/// `~/x` → `$HOME/x`; an absolute path as it is; anything else `None`.
+pub fn expand_home(path: &str) -> Option<PathBuf> {
+    let path = path.trim();
+    if let Some(rest) = path.strip_prefix("~/").or((path == "~").then_some("")) {
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+        return Some(PathBuf::from(home).join(rest));
+    }
+    let p = PathBuf::from(path);
+    p.is_absolute().then_some(p)
 }
 
 /// `[model]` in config.toml (the key is never here: environment or keyring).

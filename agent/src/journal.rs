@@ -96,6 +96,12 @@ pub enum MoveEntry {
         /// Workspace-relative.
         dir: String,
     },
+    /// The entries after this one are relative to `root`: a folder outside the workspace the
+    /// person granted (absolute), or the workspace again (empty).
+    Root {
+        /// The folder, absolute; empty for the workspace.
+        root: String,
+    },
 }
 
 /// A job's move log, open for appending.
@@ -334,10 +340,31 @@ impl Journal {
     /// `force`, then left); a file now at an old name is never replaced.
     fn undo_moves(&self, job: &str, force: bool) -> Result<Vec<String>, JournalError> {
         let moves = self.moves(job)?;
-        let root = self.files.root().to_path_buf();
-        let now_of = |rel: &str| std::fs::symlink_metadata(root.join(rel)).ok();
-        let (mut changed, mut clobber) = (Vec::new(), Vec::new());
+        let workspace = self.files.root().to_path_buf();
+        // Each entry's folder: the workspace, or a granted one named by a `Root` entry before it.
+        let mut roots = Vec::with_capacity(moves.len());
+        let mut root = workspace.clone();
         for m in &moves {
+            if let MoveEntry::Root { root: r } = m {
+                root = if r.is_empty() {
+                    workspace.clone()
+                } else {
+                    PathBuf::from(r)
+                };
+            }
+            roots.push(root.clone());
+        }
+        let shown = |root: &Path, rel: &str| {
+            if root == workspace {
+                rel.to_string()
+            } else {
+                root.join(rel).display().to_string()
+            }
+        };
+        let now_of = |root: &Path, rel: &str| std::fs::symlink_metadata(root.join(rel)).ok();
+        let (mut changed, mut clobber) = (Vec::new(), Vec::new());
+        for (m, root) in moves.iter().zip(&roots) {
+            let now_of = |rel: &str| now_of(root, rel);
             if let MoveEntry::Moved {
                 from,
                 to,
@@ -352,12 +379,12 @@ impl Journal {
                             && mtime_of(&meta) == *mtime_ns =>
                     {
                         if now_of(from).is_some() {
-                            clobber.push(from.clone());
+                            clobber.push(shown(root, from));
                         }
                     }
                     // Logged but never moved (the run stopped between the two).
                     None if now_of(from).is_some() => {}
-                    _ => changed.push(to.clone()),
+                    _ => changed.push(shown(root, to)),
                 }
             }
         }
@@ -375,10 +402,10 @@ impl Journal {
             });
         }
         let mut done = Vec::new();
-        for m in moves.iter().rev() {
+        for (m, root) in moves.iter().zip(&roots).rev() {
             match m {
                 MoveEntry::Moved { from, to, .. } => {
-                    if changed.contains(to) || now_of(to).is_none() {
+                    if changed.contains(&shown(root, to)) || now_of(root, to).is_none() {
                         continue;
                     }
                     let (src, dst) = (root.join(to), root.join(from));
@@ -386,12 +413,13 @@ impl Journal {
                         std::fs::create_dir_all(d).map_err(|e| self.io(d, e))?;
                     }
                     std::fs::rename(&src, &dst).map_err(|e| self.io(&src, e))?;
-                    done.push(from.clone());
+                    done.push(shown(root, from));
                 }
                 MoveEntry::Made { dir } => {
                     // Only if empty: the person may have put files there since.
                     let _ = std::fs::remove_dir(root.join(dir));
                 }
+                MoveEntry::Root { .. } => {}
             }
         }
         Ok(done)
@@ -456,7 +484,8 @@ impl Journal {
                 diff,
             });
         }
-        let mut done = Vec::new();
+        // What the moves put back, then what the writes restored.
+        let mut done = moved_back.unwrap_or_default();
         for c in changes.iter().rev() {
             match &c.blob {
                 Some(b) => {

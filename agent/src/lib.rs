@@ -31,6 +31,7 @@ pub mod journal;
 pub mod mcp;
 pub mod model_key;
 pub mod moves;
+pub mod open_files;
 pub mod planner;
 pub mod plugins;
 pub mod queue;

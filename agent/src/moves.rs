@@ -35,19 +35,56 @@ pub struct Moved {
     pub skipped: Vec<(String, String)>,
 }
 
+/// Is `rel` a relative path that stays inside `root` without passing a symbolic link (for the
+/// folders outside the workspace a person granted, where the workspace's own resolver does not
+/// apply)?
+pub fn stays_inside(root: &Path, rel: &str) -> Result<(), String> {
+    let path = Path::new(rel);
+    if rel.is_empty()
+        || path.is_absolute()
+        || path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err("not a plain path inside the granted folder".into());
+    }
+    let mut at = root.to_path_buf();
+    let parts: Vec<_> = path.components().collect();
+    for part in &parts[..parts.len() - 1] {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symbolic link: moves never pass one",
+                    at.display()
+                ))
+            }
+            Ok(m) if !m.is_dir() => return Err(format!("{} is not a folder", at.display())),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Move the planned files under `root`, each only if it is still what was planned and its new
 /// name is still free; every folder made and every move goes into `log` first.
 pub fn carry_out(root: &Path, moves: &[Move], log: &mut MoveLog) -> Result<Moved, String> {
     let mut made = HashSet::new();
     let mut done = Moved::default();
+    let busy = crate::open_files::open_for_writing();
     for m in moves {
         let (src, dst) = (root.join(&m.from), root.join(&m.to));
         let still = std::fs::symlink_metadata(&src)
             .ok()
             .filter(|meta| meta.is_file() && meta.len() == m.size && mtime_of(meta) == m.mtime_ns);
-        if still.is_none() {
+        let Some(meta) = still else {
             done.skipped
                 .push((m.from.clone(), "changed or gone since the plan".into()));
+            continue;
+        };
+        if busy.contains(&crate::open_files::id_of(&meta)) {
+            done.skipped
+                .push((m.from.clone(), crate::open_files::WHY.into()));
             continue;
         }
         if std::fs::symlink_metadata(&dst).is_ok() {

@@ -472,6 +472,21 @@ impl Store {
         .await
     }
 
+    /// When each job created since `since` was created (the dashboard's jobs chart).
+    pub async fn created_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        // Stored as RFC 3339 in UTC, so the text order is the time order.
+        let since = since.to_rfc3339();
+        self.with(move |c| {
+            let mut st = c.prepare_cached("SELECT created_at FROM jobs WHERE created_at >= ?1")?;
+            let rows = st.query_map(params![since], |r| r.get::<_, String>(0))?;
+            rows.map(|r| r.map(|t| ts(&t))).collect()
+        })
+        .await
+    }
+
     /// Jobs parked in the `held` state, oldest first.
     pub async fn held(&self) -> Result<Vec<JobRecord>, StoreError> {
         self.with(move |c| {
@@ -781,11 +796,6 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let outputs: String = r.get(6)?;
     let created: String = r.get(9)?;
     let updated: String = r.get(10)?;
-    let ts = |s: &str| {
-        DateTime::parse_from_rfc3339(s)
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
-    };
     Ok(JobRecord {
         id: r.get(0)?,
         skill: r.get(1)?,
@@ -800,6 +810,13 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         updated_at: ts(&updated),
         envelope: r.get(11)?,
     })
+}
+
+/// A stored RFC 3339 time (the epoch if it does not parse).
+fn ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -978,6 +978,41 @@
     setTimeout(remove, 5000);
   }
 
+  // The two points of a drag: the element to press, brought into view and checked as a click
+  // checks it (visible, enabled, stable, not covered), and the centre of the drop target, which
+  // must then be on screen too. No click guard: the release lands elsewhere by design.
+  async function prepareDrag(from, to) {
+    const r = resolve(from);
+    if (r.status !== 'ok') return r;
+    const el = r.el;
+    const bad = checkActionable(el, false);
+    if (bad) return Object.assign({ what: describeLocator(from), element: describe(el) }, bad);
+    const t = resolve(to);
+    if (t.status !== 'ok') return t;
+    el.scrollIntoView({ block: 'center', inline: 'nearest', behavior: 'instant' });
+    const a = el.getBoundingClientRect();
+    await nextFrame();
+    const b = el.getBoundingClientRect();
+    if (a.x !== b.x || a.y !== b.y || a.width !== b.width || a.height !== b.height) {
+      return { status: 'unstable', what: describeLocator(from), element: describe(el) };
+    }
+    const fr = topRect(el);
+    const x = fr.x + fr.width / 2;
+    const y = fr.y + fr.height / 2;
+    const hit = deepHit(x, y);
+    if (hit && hit !== el && !el.contains(hit) && !hostChainContains(el, hit)) {
+      return { status: 'covered', what: describeLocator(from), element: describe(el), by: describe(hit) };
+    }
+    const tr = topRect(t.el);
+    const tx = tr.x + tr.width / 2;
+    const ty = tr.y + tr.height / 2;
+    if (tx < 0 || ty < 0 || tx > innerWidth || ty > innerHeight) {
+      return { status: 'hidden', what: describeLocator(to), element: describe(t.el),
+        message: 'the drop target is not on screen together with the element to drag' };
+    }
+    return { status: 'ok', x, y, tx, ty, element: describe(el), target: describe(t.el) };
+  }
+
   function deepHit(x, y) {
     let doc = document;
     let hit = doc.elementFromPoint(x, y);
@@ -1105,7 +1140,7 @@
 
   const api = {
     version: VERSION,
-    norm, matchScore, fillForm, prepareClick, rectOf, scrollToElement, scrollBy, scrollStep, count,
+    norm, matchScore, fillForm, prepareClick, prepareDrag, rectOf, scrollToElement, scrollBy, scrollStep, count,
     syntheticClick,
     locate(loc) {
       const r = resolve(loc);

@@ -383,6 +383,45 @@ impl CdpPage {
         Ok(())
     }
 
+    /// Press at `from`, move to `to` in steps (so the page sees a drag, not a jump), release.
+    pub(crate) async fn drag(&self, from: (f64, f64), to: (f64, f64)) -> Result<()> {
+        const STEPS: u32 = 12;
+        let event = |kind: DispatchMouseEventType, (x, y): (f64, f64), held: bool| {
+            let mut p = DispatchMouseEventParams::new(kind.clone(), x, y);
+            p.button = Some(if held || kind == DispatchMouseEventType::MouseReleased {
+                MouseButton::Left
+            } else {
+                MouseButton::None
+            });
+            p.buttons = Some(if held { 1 } else { 0 });
+            if kind != DispatchMouseEventType::MouseMoved {
+                p.click_count = Some(1);
+            }
+            p
+        };
+        self.page
+            .execute(event(DispatchMouseEventType::MouseMoved, from, false))
+            .await
+            .map_err(cdp_err)?;
+        self.page
+            .execute(event(DispatchMouseEventType::MousePressed, from, true))
+            .await
+            .map_err(cdp_err)?;
+        for i in 1..=STEPS {
+            let t = f64::from(i) / f64::from(STEPS);
+            let at = (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t);
+            self.page
+                .execute(event(DispatchMouseEventType::MouseMoved, at, true))
+                .await
+                .map_err(cdp_err)?;
+        }
+        self.page
+            .execute(event(DispatchMouseEventType::MouseReleased, to, false))
+            .await
+            .map_err(cdp_err)?;
+        Ok(())
+    }
+
     /// PNG of the viewport, the full page, or a clip in document CSS pixels.
     pub(crate) async fn screenshot(
         &self,

@@ -67,6 +67,15 @@ impl Driver {
             Driver::Extension(p) => p.click_at(x, y).await,
         }
     }
+    async fn drag(&self, from: (f64, f64), to: (f64, f64)) -> Result<()> {
+        match self {
+            Driver::Cdp(p) => p.drag(from, to).await,
+            Driver::WebDriver(p) => p.drag(from, to).await,
+            Driver::Extension(_) => Err(Error::Unsupported(
+                "dragging needs trusted pointer input, which a tab reached through the extension does not have; use the headless browser".into(),
+            )),
+        }
+    }
     async fn html(&self) -> Result<String> {
         match self {
             Driver::Cdp(p) => p.html().await,
@@ -621,6 +630,30 @@ impl Page {
             navigated,
             url: self.url().await.unwrap_or_default(),
         })
+    }
+
+    /// Drag one element onto another as a person does with a mouse: press at the first one's
+    /// centre, move in small steps, release over the second one's (pointer and mouse events, as
+    /// a board or a slider listens for). The first is waited for as a click waits for its
+    /// element; the second must then be on screen too.
+    pub async fn drag(&self, from: &Locator, to: &Locator) -> Result<()> {
+        let what = format!("{from} onto {to}");
+        let w: &str = &what;
+        let (a, b) = self
+            .retry(w, move || async move {
+                let args = format!("{}, {}", json!(from), json!(to));
+                let v = self
+                    .driver
+                    .call("prepareDrag", &args)
+                    .await
+                    .map_err(|e| self.crashed(e))?;
+                Ok(match outcome(&v, w)? {
+                    None => Step::Done(((f(&v, "x"), f(&v, "y")), (f(&v, "tx"), f(&v, "ty")))),
+                    Some((reason, candidates)) => Step::Retry { reason, candidates },
+                })
+            })
+            .await?;
+        self.driver.drag(a, b).await.map_err(|e| self.crashed(e))
     }
 
     /// Scroll an element into the middle of the viewport.

@@ -176,6 +176,30 @@ impl WdPage {
         Ok(())
     }
 
+    /// Press at `from`, move to `to` over a fifth of a second (the driver sends the moves in
+    /// between), release.
+    pub(crate) async fn drag(&self, from: (f64, f64), to: (f64, f64)) -> Result<()> {
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: from.0.round(),
+                y: from.1.round(),
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::MoveTo {
+                duration: Some(std::time::Duration::from_millis(200)),
+                x: to.0.round(),
+                y: to.1.round(),
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.client.perform_actions(mouse).await.map_err(wd_err)?;
+        Ok(())
+    }
+
     /// Viewport PNG, or the element's PNG when a marked element is given.
     /// The page printed to PDF (W3C "Print Page") on paper of this size (inches), no margins.
     pub(crate) async fn pdf(&self, width_in: f64, height_in: f64) -> Result<Vec<u8>> {

@@ -201,3 +201,128 @@ fn a_move_a_rename_and_a_delete_are_journaled_and_undone_and_never_overwrite() {
     assert!(err.contains("never replaces a file"), "{err}");
     assert!(tree(w) == again);
 }
+
+/// `deskhand` with `HOME` set (for `~/Downloads`).
+fn run_at_home(ws: &Path, home: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = crate::util::deskhand()
+        .args(args)
+        .env("DESKHAND_WORKSPACE", ws)
+        .env("HOME", home)
+        .env("DESKHAND_USER_CONFIG", "")
+        .env_remove("DESKHAND_QUEUE")
+        .output()
+        .expect("run deskhand");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_granted_folder_outside_the_workspace_is_sorted_and_undone_and_no_other_is() {
+    let ws = temp();
+    let w = ws.path();
+    let home = temp();
+    let downloads = home.path().join("Downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    for (n, bytes) in [
+        ("report.pdf", "pdf"),
+        ("photo.png", "png"),
+        ("old.zip", "zip"),
+    ] {
+        std::fs::write(downloads.join(n), bytes).unwrap();
+    }
+    // A download still being written (this process holds it open), and an Images folder that
+    // is a link to somewhere else.
+    let part = downloads.join("movie.mp4.part");
+    let writing = std::fs::File::create(&part).unwrap();
+    let elsewhere = temp();
+    std::os::unix::fs::symlink(elsewhere.path(), downloads.join("Images")).unwrap();
+    let other = temp();
+    std::fs::write(other.path().join("notes.txt"), "x").unwrap();
+    std::fs::create_dir_all(w.join(".deskhand")).unwrap();
+    std::fs::write(
+        w.join(".deskhand/config.toml"),
+        format!(
+            "[[files.granted]]\npath = \"~/Downloads\"\nskills = [\"organize-folder\"]\n\n\
+             [[files.granted]]\npath = {:?}\nskills = [\"someone-else\"]\n",
+            other.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let before = tree(&downloads);
+    let run = |folder: &str| {
+        run_at_home(
+            w,
+            home.path(),
+            &[
+                "skills",
+                "run",
+                "organize-folder",
+                "-p",
+                &format!("folder={folder}"),
+                "-p",
+                "dry_run=false",
+                "--yes",
+            ],
+        )
+    };
+
+    // A folder nobody granted, and one granted to another skill: refused, saying how to grant.
+    let stranger = temp();
+    let (ok, out, err) = run(&stranger.path().display().to_string());
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("not granted") && err.contains("[[files.granted]]"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&other.path().display().to_string());
+    assert!(!ok);
+    assert!(err.contains("granted to [\"someone-else\"] only"), "{err}");
+    assert!(other.path().join("notes.txt").is_file());
+
+    // The granted one: sorted, but never into the link, never the file being written.
+    let (ok, out, err) = run("~/Downloads");
+    assert!(ok, "{out}{err}");
+    assert!(downloads.join("Documents/report.pdf").is_file());
+    assert!(downloads.join("Archives/old.zip").is_file());
+    assert!(
+        downloads.join("photo.png").is_file(),
+        "not moved into the link"
+    );
+    assert!(part.is_file(), "the file being written stays");
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    let plan = std::fs::read_dir(w.join("reports"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(plan.contains("open for writing"), "{plan}");
+    assert!(plan.contains("symbolic link"), "{plan}");
+
+    // Undone: the folder is as it was.
+    let (ok, out, err) = run_at_home(w, home.path(), &["jobs", "list", "--json"]);
+    assert!(ok, "{err}");
+    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["skill"] == "organize-folder" && j["state"] == "succeeded")
+        .and_then(|j| j["id"].as_str())
+        .unwrap()
+        .to_string();
+    let (ok, out, err) = run_at_home(w, home.path(), &["undo", &id]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&downloads.join("report.pdf").display().to_string()),
+        "{out}"
+    );
+    assert!(
+        tree(&downloads) == before,
+        "the folder is not as it was after undo"
+    );
+    assert!(!downloads.join("Documents").exists());
+    drop(writing);
+}

@@ -41,8 +41,8 @@ pub mod tasks;
 pub mod write;
 
 pub use dashboard::{
-    render, write_dashboard, ApprovalCard, ConnectionCard, Dashboard, JobCard, ScheduleCard,
-    DASHBOARD_FILE,
+    render, render_live, render_page, write_dashboard, ApprovalCard, ConnectionCard, Custom,
+    Dashboard, JobCard, RunMark, ScheduleCard, DASHBOARD_FILE,
 };
 pub use memory::{edit_memory, read_memory, Memory, Person, MEMORY_FILE};
 pub use report::{to_csv, to_json, to_markdown_table, to_xlsx, Cell, Table};
@@ -107,6 +107,12 @@ pub enum WorkspaceError {
         query: String,
         /// The matching tasks, as `#N title`.
         candidates: Vec<String>,
+    },
+    /// The task a caller saw (its line and text) is not in the file any more, or not once.
+    #[error("the task {text:?} is no longer in TASKS.md as it was shown (changed, moved or removed since); reload and try again")]
+    TaskChanged {
+        /// The task's text as the caller saw it.
+        text: String,
     },
     /// A line index did not point at a task (the file may have changed).
     #[error("line {} is not a task; find the task again and retry", line + 1)]

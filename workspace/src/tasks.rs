@@ -183,6 +183,21 @@ impl TaskList {
         }
     }
 
+    /// The line of the task a caller saw at `line` with `text`: that line if it still holds
+    /// it, else the one task with that text (lines shift when the person edits above it).
+    pub fn locate(&self, line: usize, text: &str) -> Result<usize, WorkspaceError> {
+        if self.tasks.iter().any(|t| t.line == line && t.text == text) {
+            return Ok(line);
+        }
+        let mut same = self.tasks.iter().filter(|t| t.text == text);
+        match (same.next(), same.next()) {
+            (Some(t), None) => Ok(t.line),
+            _ => Err(WorkspaceError::TaskChanged {
+                text: text.to_owned(),
+            }),
+        }
+    }
+
     /// Ticks or unticks the task on `line`, changing only the character in the box.
     pub fn set_done(&mut self, line: usize, done: bool) -> Result<(), WorkspaceError> {
         let checkbox = self.checkbox_at(line)?;
@@ -538,6 +553,24 @@ fn is_owner(owner: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locate_follows_a_task_whose_line_moved_and_refuses_one_that_changed() {
+        let list = TaskList::parse("## A\n- [ ] one\n- [ ] two\n- [ ] two\n");
+        assert_eq!(list.locate(1, "one").unwrap(), 1);
+        // The person added a line above: the task is found by its text.
+        assert_eq!(list.locate(0, "one").unwrap(), 1);
+        assert!(matches!(
+            list.locate(1, "uno"),
+            Err(WorkspaceError::TaskChanged { .. })
+        ));
+        // Two tasks read "two": only the line shown decides.
+        assert_eq!(list.locate(3, "two").unwrap(), 3);
+        assert!(matches!(
+            list.locate(0, "two"),
+            Err(WorkspaceError::TaskChanged { .. })
+        ));
+    }
 
     const FIXTURE: &str = "# Tasks  \r\n\
         \r\n\

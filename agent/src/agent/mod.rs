@@ -426,6 +426,11 @@ impl Agent {
         }
     }
 
+    /// The live dashboard's content and its version, read now.
+    pub async fn live_dashboard(&self) -> Result<(String, String), String> {
+        crate::dashboard::live(&self.inner.store, &self.inner.ledger, &self.inner.env).await
+    }
+
     /// Write dashboard.html now.
     pub async fn refresh_dashboard(&self) {
         if let Err(e) =

@@ -236,6 +236,7 @@ pub async fn serve(args: ServeArgs, workspace: &Path, config: &Config) -> anyhow
         workspace.display()
     );
     errln!("phone page: http://{addr}/#token={token}");
+    errln!("dashboard: http://{addr}/dashboard#token={token}");
     let signals = {
         let agent = agent.clone();
         tokio::spawn(async move {

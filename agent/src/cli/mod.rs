@@ -20,6 +20,7 @@ pub mod audit;
 pub mod bench;
 pub mod browse;
 pub mod connect;
+pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod devices;
@@ -126,6 +127,8 @@ pub enum Command {
     Schedule(schedule::ScheduleArgs),
     /// TASKS.md: list, add, done, move.
     Tasks(workspace::TasksArgs),
+    /// The live dashboard of the running agent: its address (with the token), `--open` to open it.
+    Dashboard(dashboard::DashboardArgs),
     /// MEMORY.md: add, show.
     Memory(workspace::MemoryArgs),
     /// `deskhand /status-report [k=v ...]`: run a skill by its trigger.
@@ -232,6 +235,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(a) => undo::history(a, &ws).await,
         Command::Schedule(a) => schedule::run(a, &ws),
         Command::Tasks(a) => workspace::tasks(a, &ws),
+        Command::Dashboard(a) => dashboard::run(a, &ws),
         Command::Mcp(a) => mcp::run(a, &ws, &config).await,
         Command::Ask(a) => skills::ask(a, &ws, &config).await,
         Command::Plugins(a) => plugins::run(a, &ws),

@@ -1060,13 +1060,71 @@ impl Guard {
         }
     }
 
+    /// A folder outside the workspace that the person granted this skill (`[[files.granted]]`
+    /// in config.toml), after following links: `None` when `arg` is a workspace path (neither
+    /// absolute nor `~/…`). The folder must be a granted one or inside it, and not inside the
+    /// workspace (whose own rules would be bypassed); a refusal says how to grant it.
+    pub fn granted_folder(&self, arg: &str) -> Result<Option<std::path::PathBuf>, StepError> {
+        let arg = arg.trim();
+        if !(arg.starts_with('/') || arg.starts_with('~')) {
+            return Ok(None);
+        }
+        let wanted = crate::config::expand_home(arg).ok_or_else(|| {
+            StepError::Invalid(format!(
+                "{arg:?}: name a folder outside the workspace as an absolute path or ~/…"
+            ))
+        })?;
+        let real = std::fs::canonicalize(&wanted)
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| StepError::Invalid(format!("no folder {arg:?}")))?;
+        let config = crate::config::Config::load(&self.env.workspace)
+            .map_err(|e| StepError::Fatal(e.to_string()))?;
+        let skill = &self.policy.skill;
+        let how = format!(
+            "grant it in .deskhand/config.toml: [[files.granted]] path = {arg:?} skills = [{skill:?}]"
+        );
+        let workspace = std::fs::canonicalize(&self.env.workspace)
+            .unwrap_or_else(|_| self.env.workspace.clone());
+        if real.starts_with(&workspace) {
+            return Err(self.refuse(
+                "folder",
+                arg,
+                "inside the workspace: name it relative to the workspace",
+            ));
+        }
+        for grant in &config.files.granted {
+            let Some(granted) = grant.folder().and_then(|p| std::fs::canonicalize(p).ok()) else {
+                continue;
+            };
+            if real.starts_with(&granted) {
+                if grant.skills.iter().any(|s| s == skill) {
+                    return Ok(Some(real));
+                }
+                return Err(self.refuse(
+                    "folder",
+                    arg,
+                    &format!("granted to {:?} only; {how}", grant.skills),
+                ));
+            }
+        }
+        Err(self.refuse(
+            "folder",
+            arg,
+            &format!("outside the workspace and not granted; {how}"),
+        ))
+    }
+
     /// Carry out a planned sort of `folder`: the whole plan is the approval (`move`, unless the
     /// skill may move without asking); each file moves only if it is still what was planned and
     /// its new name is still free, never through a symbolic link; every move is in the job's
     /// move log first (`deskhand undo` puts them back) and the audit log keeps the log's hash.
+    /// With `outside` (from [`Guard::granted_folder`]) the moves' paths are relative to that
+    /// folder, each checked to stay in it without passing a link.
     pub async fn move_files(
         &self,
         folder: &str,
+        outside: Option<&std::path::Path>,
         moves: &[crate::moves::Move],
         preview: &impl serde::Serialize,
     ) -> Result<crate::moves::Moved, StepError> {
@@ -1076,17 +1134,42 @@ impl Guard {
             serde_json::to_value(preview).unwrap_or_default(),
         )
         .await?;
-        // Every destination and source must be writable by this skill.
+        // Every destination and source must be writable by this skill (inside the workspace),
+        // or stay inside the granted folder.
         for m in moves {
-            self.writable(&m.from)?;
-            self.writable(&m.to)?;
+            match outside {
+                None => {
+                    self.writable(&m.from)?;
+                    self.writable(&m.to)?;
+                }
+                Some(root) => {
+                    for rel in [&m.from, &m.to] {
+                        crate::moves::stays_inside(root, rel)
+                            .map_err(|why| self.refuse("file", rel, &why))?;
+                    }
+                }
+            }
         }
         let journal = crate::journal::Journal::new(&self.env.workspace);
-        let root = self.files.root().to_path_buf();
+        let root = outside.map_or_else(|| self.files.root().to_path_buf(), |p| p.to_path_buf());
+        let granted = outside.map(|p| p.display().to_string());
         let (job, moves) = (self.job.clone(), moves.to_vec());
         let (done, hash) = tokio::task::spawn_blocking(move || {
+            use crate::journal::MoveEntry;
             let mut log = journal.move_log(&job).map_err(|e| e.to_string())?;
-            let done = crate::moves::carry_out(&root, &moves, &mut log)?;
+            if let Some(dir) = &granted {
+                log.record(&MoveEntry::Root { root: dir.clone() })
+                    .map_err(|e| e.to_string())?;
+            }
+            let done = crate::moves::carry_out(&root, &moves, &mut log);
+            if granted.is_some() {
+                // Back to the workspace for whatever this job moves next.
+                log.record(&MoveEntry::Root {
+                    root: String::new(),
+                })
+                .map_err(|e| e.to_string())?;
+            }
+            let done = done?;
             let hash = log.finish().map_err(|e| e.to_string())?;
             Ok::<_, String>((done, hash))
         })

@@ -528,11 +528,35 @@ pub static ACTIONS: LazyLock<Vec<Action>> = LazyLock::new(|| {
                 description: "Add a task to TASKS.md under a section (due:YYYY-MM-DD, @owner and #tags in the text are understood); the person's other lines stay as they are.",
                 needs: &[Need::Workspace("TASKS.md")],
                 consequential: &[],
-                direct: false,
+                direct: true,
                 timeout: secs(30),
                 retry: false,
             },
             files::add_task,
+        ),
+        action(
+            Meta {
+                name: "tasks.move",
+                description: "Move one task of TASKS.md (named by its line and text as read) to another section, the line kept verbatim; every other line stays as it is. Undoable.",
+                needs: &[Need::Workspace("TASKS.md")],
+                consequential: &[],
+                direct: true,
+                timeout: secs(30),
+                retry: false,
+            },
+            files::move_task,
+        ),
+        action(
+            Meta {
+                name: "tasks.done",
+                description: "Tick (or untick) one task of TASKS.md, named by its line and text as read; in the productivity style it is struck through with today's date and moved under Done. Undoable.",
+                needs: &[Need::Workspace("TASKS.md")],
+                consequential: &[],
+                direct: true,
+                timeout: secs(30),
+                retry: false,
+            },
+            files::done_task,
         ),
         action(
             Meta {

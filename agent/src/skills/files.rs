@@ -5,6 +5,7 @@
 
 use deskhand_workspace::memory::edit_memory;
 use deskhand_workspace::tasks::edit_tasks;
+use deskhand_workspace::{TaskList, WorkspaceError};
 use globset::GlobMatcher;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -104,6 +105,113 @@ pub(super) async fn add_task(g: Guard, a: TaskArgs, _: StepCtx) -> Result<TaskOu
     })
     .await?;
     Ok(TaskOut { section, text })
+}
+
+/// `tasks.move`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MoveTaskArgs {
+    /// The task's 0-based line in TASKS.md when it was read.
+    line: usize,
+    /// The task's text after its checkbox, as read (it must still be there).
+    text: Line,
+    /// The section to move it to (created at the end of the file if missing).
+    section: Line,
+}
+
+/// A task moved or ticked.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TaskLineOut {
+    /// The task's 0-based line in TASKS.md afterwards.
+    line: usize,
+    /// Its section afterwards.
+    section: String,
+    /// Whether its box is ticked.
+    done: bool,
+}
+
+/// `tasks.move`: move one task line, verbatim, to the end of another section's tasks; every
+/// other line stays as it is.
+pub(super) async fn move_task(
+    g: Guard,
+    a: MoveTaskArgs,
+    _: StepCtx,
+) -> Result<TaskLineOut, StepError> {
+    let (text, section) = (a.text.0, a.section.0);
+    task_edit(g, a.line, text, move |list, at| {
+        let current = list
+            .tasks()
+            .iter()
+            .find(|t| t.line == at)
+            .map(|t| t.section.clone());
+        if current.as_deref() == Some(section.trim()) {
+            return Ok(at);
+        }
+        list.move_to(at, &section)
+    })
+    .await
+}
+
+/// `tasks.done`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DoneTaskArgs {
+    /// The task's 0-based line in TASKS.md when it was read.
+    line: usize,
+    /// The task's text after its checkbox, as read (it must still be there).
+    text: Line,
+    /// Tick (true) or untick (false).
+    #[serde(default = "yes")]
+    done: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `tasks.done`: tick a task (in a file kept in the productivity style, struck through with
+/// today's date and moved under Done, as that style does) or untick it.
+pub(super) async fn done_task(
+    g: Guard,
+    a: DoneTaskArgs,
+    _: StepCtx,
+) -> Result<TaskLineOut, StepError> {
+    let done = a.done;
+    task_edit(g, a.line, a.text.0, move |list, at| {
+        if done {
+            list.complete(at, chrono::Local::now().date_naive())
+        } else {
+            list.set_done(at, false).map(|()| at)
+        }
+    })
+    .await
+}
+
+/// Finds the task a caller saw (by line, else by its unique text) in a fresh read of TASKS.md,
+/// applies `f` through the guard's edit door, and says where the task is afterwards.
+async fn task_edit(
+    g: Guard,
+    line: usize,
+    text: String,
+    f: impl Fn(&mut TaskList, usize) -> Result<usize, WorkspaceError> + Send + Sync + 'static,
+) -> Result<TaskLineOut, StepError> {
+    let now = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+    let at = std::sync::Arc::clone(&now);
+    let list = g
+        .edit_file("TASKS.md", move |ws| {
+            edit_tasks(ws, |list| {
+                let line = list.locate(line, &text)?;
+                *at.lock().unwrap_or_else(|p| p.into_inner()) = f(list, line)?;
+                Ok(())
+            })
+            .map_err(|e| e.to_string())
+        })
+        .await?;
+    let line = *now.lock().unwrap_or_else(|p| p.into_inner());
+    let task = list.tasks().iter().find(|t| t.line == line);
+    Ok(TaskLineOut {
+        line,
+        section: task.map(|t| t.section.clone()).unwrap_or_default(),
+        done: task.is_some_and(|t| t.done),
+    })
 }
 
 /// `memory.add`'s arguments.

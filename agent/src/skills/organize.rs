@@ -22,8 +22,9 @@ const PREVIEW_MOVES: usize = 200;
 /// `files.organize`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct OrganizeArgs {
-    /// The folder to sort, relative to the workspace (e.g. `inbox`); its own files only, not
-    /// those in its subfolders.
+    /// The folder to sort, relative to the workspace (e.g. `inbox`), or a folder outside it the
+    /// person granted this skill in config (`~/Downloads`); its own files only, not those in
+    /// its subfolders.
     folder: Line,
     /// `type` (Images, Documents, …), `date` (`{yyyy}/{mm}` of the modification time) or
     /// `pattern`.
@@ -147,6 +148,26 @@ fn destination(
     }
 }
 
+/// Why nothing may go into the subfolder `sub` of `dir`: a part of it is a symbolic link or a
+/// file. `None` when it is (or can be made) a plain folder.
+fn blocked(dir: &Path, sub: &str) -> Option<String> {
+    let mut at = dir.to_path_buf();
+    for part in sub.split('/') {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Some(format!(
+                    "its folder {sub} is a symbolic link: nothing is moved into one"
+                ))
+            }
+            Ok(m) if !m.is_dir() => return Some(format!("{sub} is a file, not a folder")),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// Plan the sort of `dir` (the folder `rel` of the workspace): its own files, not subfolders.
 pub fn plan(
     dir: &Path,
@@ -165,6 +186,7 @@ pub fn plan(
     };
     let mut entries: Vec<(String, std::fs::Metadata)> = Vec::new();
     let mut plan = Plan::default();
+    let busy = crate::open_files::open_for_writing();
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
@@ -175,6 +197,9 @@ pub fn plan(
         } else if meta.is_file() {
             if name.starts_with('.') {
                 plan.skipped.push((join(rel, &name), "hidden".into()));
+            } else if busy.contains(&crate::open_files::id_of(&meta)) {
+                plan.skipped
+                    .push((join(rel, &name), crate::open_files::WHY.into()));
             } else {
                 entries.push((name, meta));
             }
@@ -189,6 +214,11 @@ pub fn plan(
             continue;
         };
         let folder = join(rel, &sub);
+        // A destination that is a link (or a file) could lead anywhere: nothing goes into it.
+        if let Some(bad) = blocked(dir, &sub) {
+            plan.skipped.push((join(rel, &name), bad));
+            continue;
+        }
         if listed.insert(folder.clone()) {
             if let Ok(rd) = std::fs::read_dir(dir.join(&sub)) {
                 for e in rd.flatten() {
@@ -234,7 +264,12 @@ pub(super) async fn organize(
         }
         _ => None,
     };
-    let (dir, rel) = g.folder(a.folder.as_str())?;
+    // A folder outside the workspace the person granted this skill, or a workspace folder.
+    let outside = g.granted_folder(a.folder.as_str())?;
+    let (dir, rel) = match &outside {
+        Some(dir) => (dir.clone(), String::new()),
+        None => g.folder(a.folder.as_str())?,
+    };
     let into = a.into.as_ref().map(|l| l.0.clone());
     let by = a.by;
     let plan = tokio::task::spawn_blocking(move || {
@@ -270,7 +305,9 @@ pub(super) async fn organize(
     if a.dry_run || plan.moves.is_empty() {
         return Ok(out);
     }
-    let report = g.move_files(a.folder.as_str(), &plan.moves, &out).await?;
+    let report = g
+        .move_files(a.folder.as_str(), outside.as_deref(), &plan.moves, &out)
+        .await?;
     out.moved = report.moved;
     out.skipped.extend(report.skipped);
     Ok(out)
@@ -492,6 +529,47 @@ mod tests {
             !inbox.join("Documents").exists(),
             "the folder it made is gone"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_still_being_written_is_never_moved() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path();
+        let inbox = ws.join("inbox");
+        std::fs::create_dir(&inbox).unwrap();
+        for n in ["done.pdf", "late.pdf"] {
+            touch(&inbox, n, b"x");
+        }
+        // A download in progress when the plan is made: left out of the plan.
+        let writing = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(inbox.join("movie.mp4.part"))
+            .unwrap();
+        let p = plan(&inbox, "inbox", By::Type, None, None).unwrap();
+        assert!(p
+            .skipped
+            .contains(&("inbox/movie.mp4.part".into(), crate::open_files::WHY.into())));
+        assert_eq!(p.moves.len(), 2);
+        // A file opened for writing after the plan: skipped when the moves are made.
+        let late = std::fs::OpenOptions::new()
+            .write(true)
+            .open(inbox.join("late.pdf"))
+            .unwrap();
+        let journal = crate::journal::Journal::new(ws);
+        let mut log = journal.move_log("J").unwrap();
+        let done = crate::moves::carry_out(ws, &p.moves, &mut log).unwrap();
+        assert_eq!(done.moved, 1);
+        assert_eq!(
+            done.skipped,
+            [(
+                "inbox/late.pdf".to_string(),
+                crate::open_files::WHY.to_string()
+            )]
+        );
+        assert!(inbox.join("late.pdf").exists() && inbox.join("Documents/done.pdf").exists());
+        drop((writing, late));
     }
 
     #[test]

@@ -21,37 +21,39 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+mod dashboard;
+
 use crate::agent::{Agent, AgentError};
 use crate::guard::requests;
 use crate::job::{Job, JobError, JobEvent, MAX_JOB_BYTES};
 use crate::mcp::server::DeskhandMcp;
 use crate::store::{JobRecord, StoreError};
 
-const PHONE_PAGE: &str = include_str!("../assets/phone/index.html");
+const PHONE_PAGE: &str = include_str!("../../assets/phone/index.html");
 /// The phone page's other files (docs/hub.md): path, content type, bytes.
 const PHONE_FILES: [(&str, &str, &str); 4] = [
     (
         "/nats.js",
         "text/javascript; charset=utf-8",
-        include_str!("../assets/phone/nats.js"),
+        include_str!("../../assets/phone/nats.js"),
     ),
     (
         "/sw.js",
         "text/javascript; charset=utf-8",
-        include_str!("../assets/phone/sw.js"),
+        include_str!("../../assets/phone/sw.js"),
     ),
     (
         "/manifest.webmanifest",
         "application/manifest+json",
-        include_str!("../assets/phone/manifest.webmanifest"),
+        include_str!("../../assets/phone/manifest.webmanifest"),
     ),
     (
         "/icon.svg",
         "image/svg+xml",
-        include_str!("../assets/phone/icon.svg"),
+        include_str!("../../assets/phone/icon.svg"),
     ),
 ];
-const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
+const OPENAPI: &str = include_str!("../../../docs/openapi.yaml");
 
 /// What a 401 answers in `WWW-Authenticate` (RFC 9110 §11.6.1): the two ways to authenticate.
 const CHALLENGE: &str = "Bearer realm=\"deskhand\", Deskhand-Device realm=\"deskhand\"";
@@ -289,6 +291,8 @@ pub fn router(agent: Agent, token: String) -> Router {
         .route("/approvals/{id}/answer", post(answer))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/cancel", post(cancel_job))
+        .route("/dashboard", get(dashboard::content))
+        .route("/dashboard/tasks", post(dashboard::edit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_caller,
@@ -302,7 +306,10 @@ pub fn router(agent: Agent, token: String) -> Router {
             state.clone(),
             require_desktop,
         ));
-    let mut page = Router::new().route("/", get(|| async { Html(PHONE_PAGE) }));
+    let mut page = Router::new()
+        .route("/", get(|| async { Html(PHONE_PAGE) }))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/app.js", get(dashboard::script));
     for (path, kind, body) in PHONE_FILES {
         page = page.route(
             path,
@@ -948,6 +955,86 @@ mod tests {
         );
         assert_eq!(v.as_object().unwrap().len(), 1, "{v}");
         assert_eq!(v["error"].as_object().unwrap().len(), 2, "{v}");
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_page_holds_no_data_and_its_content_and_edits_need_the_token() {
+        let app = app().await;
+        let r = app
+            .router
+            .clone()
+            .oneshot(request("GET", "/dashboard", false, None, ""))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"));
+        assert_error(
+            &call(&app, request("GET", "/api/dashboard", false, None, "")).await,
+            401,
+            "unauthorized",
+        );
+        let (status, _, v) = call(&app, request("GET", "/api/dashboard", true, None, "")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(v["html"].as_str().unwrap().contains("id=\"tasks\""));
+        assert_eq!(v["version"].as_str().unwrap().len(), 24);
+        assert_error(
+            &call(
+                &app,
+                request("GET", "/api/dashboard?since=x", true, None, ""),
+            )
+            .await,
+            400,
+            "bad_request",
+        );
+        let edit = r#"{"op":"add","text":"x","section":"Inbox"}"#;
+        assert_error(
+            &call(
+                &app,
+                request(
+                    "POST",
+                    "/api/dashboard/tasks",
+                    false,
+                    Some("application/json"),
+                    edit,
+                ),
+            )
+            .await,
+            401,
+            "unauthorized",
+        );
+        assert_error(
+            &call(
+                &app,
+                request(
+                    "POST",
+                    "/api/dashboard/tasks",
+                    true,
+                    Some("text/plain"),
+                    edit,
+                ),
+            )
+            .await,
+            415,
+            "unsupported_media_type",
+        );
+        assert_error(
+            &call(
+                &app,
+                request(
+                    "POST",
+                    "/api/dashboard/tasks",
+                    true,
+                    Some("application/json"),
+                    r#"{"op":"fly"}"#,
+                ),
+            )
+            .await,
+            400,
+            "bad_request",
+        );
     }
 
     #[tokio::test]

@@ -648,6 +648,273 @@
     return null;
   }
 
+  // ---------------------------------------------------------------- dates and times
+
+  const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+  const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August',
+    'September', 'October', 'November', 'December'];
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+  function monthOf(word) {
+    const w = String(word || '').toLowerCase().replace(/\.$/, '');
+    if (w.length < 3) return null;
+    const i = MONTHS.findIndex((m) => w.startsWith(m) && MONTH_NAMES[MONTHS.indexOf(m)].toLowerCase().startsWith(w));
+    return i >= 0 ? i + 1 : null;
+  }
+
+  function daysIn(y, m) {
+    return new Date(Date.UTC(y, m, 0)).getUTCDate();
+  }
+
+  function parseTime(s) {
+    const t = /^\s*(\d{1,2})(?:[:.h](\d{2}))?\s*([ap])?\.?\s*m?\.?\s*$/i.exec(s || '');
+    if (!t || (t[2] === undefined && !t[3])) return null;
+    let h = +t[1];
+    const mi = t[2] === undefined ? 0 : +t[2];
+    if (t[3]) {
+      if (h < 1 || h > 12) return null;
+      h = (h % 12) + (t[3].toLowerCase() === 'p' ? 12 : 0);
+    }
+    return h < 24 && mi < 60 ? { hh: h, mi } : null;
+  }
+
+  /**
+   * A date as people write it: 2026-12-01, 12/01/2026 (day or month first: `order`, from the
+   * field), 1 Dec 2026, December 1, 2026; optionally followed by a time. Null when it is not one.
+   */
+  function parseDate(value, order) {
+    const s = String(value == null ? '' : value).trim();
+    let y, m, d, rest = '';
+    let r;
+    if ((r = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T\s]+(.*))?$/.exec(s))) {
+      [y, m, d, rest] = [+r[1], +r[2], +r[3], r[4] || ''];
+    } else if ((r = /^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?:[\s,T]+(.*))?$/.exec(s))) {
+      let [a, b] = [+r[1], +r[2]];
+      const dayFirst = a > 12 ? true : b > 12 ? false : order !== 'mdy';
+      [d, m] = dayFirst ? [a, b] : [b, a];
+      y = r[3].length === 2 ? 2000 + +r[3] : +r[3];
+      rest = r[4] || '';
+    } else if ((r = /^(\d{1,2})(?:st|nd|rd|th)?\.?\s+([A-Za-z]+)\.?,?\s+(\d{4})(?:[\s,]+(?:at\s+)?(.*))?$/.exec(s))) {
+      [d, m, y, rest] = [+r[1], monthOf(r[2]), +r[3], r[4] || ''];
+    } else if ((r = /^([A-Za-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?:[\s,]+(?:at\s+)?(.*))?$/.exec(s))) {
+      [m, d, y, rest] = [monthOf(r[1]), +r[2], +r[3], r[4] || ''];
+    } else {
+      return null;
+    }
+    if (!m || m < 1 || m > 12 || d < 1 || d > daysIn(y, m)) return null;
+    const out = { y, m, d };
+    if (rest.trim()) {
+      const t = parseTime(rest);
+      if (!t) return null;
+      Object.assign(out, t);
+    }
+    return out;
+  }
+
+  /** Day or month first, for a field: its placeholder or format hint, its value, else the language. */
+  function orderOf(el) {
+    const hints = [el.getAttribute('placeholder'), el.getAttribute('data-date-format'),
+      el.getAttribute('data-format'), el.getAttribute('aria-description'), el.title].filter(Boolean).join(' ');
+    if (/d{1,2}\s*[/.\-]\s*m{1,2}/i.test(hints)) return 'dmy';
+    if (/m{1,2}\s*[/.\-]\s*d{1,2}/i.test(hints)) return 'mdy';
+    const v = /^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}/.exec(el.value || '');
+    if (v && +v[1] > 12) return 'dmy';
+    if (v && +v[2] > 12) return 'mdy';
+    const holder = el.closest('[lang]');
+    const lang = ((holder && holder.getAttribute('lang')) || navigator.language || 'en-US').toLowerCase();
+    return lang === 'en' || lang === 'en-us' ? 'mdy' : 'dmy';
+  }
+
+  const NATIVE_DATES = new Set(['date', 'time', 'datetime-local', 'month']);
+
+  /** The value a native date/time input takes for what a person wrote; {error} when it is none. */
+  function nativeDateValue(type, value, el) {
+    const s = String(value).trim();
+    const order = orderOf(el);
+    if (type === 'time') {
+      if (/^\d{2}:\d{2}(:\d{2})?$/.test(s)) return { value: s };
+      const t = parseTime(s);
+      return t ? { value: pad(t.hh) + ':' + pad(t.mi) } : { error: 'a time such as 14:30 or 2:30 pm' };
+    }
+    if (type === 'month') {
+      if (/^\d{4}-\d{2}$/.test(s)) return { value: s };
+      let r = /^([A-Za-z]+)\.?\s+(\d{4})$/.exec(s);
+      if (r && monthOf(r[1])) return { value: r[2] + '-' + pad(monthOf(r[1])) };
+      r = /^(\d{1,2})[/.\-](\d{4})$/.exec(s);
+      if (r && +r[1] >= 1 && +r[1] <= 12) return { value: r[2] + '-' + pad(+r[1]) };
+      const d = parseDate(s, order);
+      return d ? { value: d.y + '-' + pad(d.m) } : { error: 'a month such as 2026-12 or Dec 2026' };
+    }
+    if (type === 'date' && /^\d{4}-\d{2}-\d{2}$/.test(s)) return { value: s };
+    if (type === 'datetime-local' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(s)) return { value: s };
+    const d = parseDate(s, order);
+    if (!d) return { error: 'a date such as 2026-12-01, 12/01/2026 or 1 Dec 2026' };
+    const day = d.y + '-' + pad(d.m) + '-' + pad(d.d);
+    if (type === 'date') return { value: day };
+    if (d.hh === undefined) return { error: 'a date and a time, such as 2026-12-01 14:30' };
+    return { value: day + 'T' + pad(d.hh) + ':' + pad(d.mi) };
+  }
+
+  // A calendar a read-only field opened: the smallest visible container with a month and year in
+  // it and at least 28 day cells. Looked for by what it shows, not by library.
+  const CALENDAR_SEL = '.ui-datepicker, .flatpickr-calendar, [role=dialog], [role=application], [role=grid], ' +
+    '[class*="calendar" i], [class*="datepicker" i], [class*="date-picker" i], [class*="picker" i]';
+
+  function dayCells(cal) {
+    return Array.from(cal.querySelectorAll('td, button, a, span, div, [role=gridcell]')).filter((c) => {
+      const t = (c.textContent || '').trim();
+      if (!/^\d{1,2}$/.test(t) || +t < 1 || +t > 31) return false;
+      for (const k of c.children) if ((k.textContent || '').trim() === t) return false;
+      return isVisible(c);
+    });
+  }
+
+  function calendarMonth(cal) {
+    let m = null, y = null;
+    for (const sel of cal.querySelectorAll('select')) {
+      if (!isVisible(sel)) continue;
+      const o = sel.options[sel.selectedIndex];
+      const t = o ? optionLabel(o) : '';
+      if (m === null && monthOf(t)) m = monthOf(t);
+      else if (/^\d{4}$/.test(t)) y = +t;
+    }
+    for (const inp of cal.querySelectorAll('input')) if (/^\d{4}$/.test(inp.value)) y = y || +inp.value;
+    if (m === null || y === null) {
+      // Text node by text node, so "Prev", "Next" and "December" stay apart.
+      const parts = [];
+      const walk = cal.ownerDocument.createTreeWalker(cal, NodeFilter.SHOW_TEXT);
+      for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        if (!n.parentElement.closest('select, option')) parts.push(n.data);
+      }
+      const text = parts.join(' ').replace(/\s+/g, ' ');
+      const r = /\b([A-Za-z]{3,9})\.?,?\s+(\d{4})\b/.exec(text);
+      if (r && monthOf(r[1])) {
+        m = m === null ? monthOf(r[1]) : m;
+        y = y === null ? +r[2] : y;
+      } else if (m !== null && y === null) {
+        const yr = /\b(\d{4})\b/.exec(text);
+        if (yr) y = +yr[1];
+      }
+    }
+    return m !== null && y !== null ? { m, y } : null;
+  }
+
+  /** The calendars on screen now (see findCalendar), for telling a newly opened one apart. */
+  function openCalendars(field) {
+    return new Set(allCalendars(field));
+  }
+
+  function findCalendar(field, before) {
+    const fresh = allCalendars(field).filter((c) => !before || !before.has(c));
+    if (fresh.length < 2) return fresh[0] || null;
+    // Several new ones: the one nearest the field.
+    const f = field.getBoundingClientRect();
+    const dist = (c) => {
+      const r = c.getBoundingClientRect();
+      return Math.hypot(r.left - f.left, r.top - f.bottom);
+    };
+    return fresh.sort((a, b) => dist(a) - dist(b))[0];
+  }
+
+  function allCalendars(field) {
+    const found = [];
+    const controls = field.getAttribute('aria-controls') || field.getAttribute('aria-owns');
+    const owned = controls ? field.ownerDocument.getElementById(controls) : null;
+    const pool = owned ? [owned] : Array.from(field.ownerDocument.querySelectorAll(CALENDAR_SEL));
+    for (const c of pool) {
+      if (!isVisible(c) || c.contains(field)) continue;
+      if (dayCells(c).length >= 28 && calendarMonth(c)) found.push(c);
+    }
+    // The innermost: the calendar itself rather than a page section around it.
+    return found.filter((c) => !found.some((o) => o !== c && c.contains(o)));
+  }
+
+  function navControl(cal, dir) {
+    const re = dir === 'next'
+      ? /(^|[^a-z])next([^a-z]|$)|›|»|→|^\s*>\s*$/i
+      : /(^|[^a-z])prev(ious)?([^a-z]|$)|‹|«|←|^\s*<\s*$/i;
+    const words = (e) => [e.getAttribute('aria-label'), e.title, e.getAttribute('class'), e.textContent]
+      .filter(Boolean).join(' ');
+    const hits = Array.from(cal.querySelectorAll('a, button, span, div, [role=button]'))
+      .filter((e) => isVisible(e) && !isDisabled(e) && re.test(words(e)) && !/year/i.test(words(e)) &&
+        (e.textContent || '').trim().length < 12);
+    // The clickable one: a link or button among the matches, else the innermost.
+    return hits.find((e) => /^(A|BUTTON)$/.test(e.tagName) || e.getAttribute('role') === 'button') ||
+      hits.find((e) => !hits.some((o) => o !== e && e.contains(o))) || null;
+  }
+
+  function isOutsideDay(cell) {
+    const cls = (e) => (e && e.getAttribute('class')) || '';
+    const td = cell.closest('td');
+    const all = cls(cell) + ' ' + cls(td) + ' ' + cls(cell.parentElement);
+    return /other|prev|next|outside|adjacent|disabled|unselectable|notInMonth/i.test(all) ||
+      cell.getAttribute('aria-disabled') === 'true' || cell.disabled === true;
+  }
+
+  function sameDay(a, b) {
+    return a && b && a.y === b.y && a.m === b.m && a.d === b.d;
+  }
+
+  /**
+   * A read-only field owned by a date picker: open it as a person does (focus, click), read the
+   * month and year it shows, step with its own previous/next controls, click the day, and check
+   * the field now shows that date.
+   */
+  async function pickDate(p) {
+    const el = p.el;
+    const order = orderOf(el);
+    const want = parseDate(p.value, order);
+    if (!want) return { status: 'bad_value', message: 'not a date: ' + JSON.stringify(p.value) + ' (write 2026-12-01, 12/01/2026 or 1 Dec 2026)' };
+    if (sameDay(parseDate(el.value, order), want)) {
+      p.widget = 'date picker';
+      p.setBy = 'already showed that date';
+      return null;
+    }
+    // A calendar still on screen from another field (closing) is not this field's.
+    const before = openCalendars(el);
+    el.focus({ preventScroll: true });
+    // A page without focus (headless, another window in front) gets no focus event from
+    // focus(): pickers that open on focus (jQuery UI) get the events a person's focus sends.
+    if (!document.hasFocus()) focusEvents(el, true);
+    el.click();
+    let cal = null;
+    for (let i = 0; i < 40 && !cal; i++) {
+      await nextFrame();
+      cal = findCalendar(el, before);
+    }
+    // Already open before (a retry): the one nearest the field.
+    if (!cal) cal = findCalendar(el, null);
+    if (!cal) return { status: 'readonly', message: 'the field is read-only and no date picker opened when it was focused and clicked' };
+    let steps = 0;
+    let way = '';
+    for (;;) {
+      const cur = calendarMonth(cal);
+      if (!cur) return { status: 'bad_value', message: 'could not read the month and year the date picker shows' };
+      const diff = (want.y - cur.y) * 12 + (want.m - cur.m);
+      if (diff === 0) break;
+      if (++steps > 240) return { status: 'bad_value', message: 'the date is more than 20 years from what the date picker shows' };
+      way = diff > 0 ? 'forward' : 'back';
+      const nav = navControl(cal, diff > 0 ? 'next' : 'prev');
+      if (!nav) return { status: 'bad_value', message: 'the date picker has no ' + (diff > 0 ? 'next' : 'previous') + ' month control' };
+      nav.click();
+      await nextFrame();
+      cal = findCalendar(el, before) || cal;
+    }
+    const cells = dayCells(cal).filter((c) => +(c.textContent || '').trim() === want.d && !isOutsideDay(c));
+    if (!cells.length) return { status: 'bad_value', message: MONTH_NAMES[want.m - 1] + ' ' + want.d + ', ' + want.y + ' cannot be chosen in the date picker (disabled or missing)' };
+    const day = cells.find((c) => /^(A|BUTTON|TD)$/.test(c.tagName) || c.getAttribute('role') === 'gridcell') || cells[0];
+    day.click();
+    for (let i = 0; i < 10 && !sameDay(parseDate(el.value, order), want); i++) await nextFrame();
+    const got = parseDate(el.value, order);
+    if (!sameDay(got, want)) {
+      return { status: 'bad_value', message: 'after picking ' + want.y + '-' + pad(want.m) + '-' + pad(want.d) + ' the field shows ' + JSON.stringify(el.value) };
+    }
+    if (document.activeElement === el) el.blur();
+    p.widget = 'date picker';
+    p.setBy = 'opened by focus and click, ' + (steps ? steps + ' month' + (steps > 1 ? 's' : '') + ' ' + way + ' with its own arrows, ' : '') + 'clicked ' + want.d;
+    return null;
+  }
+
   function setEditable(el, value) {
     const v = String(value);
     el.focus({ preventScroll: true });
@@ -799,17 +1066,30 @@
     const kind = r.group ? 'radio-group' : controlKind(el);
     const matched = { element: describe(el), how: r.how, score: r.score, label: r.label };
     const bad = r.group ? null : checkActionable(el, kind === 'text' || kind === 'editable');
+    // A read-only text field and a date: a date picker owns it (tried when setting).
+    if (bad && bad.status === 'readonly' && kind === 'text' && el.tagName === 'INPUT' && parseDate(value, orderOf(el))) {
+      return { key, value, el, kind: 'datepicker', group: null, matched };
+    }
     if (bad) return { out: Object.assign({ key, matched }, bad) };
     return { key, value, el, kind, group: r.group, matched };
   }
 
   /** Phase 2 for one key: set the value as a user would. */
-  function setOne(p) {
+  async function setOne(p) {
     const { el, kind, value } = p;
     if (p.group) return setRadioInGroup(p.group.filter((g) => !isDisabled(g)), value);
+    if (kind === 'datepicker') return pickDate(p);
     if (kind === 'text') {
       if (typeof value === 'boolean' || value === null || typeof value === 'object') {
         return { status: 'bad_value', message: 'a text field takes text, not ' + JSON.stringify(value) };
+      }
+      const type = el.tagName === 'INPUT' ? (el.getAttribute('type') || 'text').toLowerCase() : '';
+      if (NATIVE_DATES.has(type)) {
+        const v = nativeDateValue(type, value, el);
+        if (v.error) return { status: 'bad_value', message: 'the ' + type + ' field takes ' + v.error + ', not ' + JSON.stringify(value) };
+        p.widget = type + ' input';
+        p.setBy = 'value ' + v.value + (v.value !== String(value).trim() ? ' (from ' + JSON.stringify(String(value)) + ')' : '');
+        return setText(el, v.value);
       }
       return setText(el, value);
     }
@@ -834,7 +1114,9 @@
     const { el, kind } = p;
     const now = p.group ? readValue(p.group[0], 'radio') : kind === 'radio' && el.tagName === 'INPUT' ? el.checked : readValue(el, kind);
     const secret = el.tagName === 'INPUT' && (el.getAttribute('type') || '').toLowerCase() === 'password';
-    return { key: p.key, status: 'ok', matched: p.matched, value: secret ? '(hidden, ' + String(now).length + ' characters)' : now };
+    const out = { key: p.key, status: 'ok', matched: p.matched, value: secret ? '(hidden, ' + String(now).length + ' characters)' : now };
+    if (p.widget) Object.assign(out, { widget: p.widget, set_by: p.setBy });
+    return out;
   }
 
   /**
@@ -853,7 +1135,7 @@
     const errors = new Map();
     for (const p of plans) {
       if (p.out) continue;
-      const err = setOne(p);
+      const err = await setOne(p);
       if (err) errors.set(p, Object.assign({ key: p.key, matched: p.matched }, err));
     }
     let form = null;

@@ -130,6 +130,13 @@ pub struct FieldReport {
     /// Closest labels on the page, when nothing matched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// The widget recognised, when not a plain field: `date input`, `date picker`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget: Option<String>,
+    /// How the value was set in that widget (`value 2026-12-01`, `opened by focus and click, 2
+    /// months with its arrows, clicked 14`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
 }
 
 impl FieldReport {

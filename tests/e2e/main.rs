@@ -9,6 +9,7 @@ mod calendar_write;
 mod cli;
 mod connectors;
 mod dashboard;
+mod dates;
 mod dispatch;
 mod doctor;
 mod drafts;

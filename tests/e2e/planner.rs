@@ -1529,9 +1529,9 @@ async fn a_productivity_style_workspace_keeps_its_format_and_its_memory_reaches_
     .await;
     let dash = std::fs::read_to_string(ws.join("dashboard.html")).unwrap();
     let waiting = dash
-        .find("data-column=\"waiting\"")
-        .expect("a Waiting on column");
-    let done = dash.find("data-column=\"done\"").unwrap();
+        .find("data-section=\"Waiting On\"")
+        .expect("a Waiting On column");
+    let done = dash.find("data-section=\"Done\"").unwrap();
     let contract = dash.find("Contract").expect("the waiting task is shown");
     assert!(
         waiting < contract && contract < done,

@@ -383,7 +383,8 @@ fn task_card(task: &Task, today: NaiveDate, mode: Mode) -> Markup {
     };
     let live = mode == Mode::Live;
     html! {
-        li.card.task.overdue[overdue].done[task.done].sub[task.indent > 0] data-line=(task.line) data-text=(task.text) {
+        // Only the live page names the line (its edits need it; the static file does not).
+        li.card.task.overdue[overdue].done[task.done].sub[task.indent > 0] data-line=[live.then_some(task.line)] data-text=[live.then_some(&task.text)] {
             div.row {
                 // The title is not in the label: pressing it to drag must not tick the box.
                 span.tick {

@@ -1,0 +1,122 @@
+//! Dates as people meet them, on both backends: native date, time, datetime-local and month
+//! inputs take what a person writes (12/01/2026, 2:30 pm, Jan 2027), and read-only fields owned
+//! by a date picker — jQuery UI's, flatpickr's, and a plain calendar of our own — are filled by
+//! opening the picker, reading its month, stepping with its own arrows and clicking the day
+//! (`fixtures/widgets/dates.html`, the libraries vendored unmodified).
+
+use std::time::Duration;
+
+use deskhand_browser::{Backend, Browser, FieldStatus, FillRequest, LaunchOptions, Submit};
+use serde_json::{json, Value};
+
+use crate::util::{fixture_dir, StaticSite};
+
+async fn open(backend: Backend) -> (StaticSite, Browser, deskhand_browser::Page) {
+    let widgets = fixture_dir().parent().unwrap().join("widgets");
+    let site = StaticSite::serve(&widgets).await.expect("serve widgets");
+    let browser = Browser::launch(LaunchOptions {
+        backend,
+        action_timeout: Duration::from_secs(5),
+        ..Default::default()
+    })
+    .await
+    .expect("launch chromium");
+    let page = browser.new_page().await.unwrap();
+    page.goto(&site.url("dates.html")).await.unwrap();
+    (site, browser, page)
+}
+
+async fn every_kind_of_date_field(backend: Backend) {
+    let (_site, _browser, page) = open(backend).await;
+    let fields: Vec<(String, Value)> = [
+        ("Arrival", "12/01/2026"),
+        ("Check-in time", "2:30 pm"),
+        ("Reminder", "1 Dec 2026 09:15"),
+        ("Billing month", "Jan 2027"),
+        ("Date", "2027-02-14"),
+        ("Departure", "03/04/2027"),
+        ("Date of birth", "14 July 2025"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), json!(v)))
+    .collect();
+    let report = page
+        .fill(&FillRequest {
+            fields,
+            submit: Some(Submit::Button("Book".into())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(report.all_ok(), "{report:#?}");
+    let widget = |i: usize| report.fields[i].widget.clone().unwrap_or_default();
+    let how = |i: usize| report.fields[i].set_by.clone().unwrap_or_default();
+    assert_eq!(widget(0), "date input");
+    assert_eq!(how(0), "value 2026-12-01 (from \"12/01/2026\")");
+    assert_eq!(widget(1), "time input");
+    assert_eq!(widget(3), "month input");
+    for i in 4..7 {
+        assert_eq!(widget(i), "date picker", "{:?}", report.fields[i]);
+    }
+    // jQuery UI opens on this month (December 2026): two months on; the plain calendar opens
+    // on December 2026 too: seventeen back.
+    assert!(how(4).contains("2 months forward"), "{}", how(4));
+    assert!(how(6).contains("17 months back"), "{}", how(6));
+    let sent: Value = serde_json::from_str(
+        page.eval("document.getElementById('result').textContent")
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        sent,
+        json!({
+            "arrival": "2026-12-01",
+            "checkin": "14:30",
+            "reminder": "2026-12-01T09:15",
+            "billing": "2027-01",
+            "date": "02/14/2027",
+            "departure": "03/04/2027",
+            "bday": "14.07.2025",
+        })
+    );
+
+    // What is not a date is refused, saying what is.
+    let bad = page
+        .fill(&FillRequest {
+            fields: vec![
+                ("Arrival".into(), json!("31/31/2026")),
+                ("Date of birth".into(), json!("soon")),
+            ],
+            ..Default::default()
+        })
+        .await;
+    let bad = match bad {
+        Err(deskhand_browser::Error::Fill { report, .. }) => *report,
+        other => panic!("the fill should fail: {other:?}"),
+    };
+    assert_eq!(bad.fields[0].status, FieldStatus::BadValue, "{bad:#?}");
+    assert!(bad.fields[0]
+        .message
+        .as_deref()
+        .unwrap_or_default()
+        .contains("2026-12-01, 12/01/2026 or 1 Dec 2026"));
+    // A read-only field given a non-date stays read-only.
+    assert_eq!(bad.fields[1].status, FieldStatus::Readonly, "{bad:#?}");
+}
+
+mod date_fields {
+    use super::*;
+
+    #[tokio::test]
+    async fn cdp() {
+        every_kind_of_date_field(Backend::Cdp).await;
+    }
+
+    #[tokio::test]
+    async fn webdriver() {
+        every_kind_of_date_field(Backend::WebDriver).await;
+    }
+}

@@ -476,6 +476,105 @@
    * Resolve a locator to exactly one element, or say why not.
    * Locator: {kind: "field"|"label"|"placeholder"|"name"|"role"|"text"|"css"|"button"|"click", value, role?}
    */
+  // ---------------------------------------------------------------- what a person sees
+
+  /** What covers `el` at its centre, or null (off screen counts as not covered: a scroll shows it). */
+  function coverOf(el) {
+    const r = topRect(el);
+    const x = r.x + r.width / 2;
+    const y = r.y + r.height / 2;
+    if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) return null;
+    const hit = deepHit(x, y);
+    if (!hit || hit === el || el.contains(hit) || hostChainContains(el, hit)) return null;
+    const label = hit.closest && hit.closest('label');
+    if (label && label.control === el) return null;
+    return hit;
+  }
+
+  // Containers a person sees as a popup over the page.
+  const DIALOG_SEL = 'dialog[open], [role=dialog], [role=alertdialog], [aria-modal=true], .modal, ' +
+    '[class*="popup" i], [class*="overlay" i], [class*="cookie" i], [id*="cookie" i], ' +
+    '[class*="consent" i], [class*="newsletter" i], [id*="newsletter" i], [class*="lightbox" i]';
+
+  /** The outermost popup-like container around `node`, or null. */
+  function popupOf(node) {
+    let out = null;
+    for (let e = node && node.closest ? node.closest(DIALOG_SEL) : null; e; e = e.parentElement && e.parentElement.closest(DIALOG_SEL)) {
+      out = e;
+    }
+    return out;
+  }
+
+  function inModal(el) {
+    const d = el.closest && el.closest('dialog, [aria-modal=true]');
+    return !!d && (d.getAttribute('aria-modal') === 'true' || (d.matches(':modal')));
+  }
+
+  /**
+   * Of several equally good matches, the ones a person sees: inside an open modal dialog if any
+   * is, then those not covered at their centre. Returns the input when that decides nothing.
+   */
+  function seen(best) {
+    if (best.length < 2) return best;
+    const modal = best.filter((b) => inModal(b.el));
+    if (modal.length > 0 && modal.length < best.length) best = modal;
+    const open = best.filter((b) => !coverOf(b.el));
+    return open.length > 0 && open.length < best.length ? open : best;
+  }
+
+  // Controls that close a popup without agreeing to anything.
+  const DECLINE = /^(no,? thanks?|no thank you|not now|not interested|maybe later|later|decline( all)?|reject( all)?|refuse( all)?|deny|dismiss|close( this)?( dialog| popup)?|skip|continue without [a-z ]+|×|✕|✖|x)$/i;
+
+  function declineControl(popup) {
+    const ranked = [];
+    for (const el of clickables([popup])) {
+      if (!isVisible(el) || isDisabled(el)) continue;
+      const names = buttonNames(el).map((n) => String(n.text || '').trim());
+      const label = [el.getAttribute('aria-label'), el.title].filter(Boolean).map((t) => t.trim());
+      const all = names.concat(label);
+      const hit = all.find((t) => DECLINE.test(t));
+      // Words beat a bare ×: "No thanks" says what it does.
+      if (hit) ranked.push({ el, text: hit, weight: /^(×|✕|✖|x|close.*)$/i.test(hit) ? 1 : 0 });
+    }
+    ranked.sort((a, b) => a.weight - b.weight);
+    return ranked[0] || null;
+  }
+
+  /**
+   * Popups over the page that are not part of the task (a newsletter, a cookie banner): one that
+   * covers a field outside it and does not hold every field asked for is closed with its own
+   * decline or close control. Returns what was closed, for the report.
+   */
+  async function dismissCovering(keys, roots) {
+    const closed = [];
+    for (let round = 0; round < 3; round++) {
+      // Cheap first: most pages have no popup on screen, and then nothing else is looked at.
+      const popups = [];
+      for (const r of roots) {
+        for (const d of r.querySelectorAll(DIALOG_SEL)) {
+          const p = popupOf(d);
+          if (p && !popups.includes(p) && isVisible(p)) popups.push(p);
+        }
+      }
+      if (!popups.length) break;
+      let acted = false;
+      for (const p of popups) {
+        const outside = allControls(roots).filter((c) => !p.contains(c) && isVisible(c)).slice(0, 60);
+        if (!outside.some((c) => { const hit = coverOf(c); return hit && popupOf(hit) === p; })) continue;
+        const holds = keys.length > 0 && keys.every((k) => resolve({ kind: 'field', value: k }, [p]).status !== 'not_found');
+        if (holds) continue;
+        const ctl = declineControl(p);
+        if (!ctl) continue;
+        ctl.el.click();
+        for (let i = 0; i < 30 && p.isConnected && isVisible(p); i++) await nextFrame();
+        closed.push(describe(p) + ' closed with ' + JSON.stringify(ctl.text));
+        acted = true;
+      }
+      if (!acted) break;
+    }
+    return closed;
+  }
+
   function resolve(loc, roots, opts = {}) {
     roots = roots || allRoots();
     const kind = loc.kind;
@@ -526,6 +625,8 @@
     }
     // Nested matches (a button and the span inside it): keep the outermost clickable one.
     if (best.length > 1) best = best.filter((b) => !best.some((o) => o !== b && o.el.contains(b.el)));
+    // What a person sees decides: an open modal's, then the uncovered ones.
+    best = seen(best);
     if (best.length === 0) {
       return { status: 'not_found', what, candidates: closest(ranked.near) };
     }
@@ -1041,6 +1142,8 @@
       const vis = cands.filter((b) => isVisible(b.el) || (b.el.labels && b.el.labels.length && isVisible(b.el.labels[0])));
       if (vis.length > 0) cands = vis;
     }
+    // What a person sees decides: an open modal's field, then the uncovered ones.
+    cands = seen(cands);
     if (cands.length === 0) return { status: 'not_found', candidates: closest(ranked.near.concat(gRank.near)) };
     if (cands.length > 1) {
       return { status: 'ambiguous', candidates: cands.slice(0, 8).map((b) => '"' + b.label.text + '" (' + describe(b.el) + ', ' + b.label.how + ')') };
@@ -1128,7 +1231,9 @@
    * so the page lays out once for the checks instead of once per field.
    */
   async function fillForm(req) {
-    const roots = allRoots();
+    let roots = allRoots();
+    const dismissed = await dismissCovering(req.fields.map((f) => f.key), roots);
+    if (dismissed.length) roots = allRoots();
     const index = fieldIndex(allControls(roots));
     const marker = markNavigation();
     const plans = req.fields.map((f) => planOne(f.key, f.value, index));
@@ -1147,7 +1252,7 @@
     });
     let submit = null;
     if (req.submit && fields.every((f) => f.status === 'ok')) submit = await submitForm(req.submit, form, roots);
-    return { fields, submit, nav_marker: marker };
+    return { fields, submit, nav_marker: marker, dismissed };
   }
 
   async function submitForm(spec, form, roots) {

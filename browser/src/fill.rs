@@ -181,6 +181,10 @@ pub struct FillReport {
     pub submit: Option<SubmitReport>,
     /// The page URL after the fill (and submit).
     pub url: String,
+    /// Popups over the form that were not part of it (a newsletter, a cookie banner), closed
+    /// with their own decline or close control before filling: which, and with what.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dismissed: Vec<String>,
     /// Round trips to the page (attempts of the retry ladder).
     pub attempts: usize,
     /// Wall time.

@@ -403,6 +403,7 @@ impl Page {
         let mut reports: Vec<Option<FieldReport>> = vec![None; req.fields.len()];
         let mut submit_pending = req.submit.clone();
         let mut submit_report = None;
+        let mut dismissed: Vec<String> = Vec::new();
         let mut attempts = 0usize;
         let mut marker = String::new();
         for n in 0.. {
@@ -431,6 +432,7 @@ impl Page {
                 "fillForm round trip"
             );
             marker = str_of(&v, "nav_marker");
+            dismissed.extend(strings(&v["dismissed"]));
             let outcomes: Vec<FieldReport> = serde_json::from_value(v["fields"].clone())
                 .map_err(|e| Error::Script(format!("unexpected fill result: {e}")))?;
             let mut still = Vec::new();
@@ -475,6 +477,7 @@ impl Page {
         let fields: Vec<FieldReport> = reports.into_iter().flatten().collect();
         let mut report = FillReport {
             fields,
+            dismissed,
             submit: None,
             url: String::new(),
             attempts,

@@ -2,7 +2,9 @@
 //! inputs take what a person writes (12/01/2026, 2:30 pm, Jan 2027), and read-only fields owned
 //! by a date picker — jQuery UI's, flatpickr's, and a plain calendar of our own — are filled by
 //! opening the picker, reading its month, stepping with its own arrows and clicking the day
-//! (`fixtures/widgets/dates.html`, the libraries vendored unmodified).
+//! (`fixtures/widgets/dates.html`, the libraries vendored unmodified). And popups as people
+//! meet them: a newsletter over a form is declined before filling; a sign-in dialog that is the
+//! task is filled.
 
 use std::time::Duration;
 
@@ -12,18 +14,7 @@ use serde_json::{json, Value};
 use crate::util::{fixture_dir, StaticSite};
 
 async fn open(backend: Backend) -> (StaticSite, Browser, deskhand_browser::Page) {
-    let widgets = fixture_dir().parent().unwrap().join("widgets");
-    let site = StaticSite::serve(&widgets).await.expect("serve widgets");
-    let browser = Browser::launch(LaunchOptions {
-        backend,
-        action_timeout: Duration::from_secs(5),
-        ..Default::default()
-    })
-    .await
-    .expect("launch chromium");
-    let page = browser.new_page().await.unwrap();
-    page.goto(&site.url("dates.html")).await.unwrap();
-    (site, browser, page)
+    open_page(backend, "dates.html").await
 }
 
 async fn every_kind_of_date_field(backend: Backend) {
@@ -118,5 +109,120 @@ mod date_fields {
     #[tokio::test]
     async fn webdriver() {
         every_kind_of_date_field(Backend::WebDriver).await;
+    }
+}
+
+/// The page `name` of `fixtures/widgets/`, opened on `backend`.
+async fn open_page(backend: Backend, name: &str) -> (StaticSite, Browser, deskhand_browser::Page) {
+    let widgets = fixture_dir().parent().unwrap().join("widgets");
+    let site = StaticSite::serve(&widgets).await.expect("serve widgets");
+    let browser = Browser::launch(LaunchOptions {
+        backend,
+        action_timeout: Duration::from_secs(5),
+        ..Default::default()
+    })
+    .await
+    .expect("launch chromium");
+    let page = browser.new_page().await.unwrap();
+    page.goto(&site.url(name)).await.unwrap();
+    (site, browser, page)
+}
+
+async fn js(page: &deskhand_browser::Page, expr: &str) -> String {
+    let v = page.eval(expr).await.unwrap();
+    v.as_str()
+        .map(String::from)
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// A newsletter popup with its own Email and OK covers the contact form: the fill closes it
+/// with "No thanks" (never its OK), says so, and fills and submits the form behind it.
+async fn a_popup_over_the_form_is_declined_then_the_form_filled(backend: Backend) {
+    let (_site, _browser, page) = open_page(backend, "popup.html").await;
+    let shown = crate::util::eventually(Duration::from_secs(5), || async {
+        (js(
+            &page,
+            "String(!!document.querySelector('.newsletter-overlay'))",
+        )
+        .await
+            == "true")
+            .then_some(())
+    })
+    .await;
+    assert!(shown.is_some(), "the popup did not show");
+    let report = page
+        .fill(&FillRequest {
+            fields: vec![
+                ("Name".into(), json!("Ada Lovelace")),
+                ("Email".into(), json!("ada@example.com")),
+                ("Message".into(), json!("Two kayaks for Saturday")),
+            ],
+            submit: Some(Submit::Button("OK".into())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.dismissed.len(), 1, "{report:#?}");
+    assert!(
+        report.dismissed[0].contains("closed with \"No thanks\""),
+        "{report:#?}"
+    );
+    assert_eq!(js(&page, "String(window.subscribed)").await, "undefined");
+    let sent: Value =
+        serde_json::from_str(&js(&page, "document.getElementById('result').textContent").await)
+            .unwrap();
+    assert_eq!(
+        sent,
+        json!({"name": "Ada Lovelace", "email": "ada@example.com", "message": "Two kayaks for Saturday"})
+    );
+}
+
+/// A sign-in dialog that is the task: its fields are filled (not the newsletter's Email behind
+/// it), and it is not dismissed.
+async fn a_modal_that_is_the_task_is_filled_not_dismissed(backend: Backend) {
+    let (_site, _browser, page) = open_page(backend, "modal.html").await;
+    let report = page
+        .fill(&FillRequest {
+            fields: vec![
+                ("Email".into(), json!("grace@example.com")),
+                ("Password".into(), json!("hunter2!")),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(report.dismissed.is_empty(), "{report:#?}");
+    assert!(
+        report.fields[0]
+            .matched
+            .as_ref()
+            .unwrap()
+            .element
+            .contains("[name=email]"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        js(&page, "document.querySelector('[name=email]').value").await,
+        "grace@example.com"
+    );
+    assert_eq!(
+        js(&page, "document.querySelector('[name=news-email]').value").await,
+        ""
+    );
+}
+
+mod popups {
+    use super::*;
+
+    #[tokio::test]
+    async fn cdp() {
+        a_popup_over_the_form_is_declined_then_the_form_filled(Backend::Cdp).await;
+        a_modal_that_is_the_task_is_filled_not_dismissed(Backend::Cdp).await;
+    }
+
+    #[tokio::test]
+    async fn webdriver() {
+        a_popup_over_the_form_is_declined_then_the_form_filled(Backend::WebDriver).await;
+        a_modal_that_is_the_task_is_filled_not_dismissed(Backend::WebDriver).await;
     }
 }

@@ -65,6 +65,18 @@ async fn shows(page: &Page, selector: &str, needle: &str) -> bool {
     .is_some()
 }
 
+/// A `noop` job through the API (jobs for the chart; a job rewrites dashboard.html).
+async fn post_noop(d: &Daemon) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/jobs", d.api))
+        .bearer_auth(&d.token)
+        .json(&json!({"skill": "noop"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
 /// The succeeded jobs of one skill, newest first.
 async fn jobs_of(d: &Daemon, skill: &str) -> Vec<Value> {
     let list: Value = reqwest::Client::new()
@@ -100,14 +112,7 @@ async fn live_dashboard_edits_tasks_md_through_the_guard_and_follows_the_file() 
     let http = reqwest::Client::new();
     // Some jobs for the chart.
     for _ in 0..3 {
-        let r = http
-            .post(format!("{}/api/jobs", d.api))
-            .bearer_auth(&d.token)
-            .json(&json!({"skill": "noop"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        post_noop(&d).await;
     }
 
     // Without the token the content is refused; the page itself holds no data.
@@ -361,14 +366,7 @@ async fn a_hostile_dashboard_customization_is_inert_in_both_pages() {
     .unwrap();
     let d = Daemon::start(ws.path());
     // A job, so dashboard.html is written with the customization too.
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/jobs", d.api))
-        .bearer_auth(&d.token)
-        .json(&json!({"skill": "noop"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    post_noop(&d).await;
     let html_file = ws.path().join("dashboard.html");
     assert!(eventually(Duration::from_secs(15), || async {
         std::fs::read_to_string(&html_file)

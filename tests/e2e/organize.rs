@@ -127,15 +127,7 @@ fn ten_thousand_files_sorted_then_undone_leave_the_tree_as_it_was() {
 
     let (ok, out, err) = run_cli(w, &["jobs", "list", "--json"]);
     assert!(ok, "{err}");
-    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let id = jobs
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["skill"] == "organize-folder" && j["state"] == "succeeded")
-        .and_then(|j| j["id"].as_str())
-        .unwrap()
-        .to_string();
+    let id = succeeded(&out, "organize-folder");
     let (ok, out, err) = run_cli(w, &["undo", &id]);
     assert!(ok, "{out}{err}");
     assert!(tree(w) == before, "the tree is not as it was after undo");
@@ -202,21 +194,28 @@ fn a_move_a_rename_and_a_delete_are_journaled_and_undone_and_never_overwrite() {
     assert!(tree(w) == again);
 }
 
-/// `deskhand` with `HOME` set (for `~/Downloads`).
+/// `deskhand` with `HOME` set (for `~/Downloads`) and no user config.
 fn run_at_home(ws: &Path, home: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = crate::util::deskhand()
-        .args(args)
-        .env("DESKHAND_WORKSPACE", ws)
-        .env("HOME", home)
-        .env("DESKHAND_USER_CONFIG", "")
-        .env_remove("DESKHAND_QUEUE")
-        .output()
-        .expect("run deskhand");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    crate::util::run_cli_with(
+        ws,
+        args,
+        &[
+            ("HOME", home.as_os_str()),
+            ("DESKHAND_USER_CONFIG", std::ffi::OsStr::new("")),
+        ],
     )
+}
+
+/// The id of the newest succeeded job of `skill` in `jobs list --json` output.
+fn succeeded(jobs_json: &str, skill: &str) -> String {
+    let jobs: serde_json::Value = serde_json::from_str(jobs_json).unwrap();
+    jobs.as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["skill"] == skill && j["state"] == "succeeded")
+        .and_then(|j| j["id"].as_str())
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -304,15 +303,7 @@ fn a_granted_folder_outside_the_workspace_is_sorted_and_undone_and_no_other_is()
     // Undone: the folder is as it was.
     let (ok, out, err) = run_at_home(w, home.path(), &["jobs", "list", "--json"]);
     assert!(ok, "{err}");
-    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let id = jobs
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["skill"] == "organize-folder" && j["state"] == "succeeded")
-        .and_then(|j| j["id"].as_str())
-        .unwrap()
-        .to_string();
+    let id = succeeded(&out, "organize-folder");
     let (ok, out, err) = run_at_home(w, home.path(), &["undo", &id]);
     assert!(ok, "{out}{err}");
     assert!(

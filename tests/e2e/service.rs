@@ -2,20 +2,17 @@
 
 use std::process::Command;
 
-use crate::util::{deskhand, temp};
+use crate::util::temp;
 
 fn run(home: &std::path::Path, ws: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = deskhand()
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("cfg"))
-        .env("DESKHAND_WORKSPACE", ws)
-        .output()
-        .expect("run deskhand");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    let cfg = home.join("cfg");
+    crate::util::run_cli_with(
+        ws,
+        args,
+        &[
+            ("HOME", home.as_os_str()),
+            ("XDG_CONFIG_HOME", cfg.as_os_str()),
+        ],
     )
 }
 

@@ -198,12 +198,24 @@ impl Drop for Daemon {
 /// Run the CLI on a workspace (the queue its config names): success, stdout, stderr.
 #[allow(dead_code)]
 pub fn run_cli(ws: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = deskhand()
-        .args(args)
+    run_cli_with(ws, args, &[])
+}
+
+/// [`run_cli`] with extra environment variables (`HOME`, say).
+#[allow(dead_code)]
+pub fn run_cli_with(
+    ws: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (bool, String, String) {
+    let mut cmd = deskhand();
+    cmd.args(args)
         .env("DESKHAND_WORKSPACE", ws)
-        .env_remove("DESKHAND_QUEUE")
-        .output()
-        .expect("run deskhand");
+        .env_remove("DESKHAND_QUEUE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run deskhand");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

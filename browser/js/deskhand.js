@@ -1016,6 +1016,76 @@
     return null;
   }
 
+  // ---------------------------------------------------------------- autocompletes
+
+  /** A text field that offers a list as one types (ARIA combobox, jQuery UI, typeaheads). */
+  function isAutocomplete(el) {
+    if (el.tagName !== 'INPUT') return false;
+    const cls = el.getAttribute('class') || '';
+    return el.getAttribute('role') === 'combobox' || el.hasAttribute('aria-autocomplete') ||
+      el.getAttribute('aria-haspopup') === 'listbox' || /autocomplete|typeahead|combobox/i.test(cls);
+  }
+
+  const LIST_SEL = '[role=listbox], .ui-autocomplete, [class*="autocomplete" i], [class*="typeahead" i], ' +
+    '[class*="suggestion" i]';
+
+  function openLists(el) {
+    const id = el.getAttribute('aria-controls') || el.getAttribute('aria-owns');
+    const own = id ? el.ownerDocument.getElementById(id) : null;
+    const pool = own ? [own] : Array.from(el.ownerDocument.querySelectorAll(LIST_SEL));
+    return pool.filter((l) => l !== el && !l.contains(el) && isVisible(l) && listOptions(l).length > 0);
+  }
+
+  function listOptions(list) {
+    const marked = Array.from(list.querySelectorAll('[role=option], .ui-menu-item-wrapper'));
+    const opts = marked.length ? marked : Array.from(list.querySelectorAll('li'));
+    return opts.filter((o) => isVisible(o) && (o.textContent || '').trim() &&
+      o.getAttribute('aria-disabled') !== 'true' && !/disabled/i.test(o.getAttribute('class') || ''));
+  }
+
+  /**
+   * After typing into an autocomplete: wait for its list, pick the option whose text matches
+   * (exact, then prefix, then contains; a tie is an error naming the candidates), click it, and
+   * check the field holds it.
+   */
+  async function pickOption(p) {
+    const el = p.el;
+    const want = norm(p.value);
+    let list = null;
+    for (let i = 0; i < 120 && !list; i++) {
+      await nextFrame();
+      list = openLists(el)[0] || null;
+    }
+    if (!list) return null; // No list came: the typed text stands (a free-text field).
+    const opts = listOptions(list).map((o) => ({ o, t: (o.textContent || '').replace(/\s+/g, ' ').trim() }));
+    const levels = [
+      opts.filter((x) => norm(x.t) === want),
+      opts.filter((x) => norm(x.t).startsWith(want)),
+      opts.filter((x) => norm(x.t).includes(want)),
+    ];
+    const hits = levels.find((l) => l.length > 0) || [];
+    if (hits.length !== 1) {
+      return {
+        status: hits.length ? 'ambiguous' : 'bad_value',
+        message: (hits.length ? JSON.stringify(String(p.value)) + ' matches several options' : 'no option matches ' + JSON.stringify(String(p.value))) +
+          '; the list offers: ' + (hits.length ? hits : opts).slice(0, 10).map((x) => JSON.stringify(x.t)).join(', '),
+        candidates: (hits.length ? hits : opts).slice(0, 10).map((x) => x.t),
+      };
+    }
+    const pick = hits[0];
+    const w = winOf(pick.o);
+    pick.o.dispatchEvent(new w.MouseEvent('mouseover', { bubbles: true }));
+    pick.o.dispatchEvent(new w.MouseEvent('mousedown', { bubbles: true }));
+    pick.o.click();
+    for (let i = 0; i < 20 && norm(el.value) !== norm(pick.t); i++) await nextFrame();
+    if (!norm(el.value).includes(norm(pick.t)) && !norm(pick.t).includes(norm(el.value))) {
+      return { status: 'bad_value', message: 'after choosing ' + JSON.stringify(pick.t) + ' the field shows ' + JSON.stringify(el.value) };
+    }
+    p.widget = 'autocomplete';
+    p.setBy = 'typed ' + JSON.stringify(String(p.value)) + ', picked ' + JSON.stringify(pick.t) + ' from its list of ' + opts.length;
+    return null;
+  }
+
   function setEditable(el, value) {
     const v = String(value);
     el.focus({ preventScroll: true });
@@ -1194,7 +1264,18 @@
         p.setBy = 'value ' + v.value + (v.value !== String(value).trim() ? ' (from ' + JSON.stringify(String(value)) + ')' : '');
         return setText(el, v.value);
       }
-      return setText(el, value);
+      if (!isAutocomplete(el)) return setText(el, value);
+      // Typed with the field keeping focus: a blur would close the list before it opens.
+      const v = String(value);
+      el.focus({ preventScroll: true });
+      if (!document.hasFocus()) focusEvents(el, true);
+      fire(el, 'beforeinput', { inputType: 'insertText', data: v });
+      nativeSetter(el).call(el, v);
+      fire(el, 'input', { inputType: 'insertText', data: v });
+      const err = await pickOption(p);
+      if (document.activeElement === el) el.blur();
+      else focusEvents(el, false);
+      return err;
     }
     if (kind === 'select') return setSelect(el, value);
     if (kind === 'checkbox') return setCheckbox(el, value);

@@ -226,3 +226,66 @@ mod popups {
         a_modal_that_is_the_task_is_filled_not_dismissed(Backend::WebDriver).await;
     }
 }
+
+/// Autocompletes that keep only a value picked from their list (jQuery UI's, an ARIA
+/// combobox): typed, the option picked (exact, then prefix, then contains), the field checked;
+/// an ambiguous value names the candidates.
+async fn autocompletes_take_a_value_from_their_list(backend: Backend) {
+    let (_site, _browser, page) = open_page(backend, "places.html").await;
+    let report = page
+        .fill(&FillRequest {
+            fields: vec![
+                ("From".into(), json!("Porto São")),
+                ("To".into(), json!("faro")),
+            ],
+            submit: Some(Submit::Button("Search".into())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        report.fields[0].widget.as_deref(),
+        Some("autocomplete"),
+        "{report:#?}"
+    );
+    assert!(
+        report.fields[0]
+            .set_by
+            .as_deref()
+            .unwrap_or_default()
+            .contains("picked \"Porto São Bento\""),
+        "{report:#?}"
+    );
+    let sent: Value =
+        serde_json::from_str(&js(&page, "document.getElementById('result').textContent").await)
+            .unwrap();
+    assert_eq!(sent, json!({"from": "Porto São Bento", "to": "Faro"}));
+    let bad = page
+        .fill(&FillRequest {
+            fields: vec![("To".into(), json!("Lisbon"))],
+            ..Default::default()
+        })
+        .await;
+    let Err(deskhand_browser::Error::Fill { report, .. }) = bad else {
+        panic!("an ambiguous pick should fail: {bad:?}");
+    };
+    let msg = report.fields[0].message.clone().unwrap_or_default();
+    assert!(
+        msg.contains("Lisbon Oriente") && msg.contains("Lisbon Santa Apolónia"),
+        "{msg}"
+    );
+}
+
+mod autocompletes {
+    use super::*;
+
+    #[tokio::test]
+    async fn cdp() {
+        autocompletes_take_a_value_from_their_list(Backend::Cdp).await;
+    }
+
+    #[tokio::test]
+    async fn webdriver() {
+        autocompletes_take_a_value_from_their_list(Backend::WebDriver).await;
+    }
+}

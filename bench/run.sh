@@ -74,24 +74,23 @@ record() {
   return "$rc"
 }
 
-SERVER_PID=""
+SERVER_PIDS=()
 stop_server() {
-  if [[ -n "$SERVER_PID" ]]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVER_PIDS=()
 }
 
-bench_main() {
-  trap stop_server EXIT
-
-  local port
+# Serve a folder on a free port (in the background of this shell) and wait until it answers.
+serve() {
+  local dir=$1 var=$2 port
   port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-  python3 -m http.server "$port" --bind 127.0.0.1 --directory fixtures/sites >"$WORK/http.log" 2>&1 &
-  SERVER_PID=$!
-  local BASE="http://127.0.0.1:$port"
-  python3 - "$BASE/index.html" <<'EOF'
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$dir" >>"$WORK/http.log" 2>&1 &
+  SERVER_PIDS+=($!)
+  python3 - "http://127.0.0.1:$port/" <<'EOF'
 import sys, time, urllib.request
 for _ in range(100):
     try:
@@ -101,6 +100,15 @@ for _ in range(100):
         time.sleep(0.1)
 sys.exit("fixture server did not come up")
 EOF
+  printf -v "$var" 'http://127.0.0.1:%s' "$port"
+}
+
+bench_main() {
+  trap stop_server EXIT
+
+  local BASE WBASE
+  serve fixtures/sites BASE
+  serve fixtures/widgets WBASE
   echo "date:      $(date -Iseconds)"
   echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo none)"
   echo "machine:   $(nproc) cores, $(uname -sr)"
@@ -121,6 +129,12 @@ EOF
   record fill_pw node bench/fill_playwright.mjs "$BASE" "$N"
   echo "--- fill: the browser's own navigation time (floor for any tool)"
   record nav_floor node bench/nav_floor.mjs "$BASE" 50
+
+  echo "--- fill widgets (trip.html: date picker, autocomplete, slider): deskhand (cdp)"
+  record wfill_cdp "$DESKHAND" bench fill --url "$WBASE/trip.html" --values fixtures/widgets/trip.values.json \
+    --submit "Request trip" --n "$N"
+  echo "--- fill widgets: playwright by hand"
+  record wfill_pw node bench/fill_playwright.mjs "$WBASE" "$N" trip
 
   echo "--- extract: deskhand"
   record ext_dh "$DESKHAND" bench extract --dir "$LISTING_DIR" --schema "$SCHEMA"
@@ -175,6 +189,17 @@ if one is not None and pw_ms:
     print(f"one-call floor (deskhand.js fillForm, one evaluate per form, through Playwright, no other tool work):"
           f" {one:.1f} ms = {one / pw_ms:.3f} x playwright; deskhand (cdp) is {cdp - one:+.1f} ms from it"
           if cdp is not None else "")
+print()
+
+wpw = num(load("wfill_pw"), "ms_per_form")
+print("Widget form (trip.html: jQuery UI date picker 2 months on, jQuery UI autocomplete, range slider, submit)")
+print(f"| {'tool':<20} | {'ms/form':>9} | {'p50 ms':>8} | {'p99 ms':>8} | {'/playwright':>11} |")
+print(f"|{'-'*22}|{'-'*11}|{'-'*10}|{'-'*10}|{'-'*13}|")
+for name, label in (("wfill_cdp", "deskhand (cdp)"), ("wfill_pw", "playwright by hand")):
+    d = load(name)
+    ms = num(d, "ms_per_form")
+    ratio = ms / wpw if ms is not None and wpw else None
+    print(f"| {label:<20} | {fmt(ms):>9} | {fmt(num(d, 'p50_ms')):>8} | {fmt(num(d, 'p99_ms')):>8} | {fmt(ratio, 3):>11} |")
 print()
 
 dh = load("ext_dh")

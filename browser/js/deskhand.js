@@ -208,6 +208,8 @@
       if (NOT_CONTROLS.has(t)) return null;
       if (t === 'checkbox') return 'checkbox';
       if (t === 'radio') return 'radio';
+      if (t === 'range') return 'slider';
+      if (el.getAttribute('role') === 'spinbutton') return 'spinner';
       return TEXTLIKE.has(t) ? 'text' : 'text';
     }
     if (tag === 'TEXTAREA') return 'text';
@@ -216,14 +218,28 @@
     if (role === 'checkbox' || role === 'switch') return 'checkbox';
     if (role === 'radio') return 'radio';
     if (el.isContentEditable && !(el.parentElement && el.parentElement.isContentEditable)) return 'editable';
-    if (role === 'textbox' || role === 'combobox' || role === 'searchbox') return 'editable';
+    if (role === 'textbox' || role === 'searchbox') return 'editable';
+    if (role === 'slider') return 'slider';
+    if (role === 'spinbutton') return 'spinner';
+    // A combobox that is not a text field is a select made of divs (ARIA "select-only combobox").
+    if (role === 'combobox' || (tag === 'BUTTON' && el.getAttribute('aria-haspopup') === 'listbox')) return 'listbox';
+    // A listbox a combobox or autocomplete owns is that control's popup, not a field of its own.
+    if (role === 'listbox') return isOwnedList(el) ? null : 'listbox';
+    if (tag === 'BUTTON' && el.hasAttribute('aria-pressed')) return 'checkbox';
     return null;
+  }
+
+  function isOwnedList(el) {
+    if (!el.id) return false;
+    const id = el.id.replace(/["\\]/g, '\\$&');
+    return !!el.getRootNode().querySelector('[aria-controls~="' + id + '"], [aria-owns~="' + id + '"]');
   }
 
   function allControls(roots) {
     const out = [];
     const sel = 'input, textarea, select, [contenteditable], [role=textbox], [role=combobox], [role=searchbox], ' +
-      '[role=checkbox], [role=switch], [role=radio]';
+      '[role=checkbox], [role=switch], [role=radio], [role=listbox], [role=slider], [role=spinbutton], ' +
+      'button[aria-pressed], button[aria-haspopup=listbox]';
     for (const r of roots) for (const el of r.querySelectorAll(sel)) if (controlKind(el)) out.push(el);
     return out;
   }
@@ -244,6 +260,8 @@
         'aria-labelledby', 0);
     }
     add(el.getAttribute('aria-label'), 'aria-label', 0);
+    // A toggle button ("Window seat", pressed or not) is named by its own text.
+    if (el.tagName === 'BUTTON' && el.hasAttribute('aria-pressed')) add(textOf(el), 'own text', 0);
     if (el.labels) {
       for (const l of el.labels) add(textOf(l), l.contains(el) ? 'wrapping label' : 'label[for]', 0);
     }
@@ -682,7 +700,15 @@
   function readValue(el, kind) {
     switch (kind || controlKind(el)) {
       case 'checkbox':
-        return el.tagName === 'INPUT' ? el.checked : el.getAttribute('aria-checked') === 'true';
+        if (el.tagName === 'INPUT') return el.checked;
+        if (el.hasAttribute('aria-pressed')) return el.getAttribute('aria-pressed') === 'true';
+        return el.getAttribute('aria-checked') === 'true';
+      case 'listbox':
+        return listboxValue(el);
+      case 'slider':
+      case 'spinner':
+        if (el.tagName === 'INPUT') return el.value;
+        return el.getAttribute('aria-valuetext') || el.getAttribute('aria-valuenow');
       case 'radio': {
         if (el.tagName !== 'INPUT') return el.getAttribute('aria-checked') === 'true';
         const on = groupOf(el).find((r) => r.checked);
@@ -930,7 +956,19 @@
     return found.filter((c) => !found.some((o) => o !== c && c.contains(o)));
   }
 
-  function navControl(cal, dir) {
+  /**
+   * The calendar's own previous/next month control: inside it, else in the picker around it
+   * (react-datepicker puts its arrows beside the month, not in it) but never around the field.
+   */
+  function navControl(cal, dir, field) {
+    for (let scope = cal, d = 0; scope && d < 4 && !scope.contains(field); scope = scope.parentElement, d++) {
+      const hit = navControlIn(scope, dir);
+      if (hit) return hit;
+    }
+    return null;
+  }
+
+  function navControlIn(cal, dir) {
     const re = dir === 'next'
       ? /(^|[^a-z])next([^a-z]|$)|›|»|→|^\s*>\s*$/i
       : /(^|[^a-z])prev(ious)?([^a-z]|$)|‹|«|←|^\s*<\s*$/i;
@@ -962,6 +1000,16 @@
    * the field now shows that date.
    */
   async function pickDate(p) {
+    const err = await pickDateOnce(p);
+    // A calendar left open would cover the next field: close it as a person would.
+    if (err && err.status !== 'readonly') {
+      pressKey(p.el, 'Escape');
+      if (document.activeElement === p.el) p.el.blur();
+    }
+    return err;
+  }
+
+  async function pickDateOnce(p) {
     const el = p.el;
     const order = orderOf(el);
     const want = parseDate(p.value, order);
@@ -995,8 +1043,15 @@
       if (diff === 0) break;
       if (++steps > 240) return { status: 'bad_value', message: 'the date is more than 20 years from what the date picker shows' };
       way = diff > 0 ? 'forward' : 'back';
-      const nav = navControl(cal, diff > 0 ? 'next' : 'prev');
-      if (!nav) return { status: 'bad_value', message: 'the date picker has no ' + (diff > 0 ? 'next' : 'previous') + ' month control' };
+      const nav = navControl(cal, diff > 0 ? 'next' : 'prev', el);
+      if (!nav) {
+        return {
+          status: 'bad_value',
+          message: 'the date picker cannot go ' + (diff > 0 ? 'past ' : 'before ') + MONTH_NAMES[cur.m - 1] + ' ' + cur.y +
+            ' (it shows no ' + (diff > 0 ? 'next' : 'previous') + ' month control; ' + MONTH_NAMES[want.m - 1] + ' ' + want.d + ', ' + want.y +
+            ' may be outside the dates it allows)',
+        };
+      }
       nav.click();
       await nextFrame();
       cal = findCalendar(el, before) || cal;
@@ -1031,8 +1086,11 @@
 
   function openLists(el) {
     const id = el.getAttribute('aria-controls') || el.getAttribute('aria-owns');
-    const own = id ? el.ownerDocument.getElementById(id) : null;
-    const pool = own ? [own] : Array.from(el.ownerDocument.querySelectorAll(LIST_SEL));
+    const own = id ? byId(el, id) : null;
+    const root = el.getRootNode();
+    // A list may be put at the end of the page's body even for a field in a shadow root.
+    const pool = own ? [own] : Array.from(root.querySelectorAll(LIST_SEL))
+      .concat(root !== el.ownerDocument ? Array.from(el.ownerDocument.querySelectorAll(LIST_SEL)) : []);
     return pool.filter((l) => l !== el && !l.contains(el) && isVisible(l) && listOptions(l).length > 0);
   }
 
@@ -1050,39 +1108,342 @@
    */
   async function pickOption(p) {
     const el = p.el;
-    const want = norm(p.value);
     let list = null;
     for (let i = 0; i < 120 && !list; i++) {
       await nextFrame();
       list = openLists(el)[0] || null;
     }
     if (!list) return null; // No list came: the typed text stands (a free-text field).
-    const opts = listOptions(list).map((o) => ({ o, t: (o.textContent || '').replace(/\s+/g, ' ').trim() }));
-    const levels = [
-      opts.filter((x) => norm(x.t) === want),
-      opts.filter((x) => norm(x.t).startsWith(want)),
-      opts.filter((x) => norm(x.t).includes(want)),
-    ];
-    const hits = levels.find((l) => l.length > 0) || [];
-    if (hits.length !== 1) {
-      return {
-        status: hits.length ? 'ambiguous' : 'bad_value',
-        message: (hits.length ? JSON.stringify(String(p.value)) + ' matches several options' : 'no option matches ' + JSON.stringify(String(p.value))) +
-          '; the list offers: ' + (hits.length ? hits : opts).slice(0, 10).map((x) => JSON.stringify(x.t)).join(', '),
-        candidates: (hits.length ? hits : opts).slice(0, 10).map((x) => x.t),
-      };
-    }
-    const pick = hits[0];
-    const w = winOf(pick.o);
-    pick.o.dispatchEvent(new w.MouseEvent('mouseover', { bubbles: true }));
-    pick.o.dispatchEvent(new w.MouseEvent('mousedown', { bubbles: true }));
-    pick.o.click();
+    const opts = optionTexts(list);
+    const pick = chooseOption(opts, p.value, list);
+    if (pick.status) return pick;
+    pickWithPointer(pick.o);
     for (let i = 0; i < 20 && norm(el.value) !== norm(pick.t); i++) await nextFrame();
     if (!norm(el.value).includes(norm(pick.t)) && !norm(pick.t).includes(norm(el.value))) {
       return { status: 'bad_value', message: 'after choosing ' + JSON.stringify(pick.t) + ' the field shows ' + JSON.stringify(el.value) };
     }
     p.widget = 'autocomplete';
     p.setBy = 'typed ' + JSON.stringify(String(p.value)) + ', picked ' + JSON.stringify(pick.t) + ' from its list of ' + opts.length;
+    return null;
+  }
+
+  function optionTexts(list) {
+    return listOptions(list).map((o) => ({ o, t: (o.textContent || '').replace(/\s+/g, ' ').trim() }));
+  }
+
+  /**
+   * The one option whose text answers `value`: exact, then prefix, then contains. Several at the
+   * best level is `ambiguous`, none is `bad_value`; both name what the list offers.
+   */
+  function chooseOption(opts, value, list) {
+    const want = norm(value);
+    const levels = [
+      opts.filter((x) => norm(x.t) === want),
+      opts.filter((x) => norm(x.t).startsWith(want)),
+      opts.filter((x) => norm(x.t).includes(want)),
+    ];
+    const hits = want ? levels.find((l) => l.length > 0) || [] : [];
+    if (hits.length === 1) return hits[0];
+    const shown = (hits.length ? hits : opts).slice(0, 10);
+    const off = !hits.length && list && Array.from(list.querySelectorAll('[role=option], li'))
+      .find((o) => !opts.some((x) => x.o === o) && norm(o.textContent) === want);
+    if (off) return { status: 'bad_value', message: 'option ' + JSON.stringify((off.textContent || '').trim()) + ' is disabled; the list offers: ' + shown.map((x) => JSON.stringify(x.t)).join(', ') };
+    return {
+      status: hits.length ? 'ambiguous' : 'bad_value',
+      message: (hits.length ? JSON.stringify(String(value)) + ' matches several options' : 'no option matches ' + JSON.stringify(String(value))) +
+        '; the list offers: ' + shown.map((x) => JSON.stringify(x.t)).join(', '),
+      candidates: shown.map((x) => x.t),
+    };
+  }
+
+  /** Choose an option as a pointer does: lists that act on mousedown and those that act on click. */
+  function pickWithPointer(o) {
+    const w = winOf(o);
+    o.dispatchEvent(new w.MouseEvent('mouseover', { bubbles: true }));
+    o.dispatchEvent(new w.MouseEvent('mousedown', { bubbles: true, cancelable: true }));
+    o.dispatchEvent(new w.MouseEvent('mouseup', { bubbles: true, cancelable: true }));
+    o.click();
+  }
+
+  // ---------------------------------------------------------------- custom controls
+
+  /** What a div-made select or listbox holds: the shown text, or the selected options' texts. */
+  function listboxValue(el) {
+    if (el.getAttribute('role') !== 'listbox') {
+      return el.tagName === 'INPUT' ? el.value : (el.innerText || el.textContent || '').replace(/\s+/g, ' ').trim();
+    }
+    const on = Array.from(el.querySelectorAll('[role=option]')).filter((o) => o.getAttribute('aria-selected') === 'true')
+      .map((o) => (o.textContent || '').replace(/\s+/g, ' ').trim());
+    return el.getAttribute('aria-multiselectable') === 'true' ? on : on.length ? on[0] : null;
+  }
+
+  /**
+   * A select made of divs: a combobox (or `aria-haspopup=listbox` button) opened as a person
+   * does, its list waited for, the option picked by text and clicked, the shown text checked; or
+   * a listbox on the page whose options are clicked until exactly the wanted ones are selected.
+   */
+  async function setListbox(p) {
+    const el = p.el;
+    const wanted = Array.isArray(p.value) ? p.value.map(String) : [String(p.value)];
+    if (el.getAttribute('role') === 'listbox') {
+      const multi = el.getAttribute('aria-multiselectable') === 'true';
+      if (!multi && wanted.length > 1) return { status: 'bad_value', message: 'this list takes one value' };
+      const opts = optionTexts(el);
+      const picks = [];
+      for (const w of wanted) {
+        const pick = chooseOption(opts, w, el);
+        if (pick.status) return pick;
+        picks.push(pick);
+      }
+      let clicks = 0;
+      for (const x of opts) {
+        const on = x.o.getAttribute('aria-selected') === 'true';
+        if (on !== picks.includes(x) && (picks.includes(x) || multi)) {
+          pickWithPointer(x.o);
+          clicks++;
+        }
+      }
+      for (let i = 0; i < 10; i++) {
+        const now = listboxValue(el);
+        const got = multi ? now : [now];
+        if (got.length === picks.length && picks.every((x) => got.includes(x.t))) {
+          p.widget = 'listbox';
+          p.setBy = clicks ? 'clicked ' + picks.map((x) => JSON.stringify(x.t)).join(', ') + ' in its list of ' + opts.length : 'already selected';
+          return null;
+        }
+        await nextFrame();
+      }
+      return { status: 'bad_value', message: 'after clicking, the list has ' + JSON.stringify(listboxValue(el)) + ' selected instead of ' + JSON.stringify(picks.map((x) => x.t)) };
+    }
+    if (wanted.length > 1) return { status: 'bad_value', message: 'this select takes one value' };
+    if (norm(listboxValue(el)) === norm(wanted[0])) {
+      p.widget = 'custom select';
+      p.setBy = 'already showed ' + JSON.stringify(wanted[0]);
+      return null;
+    }
+    let list = openLists(el)[0] || null;
+    if (!list) {
+      // Selects that open on mousedown (react-select) and those that open on click (ARIA's pattern).
+      el.focus({ preventScroll: true });
+      pickWithPointer(el);
+      for (let i = 0; i < 120 && !list; i++) {
+        await nextFrame();
+        list = openLists(el)[0] || null;
+      }
+    }
+    if (!list) return { status: 'bad_value', message: 'no list of options opened when the select was clicked' };
+    const opts = optionTexts(list);
+    const pick = chooseOption(opts, wanted[0], list);
+    if (pick.status) {
+      // Leave it closed as it was: Escape, else the click that opened it.
+      pressKey(el, 'Escape');
+      await nextFrame();
+      if (openLists(el).length) pickWithPointer(el);
+      return pick;
+    }
+    pickWithPointer(pick.o);
+    for (let i = 0; i < 20 && norm(listboxValue(el)) !== norm(pick.t); i++) await nextFrame();
+    if (!norm(listboxValue(el)).includes(norm(pick.t))) {
+      return { status: 'bad_value', message: 'after choosing ' + JSON.stringify(pick.t) + ' the select shows ' + JSON.stringify(listboxValue(el)) };
+    }
+    if (document.activeElement === el) el.blur();
+    p.widget = 'custom select';
+    p.setBy = 'opened, picked ' + JSON.stringify(pick.t) + ' from its list of ' + opts.length;
+    return null;
+  }
+
+  /** The number a person asked for: "40", "1,200", "$40", "40 %". */
+  function numberWanted(value) {
+    if (typeof value === 'number') return value;
+    const m = String(value).trim().replace(/(\d),(?=\d{3}\b)/g, '$1').match(/^[^\d\-.]{0,3}\s*(-?\d*\.?\d+)\s*[^\d]{0,4}$/);
+    return m ? parseFloat(m[1]) : null;
+  }
+
+  /** The number a slider or spinner shows now (an input's value, else `aria-valuenow`). */
+  function numberShown(el) {
+    const s = el.tagName === 'INPUT' ? el.value : el.getAttribute('aria-valuenow');
+    const n = parseFloat(String(s == null ? '' : s).replace(/,/g, ''));
+    return Number.isFinite(n) ? n : null;
+  }
+
+  function boundsOf(el) {
+    const num = (a) => {
+      const v = el.getAttribute(a);
+      const n = v == null || v === '' ? NaN : parseFloat(v);
+      return Number.isFinite(n) ? n : null;
+    };
+    const input = el.tagName === 'INPUT';
+    const range = input && (el.getAttribute('type') || '').toLowerCase() === 'range';
+    const min = num('aria-valuemin') ?? (input ? num('min') : null) ?? (range ? 0 : null);
+    const max = num('aria-valuemax') ?? (input ? num('max') : null) ?? (range ? 100 : null);
+    return { min, max };
+  }
+
+  const same = (a, b) => a !== null && Math.abs(a - b) < 1e-9;
+
+  /** A key press as a person's keyboard sends it, with the legacy codes older widgets read. */
+  function pressKey(el, key) {
+    const w = winOf(el);
+    const code = { ArrowUp: 38, ArrowDown: 40, ArrowLeft: 37, ArrowRight: 39, Escape: 27 }[key];
+    for (const type of ['keydown', 'keyup']) {
+      const ev = new w.KeyboardEvent(type, { key, code: key, bubbles: true, cancelable: true, composed: true });
+      Object.defineProperty(ev, 'keyCode', { get: () => code });
+      Object.defineProperty(ev, 'which', { get: () => code });
+      el.dispatchEvent(ev);
+    }
+  }
+
+  /** Press a control (a spinner's own + or −): pointer down and up, then click. */
+  function pressButton(b) {
+    const w = winOf(b);
+    const init = { bubbles: true, cancelable: true, composed: true, button: 0 };
+    b.dispatchEvent(new w.PointerEvent('pointerdown', init));
+    b.dispatchEvent(new w.MouseEvent('mousedown', init));
+    b.dispatchEvent(new w.PointerEvent('pointerup', init));
+    b.dispatchEvent(new w.MouseEvent('mouseup', init));
+    b.click();
+  }
+
+  /** A spinner's own increase and decrease controls, next to it. */
+  function stepButtons(el) {
+    const up = /^(\+|＋|▲|⌃|increase|increment|more|plus|add|up)\b|^\+|ui-spinner-up/;
+    const down = /^(-|−|–|▼|⌄|decrease|decrement|fewer|less|minus|remove|down)\b|^[-−–]|ui-spinner-down/;
+    let scope = el.parentElement;
+    for (let d = 0; d < 3 && scope; d++, scope = scope.parentElement) {
+      const cands = Array.from(scope.querySelectorAll('button, [role=button], a, .ui-spinner-button'))
+        .filter((b) => b !== el && !b.contains(el) && !isDisabled(b));
+      const name = (b) => ((b.getAttribute('aria-label') || b.getAttribute('title') || b.textContent || '').trim().toLowerCase() +
+        ' ' + (b.getAttribute('class') || '').toLowerCase());
+      const u = cands.find((b) => up.test(name(b)) || /ui-spinner-up/.test(name(b)));
+      const dn = cands.find((b) => down.test(name(b)) || /ui-spinner-down/.test(name(b)));
+      if (u && dn) return { up: u, down: dn };
+    }
+    return null;
+  }
+
+  /**
+   * Step a slider or spinner towards `want` one press at a time, reading what it shows after
+   * each: stops when it matches, when it stops moving, or when a step jumps past the value.
+   */
+  async function stepUntil(el, want, up, down) {
+    let cur = numberShown(el);
+    let presses = 0;
+    while (!same(cur, want)) {
+      if (cur === null || presses >= 2000) return { stuck: true, presses };
+      const rising = cur < want;
+      (rising ? up : down)();
+      presses++;
+      let next = numberShown(el);
+      for (let i = 0; i < 6 && same(next, cur); i++) {
+        await nextFrame();
+        next = numberShown(el);
+      }
+      if (next === null || same(next, cur)) return { stuck: true, presses };
+      if (rising ? next > want : next < want) return { passed: [cur, next], presses };
+      cur = next;
+    }
+    return { presses };
+  }
+
+  function outOfBounds(el, want, what) {
+    const { min, max } = boundsOf(el);
+    if ((min !== null && want < min) || (max !== null && want > max)) {
+      return { status: 'bad_value', message: 'the ' + what + ' goes from ' + (min ?? '…') + ' to ' + (max ?? '…') + ', so ' + want + ' cannot be set' };
+    }
+    return null;
+  }
+
+  /** A step jumped past the value: put the control back where it was and say why. */
+  async function steppedPast(el, what, r, want, start, up, down) {
+    await stepUntil(el, start, up, down);
+    return {
+      status: 'bad_value',
+      message: 'the ' + what + ' moves in steps: it went from ' + r.passed[0] + ' to ' + r.passed[1] + ', so ' + want +
+        ' cannot be set (left at ' + numberShown(el) + ')',
+    };
+  }
+
+  /**
+   * A slider: a native range input takes the value as a drag would leave it (input, change); an
+   * ARIA slider is moved with its arrow keys until it shows the value.
+   */
+  async function setSlider(p) {
+    const el = p.el;
+    const want = numberWanted(p.value);
+    if (want === null) return { status: 'bad_value', message: 'a slider takes a number, not ' + JSON.stringify(p.value) };
+    const bad = outOfBounds(el, want, 'slider');
+    if (bad) return bad;
+    p.widget = 'slider';
+    if (el.tagName === 'INPUT') {
+      const { min, max } = boundsOf(el);
+      const step = el.getAttribute('step') || '1';
+      const was = el.value;
+      const put = (v) => {
+        focusEvents(el, true);
+        nativeSetter(el).call(el, v);
+        fire(el, 'input');
+        fire(el, 'change');
+        focusEvents(el, false);
+      };
+      put(String(want));
+      if (!same(numberShown(el), want)) {
+        const took = el.value;
+        put(was);
+        return { status: 'bad_value', message: 'the slider moves in steps of ' + step + ' from ' + min + ': it would take ' + took + ', not ' + want + ' (left at ' + was + ')' };
+      }
+      p.setBy = 'value ' + el.value + ' (range ' + min + ' to ' + max + ', step ' + step + ')';
+      return null;
+    }
+    const vertical = el.getAttribute('aria-orientation') === 'vertical';
+    const up = () => pressKey(el, vertical ? 'ArrowUp' : 'ArrowRight');
+    const down = () => pressKey(el, vertical ? 'ArrowDown' : 'ArrowLeft');
+    const start = numberShown(el);
+    const r = await stepUntil(el, want, up, down);
+    if (r.passed) return steppedPast(el, 'slider', r, want, start, up, down);
+    if (r.stuck) return { status: 'bad_value', message: 'the slider did not move with its arrow keys (it shows ' + numberShown(el) + ')' };
+    p.setBy = r.presses ? r.presses + ' arrow key press' + (r.presses > 1 ? 'es' : '') + ' to ' + want : 'already at ' + want;
+    return null;
+  }
+
+  /**
+   * A spinner: typed into when it is a text field that keeps what is typed (jQuery UI's), else
+   * stepped with its arrow keys, else with its own + and − controls, until it shows the value.
+   */
+  async function setSpinner(p) {
+    const el = p.el;
+    const want = numberWanted(p.value);
+    if (want === null) return { status: 'bad_value', message: 'a spinner takes a number, not ' + JSON.stringify(p.value) };
+    const bad = outOfBounds(el, want, 'spinner');
+    if (bad) return bad;
+    p.widget = 'spinner';
+    if (same(numberShown(el), want)) {
+      p.setBy = 'already at ' + want;
+      return null;
+    }
+    if (el.tagName === 'INPUT' && isEditable(el) && !isDisabled(el)) {
+      const err = setText(el, String(p.value).trim());
+      if (!err && same(numberShown(el), want)) {
+        p.setBy = 'typed ' + want;
+        return null;
+      }
+    }
+    const start = numberShown(el);
+    const keyUp = () => pressKey(el, 'ArrowUp');
+    const keyDown = () => pressKey(el, 'ArrowDown');
+    let r = await stepUntil(el, want, keyUp, keyDown);
+    if (r.passed) return steppedPast(el, 'spinner', r, want, start, keyUp, keyDown);
+    if (!r.stuck) {
+      p.setBy = r.presses + ' arrow key press' + (r.presses > 1 ? 'es' : '') + ' to ' + want;
+      return null;
+    }
+    const btn = stepButtons(el);
+    if (!btn) return { status: 'bad_value', message: 'the spinner moved neither by typing, by its arrow keys, nor has + and − controls (it shows ' + numberShown(el) + ')' };
+    const btnUp = () => pressButton(btn.up);
+    const btnDown = () => pressButton(btn.down);
+    r = await stepUntil(el, want, btnUp, btnDown);
+    if (r.passed) return steppedPast(el, 'spinner', r, want, start, btnUp, btnDown);
+    if (r.stuck) return { status: 'bad_value', message: 'the spinner stopped at ' + numberShown(el) + ' (its own controls do not go further)' };
+    p.setBy = r.presses + ' press' + (r.presses > 1 ? 'es' : '') + ' of its own + and − controls to ' + want;
     return null;
   }
 
@@ -1264,7 +1625,16 @@
         p.setBy = 'value ' + v.value + (v.value !== String(value).trim() ? ' (from ' + JSON.stringify(String(value)) + ')' : '');
         return setText(el, v.value);
       }
-      if (!isAutocomplete(el)) return setText(el, value);
+      if (!isAutocomplete(el)) {
+        const err = setText(el, value);
+        // A field that refuses typing but owns a date picker (React pickers often do): pick it.
+        if (err && parseDate(value, orderOf(el))) {
+          const picked = await pickDate(p);
+          if (!picked) p.setBy = 'typing was not kept; ' + p.setBy;
+          if (!picked || picked.status !== 'readonly') return picked;
+        }
+        return err;
+      }
       // Typed with the field keeping focus: a blur would close the list before it opens.
       const v = String(value);
       el.focus({ preventScroll: true });
@@ -1278,7 +1648,15 @@
       return err;
     }
     if (kind === 'select') return setSelect(el, value);
-    if (kind === 'checkbox') return setCheckbox(el, value);
+    if (kind === 'checkbox') {
+      const before = readValue(el, 'checkbox');
+      const err = setCheckbox(el, value);
+      if (!err && el.tagName !== 'INPUT') {
+        p.widget = el.hasAttribute('aria-pressed') ? 'toggle button' : el.getAttribute('role') === 'switch' ? 'switch' : 'checkbox';
+        p.setBy = before === readValue(el, 'checkbox') ? 'already ' + (before ? 'on' : 'off') : 'clicked';
+      }
+      return err;
+    }
     if (kind === 'radio') {
       const want = truthy(value);
       if (want === true) {
@@ -1290,6 +1668,9 @@
       return setRadioInGroup(groupOf(el), value);
     }
     if (kind === 'editable') return setEditable(el, value);
+    if (kind === 'listbox') return setListbox(p);
+    if (kind === 'slider') return setSlider(p);
+    if (kind === 'spinner') return setSpinner(p);
     return { status: 'bad_value', message: 'unsupported field' };
   }
 

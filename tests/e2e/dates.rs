@@ -113,7 +113,10 @@ mod date_fields {
 }
 
 /// The page `name` of `fixtures/widgets/`, opened on `backend`.
-async fn open_page(backend: Backend, name: &str) -> (StaticSite, Browser, deskhand_browser::Page) {
+pub(crate) async fn open_page(
+    backend: Backend,
+    name: &str,
+) -> (StaticSite, Browser, deskhand_browser::Page) {
     let widgets = fixture_dir().parent().unwrap().join("widgets");
     let site = StaticSite::serve(&widgets).await.expect("serve widgets");
     let browser = Browser::launch(LaunchOptions {
@@ -128,7 +131,7 @@ async fn open_page(backend: Backend, name: &str) -> (StaticSite, Browser, deskha
     (site, browser, page)
 }
 
-async fn js(page: &deskhand_browser::Page, expr: &str) -> String {
+pub(crate) async fn js(page: &deskhand_browser::Page, expr: &str) -> String {
     let v = page.eval(expr).await.unwrap();
     v.as_str()
         .map(String::from)

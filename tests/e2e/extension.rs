@@ -197,6 +197,61 @@ async fn jobs_fill_extract_scroll_and_click_in_the_persons_own_tabs() {
         "{report}"
     );
 
+    // Widgets in the person's tab: the extension runs the same in-page code, which opens the
+    // jQuery UI date picker and steps its months, picks from the autocomplete's list and moves
+    // the slider.
+    let widgets = StaticSite::serve(&fixture_dir().parent().unwrap().join("widgets"))
+        .await
+        .expect("serve widgets");
+    let trip = desk.browser().new_page().await.unwrap();
+    trip.goto(&widgets.url("trip.html")).await.unwrap();
+    let values = serde_json::json!({"Traveller name": "Zoë", "Travel date": "2027-02-14",
+        "From": "Porto São", "Budget": 1250});
+    let (ok, out, err) = desk.dispatch(
+        "fill-form",
+        &[
+            format!("url={}", widgets.url("trip.html")),
+            format!("values={values}"),
+            "target=tab:*/trip.html".into(),
+        ],
+        false,
+    );
+    assert!(ok, "{err}");
+    let job = desk.ended(out.trim()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let report = desk.output(&job, "json");
+    // The values came as a JSON object, so the fields come back in its key order.
+    let kinds: std::collections::BTreeMap<&str, &str> = report["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap(),
+                f["widget"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Budget", "slider"),
+            ("From", "autocomplete"),
+            ("Travel date", "date picker"),
+            ("Traveller name", "-"),
+        ]
+        .into(),
+        "{report}"
+    );
+    assert_eq!(
+        trip.eval(
+            "['date', 'from', 'budget'].map((i) => document.getElementById(i).value).join('|')"
+        )
+        .await
+        .unwrap(),
+        "02/14/2027|Porto São Bento|1250"
+    );
+
     // Extract, in a tab the job opens.
     let schema = std::fs::read_to_string(fixture_dir().join("products/schema.yaml")).unwrap();
     let schema: Value = serde_norway::from_str(&schema).unwrap();

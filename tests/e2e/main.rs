@@ -8,6 +8,7 @@ mod attacks;
 mod calendar_write;
 mod cli;
 mod connectors;
+mod controls;
 mod dashboard;
 mod dates;
 mod dispatch;

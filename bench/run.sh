@@ -118,6 +118,10 @@ bench_main() {
   echo "server:    $BASE  (N=$N forms, $LISTING_PAGES listing pages)"
   echo
 
+  # The one-call floor right before and right after Deskhand's run, so a machine that slows down
+  # or speeds up during the run moves both sides of the ratio alike.
+  echo "--- fill: one-call floor, before"
+  record nav_floor_pre node bench/nav_floor.mjs "$BASE" 50
   echo "--- fill: deskhand (cdp)"
   record fill_cdp "$DESKHAND" bench fill --url "$BASE/signup.html" --values "$VALUES" --n "$N"
   echo "--- fill: deskhand (webdriver)"
@@ -189,6 +193,16 @@ if one is not None and pw_ms:
     print(f"one-call floor (deskhand.js fillForm, one evaluate per form, through Playwright, no other tool work):"
           f" {one:.1f} ms = {one / pw_ms:.3f} x playwright; deskhand (cdp) is {cdp - one:+.1f} ms from it"
           if cdp is not None else "")
+floors = [d for d in (load("nav_floor_pre"), load("nav_floor")) if d]
+if floors and cdp is not None:
+    med = sum(num(d, "one_call_ms") for d in floors) / len(floors)
+    means = [num(d, "one_call_mean_ms") for d in floors if num(d, "one_call_mean_ms") is not None]
+    p50 = num(load("fill_cdp"), "p50_ms")
+    line = f"deskhand (cdp) against the one-call floor measured before and after it: median {p50:.1f} / {med:.1f} ms = {p50 / med:.3f}x"
+    if means:
+        mean = sum(means) / len(means)
+        line += f", mean {cdp:.1f} / {mean:.1f} ms = {cdp / mean:.3f}x"
+    print(line + " (target <= 1.1x)")
 print()
 
 wpw = num(load("wfill_pw"), "ms_per_form")

@@ -221,7 +221,9 @@
     if (role === 'textbox' || role === 'searchbox') return 'editable';
     if (role === 'slider') return 'slider';
     if (role === 'spinbutton') return 'spinner';
-    // A combobox that is not a text field is a select made of divs (ARIA "select-only combobox").
+    // A combobox that is not a text field is a select made of divs (ARIA "select-only combobox");
+    // one that wraps a text field (ARIA 1.1) is that field's frame, and the field is the control.
+    if (role === 'combobox' && el.querySelector('input, textarea, [contenteditable]')) return null;
     if (role === 'combobox' || (tag === 'BUTTON' && el.getAttribute('aria-haspopup') === 'listbox')) return 'listbox';
     // A listbox a combobox or autocomplete owns is that control's popup, not a field of its own.
     if (role === 'listbox') return isOwnedList(el) ? null : 'listbox';
@@ -1345,12 +1347,16 @@
     return { presses };
   }
 
-  function outOfBounds(el, want, what) {
-    const { min, max } = boundsOf(el);
+  /** The number asked of a slider or spinner, if it is one the control can show. */
+  function numberFor(p, what) {
+    const want = numberWanted(p.value);
+    if (want === null) return { err: { status: 'bad_value', message: 'a ' + what + ' takes a number, not ' + JSON.stringify(p.value) } };
+    const { min, max } = boundsOf(p.el);
     if ((min !== null && want < min) || (max !== null && want > max)) {
-      return { status: 'bad_value', message: 'the ' + what + ' goes from ' + (min ?? '…') + ' to ' + (max ?? '…') + ', so ' + want + ' cannot be set' };
+      return { err: { status: 'bad_value', message: 'the ' + what + ' goes from ' + (min ?? '…') + ' to ' + (max ?? '…') + ', so ' + want + ' cannot be set' } };
     }
-    return null;
+    p.widget = what;
+    return { want };
   }
 
   /** A step jumped past the value: put the control back where it was and say why. */
@@ -1369,11 +1375,8 @@
    */
   async function setSlider(p) {
     const el = p.el;
-    const want = numberWanted(p.value);
-    if (want === null) return { status: 'bad_value', message: 'a slider takes a number, not ' + JSON.stringify(p.value) };
-    const bad = outOfBounds(el, want, 'slider');
-    if (bad) return bad;
-    p.widget = 'slider';
+    const { want, err } = numberFor(p, 'slider');
+    if (err) return err;
     if (el.tagName === 'INPUT') {
       const { min, max } = boundsOf(el);
       const step = el.getAttribute('step') || '1';
@@ -1411,11 +1414,8 @@
    */
   async function setSpinner(p) {
     const el = p.el;
-    const want = numberWanted(p.value);
-    if (want === null) return { status: 'bad_value', message: 'a spinner takes a number, not ' + JSON.stringify(p.value) };
-    const bad = outOfBounds(el, want, 'spinner');
-    if (bad) return bad;
-    p.widget = 'spinner';
+    const { want, err } = numberFor(p, 'spinner');
+    if (err) return err;
     if (same(numberShown(el), want)) {
       p.setBy = 'already at ' + want;
       return null;
@@ -1496,6 +1496,22 @@
     fire(el, 'input');
     fire(el, 'change');
     focusEvents(el, false);
+    return null;
+  }
+
+  /**
+   * The widget a library shows in place of a native select it hid (select2, Chosen, Tom Select,
+   * bootstrap-select…): they all follow the select's change event, so the select is what is set.
+   */
+  function enhancedWidgetOf(sel) {
+    const r = sel.getBoundingClientRect();
+    if (isVisible(sel) && r.width > 2 && r.height > 2) return null;
+    const LIB = '[class*="select2" i], [class*="chosen" i], [class*="choices" i], [class*="ts-wrapper" i], ' +
+      '[class*="selectize" i], [class*="bootstrap-select" i]';
+    const next = sel.nextElementSibling;
+    if (next && isVisible(next) && (next.matches(LIB) || next.matches('[role=combobox]') || next.querySelector('[role=combobox]'))) return next;
+    const up = sel.parentElement;
+    if (up && up.matches(LIB) && isVisible(up)) return up;
     return null;
   }
 
@@ -1647,7 +1663,15 @@
       else focusEvents(el, false);
       return err;
     }
-    if (kind === 'select') return setSelect(el, value);
+    if (kind === 'select') {
+      const err = setSelect(el, value);
+      const shown = err ? null : enhancedWidgetOf(el);
+      if (shown) {
+        p.widget = 'enhanced select';
+        p.setBy = 'chosen in the hidden <select> it stands for; it now shows ' + JSON.stringify(textOf(shown, 80));
+      }
+      return err;
+    }
     if (kind === 'checkbox') {
       const before = readValue(el, 'checkbox');
       const err = setCheckbox(el, value);

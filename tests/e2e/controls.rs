@@ -23,6 +23,7 @@ async fn every_custom_control(backend: Backend) {
         .fill(&FillRequest {
             fields: fields(&[
                 ("Seat class", json!("business")),
+                ("Home airport", json!("Bergen")),
                 ("Meals", json!(["Vegan", "Halal"])),
                 ("Budget", json!("1,250")),
                 ("Cabin temperature", json!("23.5")),
@@ -37,31 +38,28 @@ async fn every_custom_control(backend: Backend) {
         .await
         .unwrap();
     assert!(report.all_ok(), "{report:#?}");
-    let widget = |i: usize| report.fields[i].widget.clone().unwrap_or_default();
-    let how = |i: usize| report.fields[i].set_by.clone().unwrap_or_default();
+    let (widget, how) = crate::dates::widget_and_how(&report);
     assert_eq!(widget(0), "custom select");
     assert_eq!(how(0), "opened, picked \"Business\" from its list of 3");
-    assert_eq!(widget(1), "listbox");
-    assert_eq!(report.fields[1].value, Some(json!(["Vegan", "Halal"])));
-    assert_eq!(widget(2), "slider");
-    assert_eq!(how(2), "value 1250 (range 0 to 2000, step 50)");
-    assert_eq!(widget(3), "slider");
-    assert_eq!(how(3), "5 arrow key presses to 23.5");
-    assert!(
-        report.fields[3]
-            .matched
-            .as_ref()
-            .unwrap()
-            .element
-            .contains("shadow root"),
-        "{report:#?}"
+    assert_eq!(widget(1), "enhanced select");
+    assert_eq!(
+        how(1),
+        "chosen in the hidden <select> it stands for; it now shows \"Bergen Flesland\""
     );
-    assert_eq!(widget(4), "spinner");
-    assert_eq!(how(4), "typed 3");
+    assert_eq!(widget(2), "listbox");
+    assert_eq!(report.fields[2].value, Some(json!(["Vegan", "Halal"])));
+    assert_eq!(widget(3), "slider");
+    assert_eq!(how(3), "value 1250 (range 0 to 2000, step 50)");
+    assert_eq!(widget(4), "slider");
+    assert_eq!(how(4), "5 arrow key presses to 23.5");
+    let slider = report.fields[4].matched.as_ref().unwrap();
+    assert!(slider.element.contains("shadow root"), "{report:#?}");
     assert_eq!(widget(5), "spinner");
-    assert_eq!(how(5), "2 presses of its own + and − controls to 2");
-    assert_eq!(widget(6), "toggle button");
-    assert_eq!(widget(7), "switch");
+    assert_eq!(how(5), "typed 3");
+    assert_eq!(widget(6), "spinner");
+    assert_eq!(how(6), "2 presses of its own + and − controls to 2");
+    assert_eq!(widget(7), "toggle button");
+    assert_eq!(widget(8), "switch");
     // What the page itself holds after the submit (Kosher, selected before, is no longer).
     let sent: Value =
         serde_json::from_str(&js(&page, "document.getElementById('result').textContent").await)
@@ -70,6 +68,8 @@ async fn every_custom_control(backend: Backend) {
         sent,
         json!({
             "class": "Business",
+            "airport": "BGO",
+            "airport_shown": "Bergen Flesland",
             "meals": ["Vegan", "Halal"],
             "budget": "1250",
             "temperature": "23.5",

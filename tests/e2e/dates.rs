@@ -40,8 +40,7 @@ async fn every_kind_of_date_field(backend: Backend) {
         .await
         .unwrap();
     assert!(report.all_ok(), "{report:#?}");
-    let widget = |i: usize| report.fields[i].widget.clone().unwrap_or_default();
-    let how = |i: usize| report.fields[i].set_by.clone().unwrap_or_default();
+    let (widget, how) = widget_and_how(&report);
     assert_eq!(widget(0), "date input");
     assert_eq!(how(0), "value 2026-12-01 (from \"12/01/2026\")");
     assert_eq!(widget(1), "time input");
@@ -129,6 +128,16 @@ pub(crate) async fn open_page(
     let page = browser.new_page().await.unwrap();
     page.goto(&site.url(name)).await.unwrap();
     (site, browser, page)
+}
+
+/// Readers of each field's `widget` and `set_by` ("" when absent), by position.
+pub(crate) fn widget_and_how(
+    report: &deskhand_browser::FillReport,
+) -> (impl Fn(usize) -> String + '_, impl Fn(usize) -> String + '_) {
+    (
+        move |i: usize| report.fields[i].widget.clone().unwrap_or_default(),
+        move |i: usize| report.fields[i].set_by.clone().unwrap_or_default(),
+    )
 }
 
 pub(crate) async fn js(page: &deskhand_browser::Page, expr: &str) -> String {
@@ -240,6 +249,7 @@ async fn autocompletes_take_a_value_from_their_list(backend: Backend) {
             fields: vec![
                 ("From".into(), json!("Porto São")),
                 ("To".into(), json!("faro")),
+                ("Via".into(), json!("Coimbra")),
             ],
             submit: Some(Submit::Button("Search".into())),
             ..Default::default()
@@ -262,7 +272,10 @@ async fn autocompletes_take_a_value_from_their_list(backend: Backend) {
     let sent: Value =
         serde_json::from_str(&js(&page, "document.getElementById('result').textContent").await)
             .unwrap();
-    assert_eq!(sent, json!({"from": "Porto São Bento", "to": "Faro"}));
+    assert_eq!(
+        sent,
+        json!({"from": "Porto São Bento", "to": "Faro", "via": "Coimbra-B"})
+    );
     let bad = page
         .fill(&FillRequest {
             fields: vec![("To".into(), json!("Lisbon"))],

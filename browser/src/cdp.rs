@@ -350,6 +350,12 @@ impl CdpPage {
         Ok(resp.result.result.value.unwrap_or(Value::Null))
     }
 
+    /// Forget the documents loaded so far, so the next wait is for one that an action about to
+    /// happen starts (not the current document's own DOMContentLoaded, still unseen).
+    pub(crate) async fn forget_documents(&self) {
+        self.documents.lock().await.borrow_and_update();
+    }
+
     /// Wait until a document of this tab reaches DOMContentLoaded (one may have already, since
     /// the last wait), or `at_most`.
     pub(crate) async fn next_document(&self, at_most: Duration) {

@@ -17,6 +17,55 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
+/// The terminal report says how each widget was set and which popup was closed first.
+#[tokio::test]
+async fn browse_fill_says_how_widgets_were_set_and_which_popup_it_closed() {
+    let widgets = crate::util::fixture_dir().parent().unwrap().join("widgets");
+    let site = StaticSite::serve(&widgets).await.unwrap();
+    let ws = temp();
+    let fill = |page: &str, fields: &[&str]| {
+        let mut args = vec!["browse".to_string(), "fill".into(), site.url(page)];
+        for f in fields {
+            args.extend(["--field".to_string(), f.to_string()]);
+        }
+        let ws = ws.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&refs, &ws)
+        })
+    };
+    let out = fill(
+        "trip.html",
+        &["Travel date=14 Feb 2027", "From=Porto São", "Budget=1250"],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for line in [
+        "  date picker: opened by focus and click, 2 months forward with its own arrows, clicked 14",
+        "  autocomplete: typed \"Porto São\", picked \"Porto São Bento\" from its list of 1",
+        "  slider: value 1250 (range 0 to 2000, step 50)",
+    ] {
+        assert!(said.lines().any(|l| l == line), "{line:?} not in:\n{said}");
+    }
+    let out = fill(
+        "popup.html?at-once",
+        &["Name=Ada Lovelace", "Email=ada@example.com"],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("· closed a popup over the form: ")
+                && l.contains("\"No thanks\"")),
+        "{said}"
+    );
+}
+
 #[tokio::test]
 async fn browse_fill_prints_a_json_report_and_fails_with_a_non_zero_exit() {
     let site = StaticSite::serve(&crate::util::fixture_dir())

@@ -218,6 +218,9 @@ async fn run_on_page(page: &Page, command: BrowseCommand, workspace: &Path) -> a
                     false,
                 )?;
             } else {
+                for d in &report.dismissed {
+                    outln!("· closed a popup over the form: {d}")?;
+                }
                 for f in &report.fields {
                     match (&f.matched, &f.value) {
                         (Some(m), Some(v)) => outln!(
@@ -229,6 +232,10 @@ async fn run_on_page(page: &Page, command: BrowseCommand, workspace: &Path) -> a
                             v
                         )?,
                         _ => outln!("✗ {}", f.describe())?,
+                    }
+                    // Widgets say how they were set (a date picker stepped, an option picked).
+                    if let (Some(w), Some(how)) = (&f.widget, &f.set_by) {
+                        outln!("  {w}: {how}")?;
                     }
                 }
                 if let Some(s) = &report.submit {
